@@ -1,0 +1,15 @@
+"""Entry point for `pulumi up` / `pulumi preview`: validate the stack's config, then build it."""
+
+import pulumi
+
+from components.program import build
+from stacks.loader import ConfigError, load_for_engine
+
+try:
+    config = load_for_engine(pulumi.get_stack())
+except ConfigError as error:
+    # RunError ends the program with just this message: every problem, no traceback, and
+    # nothing registered.
+    raise pulumi.RunError(str(error)) from None
+
+build(config)

@@ -1,0 +1,41 @@
+"""The top of the tree: one complete cluster for one stack."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.model import Existing, Render, StackConfig
+
+from .infrastructure.existing import ExistingCluster
+from .infrastructure.render import RenderTarget, RenderTargetArgs
+
+
+class CompleteCluster(pulumi.ComponentResource):
+    """Infrastructure, shared services and access for one stack, composed from its config.
+
+    Layers are created only when their component exists and the config asks for them; nothing
+    here registers a stand-in for a layer that is not built yet.
+    """
+
+    kubernetes: k8s.Provider | None
+    infrastructure_kind: str
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:index:CompleteCluster", name, None, opts)
+        self.config = config
+        self.infrastructure_kind = config.infrastructure.kind
+        self.kubernetes = self._infrastructure(name, config)
+        self.register_outputs({"infrastructure": self.infrastructure_kind})
+
+    def _infrastructure(self, name: str, config: StackConfig) -> k8s.Provider | None:
+        child = pulumi.ResourceOptions(parent=self)
+        infrastructure = config.infrastructure
+        if isinstance(infrastructure, Render):
+            self.render = RenderTarget(f"{name}-render", RenderTargetArgs(directory=infrastructure.directory), child)
+            return self.render.provider
+        if isinstance(infrastructure, Existing):
+            return ExistingCluster(f"{name}-existing", infrastructure, child).provider
+        # AKS (issue 7) and Rancher (issue 8) clusters are not built yet: no provider, and
+        # therefore no Kubernetes layers, rather than a stand-in.
+        return None

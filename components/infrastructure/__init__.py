@@ -1,0 +1,1 @@
+"""The infrastructure layer: where the cluster comes from and the Kubernetes provider that reaches it."""

@@ -1,0 +1,1 @@
+"""Stack files, their configuration model and the offline tools (`python -m stacks ...`)."""

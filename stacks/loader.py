@@ -1,0 +1,282 @@
+"""Load a stack's configuration: built-in defaults, then its environment profile, then its stack file.
+
+Every problem is collected and reported at once with the stack file and the key path; callers get a
+`ConfigError` whose text is the whole message, and no resource is registered before loading succeeds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .model import PROJECT, Problems, SecretValue, StackConfig
+
+STACKS_DIR = Path(__file__).resolve().parent
+PROFILES_DIR = STACKS_DIR / "profiles"
+_NAMESPACE = f"{PROJECT}:"
+# Keys a Pulumi stack file may carry besides `config`.
+_FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"}
+
+
+class ConfigError(Exception):
+    """Invalid stack configuration: every problem, each with its key path."""
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]):
+        self.file = file
+        self.problems = problems
+        count = len(problems)
+        lines = [f"{file} has {count} problem{'s' if count != 1 else ''}:"]
+        lines += [f"  - {path}: {message}" if path else f"  - {message}" for path, message in problems]
+        super().__init__("\n".join(lines))
+
+
+def stack_file(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def shipped_stacks() -> list[str]:
+    return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(STACKS_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _mark_secrets(value: Any) -> Any:
+    """Replace `{secure: ...}` leaves with SecretValue so the model can tell secrets from plain text."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"} and isinstance(value["secure"], str):
+            return SecretValue(ciphertext=value["secure"])
+        return {key: _mark_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mark_secrets(item) for item in value]
+    return value
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The project's config sections from a stack file, namespace stripped, secrets marked."""
+    shown = display_path(path)
+    if not path.exists():
+        known = ", ".join(shipped_stacks())
+        raise ConfigError(shown, [("", f"no such stack file; the stacks are: {known}")])
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(shown, [("", f"{where}not valid YAML ({getattr(error, 'problem', error)})")]) from None
+    problems = []
+    if not isinstance(document, dict):
+        raise ConfigError(shown, [("", "a stack file is a mapping with a `config:` key")])
+    for key in document:
+        if key not in _FILE_KEYS:
+            problems.append((str(key), f"unknown top-level key; a stack file holds {', '.join(sorted(_FILE_KEYS))}"))
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        problems.append(("config", "must be a mapping of `complete-cluster:<section>` keys"))
+        config = {}
+    sections: dict[str, Any] = {}
+    for key, value in config.items():
+        key = str(key)
+        if key.startswith(_NAMESPACE):
+            sections[key[len(_NAMESPACE) :]] = _mark_secrets(value)
+        elif key.startswith("pulumi:"):
+            continue  # engine settings such as pulumi:tags belong to Pulumi itself
+        else:
+            problems.append((key, f"not a key of this project; write it as `{_NAMESPACE}<section>` (sections: {', '.join(StackConfig.model_fields)})"))
+    if problems:
+        raise ConfigError(shown, problems)
+    return sections
+
+
+def read_profile(environment: str) -> dict[str, Any]:
+    return yaml.safe_load((PROFILES_DIR / f"{environment}.yaml").read_text()) or {}
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """Deep-merge `overlay` onto `base`: mappings merge key by key, everything else is replaced.
+
+    A mapping whose `kind` changes (e.g. infrastructure `aks` -> `rancher`) is replaced whole, so
+    settings of one kind never leak into another.
+    """
+    if not isinstance(base, dict) or not isinstance(overlay, dict):
+        return overlay
+    if "kind" in base and "kind" in overlay and base["kind"] != overlay["kind"]:
+        return overlay
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = merge(base[key], value) if key in base else value
+    return merged
+
+
+# --- validation and messages ---------------------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types an annotation may hold (Optional, Union and Annotated unwrapped)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class found by following `loc` from the root model, for key suggestions."""
+    current: list[Any] = [StackConfig]
+    for element in loc:
+        following: list[Any] = []
+        for candidate in current:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                if element in candidate.model_fields:
+                    following += _unwrap(candidate.model_fields[element].annotation)
+                elif candidate.model_fields.get("kind") is not None:
+                    kinds = typing.get_args(candidate.model_fields["kind"].annotation)
+                    if element in kinds:
+                        following.append(candidate)
+            else:
+                origin = typing.get_origin(candidate)
+                args = typing.get_args(candidate)
+                if origin is list and args:
+                    following += _unwrap(args[0])
+                elif origin is dict and len(args) == 2:
+                    following += _unwrap(args[1])
+        current = [t for c in following for t in _unwrap(c)]
+    models = [c for c in current if isinstance(c, type) and issubclass(c, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _key_path(loc: tuple, data: Any) -> tuple[str, tuple]:
+    """Human key path for a pydantic error location, dropping discriminator tags pydantic inserts."""
+    parts: list[str] = []
+    kept: list[Any] = []
+    node = data
+    for element in loc:
+        if isinstance(element, int):
+            parts.append(f"[{element}]")
+            kept.append(element)
+            node = node[element] if isinstance(node, list) and element < len(node) else None
+            continue
+        if isinstance(node, dict) and element not in node and node.get("kind") == element:
+            kept.append(element)  # a union tag: part of the type path, not of the key path
+            continue
+        parts.append(f".{element}" if parts else str(element))
+        kept.append(element)
+        node = node.get(element) if isinstance(node, dict) else None
+    return "".join(parts), tuple(kept)
+
+
+def _suggest(key: str, known: list[str]) -> list[str]:
+    """The known key the writer most likely meant: an abbreviation first, then a near spelling."""
+    abbreviated = [name for name in known if len(key) >= 3 and name.startswith(key)]
+    return abbreviated[:1] or difflib.get_close_matches(key, known, n=1)
+
+
+def _join(path: str, sub: str) -> str:
+    if not path:
+        return sub
+    return f"{path}{sub}" if sub.startswith("[") else f"{path}.{sub}"
+
+
+def _problems_from(error: ValidationError, data: dict, stack: str) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        path, type_loc = _key_path(item["loc"], data)
+        kind = item["type"]
+        message = item["msg"]
+        if kind == "extra_forbidden":
+            parent = _model_at(type_loc[:-1])
+            key = str(item["loc"][-1])
+            hint = _suggest(key, list(parent.model_fields)) if parent else []
+            message = f"unknown key (did you mean `{hint[0]}`?)" if hint else "unknown key"
+            if parent and not hint:
+                message += f"; known keys: {', '.join(parent.model_fields)}"
+        elif kind == "missing":
+            message = "is required"
+        elif kind == "plain_secret":
+            message = (
+                "must be a Pulumi secret, not plain text: run "
+                f"`pulumi config set --secret --path '{PROJECT}:{path}' <value> --stack {stack}`"
+            )
+        elif kind == "union_tag_invalid":
+            ctx = item.get("ctx", {})
+            path = _join(path, "kind")
+            message = f"`{ctx.get('tag')}` is not a kind here; use one of {ctx.get('expected_tags')}"
+        elif kind == "union_tag_not_found":
+            path = _join(path, "kind")
+            message = "is required (it chooses which settings apply)"
+        elif kind == "value_error":
+            cause = item.get("ctx", {}).get("error")
+            if isinstance(cause, Problems):
+                problems += [(_join(path, sub), text) for sub, text in cause.problems]
+                continue
+            message = message.removeprefix("Value error, ")
+        problems.append((path, message))
+    return problems
+
+
+def validate(sections: dict[str, Any], stack: str, file: str) -> StackConfig:
+    """Layer defaults, profile and stack file, then validate, reporting every problem at once."""
+    environment = sections.get("environment")
+    problems: list[tuple[str, str]] = []
+    data = dict(sections)
+    if environment in ("dev", "test", "prod"):
+        data = merge(read_profile(environment), sections)
+    infrastructure = data.get("infrastructure")
+    if isinstance(infrastructure, dict):
+        kind_defaults = PROFILES_DIR / "kinds" / f"{infrastructure.get('kind')}.yaml"
+        if kind_defaults.is_file():
+            data["infrastructure"] = merge(yaml.safe_load(kind_defaults.read_text()) or {}, infrastructure)
+    try:
+        config = StackConfig.model_validate(data, context={"environment": environment, "stack": stack})
+    except ValidationError as error:
+        problems += _problems_from(error, data, stack)
+        raise ConfigError(file, problems) from None
+    return config
+
+
+def load(stack: str, path: Path | None = None) -> StackConfig:
+    """The validated config of `stack` from its stack file (offline: secrets stay ciphertext)."""
+    path = path or stack_file(stack)
+    return validate(read_stack_file(path), stack, display_path(path))
+
+
+def load_for_engine(stack: str) -> StackConfig:
+    """The validated config under the Pulumi engine: secret leaves carry the decrypted values."""
+    import pulumi.runtime
+
+    path = stack_file(stack)
+    sections = read_stack_file(path)
+
+    def decrypt(value: Any, plain: Any) -> Any:
+        if isinstance(value, SecretValue):
+            return SecretValue(ciphertext=value.ciphertext, plaintext=None if plain is None else str(plain))
+        if isinstance(value, dict) and isinstance(plain, dict):
+            return {key: decrypt(item, plain.get(key)) for key, item in value.items()}
+        if isinstance(value, list) and isinstance(plain, list):
+            return [decrypt(item, plain[i] if i < len(plain) else None) for i, item in enumerate(value)]
+        return value
+
+    for section, value in sections.items():
+        raw = pulumi.runtime.get_config(f"{_NAMESPACE}{section}")
+        if raw is None:
+            continue
+        try:
+            plain = json.loads(raw) if isinstance(value, (dict, list)) else raw
+        except json.JSONDecodeError:
+            plain = raw
+        sections[section] = decrypt(value, plain)
+    return validate(sections, stack, display_path(path))

@@ -1,0 +1,57 @@
+"""The typed model of one stack's configuration.
+
+A stack file holds one key per section (`complete-cluster:infrastructure`, ...); the loader merges
+built-in defaults, the environment profile and the stack file, then validates the result here.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from .base import PROJECT, Problems, Secret, SecretValue, Strict, check
+from .infrastructure import Aks, Existing, Infrastructure, Rancher, Render
+from .policy import Policy
+from .services import Services
+from .site import Environment, Ownership, Site
+from .storage import S3, AzureBlob, ObjectStorage
+from .teams import Team
+
+__all__ = [
+    "PROJECT", "Problems", "Secret", "SecretValue", "StackConfig", "Aks", "Rancher", "Render",
+    "Existing", "AzureBlob", "S3", "Team", "Services", "Policy", "Site", "Ownership",
+]
+
+# Services whose data lives in object storage; enabling one without `storage` is a config error.
+_NEEDS_STORAGE = ("registry", "backup", "logging", "tracing")
+
+
+class StackConfig(Strict):
+    """Everything one stack (one environment at one site) gets."""
+
+    environment: Environment
+    site: Site
+    ownership: Ownership = Ownership()
+    infrastructure: Infrastructure
+    storage: ObjectStorage | None = None
+    services: Services = Services()
+    teams: list[Team] = Field(default_factory=list)
+    policy: Policy = Policy()
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self):
+        problems = []
+        seen: dict[str, int] = {}
+        for index, team in enumerate(self.teams):
+            if team.name in seen:
+                problems.append((f"teams[{index}].name", f"team `{team.name}` is already declared at teams[{seen[team.name]}]"))
+            seen.setdefault(team.name, index)
+        if self.storage is None:
+            for service in _NEEDS_STORAGE:
+                if getattr(self.services, service).enabled:
+                    problems.append((f"services.{service}.enabled", "needs object storage; configure `storage` or disable the service"))
+        if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
+            problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
+        if self.services.registry.enabled and not self.services.registry.hostname:
+            problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
+        check(problems)
+        return self

@@ -1,0 +1,227 @@
+"""Where the cluster comes from: Azure AKS, Rancher RKE2, an existing cluster, or a render target."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_validator
+
+from .base import Cidr, IpAddress, Secret, Strict, check, matching, overlapping_ranges
+
+_TAINT = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?=[-A-Za-z0-9_.]*:(NoSchedule|PreferNoSchedule|NoExecute)$")
+
+
+def _taint(value: str) -> str:
+    if not _TAINT.match(value):
+        raise ValueError(f"`{value}` is not a taint; write it as `key=value:NoSchedule` (or PreferNoSchedule, NoExecute)")
+    return value
+
+
+Taint = Annotated[str, AfterValidator(_taint)]
+
+_AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+_GPU_VM_SIZE = re.compile(r"^Standard_N[CDGV]", re.IGNORECASE)
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_AZURE_REGION = re.compile(r"^[a-z]+[a-z0-9]*$")
+
+
+def _environment(info: ValidationInfo) -> str | None:
+    return (info.context or {}).get("environment")
+
+
+# --- AKS -----------------------------------------------------------------------------------------
+
+
+class AksNodePool(Strict):
+    """An AKS node pool. User pools may scale to zero; the system pool keeps at least one node."""
+
+    mode: Literal["System", "User"] = "User"
+    vm_size: str
+    min_count: int = Field(ge=0, le=1000)
+    max_count: int = Field(ge=1, le=1000)
+    taints: list[Taint] = []
+    labels: dict[str, str] = {}
+    os_disk_gb: int = Field(default=128, ge=30, le=2048)
+    premium_disks: bool = False
+    gpu: bool = False
+    spot: bool = False
+    zones: list[Literal["1", "2", "3"]] = []
+
+    @model_validator(mode="after")
+    def _bounds_and_kind(self, info: ValidationInfo):
+        problems = []
+        if self.min_count > self.max_count:
+            problems.append(("min_count", f"must be <= max_count ({self.min_count} > {self.max_count})"))
+        if self.mode == "System" and self.min_count < 1:
+            problems.append(("min_count", "the system pool needs at least 1 node"))
+        if self.mode == "System" and self.spot:
+            problems.append(("spot", "the system pool cannot run on spot VMs"))
+        if self.gpu and not _GPU_VM_SIZE.match(self.vm_size):
+            problems.append(("vm_size", f"`{self.vm_size}` is not a GPU VM size; a GPU pool needs an N-series size such as `Standard_NC4as_T4_v3`"))
+        if self.spot and _environment(info) not in (None, "dev"):
+            problems.append(("spot", f"spot VMs are allowed only in dev, not in {_environment(info)}"))
+        check(problems)
+        return self
+
+
+class AksNetwork(Strict):
+    """Azure CNI overlay: nodes get addresses from the subnet, pods and services from private ranges."""
+
+    vnet_cidr: Cidr
+    node_subnet_cidr: Cidr
+    pod_cidr: Cidr
+    service_cidr: Cidr
+    dns_service_ip: IpAddress
+
+    @model_validator(mode="after")
+    def _ranges_fit(self):
+        problems = []
+        vnet = ipaddress.ip_network(self.vnet_cidr)
+        if not ipaddress.ip_network(self.node_subnet_cidr).subnet_of(vnet):
+            problems.append(("node_subnet_cidr", f"{self.node_subnet_cidr} must lie inside vnet_cidr {self.vnet_cidr}"))
+        problems += overlapping_ranges({"vnet_cidr": self.vnet_cidr, "pod_cidr": self.pod_cidr, "service_cidr": self.service_cidr})
+        if ipaddress.ip_address(self.dns_service_ip) not in ipaddress.ip_network(self.service_cidr):
+            problems.append(("dns_service_ip", f"{self.dns_service_ip} must lie inside service_cidr {self.service_cidr}"))
+        check(problems)
+        return self
+
+
+class ApiServer(Strict):
+    """How the Kubernetes API server is reached: private, or public behind authorized ranges."""
+
+    public: bool = False
+    authorized_ranges: list[Cidr] = []
+
+    @model_validator(mode="after")
+    def _exposure(self, info: ValidationInfo):
+        if self.public and _environment(info) == "prod":
+            check([("public", "prod must not expose the API server publicly; set `public: false`")])
+        if self.public and not self.authorized_ranges:
+            check([("authorized_ranges", "a public API server needs authorized ranges; list the CIDRs allowed to reach it")])
+        return self
+
+
+class MaintenanceWindow(Strict):
+    day: Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"] = "Sunday"
+    start_hour: int = Field(default=2, ge=0, le=23)
+    duration_hours: int = Field(default=4, ge=4, le=24)
+
+
+class Aks(Strict):
+    """A hardened AKS cluster in one Azure region."""
+
+    kind: Literal["aks"]
+    region: str
+    kubernetes_version: matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`")
+    sku_tier: Literal["Free", "Standard", "Premium"] = "Free"
+    network: AksNetwork
+    api_server: ApiServer = ApiServer()
+    admin_group_ids: list[matching(_GUID, "an Entra ID object ID (a GUID)")] = Field(min_length=1)
+    """Entra ID object IDs of the groups that administer the cluster through Azure RBAC."""
+    upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "patch"
+    node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged"] = "NodeImage"
+    maintenance: MaintenanceWindow = MaintenanceWindow()
+    allowed_vm_sizes: list[str] = Field(min_length=1)
+    node_pools: dict[str, AksNodePool] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cluster_rules(self, info: ValidationInfo):
+        problems = []
+        if not _AZURE_REGION.match(self.region):
+            problems.append(("region", f"`{self.region}` is not an Azure region name (e.g. `centralindia`, `southeastasia`)"))
+        if _environment(info) == "prod" and self.sku_tier == "Free":
+            problems.append(("sku_tier", "prod needs the `Standard` tier (financially backed API server SLA)"))
+        for name, pool in self.node_pools.items():
+            if not _AKS_POOL_NAME.match(name):
+                problems.append((f"node_pools.{name}", "an AKS pool name is 1-12 lower-case letters and digits, starting with a letter"))
+            if pool.vm_size not in self.allowed_vm_sizes:
+                problems.append((f"node_pools.{name}.vm_size", f"`{pool.vm_size}` is not in allowed_vm_sizes ({', '.join(self.allowed_vm_sizes)})"))
+        if sum(pool.mode == "System" for pool in self.node_pools.values()) != 1:
+            problems.append(("node_pools", "declare exactly one pool with `mode: System`"))
+        check(problems)
+        return self
+
+
+# --- Rancher RKE2 --------------------------------------------------------------------------------
+
+
+class MachinePool(Strict):
+    """A pool of RKE2 nodes with the given roles, provisioned by Rancher from a machine config."""
+
+    quantity: int = Field(ge=0, le=100)
+    roles: list[Literal["etcd", "controlplane", "worker"]] = Field(min_length=1)
+    cpu: int = Field(default=4, ge=1)
+    memory_gi: int = Field(default=16, ge=1)
+    disk_gi: int = Field(default=100, ge=20)
+    taints: list[Taint] = []
+    labels: dict[str, str] = {}
+
+
+class EtcdSnapshots(Strict):
+    schedule: str = "0 */6 * * *"
+    retention: int = Field(default=28, ge=1)
+
+
+class RancherNetwork(Strict):
+    cluster_cidr: Cidr
+    service_cidr: Cidr
+
+    @model_validator(mode="after")
+    def _disjoint(self):
+        check(overlapping_ranges({"cluster_cidr": self.cluster_cidr, "service_cidr": self.service_cidr}))
+        return self
+
+
+class Rancher(Strict):
+    """An RKE2 cluster in one data centre, managed by a Rancher server."""
+
+    kind: Literal["rancher"]
+    server_url: HttpUrl
+    data_centre: str = Field(min_length=1)
+    kubernetes_version: matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")
+    network: RancherNetwork
+    machine_pools: dict[str, MachinePool] = Field(min_length=1)
+    etcd_snapshots: EtcdSnapshots = EtcdSnapshots()
+
+    @model_validator(mode="after")
+    def _pools_cover_roles(self):
+        roles = {role for pool in self.machine_pools.values() if pool.quantity > 0 for role in pool.roles}
+        missing = {"etcd", "controlplane", "worker"} - roles
+        problems = []
+        if missing:
+            problems.append(("machine_pools", f"no pool with nodes has the role(s) {', '.join(sorted(missing))}"))
+        etcd_nodes = sum(pool.quantity for pool in self.machine_pools.values() if "etcd" in pool.roles)
+        if etcd_nodes and etcd_nodes % 2 == 0:
+            problems.append(("machine_pools", f"etcd needs an odd number of members for quorum, not {etcd_nodes}"))
+        check(problems)
+        return self
+
+
+# --- no cloud ------------------------------------------------------------------------------------
+
+
+class Render(Strict):
+    """No cluster: every Kubernetes object is written as YAML under `directory`."""
+
+    kind: Literal["render"]
+    directory: str = Field(default="", description="Defaults to rendered/<stack>, relative to the project.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_directory(cls, data, info: ValidationInfo):
+        if isinstance(data, dict) and not data.get("directory"):
+            return {**data, "directory": f"rendered/{(info.context or {}).get('stack', 'local')}"}
+        return data
+
+
+class Existing(Strict):
+    """A cluster that exists already, reached with a kubeconfig given as a Pulumi secret."""
+
+    kind: Literal["existing"]
+    kubeconfig: Secret
+    context: str | None = None
+
+
+Infrastructure = Annotated[Union[Aks, Rancher, Render, Existing], Field(discriminator="kind")]

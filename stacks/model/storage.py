@@ -1,0 +1,84 @@
+"""Object storage for the registry, backups, database WAL, log archive and etcd snapshots."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, HttpUrl, ValidationInfo, model_validator
+
+from .base import Secret, Strict, check
+
+BUCKET_PURPOSES = ("registry", "backups", "postgres", "logs", "traces", "etcd_snapshots")
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_AZURE_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+class Buckets(Strict):
+    """Bucket (S3) or container (Azure Blob) names per purpose."""
+
+    registry: str = "registry"
+    backups: str = "backups"
+    postgres: str = "postgres"
+    logs: str = "logs"
+    traces: str = "traces"
+    etcd_snapshots: str = "etcd-snapshots"
+
+
+def _bucket_problems(buckets: Buckets, pattern: re.Pattern, what: str) -> list[tuple[str, str]]:
+    problems = []
+    for purpose in BUCKET_PURPOSES:
+        name = getattr(buckets, purpose)
+        if not pattern.match(name):
+            problems.append((f"buckets.{purpose}", f"`{name}` is not a valid {what} name"))
+    names = [getattr(buckets, purpose) for purpose in BUCKET_PURPOSES]
+    for purpose in BUCKET_PURPOSES:
+        if names.count(getattr(buckets, purpose)) > 1:
+            problems.append((f"buckets.{purpose}", "each purpose needs its own bucket; this name is used twice"))
+    return problems
+
+
+class AzureBlob(Strict):
+    """An Azure storage account with one blob container per purpose."""
+
+    kind: Literal["azure_blob"]
+    replication: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS"] = "Standard_ZRS"
+    soft_delete_days: int = Field(default=14, ge=1, le=365)
+    versioning: bool = True
+    buckets: Buckets = Buckets()
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo):
+        problems = _bucket_problems(self.buckets, _AZURE_CONTAINER, "Azure blob container (3-63 lower-case letters, digits and single hyphens)")
+        if (info.context or {}).get("environment") == "prod" and "G" not in self.replication.split("_")[1]:
+            problems.append(("replication", f"prod needs geo-redundant storage (Standard_GRS, Standard_RAGRS, Standard_GZRS or Standard_RAGZRS), not {self.replication}"))
+        check(problems)
+        return self
+
+
+class S3Credentials(Strict):
+    access_key_id: Secret
+    secret_access_key: Secret
+
+
+class S3(Strict):
+    """An S3-compatible endpoint that the storage administrators run (replicated across sites)."""
+
+    kind: Literal["s3"]
+    endpoint: HttpUrl
+    region: str = "us-east-1"
+    path_style: bool = True
+    credentials: S3Credentials
+    buckets: Buckets = Buckets()
+
+    @model_validator(mode="after")
+    def _rules(self):
+        problems = _bucket_problems(self.buckets, _S3_BUCKET, "S3 bucket (3-63 lower-case letters, digits, '.' and '-')")
+        if self.endpoint.scheme != "https":
+            problems.append(("endpoint", "object storage must be reached over https"))
+        check(problems)
+        return self
+
+
+ObjectStorage = Annotated[Union[AzureBlob, S3], Field(discriminator="kind")]

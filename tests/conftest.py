@@ -1,0 +1,31 @@
+"""Shared fixtures: the offline inventory of each shipped stack, evaluated once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.inventory import Registration, evaluate
+
+
+class Inventory(list):
+    """A stack's registrations with small lookups for assertions."""
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self if r.type == type_token]
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self if r.name == name]
+        assert len(matches) == 1, f"expected one resource named {name}, found {len(matches)}"
+        return matches[0]
+
+
+@pytest.fixture(scope="session")
+def inventory():
+    cache: dict[str, Inventory] = {}
+
+    def get(stack: str) -> Inventory:
+        if stack not in cache:
+            cache[stack] = Inventory(evaluate(stack))
+        return cache[stack]
+
+    return get

@@ -1,0 +1,199 @@
+"""Bad config: each case names the exact key path and message, and nothing is registered.
+
+Each case starts from a shipped stack file (parsed once), mutates a copy, writes it to a temporary
+stack file and evaluates it the way `python -m stacks inventory` does.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.inventory import evaluate
+from stacks.loader import ConfigError
+
+STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"
+BASE = {stack: yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()) for stack in ("prod", "dev", "onprem-dc2", "local")}
+NS = "complete-cluster:"
+
+
+def section(document: dict, name: str):
+    return document["config"][NS + name]
+
+
+def set_in(name: str, path: str, value):
+    """A mutation that sets `path` (dotted, list indices as numbers) inside one config section."""
+
+    def mutate(document):
+        node = section(document, name)
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        if isinstance(node, list):
+            node[int(keys[-1])] = value
+        else:
+            node[keys[-1]] = value
+
+    return mutate
+
+
+def delete_in(name: str, path: str):
+    def mutate(document):
+        node = section(document, name)
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        del node[keys[-1]]
+
+    return mutate
+
+
+def set_section(name: str, value):
+    def mutate(document):
+        document["config"][NS + name] = value
+
+    return mutate
+
+
+PLAIN_SECRET = "must be a Pulumi secret, not plain text: run `pulumi config set --secret --path 'complete-cluster:{}' <value> --stack {}`"
+
+CASES = [
+    # (id, base stack, mutation, key path, message)
+    ("environment-unknown", "prod", set_section("environment", "staging"), "environment", "Input should be 'dev', 'test' or 'prod'"),
+    ("environment-missing", "prod", lambda d: d["config"].pop(NS + "environment"), "environment", "is required"),
+    ("unknown-section", "prod", set_section("teamz", []), "teamz", "unknown key (did you mean `teams`?)"),
+    ("foreign-namespace", "prod", lambda d: d["config"].__setitem__("aws:region", "x"), "aws:region",
+     "not a key of this project; write it as `complete-cluster:<section>` (sections: environment, site, ownership, infrastructure, storage, services, teams, policy)"),
+    ("unknown-file-key", "prod", lambda d: d.__setitem__("configs", {}), "configs",
+     "unknown top-level key; a stack file holds config, encryptedkey, encryptionsalt, environment, secretsprovider"),
+    ("site-name-invalid", "prod", set_in("site", "name", "Central_India"), "site.name",
+     "`Central_India` is not a valid Kubernetes name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"),
+    ("secondary-without-primary", "onprem-dc2", delete_in("site", "primary"), "site.primary",
+     "a secondary site must name its primary site's stack (e.g. `onprem-dc1`)"),
+    ("primary-names-primary", "prod", set_in("site", "primary", "onprem-dc1"), "site.primary",
+     "only a secondary site names a primary; remove it or set `role: secondary`"),
+    ("site-role-invalid", "prod", set_in("site", "role", "standby"), "site.role", "Input should be 'primary' or 'secondary'"),
+    ("infrastructure-kind-unknown", "prod", set_in("infrastructure", "kind", "eks"), "infrastructure.kind",
+     "`eks` is not a kind here; use one of 'aks', 'rancher', 'render', 'existing'"),
+    ("infrastructure-kind-missing", "local", delete_in("infrastructure", "kind"), "infrastructure.kind", "is required (it chooses which settings apply)"),
+    ("infrastructure-key-typo", "prod", set_in("infrastructure", "regoin", "x"), "infrastructure.regoin", "unknown key (did you mean `region`?)"),
+    ("node-pool-min-above-max", "prod", set_in("infrastructure", "node_pools.ai.min_count", 30), "infrastructure.node_pools.ai.min_count", "must be <= max_count (30 > 25)"),
+    ("node-pool-negative", "prod", set_in("infrastructure", "node_pools.general.min_count", -1), "infrastructure.node_pools.general.min_count", "Input should be greater than or equal to 0"),
+    ("node-pool-key-typo", "prod", set_in("infrastructure", "node_pools.ai.max_cuont", 3), "infrastructure.node_pools.ai.max_cuont", "unknown key (did you mean `max_count`?)"),
+    ("vm-size-not-allowed", "prod", set_in("infrastructure", "node_pools.general.vm_size", "Standard_M128s"), "infrastructure.node_pools.general.vm_size",
+     "`Standard_M128s` is not in allowed_vm_sizes (Standard_D2ds_v5, Standard_D4ds_v5, Standard_D8ds_v5, Standard_E4ds_v5, Standard_E8ds_v5, Standard_NC4as_T4_v3, Standard_NC8as_T4_v3)"),
+    ("gpu-pool-without-gpu-size", "prod", set_in("infrastructure", "node_pools.ai.vm_size", "Standard_D8ds_v5"), "infrastructure.node_pools.ai.vm_size",
+     "`Standard_D8ds_v5` is not a GPU VM size; a GPU pool needs an N-series size such as `Standard_NC4as_T4_v3`"),
+    ("spot-outside-dev", "prod", set_in("infrastructure", "node_pools.ai.spot", True), "infrastructure.node_pools.ai.spot", "spot VMs are allowed only in dev, not in prod"),
+    ("system-pool-to-zero", "prod", set_in("infrastructure", "node_pools.system.min_count", 0), "infrastructure.node_pools.system.min_count", "the system pool needs at least 1 node"),
+    ("two-system-pools", "prod", set_in("infrastructure", "node_pools.general.mode", "System"), "infrastructure.node_pools", "declare exactly one pool with `mode: System`"),
+    ("pool-name-invalid", "prod", set_in("infrastructure", "node_pools.gpu_pool", {"vm_size": "Standard_NC8as_T4_v3", "min_count": 0, "max_count": 1, "gpu": True}),
+     "infrastructure.node_pools.gpu_pool", "an AKS pool name is 1-12 lower-case letters and digits, starting with a letter"),
+    ("taint-malformed", "prod", set_in("infrastructure", "node_pools.database.taints", ["nodeType:database"]), "infrastructure.node_pools.database.taints[0]",
+     "`nodeType:database` is not a taint; write it as `key=value:NoSchedule` (or PreferNoSchedule, NoExecute)"),
+    ("prod-public-api-server", "prod", set_in("infrastructure", "api_server", {"public": True, "authorized_ranges": ["203.0.113.0/24"]}), "infrastructure.api_server.public",
+     "prod must not expose the API server publicly; set `public: false`"),
+    ("public-api-without-ranges", "dev", set_in("infrastructure", "api_server.authorized_ranges", []), "infrastructure.api_server.authorized_ranges",
+     "a public API server needs authorized ranges; list the CIDRs allowed to reach it"),
+    ("prod-free-tier", "prod", set_in("infrastructure", "sku_tier", "Free"), "infrastructure.sku_tier", "prod needs the `Standard` tier (financially backed API server SLA)"),
+    ("cidr-invalid", "prod", set_in("infrastructure", "network.pod_cidr", "192.168.0.0/33"), "infrastructure.network.pod_cidr",
+     "`192.168.0.0/33` is not a valid CIDR range ('192.168.0.0/33' does not appear to be an IPv4 or IPv6 network)"),
+    ("cidr-host-bits", "prod", set_in("infrastructure", "network.service_cidr", "172.16.0.1/16"), "infrastructure.network.service_cidr",
+     "`172.16.0.1/16` is not a valid CIDR range (172.16.0.1/16 has host bits set)"),
+    ("cidrs-overlap", "prod", set_in("infrastructure", "network.pod_cidr", "10.30.128.0/17"), "infrastructure.network.pod_cidr",
+     "10.30.128.0/17 overlaps vnet_cidr (10.30.0.0/16); choose disjoint ranges"),
+    ("subnet-outside-vnet", "prod", set_in("infrastructure", "network.node_subnet_cidr", "10.31.0.0/20"), "infrastructure.network.node_subnet_cidr",
+     "10.31.0.0/20 must lie inside vnet_cidr 10.30.0.0/16"),
+    ("dns-ip-outside-services", "prod", set_in("infrastructure", "network.dns_service_ip", "10.30.0.10"), "infrastructure.network.dns_service_ip",
+     "10.30.0.10 must lie inside service_cidr 172.16.0.0/16"),
+    ("admin-group-not-guid", "prod", set_in("infrastructure", "admin_group_ids", ["platform-admins"]), "infrastructure.admin_group_ids[0]",
+     "`platform-admins` is not an Entra ID object ID (a GUID)"),
+    ("aks-version-invalid", "prod", set_in("infrastructure", "kubernetes_version", "latest"), "infrastructure.kubernetes_version",
+     "`latest` is not an AKS Kubernetes version such as `1.33` or `1.33.2`"),
+    ("rancher-cidrs-overlap", "onprem-dc2", set_in("infrastructure", "network.service_cidr", "10.52.128.0/17"), "infrastructure.network.service_cidr",
+     "10.52.128.0/17 overlaps cluster_cidr (10.52.0.0/16); choose disjoint ranges"),
+    ("rancher-even-etcd", "onprem-dc2", set_in("infrastructure", "machine_pools.control.quantity", 2), "infrastructure.machine_pools",
+     "etcd needs an odd number of members for quorum, not 2"),
+    ("rancher-no-workers", "onprem-dc2", set_in("infrastructure", "machine_pools", {"control": {"quantity": 3, "roles": ["etcd", "controlplane"]}}), "infrastructure.machine_pools",
+     "no pool with nodes has the role(s) worker"),
+    ("snapshot-retention-zero", "onprem-dc2", set_in("infrastructure", "etcd_snapshots", {"retention": 0}), "infrastructure.etcd_snapshots.retention",
+     "Input should be greater than or equal to 1"),
+    ("rancher-version-invalid", "onprem-dc2", set_in("infrastructure", "kubernetes_version", "1.33"), "infrastructure.kubernetes_version",
+     "`1.33` is not an RKE2 version such as `v1.33.5+rke2r1`"),
+    ("rancher-without-s3", "onprem-dc2", set_section("storage", {"kind": "azure_blob", "replication": "Standard_GRS"}), "storage",
+     "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"),
+    ("s3-key-in-plain-text", "onprem-dc2", set_in("storage", "credentials.access_key_id", "AKIAEXAMPLE"), "storage.credentials.access_key_id",
+     PLAIN_SECRET.format("storage.credentials.access_key_id", "onprem-dc2")),
+    ("s3-over-http", "onprem-dc2", set_in("storage", "endpoint", "http://s3.dc2.example.com"), "storage.endpoint", "object storage must be reached over https"),
+    ("s3-bucket-invalid", "onprem-dc2", set_in("storage", "buckets.backups", "DC2_Backups"), "storage.buckets.backups",
+     "`DC2_Backups` is not a valid S3 bucket (3-63 lower-case letters, digits, '.' and '-') name"),
+    ("bucket-shared", "onprem-dc2", set_in("storage", "buckets.logs", "dc2-backups"), "storage.buckets.logs", "each purpose needs its own bucket; this name is used twice"),
+    ("azure-container-invalid", "prod", set_in("storage", "buckets.registry", "reg--istry"), "storage.buckets.registry",
+     "`reg--istry` is not a valid Azure blob container (3-63 lower-case letters, digits and single hyphens) name"),
+    ("prod-storage-not-geo-redundant", "prod", set_in("storage", "replication", "Standard_ZRS"), "storage.replication",
+     "prod needs geo-redundant storage (Standard_GRS, Standard_RAGRS, Standard_GZRS or Standard_RAGZRS), not Standard_ZRS"),
+    ("storage-missing-for-backup", "prod", lambda d: d["config"].pop(NS + "storage"), "services.backup.enabled", "needs object storage; configure `storage` or disable the service"),
+    ("existing-kubeconfig-plain", "local", set_section("infrastructure", {"kind": "existing", "kubeconfig": "apiVersion: v1"}), "infrastructure.kubeconfig",
+     PLAIN_SECRET.format("infrastructure.kubeconfig", "local")),
+    ("kafka-replication-above-brokers", "prod", set_in("services", "kafka.default_replication_factor", 5), "services.kafka.default_replication_factor",
+     "cannot exceed the broker count (5 > 3)"),
+    ("kafka-even-controllers", "prod", set_in("services", "kafka.controllers", 2), "services.kafka.controllers", "KRaft controllers need an odd count for quorum, not 2"),
+    ("registry-without-hostname", "onprem-dc2", set_in("services", "registry.hostname", ""), "services.registry.hostname",
+     "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"),
+    ("acme-bad-email", "prod", set_in("services", "cert_manager.issuer", {"kind": "acme", "email": "platform"}), "services.cert_manager.issuer.email",
+     "`platform` is not an e-mail address"),
+    ("team-name-invalid", "prod", set_in("teams", "0.name", "Payments_Team"), "teams[0].name",
+     "`Payments_Team` is not a valid Kubernetes name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"),
+    ("team-name-reserved", "prod", set_in("teams", "0.name", "kube-system"), "teams[0].name", "`kube-system` is reserved by Kubernetes; choose another team name"),
+    ("team-duplicate", "prod", set_in("teams", "1.name", "payments"), "teams[1].name", "team `payments` is already declared at teams[0]"),
+    ("team-without-groups", "prod", set_in("teams", "0.groups", []), "teams[0].groups", "List should have at least 1 item after validation, not 0"),
+    ("team-quota-not-quantity", "prod", set_in("teams", "0.quota.memory", "lots"), "teams[0].quota.memory", "`lots` is not a Kubernetes quantity (e.g. `500m`, `2`, `4Gi`)"),
+    ("team-key-typo", "prod", set_in("teams", "1.gruops", ["x"]), "teams[1].gruops", "unknown key (did you mean `groups`?)"),
+    ("policy-enforcement-unknown", "prod", set_section("policy", {"enforcement": "strict"}), "policy.enforcement", "Input should be 'advisory' or 'mandatory'"),
+]
+
+
+@pytest.mark.parametrize("stack, mutate, path, message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_config_is_reported_at_its_key_and_registers_nothing(tmp_path, stack, mutate, path, message):
+    document = copy.deepcopy(BASE[stack])
+    mutate(document)
+    stack_file = tmp_path / f"Pulumi.{stack}.yaml"
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    registered: list = []
+    with pytest.raises(ConfigError) as raised:
+        evaluate(stack, stack_file, into=registered)
+    assert (path, message) in raised.value.problems, str(raised.value)
+    assert str(raised.value).startswith(f"{stack_file} has ")
+    assert registered == []
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 30
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    document = copy.deepcopy(BASE["prod"])
+    for case_id, stack, mutate, _path, _message in CASES:
+        if stack == "prod" and case_id in ("node-pool-min-above-max", "prod-public-api-server", "kafka-replication-above-brokers", "team-key-typo"):
+            mutate(document)
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(ConfigError) as raised:
+        evaluate("prod", stack_file)
+    assert raised.value.problems == [
+        ("infrastructure.api_server.public", "prod must not expose the API server publicly; set `public: false`"),
+        ("infrastructure.node_pools.ai.min_count", "must be <= max_count (30 > 25)"),
+        ("services.kafka.default_replication_factor", "cannot exceed the broker count (5 > 3)"),
+        ("teams[1].gruops", "unknown key (did you mean `groups`?)"),
+    ]
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text("config:\n  complete-cluster:environment: prod\n  complete-cluster:site: {name: [\n")
+    with pytest.raises(ConfigError) as raised:
+        evaluate("prod", stack_file)
+    assert raised.value.problems[0][1].startswith("line 4, column 1: not valid YAML")

@@ -7,6 +7,8 @@ import pulumi_kubernetes as k8s
 
 from stacks.model import Existing, Render, StackConfig
 
+from .access.platform import PlatformAccess
+from .access.team import Team, TeamArgs
 from .infrastructure.existing import ExistingCluster
 from .infrastructure.render import RenderTarget, RenderTargetArgs
 
@@ -20,13 +22,20 @@ class CompleteCluster(pulumi.ComponentResource):
 
     kubernetes: k8s.Provider | None
     infrastructure_kind: str
+    teams: dict[str, Team]
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:index:CompleteCluster", name, None, opts)
         self.config = config
         self.infrastructure_kind = config.infrastructure.kind
         self.kubernetes = self._infrastructure(name, config)
+        self.teams = self._access(name, config) if self.kubernetes is not None else {}
         self.register_outputs({"infrastructure": self.infrastructure_kind})
+
+    def _access(self, name: str, config: StackConfig) -> dict[str, Team]:
+        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
+        PlatformAccess(f"{name}-platform-access", config, on_cluster)
+        return {team.name: Team(f"team-{team.name}", TeamArgs(team=team, stack=config), on_cluster) for team in config.teams}
 
     def _infrastructure(self, name: str, config: StackConfig) -> k8s.Provider | None:
         child = pulumi.ResourceOptions(parent=self)

@@ -17,4 +17,6 @@ def build(config: StackConfig) -> CompleteCluster:
     pulumi.export(outputs.INFRASTRUCTURE, config.infrastructure.kind)
     if isinstance(config.infrastructure, Render):
         pulumi.export(outputs.RENDER_DIRECTORY, config.infrastructure.directory)
+    if cluster.teams:
+        pulumi.export(outputs.TEAM_NAMESPACES, {name: team.namespace_name for name, team in cluster.teams.items()})
     return cluster

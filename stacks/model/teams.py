@@ -18,11 +18,21 @@ class Quota(Strict):
     storage: Quantity = "50Gi"
 
 
+class ContainerDefaults(Strict):
+    """The LimitRange defaults for containers that declare no requests or limits of their own."""
+
+    cpu_request: Quantity = "100m"
+    memory_request: Quantity = "128Mi"
+    cpu_limit: Quantity = "500m"
+    memory_limit: Quantity = "512Mi"
+
+
 class Team(Strict):
     name: DnsLabel
     groups: list[str] = Field(min_length=1)
     """Directory (Entra ID / LDAP) groups whose members act for the team."""
     quota: Quota = Quota()
+    container_defaults: ContainerDefaults = ContainerDefaults()
 
     @field_validator("name")
     @classmethod

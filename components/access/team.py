@@ -1,0 +1,141 @@
+"""A team's namespace: safe by construction, with access that follows the environment."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import StackConfig, Team as TeamConfig
+
+from .. import catalogue
+from ..labels import LABEL_PREFIX, kubernetes_labels
+from . import rbac
+
+# Where DNS and the ingress controller run; the team's network policies allow exactly these.
+DNS_NAMESPACE = "kube-system"
+DNS_POD_LABELS = {"k8s-app": "kube-dns"}
+INGRESS_NAMESPACE = "ingress-nginx"
+# Pods that serve traffic from the ingress controller carry this label (the Api component sets it).
+INGRESS_TARGET_LABEL = f"{LABEL_PREFIX}/ingress"
+
+
+class TeamArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    team: TeamConfig
+    stack: StackConfig
+
+
+class Team(pulumi.ComponentResource):
+    """Creates the team namespace (Pod Security `restricted` enforced, audited and warned at the
+    pinned version), its ResourceQuota and LimitRange, a default-deny NetworkPolicy with allows for
+    DNS and the ingress controller, and RoleBindings of the team's groups to the environment's role."""
+
+    namespace: k8s.core.v1.Namespace
+    namespace_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:access:Team", name, None, opts)
+        team, stack = args.team, args.stack
+        labels = {**kubernetes_labels(stack, "team"), f"{LABEL_PREFIX}/team": team.name}
+        pod_security = {
+            f"pod-security.kubernetes.io/{mode}{suffix}": value
+            for mode in ("enforce", "audit", "warn")
+            for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
+        }
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": team.name, "labels": {**labels, **pod_security}},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.namespace_name = self.namespace.metadata.name
+        # Everything else lives in the namespace, so it is created after it.
+        child = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+
+        def meta(role: str) -> dict:
+            return {"name": role, "namespace": self.namespace_name, "labels": labels}
+
+        quota = team.quota
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=meta("team-quota"),
+            spec={
+                "hard": {
+                    "requests.cpu": quota.cpu,
+                    "limits.cpu": quota.cpu,
+                    "requests.memory": quota.memory,
+                    "limits.memory": quota.memory,
+                    "requests.storage": quota.storage,
+                    "pods": str(quota.pods),
+                }
+            },
+            opts=child,
+        )
+        defaults = team.container_defaults
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=meta("team-limits"),
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "defaultRequest": {"cpu": defaults.cpu_request, "memory": defaults.memory_request},
+                        "default": {"cpu": defaults.cpu_limit, "memory": defaults.memory_limit},
+                        "max": {"cpu": quota.cpu, "memory": quota.memory},
+                    }
+                ]
+            },
+            opts=child,
+        )
+        self._network_policies(name, meta, child)
+        self._access(name, team, stack, meta, labels, child)
+        self.register_outputs({"namespace": self.namespace_name})
+
+    def _network_policies(self, name, meta, child) -> None:
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=meta("default-deny"),
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            opts=child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-dns",
+            metadata=meta("allow-dns"),
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}},
+                                "podSelector": {"matchLabels": DNS_POD_LABELS},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+            opts=child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-ingress-controller",
+            metadata=meta("allow-ingress-controller"),
+            spec={
+                "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}}]}],
+            },
+            opts=child,
+        )
+
+    def _access(self, name, team, stack, meta, labels, child) -> None:
+        role_name = rbac.role_name(stack.environment)
+        role = k8s.rbac.v1.Role(f"{name}-role", metadata=meta(role_name), rules=rbac.team_rules(stack.environment), opts=child)
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-binding",
+            metadata=meta(f"{role_name}-groups"),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+            subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in team.groups],
+            opts=child,
+        )

@@ -1,0 +1,1 @@
+"""One module per concern; each exposes its `PolicySpec` objects (see `policies.pack`)."""

@@ -1,6 +1,6 @@
 """Services are not exposed outside the private network.
 
-A LoadBalancer Service must ask for an internal load balancer: on AKS the annotation
+A LoadBalancer Service must ask for an internal load balancer (unless `allowPublicLoadBalancer`): on AKS the annotation
 `service.beta.kubernetes.io/azure-load-balancer-internal: "true"`, on premises whatever
 annotation the configured load balancer uses (config `internalLoadBalancerAnnotations`, any one
 of them suffices). NodePort Services open a port on every node and are allowed only where
@@ -35,7 +35,7 @@ def service_exposure_problems(type_token: str, props: dict, config: dict) -> lis
             internal = any(text(annotations.get(key)) == str(value) for key, value in wanted.items() if not is_unknown(annotations.get(key)))
         except Undecided:
             undecided, internal = True, False
-        if not internal and not undecided:
+        if not internal and not undecided and not config.get("allowPublicLoadBalancer", False):
             choices = " or ".join(f'{key}: "{value}"' for key, value in wanted.items()) or "an internal load balancer annotation"
             messages.append(
                 f"{where} is a public LoadBalancer; make it internal with the annotation {choices}, "
@@ -65,6 +65,7 @@ POLICY = PolicySpec(
             "default": {AZURE_INTERNAL: "true"},
             "description": "Annotations (name: required value) that make a LoadBalancer internal; any one suffices.",
         },
+        "allowPublicLoadBalancer": boolean("Allow LoadBalancer Services without an internal annotation.", False),
         "allowNodePort": boolean("Allow Services of type NodePort.", False),
         "exemptNamespaces": EXEMPT_NAMESPACES,
     },

@@ -128,7 +128,10 @@ def read_documents(path: str) -> list:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise InputError(f"{where}: invalid YAML: {problem}") from None
+        context = ""
+        if error.context and error.context_mark and error.problem:
+            context = f" ({error.context} started at line {error.context_mark.line + 1})"
+        raise InputError(f"{where}: invalid YAML: {problem}{context}") from None
     except yaml.YAMLError as error:  # e.g. a byte sequence that is not UTF-8
         raise InputError(f"{path}: invalid YAML: {error}") from None
 

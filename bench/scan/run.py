@@ -1,7 +1,7 @@
 """Scanner benchmark: how many Deployment manifests per second `python -m policies.scan DIR --json`
 checks, end to end as a subprocess (interpreter start, YAML parsing, every policy, JSON output).
 
-    .venv/bin/python bench/scan/run.py [--sizes 1000,10000] [--repeat 3] [--keep DIR]
+    .venv/bin/python bench/scan/run.py [--sizes 1000,10000] [--repeat 3] [--jobs N]
 
 Generates N Deployments, one per file, about a third of them insecure in varied ways, into a
 temporary directory, times the scan (best of --repeat runs), prints manifests per second per size
@@ -107,10 +107,10 @@ def generate(directory: str, count: int) -> int:
     return insecure
 
 
-def time_scan(directory: str, config: str) -> tuple[float, int]:
+def time_scan(directory: str, config: str, jobs: int) -> tuple[float, int]:
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "policies.scan", directory, "--json", "--config", config],
+        [sys.executable, "-m", "policies.scan", directory, "--json", "--config", config, "--jobs", str(jobs)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -126,6 +126,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="passed to the scanner (0: one process per CPU)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     config = os.path.join(ROOT, "bench", "scan", "config.json")
@@ -134,7 +135,7 @@ def main() -> int:
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="scan-bench-") as directory:
             insecure = generate(directory, size)
-            best, violations = min(time_scan(directory, config) for _ in range(args.repeat))
+            best, violations = min(time_scan(directory, config, args.jobs) for _ in range(args.repeat))
         rate = size / best
         results.append((size, best))
         print(f"{size:>9}  {insecure:>8}  {violations:>10}  {best:>8.2f}  {rate:>11.0f}")

@@ -8,3 +8,8 @@ Every component reads its versions from here, so an upgrade is one reviewed chan
 # loosening the standard; raise it together with the clusters' Kubernetes version.
 POD_SECURITY_LEVEL = "restricted"
 POD_SECURITY_VERSION = "v1.33"
+
+# Ingress: the IngressClass the platform's ingress-nginx serves, and the cert-manager
+# ClusterIssuer that signs every Ingress certificate.
+INGRESS_CLASS = "nginx"
+CLUSTER_ISSUER = "platform-issuer"

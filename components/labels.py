@@ -5,6 +5,9 @@ from __future__ import annotations
 from stacks.model import StackConfig
 
 LABEL_PREFIX = "complete-cluster"
+# Pods that serve traffic from the ingress controller carry this label (set by the Api component);
+# each team namespace's allow-ingress-controller NetworkPolicy selects on it.
+INGRESS_TARGET_LABEL = f"{LABEL_PREFIX}/ingress"
 
 
 def kubernetes_labels(config: StackConfig, component: str) -> dict[str, str]:

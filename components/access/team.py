@@ -9,15 +9,19 @@ from pydantic import BaseModel, ConfigDict
 from stacks.model import StackConfig, Team as TeamConfig
 
 from .. import catalogue
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, kubernetes_labels
+from ..workloads.api import Api
+from ..workloads.base import WorkloadArgs
+from ..workloads.scheduled_job import ScheduledJob
+from ..workloads.worker import Worker
 from . import rbac
+
+WORKLOAD_COMPONENTS = {"api": Api, "worker": Worker, "scheduled_job": ScheduledJob}
 
 # Where DNS and the ingress controller run; the team's network policies allow exactly these.
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
 INGRESS_NAMESPACE = "ingress-nginx"
-# Pods that serve traffic from the ingress controller carry this label (the Api component sets it).
-INGRESS_TARGET_LABEL = f"{LABEL_PREFIX}/ingress"
 
 
 class TeamArgs(BaseModel):
@@ -29,7 +33,8 @@ class TeamArgs(BaseModel):
 class Team(pulumi.ComponentResource):
     """Creates the team namespace (Pod Security `restricted` enforced, audited and warned at the
     pinned version), its ResourceQuota and LimitRange, a default-deny NetworkPolicy with allows for
-    DNS and the ingress controller, and RoleBindings of the team's groups to the environment's role."""
+    DNS and the ingress controller, RoleBindings of the team's groups to the environment's role,
+    and the team's declared workloads."""
 
     namespace: k8s.core.v1.Namespace
     namespace_name: pulumi.Output[str]
@@ -89,6 +94,9 @@ class Team(pulumi.ComponentResource):
         )
         self._network_policies(name, meta, child)
         self._access(name, team, stack, meta, labels, child)
+        for workload in team.workloads:
+            component = WORKLOAD_COMPONENTS[workload.kind]
+            component(f"{name}-{workload.name}", WorkloadArgs(team=team.name, namespace=self.namespace_name, workload=workload, stack=stack), child)
         self.register_outputs({"namespace": self.namespace_name})
 
     def _network_policies(self, name, meta, child) -> None:

@@ -15,10 +15,12 @@ from .services import Services
 from .site import Environment, Ownership, Site
 from .storage import S3, AzureBlob, ObjectStorage
 from .teams import Team
+from .workloads import Api, ScheduledJob, Worker, image_registry
 
 __all__ = [
     "PROJECT", "Problems", "Secret", "SecretValue", "StackConfig", "Aks", "Rancher", "Render",
     "Existing", "AzureBlob", "S3", "Team", "Services", "Policy", "Site", "Ownership",
+    "Api", "Worker", "ScheduledJob",
 ]
 
 # Services whose data lives in object storage; enabling one without `storage` is a config error.
@@ -51,7 +53,28 @@ class StackConfig(Strict):
                     problems.append((f"services.{service}.enabled", "needs object storage; configure `storage` or disable the service"))
         if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
             problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
+        problems += self._workload_problems()
         if self.services.registry.enabled and not self.services.registry.hostname:
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
         check(problems)
         return self
+
+    def allowed_registries(self) -> list[str]:
+        """Registries workload images may come from: the configured ones and the site's own Harbor."""
+        own = [self.services.registry.hostname] if self.services.registry.enabled else []
+        return [*self.policy.allowed_registries, *own]
+
+    def _workload_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        allowed = self.allowed_registries()
+        for t, team in enumerate(self.teams):
+            for w, workload in enumerate(team.workloads):
+                key = f"teams[{t}].workloads[{w}]"
+                registry = image_registry(workload.image)
+                if registry not in allowed:
+                    where = ", ".join(allowed) if allowed else "none configured; set policy.allowed_registries"
+                    problems.append((f"{key}.image", f"`{registry}` is not an allowed registry ({where})"))
+                for u, uses in enumerate(workload.uses):
+                    if not getattr(self.services, uses.service).enabled:
+                        problems.append((f"{key}.uses[{u}].service", f"this stack does not run {uses.service}; enable services.{uses.service} or remove it"))
+        return problems

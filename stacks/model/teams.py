@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import DnsLabel, Quantity, Strict
+from .base import DnsLabel, Quantity, Strict, check, quantity_value
+from .workloads import Workload
 
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -33,6 +34,7 @@ class Team(Strict):
     """Directory (Entra ID / LDAP) groups whose members act for the team."""
     quota: Quota = Quota()
     container_defaults: ContainerDefaults = ContainerDefaults()
+    workloads: list[Workload] = []
 
     @field_validator("name")
     @classmethod
@@ -40,3 +42,31 @@ class Team(Strict):
         if name in RESERVED_NAMESPACES or name.startswith("kube-"):
             raise ValueError(f"`{name}` is reserved by Kubernetes; choose another team name")
         return name
+
+    @model_validator(mode="after")
+    def _workloads_fit(self):
+        problems = []
+        seen: set[str] = set()
+        for index, workload in enumerate(self.workloads):
+            if workload.name in seen:
+                problems.append((f"workloads[{index}].name", f"workload `{workload.name}` is declared twice in this team"))
+            seen.add(workload.name)
+        # At peak (APIs at max_replicas) the namespace must still admit every pod: the quota
+        # caps requests and limits alike, so both totals must fit.
+        for resource in ("cpu", "memory"):
+            for bound in ("request", "limit"):
+                total = sum(workload.peak_pods() * quantity_value(getattr(workload.resources, f"{resource}_{bound}")) for workload in self.workloads)
+                allowed = getattr(self.quota, resource)
+                if total > quantity_value(allowed):
+                    problems.append((f"quota.{resource}", f"{allowed} is below the {bound}s of this team's workloads at peak ({_format(total, resource)}); raise the quota or shrink the workloads"))
+        pods = sum(workload.peak_pods() for workload in self.workloads)
+        if pods > self.quota.pods:
+            problems.append(("quota.pods", f"{self.quota.pods} is below the pods this team's workloads run at peak ({pods})"))
+        check(problems)
+        return self
+
+
+def _format(total: float, resource: str) -> str:
+    if resource == "cpu":
+        return f"{round(total * 1000)}m"
+    return f"{total / 2**20:g}Mi"

@@ -126,6 +126,7 @@ def test_platform_operators_get_admin_through_one_binding(inventory):
 
 def test_each_team_adds_a_fixed_set_of_resources(inventory):
     per_team = [r for r in inventory("local") if r.parent == "platform:access:Team::team-payments"]
-    assert sorted(r.inputs["kind"] for r in per_team) == [
+    assert sorted(r.inputs["kind"] for r in per_team if r.custom) == [
         "LimitRange", "Namespace", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding",
     ]
+    assert sorted(r.type for r in per_team if not r.custom) == ["platform:workloads:Api", "platform:workloads:ScheduledJob", "platform:workloads:Worker"]

@@ -1,0 +1,1 @@
+"""Secure-by-default workload components for application teams: Api, Worker, ScheduledJob."""

@@ -1,0 +1,69 @@
+"""What every workload component shares: labels, its ServiceAccount and its egress policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import StackConfig
+
+from ..labels import LABEL_PREFIX, kubernetes_labels
+from .endpoints import endpoint
+
+
+class WorkloadArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    team: str
+    namespace: Any  # str or pulumi.Output[str]
+    workload: Any  # stacks.model.workloads.Api | Worker | ScheduledJob
+    stack: StackConfig
+
+
+class WorkloadComponent(pulumi.ComponentResource):
+    """Base: creates the workload's own ServiceAccount (token automount off) and, when it uses
+    shared services, a NetworkPolicy allowing egress to exactly those services' pods."""
+
+    service_account: k8s.core.v1.ServiceAccount
+
+    def __init__(self, type_token: str, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None):
+        super().__init__(type_token, name, None, opts)
+        workload = args.workload
+        self.selector = {
+            "app.kubernetes.io/name": workload.name,
+            f"{LABEL_PREFIX}/team": args.team,
+        }
+        self.labels = {
+            **kubernetes_labels(args.stack, workload.kind.replace("_", "-")),
+            **self.selector,
+            f"{LABEL_PREFIX}/workload-kind": workload.kind,
+        }
+        self.child = pulumi.ResourceOptions(parent=self)
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=self.meta(args),
+            automount_service_account_token=False,
+            opts=self.child,
+        )
+        if workload.uses:
+            self._egress(name, args)
+
+    def meta(self, args: WorkloadArgs, suffix: str = "") -> dict[str, Any]:
+        return {"name": f"{args.workload.name}{suffix}", "namespace": args.namespace, "labels": self.labels}
+
+    def _egress(self, name: str, args: WorkloadArgs) -> None:
+        rules = []
+        for uses in args.workload.uses:
+            target = endpoint(uses.service, args.team, uses.instance)
+            peer: dict[str, Any] = {"podSelector": {"matchLabels": target.pod_labels}}
+            if target.namespace:
+                peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": target.namespace}}
+            rules.append({"to": [peer], "ports": [{"protocol": "TCP", "port": port} for port in target.ports]})
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-egress",
+            metadata=self.meta(args, "-egress"),
+            spec={"podSelector": {"matchLabels": self.selector}, "policyTypes": ["Egress"], "egress": rules},
+            opts=self.child,
+        )

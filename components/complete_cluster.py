@@ -5,11 +5,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import Existing, Render, StackConfig
+from stacks.model import Aks, Existing, Render, StackConfig
 
 from .access.platform import PlatformAccess
 from .access.team import Team, TeamArgs
+from .infrastructure.aks import AksCluster, AksClusterArgs
 from .infrastructure.existing import ExistingCluster
+from .infrastructure.rancher import RancherCluster, RancherClusterArgs
 from .infrastructure.render import RenderTarget, RenderTargetArgs
 
 
@@ -23,6 +25,8 @@ class CompleteCluster(pulumi.ComponentResource):
     kubernetes: k8s.Provider | None
     infrastructure_kind: str
     teams: dict[str, Team]
+    aks: AksCluster | None = None
+    rancher: RancherCluster | None = None
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:index:CompleteCluster", name, None, opts)
@@ -45,6 +49,10 @@ class CompleteCluster(pulumi.ComponentResource):
             return self.render.provider
         if isinstance(infrastructure, Existing):
             return ExistingCluster(f"{name}-existing", infrastructure, child).provider
-        # AKS (issue 7) and Rancher (issue 8) clusters are not built yet: no provider, and
-        # therefore no Kubernetes layers, rather than a stand-in.
+        if isinstance(infrastructure, Aks):
+            self.aks = AksCluster(f"{name}-aks", AksClusterArgs.from_stack(config), child)
+            return self.aks.provider
+        if infrastructure.kind == "rancher":
+            self.rancher = RancherCluster(f"{name}-rancher", RancherClusterArgs(stack=config), child)
+            return self.rancher.provider
         return None

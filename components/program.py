@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from stacks.model import Render, StackConfig
+from stacks.model.site import standby_of
 
 from . import outputs
 from .complete_cluster import CompleteCluster
@@ -17,6 +18,23 @@ def build(config: StackConfig) -> CompleteCluster:
     pulumi.export(outputs.INFRASTRUCTURE, config.infrastructure.kind)
     if isinstance(config.infrastructure, Render):
         pulumi.export(outputs.RENDER_DIRECTORY, config.infrastructure.directory)
+    if cluster.aks is not None:
+        pulumi.export(outputs.CLUSTER_NAME, cluster.aks.cluster_name)
+        pulumi.export(outputs.RESOURCE_GROUP, cluster.aks.resource_group_name)
+        pulumi.export(outputs.OIDC_ISSUER_URL, cluster.aks.oidc_issuer_url)
+        pulumi.export(outputs.KUBECONFIG, cluster.aks.kubeconfig)  # a secret
+    pulumi.export(outputs.SITE_ROLE, config.site.role)
+    standby = standby_of(config.site)
+    if standby is not None:
+        pulumi.export(outputs.STANDBY, standby.model_dump())
+    if cluster.rancher is not None:
+        pulumi.export(outputs.CLUSTER_NAME, cluster.rancher.cluster_name)
+        pulumi.export(outputs.NODE_POOLS, {
+            pool: {"quantity": spec.quantity, "roles": spec.roles, "cpu": spec.cpu, "memory_gi": spec.memory_gi, "disk_gi": spec.disk_gi}
+            for pool, spec in config.infrastructure.machine_pools.items()
+        })
+        pulumi.export(outputs.NODE_REGISTRATION, cluster.rancher.node_registration)  # a secret
+        pulumi.export(outputs.ETCD_SNAPSHOTS, cluster.rancher.etcd_snapshots)
     if cluster.teams:
         pulumi.export(outputs.TEAM_NAMESPACES, {name: team.namespace_name for name, team in cluster.teams.items()})
     return cluster

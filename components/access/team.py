@@ -54,11 +54,13 @@ class Team(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.namespace_name = self.namespace.metadata.name
-        # Everything else lives in the namespace, so it is created after it.
+        # Everything else lives in the namespace, so it is created after it. The name is fixed
+        # (team.name), so children use the plain string and order on the namespace explicitly,
+        # which keeps evaluation cheap for stacks with many teams.
         child = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
         def meta(role: str) -> dict:
-            return {"name": role, "namespace": self.namespace_name, "labels": labels}
+            return {"name": role, "namespace": team.name, "labels": labels}
 
         quota = team.quota
         k8s.core.v1.ResourceQuota(
@@ -96,7 +98,7 @@ class Team(pulumi.ComponentResource):
         self._access(name, team, stack, meta, labels, child)
         for workload in team.workloads:
             component = WORKLOAD_COMPONENTS[workload.kind]
-            component(f"{name}-{workload.name}", WorkloadArgs(team=team.name, namespace=self.namespace_name, workload=workload, stack=stack), child)
+            component(f"{name}-{workload.name}", WorkloadArgs(team=team.name, namespace=team.name, workload=workload, stack=stack), child)
         self.register_outputs({"namespace": self.namespace_name})
 
     def _network_policies(self, name, meta, child) -> None:
@@ -139,11 +141,11 @@ class Team(pulumi.ComponentResource):
 
     def _access(self, name, team, stack, meta, labels, child) -> None:
         role_name = rbac.role_name(stack.environment)
-        role = k8s.rbac.v1.Role(f"{name}-role", metadata=meta(role_name), rules=rbac.team_rules(stack.environment), opts=child)
+        k8s.rbac.v1.Role(f"{name}-role", metadata=meta(role_name), rules=rbac.team_rules(stack.environment), opts=child)
         k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
             metadata=meta(f"{role_name}-groups"),
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
             subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in team.groups],
             opts=child,
         )

@@ -40,14 +40,14 @@ class Api(WorkloadComponent):
                 "selector": {"matchLabels": self.selector},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                 "template": pod_template(
-                    pod_labels, self.service_account.metadata.name, api.image, api.resources, api.env,
+                    pod_labels, args.workload.name, api.image, api.resources, api.env,
                     ports=[{"name": "http", "containerPort": api.port, "protocol": "TCP"}], probes=probes, extra_spec=spread,
                 ),
             },
             # The autoscaler owns the replica count once it runs.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["spec.replicas"]),
+            opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])),
         )
-        service = k8s.core.v1.Service(
+        k8s.core.v1.Service(
             f"{name}-service",
             metadata=self.meta(args),
             spec={"type": "ClusterIP", "selector": self.selector, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
@@ -62,7 +62,7 @@ class Api(WorkloadComponent):
                 "rules": [
                     {
                         "host": api.host,
-                        "http": {"paths": [{"path": api.path, "pathType": "Prefix", "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}}}]},
+                        "http": {"paths": [{"path": api.path, "pathType": "Prefix", "backend": {"service": {"name": api.name, "port": {"name": "http"}}}}]},
                     }
                 ],
             },
@@ -78,7 +78,7 @@ class Api(WorkloadComponent):
             f"{name}-autoscaler",
             metadata=self.meta(args),
             spec={
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.deployment.metadata.name},
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api.name},
                 "minReplicas": api.replicas,
                 "maxReplicas": api.max_replicas,
                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],

@@ -17,7 +17,7 @@ from .endpoints import endpoint
 class WorkloadArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: str
-    namespace: Any  # str or pulumi.Output[str]
+    namespace: str  # the team namespace's fixed name; ordering comes from the parent's depends_on
     workload: Any  # stacks.model.workloads.Api | Worker | ScheduledJob
     stack: StackConfig
 
@@ -40,7 +40,8 @@ class WorkloadComponent(pulumi.ComponentResource):
             **self.selector,
             f"{LABEL_PREFIX}/workload-kind": workload.kind,
         }
-        self.child = pulumi.ResourceOptions(parent=self)
+        # Children order on the team namespace through the component's own dependencies.
+        self.child = pulumi.ResourceOptions(parent=self, depends_on=(opts.depends_on if opts else None))
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=self.meta(args),

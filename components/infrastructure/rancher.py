@@ -1,0 +1,246 @@
+"""An RKE2 cluster in one data centre, managed by a Rancher server (pulumi-rancher2).
+
+Custom-node registration, not Rancher node drivers: on premises the VMs come from the data
+centre's own automation, and a node driver (vSphere, ...) would need a machine config with
+templates, datastores, networks and hypervisor credentials that the stack config does not hold.
+The cluster is declared here; each machine pool becomes a registration command (secret) that the VM
+automation runs on the pool's machines, and Rancher joins them with the pool's roles, labels and
+taints.
+
+The Rancher API token is never in a stack file or in state: the rancher2 provider reads it from
+the environment variable `RANCHER_TOKEN_KEY` (a CI secret variable, or the operator's shell),
+`RANCHER_CA_CERTS` likewise when the server's certificate comes from an internal CA.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_rancher2 as rancher2
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import S3, Rancher, StackConfig
+
+from ..labels import LABEL_PREFIX, kubernetes_labels
+
+# Rancher's built-in Pod Security Admission template: `restricted` everywhere except Rancher's own
+# system namespaces (the same standard the team namespaces enforce).
+POD_SECURITY_TEMPLATE = "rancher-restricted"
+# Rancher's built-in role templates: teams get their project's member role in dev and read-only
+# elsewhere (as the namespace RBAC of the access layer does); platform groups own the cluster, so
+# they can take and restore etcd snapshots in Rancher.
+TEAM_PROJECT_ROLE = {"dev": "project-member", "test": "read-only", "prod": "read-only"}
+PLATFORM_CLUSTER_ROLE = "cluster-owner"
+SITE_ROLE_LABEL = f"{LABEL_PREFIX}/site-role"
+STANDBY_ANNOTATION = f"{LABEL_PREFIX}/standby-for"
+TOKEN_VARIABLE = "RANCHER_TOKEN_KEY"
+
+
+class RancherClusterArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    stack: StackConfig
+
+
+def cluster_name(stack: StackConfig) -> str:
+    """The cluster's name in Rancher (and its kubeconfig context): environment and data centre."""
+    return f"{stack.environment}-{stack.infrastructure.data_centre}"
+
+
+def group_principal(infrastructure: Rancher, group: str) -> str:
+    return infrastructure.group_principal.replace("{group}", group)
+
+
+def machine_global_config(infrastructure: Rancher) -> str:
+    """RKE2 server settings for every node: the CNI and the cluster's pod and service ranges."""
+    return yaml.safe_dump(
+        {"cni": infrastructure.cni, "cluster-cidr": infrastructure.network.cluster_cidr, "service-cidr": infrastructure.network.service_cidr},
+        sort_keys=True,
+    )
+
+
+def registration_flags(pool) -> str:
+    """The rancher-system-agent install flags that give a registered machine its pool's place."""
+    flags = [f"--{role}" for role in ("etcd", "controlplane", "worker") if role in pool.roles]
+    flags += [f"--label {key}={value}" for key, value in sorted(pool.labels.items())]
+    flags += [f"--taint {taint}" for taint in pool.taints]
+    return " ".join(flags)
+
+
+def registry_mirrors(stack: StackConfig) -> list[dict] | None:
+    """containerd mirrors: every upstream registry through its proxy-cache project on the site's own
+    Harbor (a secondary's too, so it keeps pulling when the primary's data centre is gone)."""
+    registry = stack.services.registry
+    mirrors = stack.infrastructure.registry_mirrors
+    if not (registry.enabled and registry.hostname and mirrors):
+        return None
+    return [
+        {"hostname": host, "endpoints": [f"https://{registry.hostname}"], "rewrites": {"^(.*)$": f"{project}/$1"}}
+        for host, project in sorted(mirrors.items())
+    ]
+
+
+class RancherCluster(pulumi.ComponentResource):
+    """Creates, on the Rancher server at `infrastructure.server_url`: an S3 cloud credential for the
+    site's object storage; an RKE2 `ClusterV2` (custom nodes) with the pinned Kubernetes version,
+    scheduled etcd snapshots shipped to the site's etcd bucket, the `rancher-restricted` Pod
+    Security template, network policy with a policy-enforcing CNI, containerd mirrors through the
+    site's Harbor, and the authorized cluster endpoint; a `ClusterSync` that waits until the
+    registered nodes made the cluster active; a project per team with its directory groups bound;
+    the platform groups as cluster owners; and a Kubernetes provider from the cluster's kubeconfig
+    (secret) for the other layers. The cluster is protected in prod."""
+
+    rancher: rancher2.Provider
+    credential: rancher2.CloudCredential
+    cluster: rancher2.ClusterV2
+    sync: rancher2.ClusterSync
+    projects: dict[str, rancher2.Project]
+    provider: k8s.Provider
+    cluster_name: str
+    node_registration: pulumi.Output[dict[str, str]]
+    etcd_snapshots: dict[str, object]
+
+    def __init__(self, name: str, args: RancherClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:infrastructure:RancherCluster", name, None, opts)
+        stack = args.stack
+        infrastructure: Rancher = stack.infrastructure
+        storage: S3 = stack.storage
+        self.cluster_name = cluster_name(stack)
+
+        self.rancher = rancher2.Provider(
+            f"{name}-rancher2",
+            # token_key stays unset: the provider reads RANCHER_TOKEN_KEY itself, so the token is
+            # in neither the program nor the state.
+            api_url=str(infrastructure.server_url).rstrip("/"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        on_rancher = pulumi.ResourceOptions(parent=self, provider=self.rancher)
+
+        endpoint = urlparse(str(storage.endpoint)).netloc  # RKE2 takes the S3 endpoint as host[:port]
+        self.credential = rancher2.CloudCredential(
+            f"{name}-etcd-s3",
+            name=f"{self.cluster_name}-etcd-s3",
+            description=f"Object storage of {stack.site.name} for the etcd snapshots of {self.cluster_name}",
+            s3_credential_config={
+                "access_key": storage.credentials.access_key_id.output(),
+                "secret_key": storage.credentials.secret_access_key.output(),
+                "default_endpoint": endpoint,
+                "default_region": storage.region,
+                "default_bucket": storage.buckets.etcd_snapshots,
+            },
+            opts=on_rancher,
+        )
+
+        snapshots = infrastructure.etcd_snapshots
+        self.etcd_snapshots = {
+            "endpoint": endpoint,
+            "bucket": storage.buckets.etcd_snapshots,
+            "folder": self.cluster_name,
+            "schedule": snapshots.schedule,
+            "retention": snapshots.retention,
+        }
+        rke_config = {
+            "machine_global_config": machine_global_config(infrastructure),
+            "etcd": {
+                "snapshot_schedule_cron": snapshots.schedule,
+                "snapshot_retention": snapshots.retention,
+                "s3_config": {
+                    "bucket": storage.buckets.etcd_snapshots,
+                    "endpoint": endpoint,
+                    "folder": self.cluster_name,
+                    "region": storage.region,
+                    "retention": snapshots.retention,
+                    "cloud_credential_name": self.credential.id,
+                },
+            },
+            "upgrade_strategy": {
+                "control_plane_concurrency": "1",
+                "worker_concurrency": "1",
+                "worker_drain_options": {"enabled": True, "delete_empty_dir_data": True, "ignore_daemon_sets": True, "timeout": 600},
+            },
+        }
+        mirrors = registry_mirrors(stack)
+        if mirrors:
+            rke_config["registries"] = {"mirrors": mirrors}
+        if snapshots.restore is not None:
+            rke_config["etcd_snapshot_restore"] = {
+                "name": snapshots.restore.snapshot,
+                "generation": snapshots.restore.generation,
+                "restore_rke_config": snapshots.restore.restore_rke_config,
+            }
+        labels = {**kubernetes_labels(stack, "cluster"), SITE_ROLE_LABEL: stack.site.role}
+        self.cluster = rancher2.ClusterV2(
+            f"{name}-cluster",
+            name=self.cluster_name,
+            kubernetes_version=infrastructure.kubernetes_version,
+            labels=labels,
+            # Fleet and people read which primary a standby cluster follows; gone after a failover.
+            annotations={STANDBY_ANNOTATION: stack.site.primary} if stack.site.role == "secondary" else None,
+            default_pod_security_admission_configuration_template_name=POD_SECURITY_TEMPLATE,
+            enable_network_policy=True,
+            # kubectl keeps working straight to the cluster while the Rancher server is unreachable.
+            local_auth_endpoint={"enabled": True},
+            rke_config=rke_config,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, protect=stack.environment == "prod"),
+        )
+
+        self.sync = rancher2.ClusterSync(
+            f"{name}-sync",
+            cluster_id=self.cluster.cluster_v1_id,
+            # A custom cluster reports active before its system charts settle; confirm it 3 times.
+            state_confirm=3,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")),
+        )
+
+        role = TEAM_PROJECT_ROLE[stack.environment]
+        self.projects = {}
+        for team in stack.teams:
+            project = rancher2.Project(
+                f"{name}-project-{team.name}",
+                name=team.name,
+                cluster_id=self.sync.id,
+                description=f"Team {team.name}",
+                labels={f"{LABEL_PREFIX}/team": team.name},
+                opts=on_rancher,
+            )
+            self.projects[team.name] = project
+            for group in team.groups:
+                rancher2.ProjectRoleTemplateBinding(
+                    f"{name}-project-{team.name}-{_slug(group)}",
+                    project_id=project.id,
+                    role_template_id=role,
+                    group_principal_id=group_principal(infrastructure, group),
+                    opts=on_rancher,
+                )
+        for group in stack.policy.platform_groups:
+            rancher2.ClusterRoleTemplateBinding(
+                f"{name}-owner-{_slug(group)}",
+                cluster_id=self.sync.id,
+                role_template_id=PLATFORM_CLUSTER_ROLE,
+                group_principal_id=group_principal(infrastructure, group),
+                opts=on_rancher,
+            )
+
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=pulumi.Output.secret(self.sync.kube_config),
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        command = self.cluster.cluster_registration_token.node_command
+        self.node_registration = pulumi.Output.secret(
+            command.apply(lambda base: {pool: f"{base} {registration_flags(spec)}" for pool, spec in infrastructure.machine_pools.items()})
+        )
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "cluster_id": self.cluster.cluster_v1_id,
+            "node_registration": self.node_registration,
+            "etcd_snapshots": self.etcd_snapshots,
+        })
+
+
+def _slug(text: str) -> str:
+    return "".join(char if char.isalnum() else "-" for char in text.lower()).strip("-")

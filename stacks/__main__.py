@@ -1,4 +1,4 @@
-"""Offline tools for stack files: `python -m stacks {validate,inventory,schema} ...`.
+"""Offline tools for stack files: `python -m stacks {validate,inventory,review,schema} ...`.
 
 Nothing here needs the Pulumi CLI, a cloud account or a cluster.
 """
@@ -49,6 +49,13 @@ def _inventory(args) -> int:
     return 0
 
 
+def _review(args) -> int:
+    from .review import main as review
+
+    stack, path = _stack_and_path(args.stack)
+    return review(stack, path, markdown=args.markdown, config=args.config)
+
+
 def _schema(args) -> int:
     from .schema import SCHEMA_FILE, render_schema
 
@@ -77,9 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     inventory.add_argument("--json", action="store_true", help="a JSON list of {type, name, parent, inputs, options}")
     inventory.set_defaults(run=_inventory)
 
+    review = commands.add_parser("review", help="run the policy pack over the stack's resources (mock runtime); exit 1 on a mandatory violation")
+    review.add_argument("stack", help="a stack name or a stack file path")
+    review.add_argument("--markdown", action="store_true", help="a Markdown report for a merge-request comment")
+    review.add_argument("--config", metavar="FILE", help="policy pack config (default: policies/config/<environment>.json)")
+    review.set_defaults(run=_review)
+
     schema = commands.add_parser("schema", help="write the stack-file JSON Schema generated from the model")
     schema.add_argument("--check", action="store_true", help="exit 1 if the committed schema is stale")
     schema.set_defaults(run=_schema)
+
+    from .parity import add_parser as add_parity
+
+    add_parity(commands)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -109,8 +109,25 @@ class InventoryMocks(mocks.Mocks):
     """Answers the engine's questions the way a fresh deployment would: a resource's state is its
     inputs, and invokes return what the program needs to go on."""
 
+    # Rancher (rancher2) ids and outputs the program reads back, shaped like Rancher's own: cloud
+    # credentials live in `cattle-global-data`, clusters get a `c-m-` management id, projects are
+    # `<cluster id>:p-...`, and a cluster's kubeconfig and registration command exist (as
+    # placeholders) once it is created.
+    _RANCHER = {
+        "rancher2:index/cloudCredential:CloudCredential": lambda state: (f"cattle-global-data:cc-{state.get('name')}", {}),
+        "rancher2:index/clusterV2:ClusterV2": lambda state: (f"fleet-default/{state.get('name')}", {
+            "clusterV1Id": f"c-m-{state.get('name')}", "kubeConfig": "[kubeconfig]",
+            "clusterRegistrationToken": {"nodeCommand": "[registration command]"}}),
+        "rancher2:index/clusterSync:ClusterSync": lambda state: (state.get("clusterId"), {"kubeConfig": "[kubeconfig]", "synced": True}),
+        "rancher2:index/project:Project": lambda state: (f"{state.get('clusterId')}:p-{state.get('name')}", {}),
+    }
+
     def new_resource(self, args: mocks.MockResourceArgs):
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ in self._RANCHER:
+            resource_id, computed = self._RANCHER[args.typ](state)
+            return resource_id, {**state, **computed}
+        return f"{args.name}-id", state
 
     def call(self, args: mocks.MockCallArgs):
         return {}

@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_validator
 
 from .base import Cidr, IpAddress, Secret, Strict, check, matching, overlapping_ranges
+from .site import sibling_stacks
 
 _TAINT = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?=[-A-Za-z0-9_.]*:(NoSchedule|PreferNoSchedule|NoExecute)$")
 
@@ -148,7 +149,13 @@ class Aks(Strict):
 
 
 class MachinePool(Strict):
-    """A pool of RKE2 nodes with the given roles, provisioned by Rancher from a machine config."""
+    """A pool of RKE2 nodes with the given roles, registered as custom nodes.
+
+    On premises the VMs come from the data centre's own automation, not from a Rancher node driver:
+    it creates `quantity` machines of this size and runs the pool's registration command (the
+    `nodeRegistration` stack output, secret) on each, which joins them with these roles, labels and
+    taints.
+    """
 
     quantity: int = Field(ge=0, le=100)
     roles: list[Literal["etcd", "controlplane", "worker"]] = Field(min_length=1)
@@ -159,19 +166,49 @@ class MachinePool(Strict):
     labels: dict[str, str] = {}
 
 
+class EtcdRestore(Strict):
+    """Restore the cluster's etcd from one of its snapshots (docs/runbooks/disaster-recovery.md).
+
+    Rancher restores when `generation` is higher than the last restore's, so a restore is one
+    reviewed change: name the snapshot and raise the generation.
+    """
+
+    snapshot: str = Field(min_length=1)
+    """The snapshot's name as Rancher lists it (`kubectl get etcdsnapshots -n fleet-default` on the
+    Rancher server)."""
+    generation: int = Field(ge=1)
+    restore_rke_config: Literal["none", "kubernetesVersion", "all"] = "none"
+    """What else to roll back with etcd: nothing, the Kubernetes version, or the whole RKE config."""
+
+
 class EtcdSnapshots(Strict):
-    schedule: str = "0 */6 * * *"
+    """Scheduled etcd snapshots, kept on the etcd nodes and shipped to the site's S3 bucket."""
+
+    schedule: matching(r"^\S+( \S+){4}$", "a cron schedule with five fields such as `0 */6 * * *`") = "0 */6 * * *"
     retention: int = Field(default=28, ge=1)
+    restore: EtcdRestore | None = None
 
 
 class RancherNetwork(Strict):
+    """The data-centre network the nodes live in, and the cluster's pod and service ranges.
+
+    Within a site the three ranges are disjoint; across the sites of an environment they are too,
+    because replication (databases, registry, event streams) connects the two clusters directly.
+    """
+
+    node_cidr: Cidr
     cluster_cidr: Cidr
     service_cidr: Cidr
 
     @model_validator(mode="after")
     def _disjoint(self):
-        check(overlapping_ranges({"cluster_cidr": self.cluster_cidr, "service_cidr": self.service_cidr}))
+        check(overlapping_ranges({"node_cidr": self.node_cidr, "cluster_cidr": self.cluster_cidr, "service_cidr": self.service_cidr}))
         return self
+
+
+_GROUP_PRINCIPAL = re.compile(r"^[a-z]+_group://")
+_REGISTRY_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+(:[0-9]+)?$")
+_HARBOR_PROJECT = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
 
 
 class Rancher(Strict):
@@ -179,14 +216,25 @@ class Rancher(Strict):
 
     kind: Literal["rancher"]
     server_url: HttpUrl
+    """The Rancher server. Its API token comes from the environment (`RANCHER_TOKEN_KEY`), never from
+    a stack file."""
     data_centre: str = Field(min_length=1)
     kubernetes_version: matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")
+    cni: Literal["canal", "calico", "cilium"] = "canal"
+    """The RKE2 CNI; each of these enforces NetworkPolicies (flannel alone would not)."""
     network: RancherNetwork
     machine_pools: dict[str, MachinePool] = Field(min_length=1)
     etcd_snapshots: EtcdSnapshots = EtcdSnapshots()
+    group_principal: str
+    """How Rancher names a directory group: a principal ID with `{group}` where the group's name goes,
+    e.g. `activedirectory_group://CN={group},OU=Groups,DC=example,DC=com` or
+    `openldap_group://cn={group},ou=groups,dc=example,dc=com`."""
+    registry_mirrors: dict[str, str] = {}
+    """Upstream registries pulled through the site's Harbor: registry host -> Harbor proxy-cache
+    project (e.g. `docker.io: dockerhub`)."""
 
     @model_validator(mode="after")
-    def _pools_cover_roles(self):
+    def _pools_cover_roles(self, info: ValidationInfo):
         roles = {role for pool in self.machine_pools.values() if pool.quantity > 0 for role in pool.roles}
         missing = {"etcd", "controlplane", "worker"} - roles
         problems = []
@@ -195,8 +243,40 @@ class Rancher(Strict):
         etcd_nodes = sum(pool.quantity for pool in self.machine_pools.values() if "etcd" in pool.roles)
         if etcd_nodes and etcd_nodes % 2 == 0:
             problems.append(("machine_pools", f"etcd needs an odd number of members for quorum, not {etcd_nodes}"))
+        if not _GROUP_PRINCIPAL.match(self.group_principal) or self.group_principal.count("{group}") != 1:
+            problems.append(("group_principal", f"`{self.group_principal}` is not a group principal template; write it as `<provider>_group://...{{group}}...`, e.g. `activedirectory_group://CN={{group}},OU=Groups,DC=example,DC=com`"))
+        for host, project in self.registry_mirrors.items():
+            if not _REGISTRY_HOST.match(host):
+                problems.append((f"registry_mirrors.{host}", f"`{host}` is not a registry host name (e.g. `docker.io`)"))
+            if not _HARBOR_PROJECT.match(project):
+                problems.append((f"registry_mirrors.{host}", f"`{project}` is not a Harbor project name (lower-case letters, digits, '.', '_' and '-')"))
+        problems += _ranges_of_other_sites(self.network, info)
         check(problems)
         return self
+
+
+def _ranges_of_other_sites(network: RancherNetwork, info: ValidationInfo) -> list[tuple[str, str]]:
+    """The site's ranges against those of the environment's other Rancher sites (their stack files)."""
+    context = info.context or {}
+    environment, stack = context.get("environment"), context.get("stack")
+    if not environment or not stack:
+        return []
+    mine = {key: ipaddress.ip_network(getattr(network, key)) for key in ("node_cidr", "cluster_cidr", "service_cidr")}
+    problems = []
+    for other, sections in sibling_stacks(exclude=stack).items():
+        infrastructure = sections.get("infrastructure")
+        if sections.get("environment") != environment or not isinstance(infrastructure, dict) or infrastructure.get("kind") != "rancher":
+            continue
+        theirs = infrastructure.get("network") if isinstance(infrastructure.get("network"), dict) else {}
+        for key, net in mine.items():
+            for their_key in ("node_cidr", "cluster_cidr", "service_cidr"):
+                try:
+                    their_net = ipaddress.ip_network(str(theirs.get(their_key)))
+                except ValueError:
+                    continue  # missing or invalid there: that stack file reports it itself
+                if net.version == their_net.version and net.overlaps(their_net):
+                    problems.append((f"network.{key}", f"{net} overlaps {their_key} of `{other}` ({their_net}); the sites of one environment need disjoint ranges"))
+    return problems
 
 
 # --- no cloud ------------------------------------------------------------------------------------

@@ -1,0 +1,335 @@
+"""RancherCluster: what the onprem-dc1 and onprem-dc2 inventories register on the Rancher server,
+with exact wire values, secrets kept secret, and the pack's Rancher rule passing under prod.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pytest
+from pulumi.runtime import settings
+from pulumi.runtime.sync_await import _sync_await
+
+from components.infrastructure.rancher import registration_flags
+from policies import enforcement
+from policies.evaluate import Evaluator
+from stacks.inventory import evaluate
+from stacks.loader import load
+
+ROOT = Path(__file__).resolve().parents[2]
+SITES = ("onprem-dc1", "onprem-dc2")
+COMPONENT = "platform:infrastructure:RancherCluster::platform-rancher"
+RANCHER = "pulumi:providers:rancher2::platform-rancher-rancher2"
+CLUSTER = "rancher2:index/clusterV2:ClusterV2"
+PRINCIPAL = "activedirectory_group://CN={},OU=Groups,DC=example,DC=com"
+
+
+def mine(registrations):
+    """The component's own resources: (type, name) in registration order."""
+    return [(r.type, r.name) for r in registrations if r.parent == COMPONENT]
+
+
+def cluster(registrations):
+    [found] = [r for r in registrations if r.type == CLUSTER]
+    return found
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    """A stack's outputs after evaluation: name -> (value, is secret)."""
+    cache = {}
+
+    def get(stack: str):
+        if stack not in cache:
+            evaluate(stack)
+            values = {}
+            for name, value in settings.ROOT.get().outputs.items():
+                output = pulumi.Output.from_input(value)
+                values[name] = (_sync_await(output.future()), _sync_await(output.is_secret()))
+            cache[stack] = values
+        return cache[stack]
+
+    return get
+
+
+# --- the tree ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", SITES)
+def test_the_component_registers_the_rancher_resources_of_a_site(inventory, stack):
+    assert mine(inventory(stack)) == [
+        ("pulumi:providers:rancher2", "platform-rancher-rancher2"),
+        ("rancher2:index/cloudCredential:CloudCredential", "platform-rancher-etcd-s3"),
+        (CLUSTER, "platform-rancher-cluster"),
+        ("rancher2:index/clusterSync:ClusterSync", "platform-rancher-sync"),
+        ("rancher2:index/project:Project", "platform-rancher-project-payments"),
+        ("rancher2:index/project:Project", "platform-rancher-project-search"),
+        ("rancher2:index/clusterRoleTemplateBinding:ClusterRoleTemplateBinding", "platform-rancher-owner-platform-operators"),
+        ("pulumi:providers:kubernetes", "platform-rancher-kubernetes"),
+        ("rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding", "platform-rancher-project-payments-payments-developers"),
+        ("rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding", "platform-rancher-project-search-search-developers"),
+    ]
+    component = inventory(stack).named("platform-rancher")
+    assert (component.type, component.parent) == ("platform:infrastructure:RancherCluster", "platform:index:CompleteCluster::platform")
+
+
+@pytest.mark.parametrize("stack", SITES)
+def test_every_rancher_resource_goes_through_the_sites_rancher_provider(inventory, stack):
+    for registration in inventory(stack):
+        if registration.type.startswith("rancher2:"):
+            assert registration.options["provider"] == RANCHER, registration.name
+
+
+def test_the_rancher_provider_takes_the_server_and_no_token(inventory):
+    provider = inventory("onprem-dc1").named("platform-rancher-rancher2")
+    # The API token comes from RANCHER_TOKEN_KEY in the provider's environment, never from the program.
+    assert provider.inputs == {"apiUrl": "https://rancher.example.com", "bootstrap": "false", "insecure": "false"}
+
+
+# --- object storage credential -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])
+def test_the_cloud_credential_carries_the_sites_s3_keys_as_secrets(inventory, stack, site):
+    credential = inventory(stack).named("platform-rancher-etcd-s3")
+    assert credential.inputs == {
+        "name": f"prod-{site}-etcd-s3",
+        "description": f"Object storage of {site} for the etcd snapshots of prod-{site}",
+        "s3CredentialConfig": {
+            "accessKey": "[secret]",
+            "secretKey": "[secret]",
+            "defaultEndpoint": f"s3.{site}.example.com",
+            "defaultRegion": "us-east-1",
+            "defaultBucket": f"{site}-etcd-snapshots",
+        },
+    }
+
+
+# --- the cluster ---------------------------------------------------------------------------------
+
+
+def test_the_primary_cluster_has_every_setting(inventory):
+    registered = cluster(inventory("onprem-dc1"))
+    harbor = ["https://harbor.dc1.example.com"]
+    assert registered.name == "platform-rancher-cluster"
+    assert registered.inputs == {
+        "name": "prod-dc1",
+        "kubernetesVersion": "v1.33.5+rke2r1",
+        "labels": {
+            "app.kubernetes.io/managed-by": "pulumi",
+            "app.kubernetes.io/part-of": "complete-cluster",
+            "app.kubernetes.io/component": "cluster",
+            "complete-cluster/environment": "prod",
+            "complete-cluster/site": "dc1",
+            "complete-cluster/site-role": "primary",
+        },
+        "defaultPodSecurityAdmissionConfigurationTemplateName": "rancher-restricted",
+        "enableNetworkPolicy": True,
+        "localAuthEndpoint": {"enabled": True},
+        "rkeConfig": {
+            "machineGlobalConfig": "cluster-cidr: 10.42.0.0/16\ncni: canal\nservice-cidr: 10.43.0.0/16\n",
+            "etcd": {
+                "snapshotScheduleCron": "0 */6 * * *",
+                "snapshotRetention": 28,
+                "s3Config": {
+                    "bucket": "dc1-etcd-snapshots",
+                    "endpoint": "s3.dc1.example.com",
+                    "folder": "prod-dc1",
+                    "region": "us-east-1",
+                    "retention": 28,
+                    "cloudCredentialName": "cattle-global-data:cc-prod-dc1-etcd-s3",
+                },
+            },
+            "registries": {
+                "mirrors": [
+                    {"hostname": "docker.io", "endpoints": harbor, "rewrites": {"^(.*)$": "dockerhub/$1"}},
+                    {"hostname": "ghcr.io", "endpoints": harbor, "rewrites": {"^(.*)$": "ghcr/$1"}},
+                    {"hostname": "quay.io", "endpoints": harbor, "rewrites": {"^(.*)$": "quay/$1"}},
+                    {"hostname": "registry.k8s.io", "endpoints": harbor, "rewrites": {"^(.*)$": "k8s/$1"}},
+                ]
+            },
+            "upgradeStrategy": {
+                "controlPlaneConcurrency": "1",
+                "workerConcurrency": "1",
+                "workerDrainOptions": {"enabled": True, "deleteEmptyDirData": True, "ignoreDaemonSets": True, "timeout": 600},
+            },
+        },
+    }
+    assert registered.options["protect"] is True
+    assert registered.options["depends_on"] == ["rancher2:index/cloudCredential:CloudCredential::platform-rancher-etcd-s3"]
+
+
+def test_the_secondary_cluster_differs_only_where_the_site_does(inventory):
+    dc1, dc2 = cluster(inventory("onprem-dc1")).inputs, cluster(inventory("onprem-dc2")).inputs
+    assert dc2["name"] == "prod-dc2"
+    assert dc2["labels"]["complete-cluster/site-role"] == "secondary"
+    assert dc2["annotations"] == {"complete-cluster/standby-for": "onprem-dc1"} and "annotations" not in dc1
+    assert dc2["rkeConfig"]["machineGlobalConfig"] == "cluster-cidr: 10.52.0.0/16\ncni: canal\nservice-cidr: 10.53.0.0/16\n"
+    assert dc2["rkeConfig"]["etcd"]["s3Config"] == {
+        "bucket": "dc2-etcd-snapshots",
+        "endpoint": "s3.dc2.example.com",
+        "folder": "prod-dc2",
+        "region": "us-east-1",
+        "retention": 28,
+        "cloudCredentialName": "cattle-global-data:cc-prod-dc2-etcd-s3",
+    }
+    # The secondary pulls through its own Harbor, so it keeps working without the primary's site.
+    assert {tuple(mirror["endpoints"]) for mirror in dc2["rkeConfig"]["registries"]["mirrors"]} == {("https://harbor.dc2.example.com",)}
+    same = {key for key in dc1 if key not in ("name", "labels")} - {"rkeConfig"}
+    assert {key: dc1[key] for key in same} == {key: dc2[key] for key in same}
+    assert dc1["rkeConfig"]["upgradeStrategy"] == dc2["rkeConfig"]["upgradeStrategy"]
+    assert cluster(inventory("onprem-dc2")).options["protect"] is True
+
+
+def test_an_etcd_restore_is_one_config_change(tmp_path):
+    import yaml
+
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    document["config"]["complete-cluster:infrastructure"]["etcd_snapshots"] = {
+        "restore": {"snapshot": "prod-dc1-etcd-snapshot-cp-1-1767225600-s3", "generation": 1}
+    }
+    path = tmp_path / "Pulumi.onprem-dc1.yaml"
+    path.write_text(yaml.safe_dump(document))
+    rke = cluster(evaluate("onprem-dc1", path)).inputs["rkeConfig"]
+    assert rke["etcdSnapshotRestore"] == {"name": "prod-dc1-etcd-snapshot-cp-1-1767225600-s3", "generation": 1, "restoreRkeConfig": "none"}
+    assert rke["etcd"]["snapshotRetention"] == 28  # the schedule and retention stay
+
+
+def test_without_a_registry_there_are_no_mirrors(tmp_path):
+    import yaml
+
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    document["config"]["complete-cluster:services"]["registry"] = {"enabled": False}
+    path = tmp_path / "Pulumi.onprem-dc1.yaml"
+    path.write_text(yaml.safe_dump(document))
+    assert "registries" not in cluster(evaluate("onprem-dc1", path)).inputs["rkeConfig"]
+
+
+# --- waiting for the nodes, and the Kubernetes provider ------------------------------------------
+
+
+@pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])
+def test_the_layers_wait_for_an_active_cluster_and_reach_it_with_a_secret_kubeconfig(inventory, stack, site):
+    registrations = inventory(stack)
+    sync = registrations.named("platform-rancher-sync")
+    assert sync.inputs == {"clusterId": f"c-m-prod-{site}", "stateConfirm": 3}
+    provider = registrations.named("platform-rancher-kubernetes")
+    assert provider.inputs == {"kubeconfig": "[secret]", "enableServerSideApply": "true"}
+    assert provider.options["depends_on"] == ["rancher2:index/clusterSync:ClusterSync::platform-rancher-sync"]
+    namespaces = [r for r in registrations if r.type == "kubernetes:core/v1:Namespace"]
+    assert {r.inputs["metadata"]["name"] for r in namespaces} == {"payments", "search"}
+    assert {r.options["provider"] for r in namespaces} == {"pulumi:providers:kubernetes::platform-rancher-kubernetes"}
+
+
+# --- projects and directory groups ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])
+def test_each_team_gets_a_project_with_its_directory_groups_read_only_in_prod(inventory, stack, site):
+    registrations = inventory(stack)
+    for team in ("payments", "search"):
+        project = registrations.named(f"platform-rancher-project-{team}")
+        assert project.inputs == {"name": team, "clusterId": f"c-m-prod-{site}", "description": f"Team {team}", "labels": {"complete-cluster/team": team}}
+        binding = registrations.named(f"platform-rancher-project-{team}-{team}-developers")
+        assert binding.inputs == {
+            "projectId": f"c-m-prod-{site}:p-{team}",
+            "roleTemplateId": "read-only",
+            "groupPrincipalId": PRINCIPAL.format(f"{team}-developers"),
+        }
+    owner = registrations.named("platform-rancher-owner-platform-operators")
+    assert owner.inputs == {"clusterId": f"c-m-prod-{site}", "roleTemplateId": "cluster-owner", "groupPrincipalId": PRINCIPAL.format("platform-operators")}
+
+
+def test_dev_teams_are_project_members(tmp_path):
+    import yaml
+
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    document["config"]["complete-cluster:environment"] = "dev"
+    document["config"]["complete-cluster:site"] = {"name": "dc1"}
+    path = tmp_path / "Pulumi.lab.yaml"
+    path.write_text(yaml.safe_dump(document))
+    registrations = evaluate("lab", path)
+    [binding] = [r for r in registrations if r.name == "platform-rancher-project-payments-payments-developers"]
+    assert binding.inputs["roleTemplateId"] == "project-member"
+    assert cluster(registrations).options["protect"] is False
+
+
+# --- node registration ---------------------------------------------------------------------------
+
+
+def test_registration_flags_give_each_pool_its_roles_labels_and_taints():
+    pools = load("onprem-dc1").infrastructure.machine_pools
+    assert {name: registration_flags(pool) for name, pool in pools.items()} == {
+        "control": "--etcd --controlplane",
+        "workers": "--worker",
+        "database": "--worker --label nodeType=database --taint nodeType=database:NoSchedule",
+    }
+
+
+@pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])
+def test_stack_outputs_for_operations(outputs, stack, site):
+    values = outputs(stack)
+    assert values["clusterName"] == (f"prod-{site}", False)
+    assert values["nodeRegistration"] == ({
+        "control": "[registration command] --etcd --controlplane",
+        "workers": "[registration command] --worker",
+        "database": "[registration command] --worker --label nodeType=database --taint nodeType=database:NoSchedule",
+    }, True)
+    assert values["nodePools"] == ({
+        "control": {"quantity": 3, "roles": ["etcd", "controlplane"], "cpu": 4, "memory_gi": 8, "disk_gi": 100},
+        "workers": {"quantity": 3, "roles": ["worker"], "cpu": 8, "memory_gi": 32, "disk_gi": 100},
+        "database": {"quantity": 2, "roles": ["worker"], "cpu": 8, "memory_gi": 64, "disk_gi": 100},
+    }, False)
+    assert values["etcdSnapshots"] == ({
+        "endpoint": f"s3.{site}.example.com", "bucket": f"{site}-etcd-snapshots", "folder": f"prod-{site}", "schedule": "0 */6 * * *", "retention": 28,
+    }, False)
+
+
+def test_the_secondary_exports_what_it_stands_by_for(outputs):
+    assert outputs("onprem-dc1")["siteRole"] == ("primary", False)
+    assert "standby" not in outputs("onprem-dc1")
+    assert outputs("onprem-dc2")["siteRole"] == ("secondary", False)
+    assert outputs("onprem-dc2")["standby"] == ({
+        "stack": "onprem-dc1",
+        "site": "dc1",
+        "storage_endpoint": "https://s3.dc1.example.com",
+        "storage_region": "us-east-1",
+        "buckets": {"registry": "dc1-registry", "backups": "dc1-backups", "postgres": "dc1-postgres", "logs": "dc1-logs",
+                    "traces": "dc1-traces", "etcd_snapshots": "dc1-etcd-snapshots"},
+        "registry_hostname": "harbor.dc1.example.com",
+    }, False)
+
+
+# --- secrets and policy --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", SITES)
+def test_no_ciphertext_or_key_reaches_an_input(inventory, stack):
+    config = load(stack)
+    ciphertexts = {config.storage.credentials.access_key_id.ciphertext, config.storage.credentials.secret_access_key.ciphertext}
+    text = repr([r.inputs for r in inventory(stack)])
+    assert not any(ciphertext in text for ciphertext in ciphertexts)
+    assert "tokenKey" not in text and "accessKey': 'v1:" not in text
+
+
+@pytest.mark.parametrize("stack", SITES)
+def test_the_packs_rancher_rule_passes_under_prod_config(inventory, stack):
+    evaluator = Evaluator(enforcement.load(str(ROOT / "policies" / "config" / "prod.json")))
+    registered = cluster(inventory(stack))
+    assert evaluator.resource(registered.type, registered.inputs) == []
+    for registration in inventory(stack):
+        if registration.parent == COMPONENT:
+            assert evaluator.resource(registration.type, registration.inputs) == [], registration.name
+
+
+def test_the_rancher_rule_would_catch_a_weakened_cluster(inventory):
+    import copy
+
+    evaluator = Evaluator(enforcement.load(str(ROOT / "policies" / "config" / "prod.json")))
+    weakened = copy.deepcopy(cluster(inventory("onprem-dc1")).inputs)
+    weakened["rkeConfig"]["etcd"]["snapshotRetention"] = 7
+    weakened["rkeConfig"]["machineGlobalConfig"] = "cni: flannel\n"
+    assert [finding.message for finding in evaluator.resource(CLUSTER, weakened)] == [
+        "etcd snapshot retention is not set or below 10; set rkeConfig.etcd.snapshotRetention to 10 or more",
+        'the CNI in rkeConfig.machineGlobalConfig does not enforce NetworkPolicies; use "canal", "calico" or "cilium"',
+    ]

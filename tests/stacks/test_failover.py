@@ -1,0 +1,151 @@
+"""The failover drill as configuration, checked on every commit.
+
+Copies of the two on-prem stack files are switched the way docs/runbooks/disaster-recovery.md says
+(dc2 becomes the primary; dc1 becomes its secondary, or is gone), and dc2 is evaluated before and
+after. The test asserts the exact set of resource changes: what `pulumi up --stack onprem-dc2`
+will do in the drill.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime import settings
+from pulumi.runtime.sync_await import _sync_await
+
+from stacks.inventory import evaluate
+from stacks.loader import ConfigError, load
+from stacks.model.site import sites_directory
+
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
+SITE = "complete-cluster:site"
+CLUSTER = "rancher2:index/clusterV2:ClusterV2::platform-rancher-cluster"
+
+
+class Sites:
+    """The two site stack files, copied into a directory of their own."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        for stack in ("onprem-dc1", "onprem-dc2"):
+            shutil.copy(STACKS / f"Pulumi.{stack}.yaml", directory)
+
+    def path(self, stack: str) -> Path:
+        return self.directory / f"Pulumi.{stack}.yaml"
+
+    def set_site(self, stack: str, site: dict) -> None:
+        document = yaml.safe_load(self.path(stack).read_text())
+        document["config"][SITE] = site
+        self.path(stack).write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def evaluate(self, stack: str):
+        """(registrations by `type::name`, stack outputs) of `stack`, against these sites."""
+        with sites_directory(self.directory):
+            registrations = {f"{r.type}::{r.name}": r for r in evaluate(stack, self.path(stack))}
+        outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in settings.ROOT.get().outputs.items()}
+        return registrations, outputs
+
+
+def changes(before: dict, after: dict) -> dict:
+    """What an update from `before` to `after` does: added and removed `type::name`, and for each
+    changed resource the input keys (and `options.*`) that differ."""
+    changed = {}
+    for key in before.keys() & after.keys():
+        old, new = before[key], after[key]
+        keys = sorted(k for k in old.inputs.keys() | new.inputs.keys() if old.inputs.get(k) != new.inputs.get(k))
+        keys += sorted(f"options.{k}" for k in old.options if old.options[k] != new.options.get(k))
+        if old.parent != new.parent:
+            keys.append("parent")
+        if keys:
+            changed[key] = keys
+    return {"added": sorted(after.keys() - before.keys()), "removed": sorted(before.keys() - after.keys()), "changed": changed}
+
+
+FAILOVER = {
+    # dc1 is reachable again (or its file is simply kept in step): it becomes dc2's secondary.
+    "dc1-becomes-secondary": {"onprem-dc2": {"name": "dc2", "role": "primary", "secondaries": ["onprem-dc1"]},
+                              "onprem-dc1": {"name": "dc1", "role": "secondary", "primary": "onprem-dc2"}},
+    # dc1's data centre is gone for good and its stack file is removed.
+    "dc1-absent": {"onprem-dc2": {"name": "dc2", "role": "primary"}, "onprem-dc1": None},
+}
+
+
+@pytest.mark.parametrize("drill", FAILOVER, ids=list(FAILOVER))
+def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
+    sites = Sites(tmp_path)
+    before, outputs_before = sites.evaluate("onprem-dc2")
+    for stack, site in FAILOVER[drill].items():
+        if site is None:
+            sites.path(stack).unlink()
+        else:
+            sites.set_site(stack, site)
+    after, outputs_after = sites.evaluate("onprem-dc2")
+
+    assert changes(before, after) == {
+        "added": [],
+        "removed": [],
+        "changed": {CLUSTER: ["annotations", "labels"]},
+    }
+    cluster_before, cluster_after = before[CLUSTER].inputs, after[CLUSTER].inputs
+    assert cluster_before["labels"]["complete-cluster/site-role"] == "secondary"
+    assert cluster_after["labels"]["complete-cluster/site-role"] == "primary"
+    assert cluster_before["annotations"] == {"complete-cluster/standby-for": "onprem-dc1"}
+    assert "annotations" not in cluster_after
+    # Its etcd snapshots keep going to its own bucket and folder, before and after.
+    assert cluster_before["rkeConfig"]["etcd"] == cluster_after["rkeConfig"]["etcd"]
+    assert cluster_after["rkeConfig"]["etcd"]["s3Config"]["bucket"] == "dc2-etcd-snapshots"
+    assert after[CLUSTER].options["protect"] is True
+
+    # The stack outputs the services layer reads: dc2 no longer follows dc1.
+    assert (outputs_before["siteRole"], outputs_after["siteRole"]) == ("secondary", "primary")
+    assert outputs_before["standby"]["stack"] == "onprem-dc1" and outputs_before["standby"]["buckets"]["postgres"] == "dc1-postgres"
+    assert "standby" not in outputs_after
+
+
+def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
+    sites = Sites(tmp_path)
+    before, _ = sites.evaluate("onprem-dc1")
+    for stack, site in FAILOVER["dc1-becomes-secondary"].items():
+        sites.set_site(stack, site)
+    after, outputs = sites.evaluate("onprem-dc1")
+    assert changes(before, after) == {"added": [], "removed": [], "changed": {CLUSTER: ["annotations", "labels"]}}
+    assert after[CLUSTER].inputs["annotations"] == {"complete-cluster/standby-for": "onprem-dc2"}
+    # What dc1 now follows and restores from: dc2's WAL archive, backups and registry.
+    assert outputs["standby"] == {
+        "stack": "onprem-dc2",
+        "site": "dc2",
+        "storage_endpoint": "https://s3.dc2.example.com",
+        "storage_region": "us-east-1",
+        "buckets": {"registry": "dc2-registry", "backups": "dc2-backups", "postgres": "dc2-postgres", "logs": "dc2-logs",
+                    "traces": "dc2-traces", "etcd_snapshots": "dc2-etcd-snapshots"},
+        "registry_hostname": "harbor.dc2.example.com",
+    }
+
+
+def test_a_half_done_failover_is_a_config_error_in_both_files(tmp_path):
+    sites = Sites(tmp_path)
+    sites.set_site("onprem-dc2", FAILOVER["dc1-becomes-secondary"]["onprem-dc2"])  # dc1 left as it was
+    with sites_directory(tmp_path):
+        with pytest.raises(ConfigError) as dc2:
+            load("onprem-dc2", sites.path("onprem-dc2"))
+        with pytest.raises(ConfigError) as dc1:
+            load("onprem-dc1", sites.path("onprem-dc1"))
+    assert dc2.value.problems == [
+        ("site.secondaries[0]", "`onprem-dc1` is a primary, not a secondary: an environment has one primary; make `onprem-dc1` a secondary naming `onprem-dc2`, or remove it here"),
+        ("site.role", "`onprem-dc1` is a primary too and lists this stack among its secondaries; an environment has one primary: "
+                      "to fail over, make `onprem-dc1` a secondary naming `onprem-dc2` (docs/runbooks/disaster-recovery.md)"),
+    ]
+    assert dc1.value.problems == [
+        ("site.secondaries[0]", "`onprem-dc2` is a primary, not a secondary: an environment has one primary; make `onprem-dc2` a secondary naming `onprem-dc1`, or remove it here"),
+        ("site.role", "`onprem-dc2` is a primary too and lists this stack among its secondaries; an environment has one primary: "
+                      "to fail over, make `onprem-dc2` a secondary naming `onprem-dc1` (docs/runbooks/disaster-recovery.md)"),
+    ]
+
+
+def test_the_drill_leaves_the_shipped_files_alone():
+    assert load("onprem-dc2").site.role == "secondary"
+    assert load("onprem-dc1").site.secondaries == ["onprem-dc2"]

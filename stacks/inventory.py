@@ -7,12 +7,16 @@ parent, inputs with their wire names, and the resource options). Tests use this 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -107,7 +111,117 @@ class RecordingMonitor(mocks.MockMonitor):
 
 class InventoryMocks(mocks.Mocks):
     """Answers the engine's questions the way a fresh deployment would: a resource's state is its
-    inputs, and invokes return what the program needs to go on."""
+    inputs, and invokes return what the program needs to go on.
+
+    Azure resources also get what Azure itself would add: an ARM resource ID, the physical name
+    (autonamed like azure-native does when the program leaves it open), identity principal IDs,
+    and the computed outputs of a managed cluster, so programs can chain them as in a real run.
+    """
+
+    SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+    TENANT_ID = "00000000-0000-4000-8000-000000000002"
+    DEPLOYER_OBJECT_ID = "00000000-0000-4000-8000-000000000003"
+    AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # the AKS AAD server application, same in every tenant
+    AZURE_CLI_CLIENT_ID = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"  # the client app AKS kubeconfigs name
+
+    # type token -> (ARM ID below the subscription, the input that names the resource)
+    _AZURE = {
+        "azure-native:resources:ResourceGroup": ("resourceGroups/{name}", "resourceGroupName"),
+        "azure-native:network:VirtualNetwork": ("{rg}/providers/Microsoft.Network/virtualNetworks/{name}", "virtualNetworkName"),
+        "azure-native:network:Subnet": ("{rg}/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{name}", "subnetName"),
+        "azure-native:operationalinsights:Workspace": ("{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}", "workspaceName"),
+        "azure-native:managedidentity:UserAssignedIdentity": ("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}", "resourceName"),
+        "azure-native:containerservice:ManagedCluster": ("{rg}/providers/Microsoft.ContainerService/managedClusters/{name}", "resourceName"),
+        "azure-native:containerservice:AgentPool": ("{rg}/providers/Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{name}", "agentPoolName"),
+        "azure-native:containerservice:MaintenanceConfiguration": (
+            "{rg}/providers/Microsoft.ContainerService/managedClusters/{resourceName}/maintenanceConfigurations/{name}", "configName"),
+        "azure-native:logic:Workflow": ("{rg}/providers/Microsoft.Logic/workflows/{name}", "workflowName"),
+        "azure-native:authorization:RoleAssignment": ("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", "roleAssignmentName"),
+        "azure-native:authorization:ManagementLockAtResourceGroupLevel": ("{rg}/providers/Microsoft.Authorization/locks/{name}", "lockName"),
+        "azure-native:monitor:DiagnosticSetting": ("{resourceUri}/providers/Microsoft.Insights/diagnosticSettings/{name}", "name"),
+        "azure-native:storage:StorageAccount": ("{rg}/providers/Microsoft.Storage/storageAccounts/{name}", "accountName"),
+    }
+
+    def __init__(self):
+        self._clusters: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _uuid(self, *parts: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "::".join(parts)))
+
+    def _azure(self, args: mocks.MockResourceArgs, state: dict[str, Any]) -> str:
+        template, name_input = self._AZURE[args.typ]
+        name = state.get(name_input)
+        if not name:
+            # azure-native autonames from the logical name plus a random suffix; role assignments are GUIDs
+            digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()
+            name = self._uuid(args.typ, args.name) if args.typ.endswith(":RoleAssignment") else f"{args.name}{digest[:8]}"
+            state[name_input] = name
+        state["name"] = name
+        fields = {**{key: value for key, value in state.items() if isinstance(value, str)}, "name": name}
+        fields["rg"] = f"resourceGroups/{state.get('resourceGroupName', '')}"
+        path = template.format_map(fields)
+        resource_id = path if path.startswith("/") else f"/subscriptions/{self.SUBSCRIPTION_ID}/{path}"
+        identity = state.get("identity")
+        if isinstance(identity, dict):
+            identity = dict(identity)
+            if "SystemAssigned" in str(identity.get("type", "")):
+                identity.update(principalId=self._uuid(resource_id, "principal"), tenantId=self.TENANT_ID)
+            if isinstance(identity.get("userAssignedIdentities"), list):
+                # given as a list of IDs, returned by ARM as a map of ID -> the identity's IDs
+                identity["userAssignedIdentities"] = {
+                    str(key): {"clientId": self._uuid(str(key), "client"), "principalId": self._uuid(str(key), "principal")}
+                    for key in identity["userAssignedIdentities"]
+                }
+            state["identity"] = identity
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state.update(clientId=self._uuid(resource_id, "client"), principalId=self._uuid(resource_id, "principal"), tenantId=self.TENANT_ID)
+        if args.typ == "azure-native:operationalinsights:Workspace":
+            state["customerId"] = self._uuid(resource_id, "customer")
+        if args.typ == "azure-native:containerservice:ManagedCluster":
+            self._cluster_outputs(name, resource_id, state)
+        return resource_id
+
+    def _cluster_outputs(self, name: str, resource_id: str, state: dict[str, Any]) -> None:
+        location = state.get("location", "")
+        prefix = state.get("dnsPrefix", name)
+        suffix = hashlib.sha256(resource_id.encode()).hexdigest()[:8]
+        private = (state.get("apiServerAccessProfile") or {}).get("enablePrivateCluster") is True
+        state["fqdn"] = f"{prefix}-{suffix}.hcp.{location}.azmk8s.io"
+        if private:
+            state["privateFQDN"] = f"{prefix}-{suffix}.privatelink.{location}.azmk8s.io"
+        if (state.get("oidcIssuerProfile") or {}).get("enabled"):
+            state["oidcIssuerProfile"] = {**state["oidcIssuerProfile"], "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{self.TENANT_ID}/{self._uuid(resource_id, 'oidc')}/"}
+        state["nodeResourceGroup"] = state.get("nodeResourceGroup") or f"MC_{state.get('resourceGroupName')}_{name}_{location}"
+        state["powerState"] = {"code": "Running"}
+        state["provisioningState"] = "Succeeded"
+        self._clusters[(state.get("resourceGroupName", ""), name)] = state
+
+    def _user_kubeconfig(self, args: dict[str, Any]) -> str:
+        """What `listClusterUserCredential` returns for an Entra ID cluster: an exec (kubelogin) or a
+        legacy `azure` auth-provider user, and the private FQDN for a private cluster."""
+        group, name = args.get("resourceGroupName", ""), args.get("resourceName", "")
+        cluster = self._clusters.get((group, name), {})
+        server = f"https://{cluster.get('privateFQDN') or cluster.get('fqdn') or name}:443"
+        user_name = f"clusterUser_{group}_{name}"
+        if args.get("format") == "azure":
+            user = {"auth-provider": {"name": "azure", "config": {
+                "apiserver-id": self.AKS_SERVER_ID, "client-id": self.AZURE_CLI_CLIENT_ID, "config-mode": "1",
+                "environment": "AzurePublicCloud", "tenant-id": self.TENANT_ID}}}
+        else:
+            user = {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "args": ["get-token", "--environment", "AzurePublicCloud", "--server-id", self.AKS_SERVER_ID,
+                         "--client-id", self.AZURE_CLI_CLIENT_ID, "--tenant-id", self.TENANT_ID, "--login", "devicecode"],
+                "command": "kubelogin", "env": None,
+                "installHint": "\nkubelogin is not installed which is required to connect to AAD enabled cluster.\n\nTo learn more, please go to https://aka.ms/aks/kubelogin\n",
+                "provideClusterInfo": False}}
+        document = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": name,
+            "clusters": [{"name": name, "cluster": {"certificate-authority-data": base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n").decode(), "server": server}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": user_name}}],
+            "users": [{"name": user_name, "user": user}],
+        }
+        return base64.b64encode(yaml.safe_dump(document, sort_keys=False).encode()).decode()
 
     # Rancher (rancher2) ids and outputs the program reads back, shaped like Rancher's own: cloud
     # credentials live in `cattle-global-data`, clusters get a `c-m-` management id, projects are
@@ -127,9 +241,16 @@ class InventoryMocks(mocks.Mocks):
         if args.typ in self._RANCHER:
             resource_id, computed = self._RANCHER[args.typ](state)
             return resource_id, {**state, **computed}
+        if args.typ in self._AZURE:
+            return self._azure(args, state), state
         return f"{args.name}-id", state
 
     def call(self, args: mocks.MockCallArgs):
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"clientId": self._uuid("deployer", "client"), "objectId": self.DEPLOYER_OBJECT_ID,
+                    "subscriptionId": self.SUBSCRIPTION_ID, "tenantId": self.TENANT_ID}
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            return {"kubeconfigs": [{"name": "clusterUser", "value": self._user_kubeconfig(dict(args.args))}]}
         return {}
 
 

@@ -30,6 +30,7 @@ from pulumi_azure_native import (
 from pydantic import BaseModel, ConfigDict
 
 from stacks.model import Aks, StackConfig
+from stacks.model.infrastructure import AksNodePool
 
 from ..labels import cloud_tags
 
@@ -337,7 +338,7 @@ class AksCluster(pulumi.ComponentResource):
         })
 
     @staticmethod
-    def _pool_spec(aks: Aks, pool, subnet: network.Subnet, tags: dict[str, str]) -> dict:
+    def _pool_spec(aks: Aks, pool: AksNodePool, subnet: network.Subnet, tags: dict[str, str]) -> dict:
         """The settings shared by the system pool (inside the cluster) and the user pools."""
         taints, labels = list(pool.taints), dict(pool.labels)
         spec = {

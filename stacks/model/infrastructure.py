@@ -26,6 +26,9 @@ _AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _GPU_VM_SIZE = re.compile(r"^Standard_N[CDGV]", re.IGNORECASE)
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _AZURE_REGION = re.compile(r"^[a-z]+[a-z0-9]*$")
+# Premium SSD needs a VM size whose feature letters (after the vCPU count) include `s`.
+_PREMIUM_VM_SIZE = re.compile(r"^Standard_[A-Z]+[0-9]+[a-z]*s[a-z]*(_|$)")
+Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def _environment(info: ValidationInfo) -> str | None:
@@ -45,7 +48,13 @@ class AksNodePool(Strict):
     taints: list[Taint] = []
     labels: dict[str, str] = {}
     os_disk_gb: int = Field(default=128, ge=30, le=2048)
+    os_disk: Literal["Ephemeral", "Managed"] = "Ephemeral"
+    """`Ephemeral`: the OS disk lives on the VM's local disk (free, fast, reimaged with the node; it
+    must fit the size's local disk). `Managed`: a managed disk, Premium SSD on premium-capable sizes,
+    kept when Azure moves the VM to another host."""
     premium_disks: bool = False
+    """The pool runs Premium SSD volumes (and a Premium SSD OS disk when `os_disk: Managed`), so its
+    VM size must support premium storage."""
     gpu: bool = False
     spot: bool = False
     zones: list[Literal["1", "2", "3"]] = []
@@ -61,6 +70,8 @@ class AksNodePool(Strict):
             problems.append(("spot", "the system pool cannot run on spot VMs"))
         if self.gpu and not _GPU_VM_SIZE.match(self.vm_size):
             problems.append(("vm_size", f"`{self.vm_size}` is not a GPU VM size; a GPU pool needs an N-series size such as `Standard_NC4as_T4_v3`"))
+        if self.premium_disks and not _PREMIUM_VM_SIZE.match(self.vm_size):
+            problems.append(("vm_size", f"`{self.vm_size}` cannot attach Premium SSD; choose a size with `s` in its features such as `Standard_E4ds_v5`"))
         if self.spot and _environment(info) not in (None, "dev"):
             problems.append(("spot", f"spot VMs are allowed only in dev, not in {_environment(info)}"))
         check(problems)
@@ -68,7 +79,9 @@ class AksNodePool(Strict):
 
 
 class AksNetwork(Strict):
-    """Azure CNI overlay: nodes get addresses from the subnet, pods and services from private ranges."""
+    """Azure CNI overlay: nodes get addresses from the node subnet; pods get theirs from `pod_cidr`,
+    a private range outside the virtual network (so there is no pod subnet), and services from
+    `service_cidr`."""
 
     vnet_cidr: Cidr
     node_subnet_cidr: Cidr
@@ -97,17 +110,46 @@ class ApiServer(Strict):
 
     @model_validator(mode="after")
     def _exposure(self, info: ValidationInfo):
+        problems = []
         if self.public and _environment(info) == "prod":
-            check([("public", "prod must not expose the API server publicly; set `public: false`")])
+            problems.append(("public", "prod must not expose the API server publicly; set `public: false`"))
         if self.public and not self.authorized_ranges:
-            check([("authorized_ranges", "a public API server needs authorized ranges; list the CIDRs allowed to reach it")])
+            problems.append(("authorized_ranges", "a public API server needs authorized ranges; list the CIDRs allowed to reach it"))
+        if not self.public and self.authorized_ranges:
+            problems.append(("authorized_ranges", "a private API server takes no authorized ranges; remove them or set `public: true`"))
+        for index, cidr in enumerate(self.authorized_ranges):
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                problems.append((f"authorized_ranges[{index}]", f"{cidr} opens the API server to the whole internet; list only the networks that administer the cluster"))
+        check(problems)
         return self
 
 
 class MaintenanceWindow(Strict):
-    day: Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"] = "Sunday"
+    """The weekly window for Kubernetes auto-upgrades and node OS image upgrades."""
+
+    day: Weekday = "Sunday"
     start_hour: int = Field(default=2, ge=0, le=23)
     duration_hours: int = Field(default=4, ge=4, le=24)
+    utc_offset: matching(r"^[+-](0[0-9]|1[0-4]):(00|30|45)$", "a UTC offset such as `+05:30` or `-07:00`") = "+00:00"
+    """The offset `start_hour` is given in (e.g. `+05:30` for India, `+08:00` for Singapore)."""
+
+
+class WorkingHours(Strict):
+    """When a non-prod cluster runs. Outside these hours a schedule stops it (as `az aks stop` does:
+    control plane and nodes go away, every Kubernetes object and volume is kept) and starts it again
+    at `start_hour`, so an idle cluster costs little more than its disks."""
+
+    time_zone: str = Field(default="UTC", min_length=1)
+    """A Windows time zone name, as Azure schedules take it (e.g. `Singapore Standard Time`)."""
+    days: list[Weekday] = Field(default=["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"], min_length=1)
+    start_hour: int = Field(default=8, ge=0, le=23)
+    stop_hour: int = Field(default=20, ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _start_before_stop(self):
+        if self.stop_hour <= self.start_hour:
+            check([("stop_hour", f"must be later than start_hour ({self.stop_hour} <= {self.start_hour})")])
+        return self
 
 
 class Aks(Strict):
@@ -124,6 +166,16 @@ class Aks(Strict):
     upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "patch"
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged"] = "NodeImage"
     maintenance: MaintenanceWindow = MaintenanceWindow()
+    defender: bool = False
+    """Microsoft Defender for Containers threat detection, reporting to the cluster's workspace."""
+    azure_policy: bool = True
+    """The Azure Policy add-on (Gatekeeper), which enforces the subscription's policy assignments."""
+    log_retention_days: int = Field(default=30, ge=30, le=730)
+    """How long the Log Analytics workspace keeps control-plane audit logs and Defender findings."""
+    working_hours: WorkingHours | None = None
+    """Stop the cluster outside these hours (not allowed in prod)."""
+    kubelogin_mode: Literal["azurecli", "workloadidentity", "spn"] = "azurecli"
+    """How the program's Kubernetes provider signs in through kubelogin (see docs/aks.md)."""
     allowed_vm_sizes: list[str] = Field(min_length=1)
     node_pools: dict[str, AksNodePool] = Field(min_length=1)
 
@@ -134,6 +186,12 @@ class Aks(Strict):
             problems.append(("region", f"`{self.region}` is not an Azure region name (e.g. `centralindia`, `southeastasia`)"))
         if _environment(info) == "prod" and self.sku_tier == "Free":
             problems.append(("sku_tier", "prod needs the `Standard` tier (financially backed API server SLA)"))
+        if _environment(info) == "prod" and not self.defender:
+            problems.append(("defender", "prod needs Microsoft Defender threat detection; set `defender: true`"))
+        if _environment(info) == "prod" and not self.azure_policy:
+            problems.append(("azure_policy", "prod needs the Azure Policy add-on; set `azure_policy: true`"))
+        if _environment(info) == "prod" and self.working_hours is not None:
+            problems.append(("working_hours", "prod runs around the clock; remove `working_hours`"))
         for name, pool in self.node_pools.items():
             if not _AKS_POOL_NAME.match(name):
                 problems.append((f"node_pools.{name}", "an AKS pool name is 1-12 lower-case letters and digits, starting with a letter"))

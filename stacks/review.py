@@ -482,12 +482,26 @@ def analyse(
 
 
 def review(stack: str, path: Path | None = None, config_path: str | Path | None = None) -> Review:
-    """Evaluate `stack` (from `path`, default its stack file) and review it. Raises
-    loader.ConfigError or policies.enforcement.ConfigError on invalid config."""
+    """Evaluate `stack` (from `path`, default its stack file) and review it, under `config_path` or,
+    by default, the config `python -m stacks policy-config` generates for the stack (its
+    environment's file plus its registries and platform groups). Raises loader.ConfigError or
+    policies.enforcement.ConfigError on invalid config."""
+    import tempfile
+
+    from . import policy_config
+
     config = load(stack, path)
-    policy_config = Path(config_path) if config_path is not None else default_config(config.environment)
-    analyzer = PackAnalyzer(policy_config)  # a broken policy config fails before the evaluation
-    return analyse(record(stack, path), stack, config.environment, policy_config, analyzer)
+    if config_path is not None:
+        analyzer = PackAnalyzer(Path(config_path))  # a broken policy config fails before the evaluation
+        return analyse(record(stack, path), stack, config.environment, config_path, analyzer)
+    with tempfile.TemporaryDirectory() as directory:
+        generated = Path(directory) / f"{stack}.json"
+        generated.write_text(policy_config.render(config))
+        analyzer = PackAnalyzer(generated)
+        result = analyse(record(stack, path), stack, config.environment, generated, analyzer)
+    source = display_path(policy_config.environment_config_file(config.environment))
+    result.config_file = f"{source} + stack {stack} (python -m stacks policy-config {stack})"
+    return result
 
 
 # --- layers --------------------------------------------------------------------------------------

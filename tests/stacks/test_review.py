@@ -82,7 +82,10 @@ def test_every_shipped_stack_passes_its_environments_mandatory_policies(inventor
     assert (code, err) == (0, ""), out
     lines = out.splitlines()
     environment = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]["complete-cluster:environment"]
-    assert lines[0] == f"Policy review of stack {stack} (environment {environment}): pack complete-cluster 0.1.0, config policies/config/{environment}.json"
+    assert lines[0] == (
+        f"Policy review of stack {stack} (environment {environment}): pack complete-cluster 0.1.0, "
+        f"config policies/config/{environment}.json + stack {stack} (python -m stacks policy-config {stack})"
+    )
     assert lines[-1].startswith(f"{stack}: {count} resource{'' if count == 1 else 's'} analysed, ")
     assert lines[-1].endswith(" 0 mandatory violations") or lines[-1].endswith(" 0 mandatory violation")
 
@@ -125,7 +128,7 @@ def test_a_privileged_pod_is_a_mandatory_violation_in_prod(pod):
 def test_the_cli_exits_1_on_a_mandatory_violation(monkeypatch, pod):
     pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
     monkeypatch.setattr(rv, "record", lambda stack, path=None: rv.from_registrations(registrations(pod), stack))
-    code, out, err = run("prod")
+    code, out, err = run("prod", config=CONFIG / "prod.json")  # the environment's file: any registry
     assert (code, err) == (1, "")
     assert out == (
         "Policy review of stack prod (environment prod): pack complete-cluster 0.1.0, config policies/config/prod.json\n"
@@ -137,11 +140,21 @@ def test_the_cli_exits_1_on_a_mandatory_violation(monkeypatch, pod):
     )
 
 
+def test_the_stack_registries_reach_the_pack_by_default(monkeypatch, pod):
+    monkeypatch.setattr(rv, "record", lambda stack, path=None: rv.from_registrations(registrations(pod), stack))
+    code, out, err = run("prod")  # prod allows only platformacr.azurecr.io
+    assert code == 1
+    assert (
+        '  kubernetes:core/v1:Pod::web: Pod "web": container "app" image "registry.example.com/team-a/web:1.4.2" is not from an '
+        "allowed registry (platformacr.azurecr.io); push or mirror it there and reference it by that name"
+    ) in out.splitlines()
+
+
 def test_advisory_violations_alone_exit_0(monkeypatch, pod):
     pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
     pod["spec"]["containers"][0]["image"] = "docker.io/library/nginx:latest"
     monkeypatch.setattr(rv, "record", lambda stack, path=None: rv.from_registrations(registrations(pod), stack))
-    code, out, err = run("local")  # environment dev: policies/config/dev.json, everything advisory
+    code, out, err = run("local", config=CONFIG / "dev.json")  # environment dev: everything advisory
     assert (code, err) == (0, "")
     assert out == (
         "Policy review of stack local (environment dev): pack complete-cluster 0.1.0, config policies/config/dev.json\n"

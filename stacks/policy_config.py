@@ -1,0 +1,45 @@
+"""The policy-pack config for one stack: its environment's file, plus what the stack's own config
+decides (allowed registries, platform groups, enforcement).
+
+`pulumi preview --policy-pack policies --policy-pack-config <file>` and `python -m stacks review`
+use the same generated file, so a registry added to a stack is allowed by the pack too:
+
+    .venv/bin/python -m stacks policy-config prod --output .state/policy-prod.json
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from .loader import STACKS_DIR
+from .model import StackConfig
+
+POLICY_CONFIG_DIR = STACKS_DIR.parent / "policies" / "config"
+
+
+def environment_config_file(environment: str) -> Path:
+    return POLICY_CONFIG_DIR / f"{environment}.json"
+
+
+def _entry(config: dict[str, Any], policy: str) -> dict[str, Any]:
+    """A policy's entry as an object (an entry may be just an enforcement level string)."""
+    entry = config.get(policy, {})
+    if isinstance(entry, str):
+        entry = {"enforcementLevel": entry}
+    config[policy] = entry
+    return entry
+
+
+def pack_config(config: StackConfig) -> dict[str, Any]:
+    generated = copy.deepcopy(json.loads(environment_config_file(config.environment).read_text()))
+    generated["all"] = config.policy.enforcement
+    _entry(generated, "workload-images")["allowedRegistries"] = config.allowed_registries()
+    _entry(generated, "rbac-least-privilege")["platformGroups"] = list(config.policy.platform_groups)
+    return generated
+
+
+def render(config: StackConfig) -> str:
+    return json.dumps(pack_config(config), indent=2) + "\n"

@@ -25,8 +25,9 @@ PRINCIPAL = "activedirectory_group://CN={},OU=Groups,DC=example,DC=com"
 
 
 def mine(registrations):
-    """The component's own resources: (type, name) in registration order."""
-    return [(r.type, r.name) for r in registrations if r.parent == COMPONENT]
+    """The component's own resources: (type, name), sorted (resources that wait for an id, such as
+    the project bindings, register in whichever order those ids arrive)."""
+    return sorted((r.type, r.name) for r in registrations if r.parent == COMPONENT)
 
 
 def cluster(registrations):
@@ -57,7 +58,7 @@ def outputs():
 
 @pytest.mark.parametrize("stack", SITES)
 def test_the_component_registers_the_rancher_resources_of_a_site(inventory, stack):
-    assert mine(inventory(stack)) == [
+    assert mine(inventory(stack)) == sorted([
         ("pulumi:providers:rancher2", "platform-rancher-rancher2"),
         ("rancher2:index/cloudCredential:CloudCredential", "platform-rancher-etcd-s3"),
         (CLUSTER, "platform-rancher-cluster"),
@@ -68,7 +69,7 @@ def test_the_component_registers_the_rancher_resources_of_a_site(inventory, stac
         ("pulumi:providers:kubernetes", "platform-rancher-kubernetes"),
         ("rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding", "platform-rancher-project-payments-payments-developers"),
         ("rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding", "platform-rancher-project-search-search-developers"),
-    ]
+    ])
     component = inventory(stack).named("platform-rancher")
     assert (component.type, component.parent) == ("platform:infrastructure:RancherCluster", "platform:index:CompleteCluster::platform")
 

@@ -10,7 +10,7 @@ import pytest
 from policy_helpers import run, run_stack
 
 from policies.lib.spec import Resource
-from policies.lib.values import UNKNOWN_BOOLEAN, UNKNOWN_NUMBER, UNKNOWN_STRING
+from policies.lib.values import UNKNOWN_ARRAY, UNKNOWN_BOOLEAN, UNKNOWN_NUMBER, UNKNOWN_OBJECT, UNKNOWN_STRING
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
@@ -153,20 +153,45 @@ def test_blob_soft_delete():
 
 # --- rancher ----------------------------------------------------------------------------------
 
+# The wire shape components/infrastructure/rancher.py registers (`python -m stacks inventory
+# onprem-dc1 --json`, ClusterV2 `platform-rancher-cluster`), plus a compliant per-machine override.
 RKE2 = {
     "name": "dc1",
     "kubernetesVersion": "v1.33.5+rke2r1",
     "defaultPodSecurityAdmissionConfigurationTemplateName": "rancher-restricted",
     "enableNetworkPolicy": True,
     "rkeConfig": {
-        "machineGlobalConfig": "cni: cilium\n",
+        "machineGlobalConfig": "cluster-cidr: 10.42.0.0/16\ncni: cilium\nservice-cidr: 10.43.0.0/16\n",
+        "machineSelectorConfigs": [
+            {"config": "kubelet-arg:\n- max-pods=150\n", "machineLabelSelector": {"matchLabels": {"pool": "workers"}}},
+        ],
         "etcd": {
             "snapshotScheduleCron": "0 */6 * * *",
             "snapshotRetention": 12,
-            "s3Config": {"bucket": "etcd", "endpoint": "s3.dc1.example.com", "cloudCredentialName": "cattle-global-data:s3"},
+            "s3Config": {
+                "bucket": "etcd",
+                "endpoint": "s3.dc1.example.com",
+                "folder": "prod-dc1",
+                "region": "us-east-1",
+                "retention": 12,
+                "cloudCredentialName": "cattle-global-data:cc-s3",
+            },
         },
     },
 }
+
+S3_RETENTION = "etcd snapshot retention in S3 is not set or below 5; set rkeConfig.etcd.s3Config.retention to 5 or more"
+S3_CREDENTIAL = (
+    "etcd snapshots in S3 have no credential; set rkeConfig.etcd.s3Config.cloudCredentialName to a Rancher S3 cloud "
+    "credential (the id of a rancher2 CloudCredential)"
+)
+CNI_ADVICE = 'does not enforce NetworkPolicies; use "canal", "calico" or "cilium"'
+
+
+def rancher(mutate) -> list[str]:
+    cluster = copy.deepcopy(RKE2)
+    mutate(cluster)
+    return run("rancher-cluster-hardening", RANCHER, cluster)
 
 
 def test_rancher_cluster():
@@ -182,19 +207,132 @@ def test_rancher_cluster():
         "they survive the loss of the cluster",
         'cluster does not enforce Pod Security by default; set defaultPodSecurityAdmissionConfigurationTemplateName: "rancher-restricted"',
         "network policy is not enabled; set enableNetworkPolicy: true",
-        'the CNI in rkeConfig.machineGlobalConfig does not enforce NetworkPolicies; use "canal", "calico" or "cilium"',
+        f"the CNI in rkeConfig.machineGlobalConfig {CNI_ADVICE}",
+    ]
+
+
+@pytest.mark.parametrize("retention", [1, 4, None, True, "12"])
+def test_rancher_s3_retention(retention):
+    def mutate(cluster):
+        cluster["rkeConfig"]["etcd"]["s3Config"]["retention"] = retention
+
+    assert rancher(mutate) == [S3_RETENTION]
+
+
+def test_rancher_s3_retention_absent():
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].pop("retention")) == [S3_RETENTION]
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].update(retention=5)) == []
+
+
+@pytest.mark.parametrize("credential", ["absent", None, "", "  "])
+def test_rancher_s3_credential(credential):
+    def mutate(cluster):
+        s3 = cluster["rkeConfig"]["etcd"]["s3Config"]
+        if credential == "absent":
+            del s3["cloudCredentialName"]
+        else:
+            s3["cloudCredentialName"] = credential
+
+    assert rancher(mutate) == [S3_CREDENTIAL]
+
+
+@pytest.mark.parametrize(
+    "endpoint, host",
+    [
+        ("https://s3.dc1.example.com", "s3.dc1.example.com"),
+        ("http://minio.dc1.example.com:9000/", "minio.dc1.example.com:9000"),
+        ("s3.dc1.example.com/etcd", "s3.dc1.example.com"),
+    ],
+)
+def test_rancher_s3_endpoint_is_host_and_port(endpoint, host):
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].update(endpoint=endpoint)) == [
+        f'rkeConfig.etcd.s3Config.endpoint "{endpoint}" is not host[:port]; RKE2\'s S3 client takes no scheme or '
+        f'path, set it to "{host}"'
+    ]
+
+
+def test_rancher_s3_endpoint_with_port():
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].update(endpoint="minio.dc1.example.com:9000")) == []
+
+
+def test_rancher_s3_keys_inline():
+    def mutate(cluster):
+        rke = cluster["rkeConfig"]
+        rke["machineGlobalConfig"] += "etcd-s3-access-key: AKIA\netcd-s3-secret-key: secret\n"
+        rke["machineSelectorConfigs"][0]["config"] += "etcd-s3-session-token: token\n"
+
+    assert rancher(mutate) == [
+        "rkeConfig.machineGlobalConfig holds etcd S3 keys inline (etcd-s3-access-key, etcd-s3-secret-key); remove them "
+        "and set rkeConfig.etcd.s3Config.cloudCredentialName to a Rancher S3 cloud credential",
+        "rkeConfig.machineSelectorConfigs[0].config holds etcd S3 keys inline (etcd-s3-session-token); remove them and "
+        "set rkeConfig.etcd.s3Config.cloudCredentialName to a Rancher S3 cloud credential",
+    ]
+
+
+@pytest.mark.parametrize("cni", ["none", "flannel", "[multus, none]", "multus,flannel", "NONE"])
+def test_rancher_cni_per_machine(cni):
+    def mutate(cluster):
+        cluster["rkeConfig"]["machineSelectorConfigs"].append({"config": f"cni: {cni}\n"})
+
+    assert rancher(mutate) == [f"the CNI in rkeConfig.machineSelectorConfigs[1].config {CNI_ADVICE}"]
+
+
+@pytest.mark.parametrize("cni", ["[multus, none]", "multus,flannel"])
+def test_rancher_cni_behind_multus(cni):
+    def mutate(cluster):
+        cluster["rkeConfig"]["machineGlobalConfig"] = f"cni: {cni}\n"
+
+    assert rancher(mutate) == [f"the CNI in rkeConfig.machineGlobalConfig {CNI_ADVICE}"]
+
+
+@pytest.mark.parametrize("cni", ["canal", "calico", "[multus, cilium]", "multus,canal"])
+def test_rancher_cni_enforcing(cni):
+    def mutate(cluster):
+        cluster["rkeConfig"]["machineGlobalConfig"] = f"cni: {cni}\n"
+        cluster["rkeConfig"]["machineSelectorConfigs"][0]["config"] = f"cni: {cni}\n"
+
+    assert rancher(mutate) == []
+
+
+@pytest.mark.parametrize("value", ["true", '"true"'])
+def test_rancher_network_policy_disabled_per_machine(value):
+    def mutate(cluster):
+        cluster["rkeConfig"]["machineSelectorConfigs"][0]["config"] += f"disable-network-policy: {value}\n"
+        cluster["rkeConfig"]["machineGlobalConfig"] += "disable-network-policy: false\n"
+
+    assert rancher(mutate) == [
+        "rkeConfig.machineSelectorConfigs[0].config turns NetworkPolicy enforcement off; remove disable-network-policy"
+    ]
+    assert rancher(lambda c: c["rkeConfig"].update(machineGlobalConfig="disable-network-policy: true\n")) == [
+        "rkeConfig.machineGlobalConfig turns NetworkPolicy enforcement off; remove disable-network-policy"
     ]
 
 
 def test_rancher_config_and_unknowns():
     cluster = copy.deepcopy(RKE2)
     assert run("rancher-cluster-hardening", RANCHER, cluster, minSnapshotRetention=20) == [
-        "etcd snapshot retention is not set or below 20; set rkeConfig.etcd.snapshotRetention to 20 or more"
+        "etcd snapshot retention is not set or below 20; set rkeConfig.etcd.snapshotRetention to 20 or more",
+        "etcd snapshot retention in S3 is not set or below 20; set rkeConfig.etcd.s3Config.retention to 20 or more",
     ]
     cluster["rkeConfig"]["etcd"]["snapshotRetention"] = UNKNOWN_NUMBER
     cluster["rkeConfig"]["machineGlobalConfig"] = UNKNOWN_STRING
     cluster["enableNetworkPolicy"] = UNKNOWN_BOOLEAN
     assert run("rancher-cluster-hardening", RANCHER, cluster) == []
+
+
+def test_rancher_unknowns_during_preview():
+    # The credential's id is unknown until the CloudCredential exists (the first preview of a site).
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].update(cloudCredentialName=UNKNOWN_STRING)) == []
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].update(retention=UNKNOWN_NUMBER)) == []
+    assert rancher(lambda c: c["rkeConfig"]["etcd"]["s3Config"].update(endpoint=UNKNOWN_STRING)) == []
+    assert rancher(lambda c: c["rkeConfig"]["etcd"].update(s3Config=UNKNOWN_OBJECT)) == []
+    assert rancher(lambda c: c["rkeConfig"].update(machineSelectorConfigs=UNKNOWN_ARRAY)) == []
+
+    def one_unknown_override(cluster):
+        # An unknown override is undecided; a known one next to it is still judged.
+        cluster["rkeConfig"]["machineSelectorConfigs"] = [{"config": UNKNOWN_STRING}, UNKNOWN_OBJECT, {"config": "cni: none\n"}]
+
+    assert rancher(one_unknown_override) == [f"the CNI in rkeConfig.machineSelectorConfigs[2].config {CNI_ADVICE}"]
 
 
 # --- stateful-protection ------------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""The real engine: `pulumi preview` / `pulumi up` on the local stack, rendered manifests checked
+against the Kubernetes OpenAPI schemas, and the policy pack stopping a violating preview.
+
+Each test works on a copy of the project in a temporary directory (with the repository's .venv
+linked in), so a developer's own .state/ and rendered/ are never touched. With CI=true these
+tests never skip: a missing engine is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.inventory import evaluate
+
+pytestmark = pytest.mark.engine
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "policies"]
+KUBERNETES_VERSION = "1.33.0"  # the minor the catalogue pins for Pod Security
+
+
+def _engine_env() -> dict[str, str]:
+    build = subprocess.run([str(ROOT / "scripts" / "engine"), "build"], capture_output=True, text=True, timeout=5400)
+    if build.returncode != 0:
+        message = f"scripts/engine build failed:\n{build.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True, check=True)
+    return json.loads(env.stdout)
+
+
+@pytest.fixture(scope="session")
+def engine_env():
+    return _engine_env()
+
+
+def copy_project(destination: Path) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, destination / name)
+    (destination / ".venv").symlink_to(ROOT / ".venv")
+    return destination
+
+
+class Pulumi:
+    def __init__(self, project: Path, engine_env: dict[str, str]):
+        self.project = project
+        self.env = {**os.environ, **engine_env, "PULUMI_BACKEND_URL": f"file://{project / '.state'}"}
+        (project / ".state").mkdir(exist_ok=True)
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            ["pulumi", *args, "--non-interactive"], cwd=self.project, env=self.env, capture_output=True, text=True, timeout=1200
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="module")
+def local_up(engine_env, tmp_path_factory):
+    """The local stack after one `pulumi up`, shared by the tests that read its results."""
+    project = copy_project(tmp_path_factory.mktemp("local") / "project")
+    pulumi = Pulumi(project, engine_env)
+    pulumi("stack", "init", "local")
+    first = pulumi("up", "--stack", "local", "--yes")
+    return project, pulumi, first
+
+
+def rendered_documents(project: Path) -> list[tuple[Path, dict]]:
+    documents = []
+    for path in sorted((project / "rendered" / "local").rglob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                documents.append((path, document))
+    return documents
+
+
+def test_up_renders_every_kubernetes_resource_and_a_second_run_changes_nothing(local_up):
+    project, pulumi, _ = local_up
+    kubernetes_resources = [r for r in evaluate("local") if r.type.startswith("kubernetes:")]
+    rendered = rendered_documents(project)
+    assert len(rendered) == len(kubernetes_resources)
+    assert {(d["kind"], d["metadata"]["name"]) for _, d in rendered} == {
+        (r.inputs["kind"], r.inputs["metadata"]["name"]) for r in kubernetes_resources
+    }
+    again = pulumi("preview", "--stack", "local", "--expect-no-changes")
+    assert again.returncode == 0
+
+
+def test_rendered_manifests_validate_against_the_kubernetes_schemas(local_up):
+    import kubernetes_validate
+
+    project, _, _ = local_up
+    documents = rendered_documents(project)
+    assert documents
+    for path, document in documents:
+        try:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{path.relative_to(project)}: {error.message}")
+
+
+def test_preview_with_the_policy_pack_passes_on_local(local_up, tmp_path):
+    project, pulumi, _ = local_up
+    config = tmp_path / "policy-local.json"
+    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "stacks", "policy-config", "local", "--output", str(config)], cwd=project, check=True)
+    result = pulumi("preview", "--stack", "local", "--policy-pack", str(project / "policies"), "--policy-pack-config", str(config))
+    assert "complete-cluster@v0.1.0" in result.stdout  # the pack ran (its name is in the policy summary)
+
+
+def test_invalid_config_stops_the_engine_with_every_problem_and_no_traceback(engine_env, tmp_path):
+    project = copy_project(tmp_path / "project")
+    stack_file = project / "stacks" / "Pulumi.local.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"]["complete-cluster:teams"][0]["nmae"] = "x"
+    document["config"]["complete-cluster:site"]["role"] = "secondary"
+    stack_file.write_text(yaml.safe_dump(document))
+    pulumi = Pulumi(project, engine_env)
+    pulumi("stack", "init", "local")
+    result = pulumi("preview", "--stack", "local", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "stacks/Pulumi.local.yaml has 2 problems:" in output
+    assert "site.primary: a secondary site must name its primary site's stack" in output
+    assert "teams[0].nmae: unknown key (did you mean `name`?)" in output
+    assert "Traceback" not in output
+    assert not (project / "rendered").exists()
+
+
+VIOLATING_PROGRAM = '''
+import pulumi
+import pulumi_kubernetes as k8s
+
+render = k8s.Provider("render", render_yaml_to_directory="rendered")
+k8s.core.v1.Pod(
+    "privileged",
+    metadata={"name": "privileged", "namespace": "payments"},
+    spec={"containers": [{"name": "app", "image": "registry.example.com/app:1.0", "securityContext": {"privileged": True}}]},
+    opts=pulumi.ResourceOptions(provider=render),
+)
+'''
+
+
+def test_policy_pack_fails_a_preview_with_a_violating_resource(engine_env, tmp_path):
+    project = tmp_path / "violating"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: violating\nruntime:\n  name: python\n  options:\n    virtualenv: .venv\n")
+    (project / "__main__.py").write_text(VIOLATING_PROGRAM)
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    policies = copy_project(tmp_path / "pack") / "policies"
+    pulumi = Pulumi(project, engine_env)
+    pulumi("stack", "init", "dev")
+    result = pulumi("preview", "--stack", "dev", "--policy-pack", str(policies), "--policy-pack-config", str(policies / "config" / "prod.json"), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "[mandatory]  pod-security  (kubernetes:core/v1:Pod: privileged)" in output
+    assert 'privileged: container "app" must not set securityContext.privileged=true' in output
+    assert not (project / "rendered").exists()

@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pulumi
 import yaml
@@ -263,12 +263,18 @@ def evaluate(stack: str, path: Path | None = None, into: list[Registration] | No
     from components.program import build
 
     config = load(stack, path)
+    return run_program(lambda: build(config), stack, into)
+
+
+def run_program(program: Callable[[], Any], stack: str, into: list[Registration] | None = None) -> list[Registration]:
+    """Run any Pulumi program function under the recording mock monitor (components' tests use
+    this for programs smaller than a stack)."""
     monitor = RecordingMonitor(InventoryMocks(), into if into is not None else [])
     settings.ROOT.set(None)  # a fresh root stack resource for each evaluation
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: build(config)))
+    _sync_await(run_pulumi_func(program))
     return monitor.registrations
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from .base import PROJECT, Problems, Secret, SecretValue, Strict, check
+from .charts import Charts
 from .infrastructure import Aks, Existing, Infrastructure, Rancher, Render
 from .policy import Policy
 from .services import Services
@@ -38,6 +39,7 @@ class StackConfig(Strict):
     services: Services = Services()
     teams: list[Team] = Field(default_factory=list)
     policy: Policy = Policy()
+    charts: Charts = Charts()
 
     @model_validator(mode="after")
     def _cross_section_rules(self):

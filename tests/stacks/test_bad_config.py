@@ -66,7 +66,7 @@ CASES = [
     ("environment-missing", "prod", lambda d: d["config"].pop(NS + "environment"), "environment", "is required"),
     ("unknown-section", "prod", set_section("teamz", []), "teamz", "unknown key (did you mean `teams`?)"),
     ("foreign-namespace", "prod", lambda d: d["config"].__setitem__("aws:region", "x"), "aws:region",
-     "not a key of this project; write it as `complete-cluster:<section>` (sections: environment, site, ownership, infrastructure, storage, services, teams, policy)"),
+     "not a key of this project; write it as `complete-cluster:<section>` (sections: environment, site, ownership, infrastructure, storage, services, teams, policy, charts)"),
     ("unknown-file-key", "prod", lambda d: d.__setitem__("configs", {}), "configs",
      "unknown top-level key; a stack file holds config, encryptedkey, encryptionsalt, environment, secretsprovider"),
     ("site-name-invalid", "prod", set_in("site", "name", "Central_India"), "site.name",
@@ -238,6 +238,10 @@ CASES = [
      "`daemon` is not a kind here; use one of 'api', 'worker', 'scheduled_job'"),
     ("api-limit-below-request", "prod", set_in("teams", "0.workloads.0.resources", {"cpu_request": "1", "cpu_limit": "500m"}), "teams[0].workloads[0].resources.cpu_limit",
      "must be at least cpu_request (500m < 1)"),
+    ("charts-oci-without-registry", "local", set_section("charts", {"source": "oci"}), "charts.oci_registry",
+     "an OCI chart source needs the registry path (e.g. `harbor.dc1.example.com/charts`)"),
+    ("charts-source-unknown", "local", set_section("charts", {"source": "github"}), "charts.source",
+     "Input should be 'remote', 'oci', 'local' or 'off'"),
     ("policy-enforcement-unknown", "prod", set_section("policy", {"enforcement": "strict"}), "policy.enforcement", "Input should be 'advisory' or 'mandatory'"),
 ]
 

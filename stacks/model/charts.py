@@ -1,0 +1,38 @@
+"""Where the Helm charts of the shared services come from."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+
+from .base import Strict, check
+
+
+class Charts(Strict):
+    """Chart source for every chart-based component (operators, ingress, registry, ...).
+
+    - `remote`: the chart repository pinned in components/catalogue.py (needs the network).
+    - `oci`: the same chart and version from an OCI mirror, e.g. the site's Harbor
+      (`oci_registry: harbor.dc1.example.com/charts`).
+    - `local`: packaged charts in `directory` (`<name>-<version>.tgz` or an unpacked `<name>/`
+      whose Chart.yaml has the pinned version), for air-gapped sites; a missing chart is a config
+      error before anything is registered.
+    - `off`: charts are not installed; components still register their own objects (custom
+      resources, namespaces, policies) and the engine prints which charts were left out. For
+      rendering without a network (the `local` stack).
+    """
+
+    source: Literal["remote", "oci", "local", "off"] = "remote"
+    oci_registry: str | None = None
+    directory: str = "charts"
+
+    @model_validator(mode="after")
+    def _source_settings(self):
+        problems = []
+        if self.source == "oci" and not self.oci_registry:
+            problems.append(("oci_registry", "an OCI chart source needs the registry path (e.g. `harbor.dc1.example.com/charts`)"))
+        if self.oci_registry and "://" in self.oci_registry:
+            problems.append(("oci_registry", f"`{self.oci_registry}` must be a registry path without a scheme (oci:// is added)"))
+        check(problems)
+        return self

@@ -1,0 +1,85 @@
+"""Chart sources: remote repository, OCI mirror, local directory, or off — and a chart the test
+creates, registered through helm.v4.Chart."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+import yaml
+
+from components import charts as charts_module
+from components.catalogue import ChartRef
+from components.charts import chart_source, missing_charts, pinned_chart
+from stacks.inventory import run_program
+from stacks.loader import load
+from stacks.model.charts import Charts
+
+DEMO = ChartRef(name="demo", version="0.1.0", repository="https://charts.example.com")
+
+
+@pytest.fixture
+def chart_dir(tmp_path, monkeypatch):
+    """A project directory with one unpacked chart, `charts/demo/`, made by the test."""
+    monkeypatch.setattr(charts_module, "PROJECT_DIR", tmp_path)
+    chart = tmp_path / "charts" / "demo"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "demo", "version": "0.1.0"}))
+    (chart / "templates" / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n"
+    )
+    return tmp_path
+
+
+def test_remote_uses_the_pinned_repository_and_version():
+    assert chart_source(Charts(source="remote"), DEMO) == {"chart": "demo", "version": "0.1.0", "repository_opts": {"repo": "https://charts.example.com"}}
+
+
+def test_oci_uses_the_mirror_with_the_pinned_version():
+    assert chart_source(Charts(source="oci", oci_registry="harbor.dc1.example.com/charts"), DEMO) == {
+        "chart": "oci://harbor.dc1.example.com/charts/demo", "version": "0.1.0",
+    }
+
+
+def test_local_finds_an_unpacked_chart_of_the_pinned_version(chart_dir):
+    assert chart_source(Charts(source="local"), DEMO) == {"chart": "charts/demo"}
+
+
+def test_local_prefers_a_packaged_chart(chart_dir):
+    (chart_dir / "charts" / "demo-0.1.0.tgz").write_bytes(b"")
+    assert chart_source(Charts(source="local"), DEMO) == {"chart": "charts/demo-0.1.0.tgz"}
+
+
+def test_local_with_another_version_is_missing(chart_dir):
+    config = load("local").model_copy(update={"charts": Charts(source="local")})
+    newer = ChartRef(name="demo", version="0.2.0", repository="https://charts.example.com")
+    assert missing_charts(config, [DEMO, newer]) == [
+        (
+            "charts.directory",
+            "charts/ has no demo 0.2.0 (`demo-0.2.0.tgz` or `demo/`); fetch it on a connected machine with "
+            "`helm pull demo --repo https://charts.example.com --version 0.2.0`, or set `charts.source` to remote, oci or off",
+        )
+    ]
+
+
+def test_off_installs_nothing():
+    assert chart_source(Charts(source="off"), DEMO) is None
+
+
+def test_oci_without_a_registry_is_a_config_error():
+    with pytest.raises(ValueError, match="an OCI chart source needs the registry path"):
+        Charts(source="oci")
+
+
+def test_a_chart_registers_as_helm_v4_chart_with_its_source(chart_dir):
+    def program():
+        provider = pulumi.ProviderResource("kubernetes", "render", {"renderYamlToDirectory": "rendered"})
+        pinned_chart("demo", DEMO, Charts(source="local"), "payments", {"greeting": "hi"}, pulumi.ResourceOptions(provider=provider))
+
+    [provider, chart] = run_program(program, "charts")
+    assert chart.type == "kubernetes:helm.sh/v4:Chart"
+    assert (chart.inputs["chart"], chart.inputs["namespace"], chart.inputs["values"]) == ("charts/demo", "payments", {"greeting": "hi"})
+
+
+def test_charts_off_registers_nothing():
+    registered = run_program(lambda: pinned_chart("demo", DEMO, Charts(source="off"), "payments", {}, pulumi.ResourceOptions()), "charts")
+    assert registered == []

@@ -12,6 +12,7 @@ from functools import lru_cache
 from .lib.spec import PolicySpec
 from .rules import (
     aks,
+    cost,
     images,
     ingress,
     network,
@@ -40,6 +41,7 @@ SPECS: tuple[PolicySpec, ...] = (
     *storage.POLICIES,
     rancher.POLICY,
     protection.POLICY,
+    cost.POLICY,
 )
 
 BY_NAME = {spec.name: spec for spec in SPECS}

@@ -1,5 +1,5 @@
 """The policy-pack config for one stack: its environment's file, plus what the stack's own config
-decides (allowed registries, platform groups, enforcement).
+decides (allowed registries, platform groups, enforcement, its budget) and its cost estimate.
 
 `pulumi preview --policy-pack policies --policy-pack-config <file>` and `python -m stacks review`
 use the same generated file, so a registry added to a stack is allowed by the pack too:
@@ -33,13 +33,21 @@ def _entry(config: dict[str, Any], policy: str) -> dict[str, Any]:
     return entry
 
 
-def pack_config(config: StackConfig) -> dict[str, Any]:
+def pack_config(config: StackConfig, estimate: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The pack config for a stack; `estimate` is its cost estimate (`stacks.cost.Estimate.to_json()`),
+    which the `stack-budget` policy compares with `policy.budget_monthly`."""
     generated = copy.deepcopy(json.loads(environment_config_file(config.environment).read_text()))
     generated["all"] = config.policy.enforcement
     _entry(generated, "workload-images")["allowedRegistries"] = config.allowed_registries()
     _entry(generated, "rbac-least-privilege")["platformGroups"] = list(config.policy.platform_groups)
+    budget = _entry(generated, "stack-budget")
+    budget["currency"] = config.policy.currency
+    if config.policy.budget_monthly is not None:
+        budget["budgetMonthly"] = config.policy.budget_monthly
+    if estimate is not None:
+        budget["estimate"] = estimate
     return generated
 
 
-def render(config: StackConfig) -> str:
-    return json.dumps(pack_config(config), indent=2) + "\n"
+def render(config: StackConfig, estimate: dict[str, Any] | None = None) -> str:
+    return json.dumps(pack_config(config, estimate), indent=2) + "\n"

@@ -14,8 +14,9 @@ without the CLI, a cloud account or a cluster:
    resource and `AnalyzeStack` once for the whole stack.
 
 Analysis and presentation are separate: `review()` returns a `Review`, and the renderers are tuples
-of sections (`TEXT_SECTIONS`, `MARKDOWN_SECTIONS`), so later sections (cost, a diagram) are added
-as functions of a `Review` without touching the others.
+of sections (`TEXT_SECTIONS`, `MARKDOWN_SECTIONS`), so later sections are added as functions of a
+`Review` without touching the others: the cost estimate (stacks/cost.py, with its change against a
+base commit) and a Mermaid diagram of the complete cluster (stacks/diagram.py).
 
 The servicer runs in-process rather than behind a gRPC server on 127.0.0.1: it is the very object
 pulumi-policy's `PolicyPack` registers on its server, and the only thing gRPC adds in between is
@@ -440,6 +441,11 @@ class Review:
     #: Every resource the program registers (the root stack is analysed too but not listed).
     resources: list[EngineResource]
     violations: list[Violation]
+    #: The stack's validated config (stacks.model.StackConfig), for sections that need it.
+    config: Any = None
+    #: The cost estimate (stacks.cost.Estimate) and its change against a base (stacks.cost.Change).
+    estimate: Any = None
+    cost_change: Any = None
 
     @property
     def counts(self) -> Counter:
@@ -481,26 +487,42 @@ def analyse(
     return Review(stack, environment, display_path(path), analyzer.name, analyzer.version, listed, violations)
 
 
-def review(stack: str, path: Path | None = None, config_path: str | Path | None = None) -> Review:
+def review(
+    stack: str,
+    path: Path | None = None,
+    config_path: str | Path | None = None,
+    *,
+    base: str | None = None,
+    base_file: str | Path | None = None,
+) -> Review:
     """Evaluate `stack` (from `path`, default its stack file) and review it, under `config_path` or,
     by default, the config `python -m stacks policy-config` generates for the stack (its
-    environment's file plus its registries and platform groups). Raises loader.ConfigError or
-    policies.enforcement.ConfigError on invalid config."""
+    environment's file plus its registries, platform groups, budget and cost estimate). The cost
+    estimate is compared with the same stack at commit `base`, or with an estimate saved in
+    `base_file`. Raises loader.ConfigError or policies.enforcement.ConfigError on invalid config."""
     import tempfile
 
-    from . import policy_config
+    from . import cost, policy_config
 
     config = load(stack, path)
     if config_path is not None:
         analyzer = PackAnalyzer(Path(config_path))  # a broken policy config fails before the evaluation
-        return analyse(record(stack, path), stack, config.environment, config_path, analyzer)
-    with tempfile.TemporaryDirectory() as directory:
-        generated = Path(directory) / f"{stack}.json"
-        generated.write_text(policy_config.render(config))
-        analyzer = PackAnalyzer(generated)
-        result = analyse(record(stack, path), stack, config.environment, generated, analyzer)
-    source = display_path(policy_config.environment_config_file(config.environment))
-    result.config_file = f"{source} + stack {stack} (python -m stacks policy-config {stack})"
+        resources = record(stack, path)
+        result = analyse(resources, stack, config.environment, config_path, analyzer)
+        estimate = cost.estimate(config, stack, resources)
+    else:
+        resources = record(stack, path)
+        estimate = cost.estimate(config, stack, resources)
+        with tempfile.TemporaryDirectory() as directory:
+            generated = Path(directory) / f"{stack}.json"
+            generated.write_text(policy_config.render(config, estimate.to_json()))
+            analyzer = PackAnalyzer(generated)
+            result = analyse(resources, stack, config.environment, generated, analyzer)
+        source = display_path(policy_config.environment_config_file(config.environment))
+        result.config_file = f"{source} + stack {stack} (python -m stacks policy-config {stack})"
+    result.config = config
+    result.estimate = estimate
+    result.cost_change = cost.resolve_base(stack, estimate, base, str(base_file) if base_file else None)
     return result
 
 
@@ -619,11 +641,26 @@ def _markdown_violations(review: Review) -> str:
     return "\n".join(lines)
 
 
-MARKDOWN_SECTIONS: tuple[Section, ...] = (_markdown_heading, _markdown_layers, _markdown_violations)
+def _markdown_cost(review: Review) -> str:
+    from . import cost
+
+    return cost.markdown(review.estimate, review.cost_change) if review.estimate is not None else ""
+
+
+def _markdown_diagram(review: Review) -> str:
+    from . import diagram
+
+    return diagram.markdown(review) if review.config is not None else ""
+
+
+# The policy violations come last: a long list would otherwise push the cost and the diagram out of
+# a merge-request comment's first screen, and the heading already says passed or failed.
+MARKDOWN_SECTIONS: tuple[Section, ...] = (_markdown_heading, _markdown_layers, _markdown_cost, _markdown_diagram, _markdown_violations)
 
 
 def render(review: Review, sections: Sequence[Section]) -> str:
-    return "\n\n".join(section(review) for section in sections) + "\n"
+    """The sections in order; a section with nothing to show (an empty string) is left out."""
+    return "\n\n".join(text for text in (section(review) for section in sections) if text) + "\n"
 
 
 def render_text(review: Review) -> str:
@@ -643,6 +680,8 @@ def main(
     *,
     markdown: bool = False,
     config: str | Path | None = None,
+    base: str | None = None,
+    base_file: str | Path | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -652,7 +691,7 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        result = review(stack, path, config)
+        result = review(stack, path, config, base=base, base_file=base_file)
     except (ConfigError, enforcement.ConfigError) as error:
         print(error, file=err)
         return 1

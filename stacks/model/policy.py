@@ -1,4 +1,4 @@
-"""How the CrossGuard policy pack is applied to this stack."""
+"""How the CrossGuard policy pack is applied to this stack, and what the stack may cost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,28 @@ from pydantic import Field
 from .base import Strict
 
 
+class Chargeback(Strict):
+    """What the data centre charges per month for the machines of an on-premises site (its internal
+    price list): a site's machines have no public price, so the cost estimate prices its machine
+    pools with these rates, in the stack's `currency`."""
+
+    per_node: float = Field(default=0, ge=0)
+    per_vcpu: float = Field(default=0, ge=0)
+    per_memory_gi: float = Field(default=0, ge=0)
+    per_disk_gi: float = Field(default=0, ge=0)
+
+
 class Policy(Strict):
     enforcement: Literal["advisory", "mandatory"] = "mandatory"
     allowed_registries: list[str] = Field(default_factory=list)
     platform_groups: list[str] = Field(default_factory=lambda: ["platform-operators"])
+    budget_monthly: float | None = Field(default=None, gt=0)
+    """The most the stack may cost per month with every node pool at its maximum size, in
+    `currency`; the `stack-budget` policy fails above it (python -m stacks cost STACK shows the
+    estimate). None: no budget."""
+    currency: Literal["USD"] = "USD"
+    """The currency of the budget and the chargeback rates: the price table (stacks/prices/) is in USD."""
+    chargeback: Chargeback | None = None
+    """Monthly rates for on-premises machines (Rancher sites); required to estimate such a site."""
+    object_storage_gb: int = Field(default=100, ge=0)
+    """The data the estimate assumes in the stack's object storage (Azure Blob is billed per GB stored)."""

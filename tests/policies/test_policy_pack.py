@@ -26,7 +26,7 @@ CONFIG_DIR = os.path.join(ROOT, "policies", "config")
 
 def test_registry():
     names = [spec.name for spec in SPECS]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 14
     assert "pod-security" in names
     for spec in SPECS:
         assert re.fullmatch(r"[a-z]+(-[a-z]+)+", spec.name), spec.name

@@ -64,6 +64,11 @@ CASES = [
     # (id, base stack, mutation, key path, message)
     ("environment-unknown", "prod", set_section("environment", "staging"), "environment", "Input should be 'dev', 'test' or 'prod'"),
     ("environment-missing", "prod", lambda d: d["config"].pop(NS + "environment"), "environment", "is required"),
+    # Issue 9: budgets and on-premises chargeback rates.
+    ("budget-zero", "prod", set_section("policy", {"budget_monthly": 0}), "policy.budget_monthly", "Input should be greater than 0"),
+    ("budget-currency-unpriced", "prod", set_section("policy", {"budget_monthly": 1000, "currency": "EUR"}), "policy.currency", "Input should be 'USD'"),
+    ("chargeback-negative", "onprem-dc2", set_in("policy", "chargeback.per_vcpu", -5), "policy.chargeback.per_vcpu", "Input should be greater than or equal to 0"),
+    ("chargeback-key-typo", "onprem-dc2", set_in("policy", "chargeback.per_cpu", 20), "policy.chargeback.per_cpu", "unknown key (did you mean `per_vcpu`?)"),
     ("unknown-section", "prod", set_section("teamz", []), "teamz", "unknown key (did you mean `teams`?)"),
     ("foreign-namespace", "prod", lambda d: d["config"].__setitem__("aws:region", "x"), "aws:region",
      "not a key of this project; write it as `complete-cluster:<section>` (sections: environment, site, ownership, infrastructure, storage, services, teams, policy, charts)"),

@@ -1,0 +1,160 @@
+"""A Mermaid diagram of a complete cluster, for the review: `python -m stacks review STACK --markdown`.
+
+The diagram is a `flowchart` with one subgraph per layer (infrastructure, storage, services,
+access), the node pools or machine pools of the cluster, the shared services, one subgraph per team
+with its workloads, and what uses what: workloads to the services they declare (`uses`), teams to
+their service instances, the ingress controller to the APIs it routes, services to the object
+storage they keep data in. Layers and resource counts come from what the stack registers; services,
+teams and their uses from its config, so a service that is configured but not registered (yet) is
+drawn dashed.
+
+GitHub and GitLab render a fenced ```mermaid block in a merge-request comment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .model import Aks, Existing, Rancher, Render, StackConfig
+
+#: Service config keys in drawing order, with their label and whether they hold data (drawn as a cylinder).
+SERVICES = (
+    ("ingress", "ingress-nginx", False),
+    ("cert_manager", "cert-manager", False),
+    ("postgres", "PostgreSQL", True),
+    ("redis", "Redis", True),
+    ("rabbitmq", "RabbitMQ", True),
+    ("kafka", "Kafka", True),
+    ("registry", "Harbor registry", True),
+    ("backup", "Velero backups", False),
+    ("monitoring", "Prometheus + Grafana", False),
+    ("logging", "central logs", False),
+    ("tracing", "tracing", False),
+)
+#: Services that keep their data (or a copy of it) in object storage.
+_STORES_IN_OBJECT_STORAGE = {"registry": "images", "backup": "backups", "logging": "log archive", "tracing": "traces", "postgres": "WAL archive"}
+#: Team service instances (team config key, the service they live in).
+_TEAM_INSTANCES = (("databases", "postgres"), ("caches", "redis"), ("queues", "rabbitmq"), ("topics", "kafka"))
+_WORKLOAD_LABELS = {"api": "API", "worker": "worker", "scheduled_job": "job"}
+
+
+def node_id(*parts: str) -> str:
+    """A Mermaid node id: letters, digits and underscores only."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
+
+
+def label(text: str) -> str:
+    """A quoted Mermaid label; `"` would end it, so it is written as an entity."""
+    return '"' + str(text).replace('"', "#quot;") + '"'
+
+
+def _registered_services(resources: Sequence) -> set[str]:
+    """Config keys of services that have a component in the stack (`platform:services:<Kind>`)."""
+    kinds = {resource.type.rsplit(":", 1)[-1].lower() for resource in resources if resource.type.startswith("platform:services:")}
+    return {key for key, _, _ in SERVICES if key.replace("_", "") in kinds or any(kind.startswith(key.replace("_", "")) for kind in kinds)}
+
+
+def _infrastructure(config: StackConfig, lines: list[str], title: str) -> None:
+    infrastructure = config.infrastructure
+    lines.append(f"  subgraph infrastructure[{label(title)}]")
+    if isinstance(infrastructure, Aks):
+        lines.append(f"    cluster[{label(f'AKS {infrastructure.kubernetes_version}, {infrastructure.region}, {infrastructure.sku_tier} tier')}]")
+        for name, pool in infrastructure.node_pools.items():
+            extra = " spot" if pool.spot else ""
+            lines.append(f"    {node_id('pool', name)}[{label(f'pool {name}: {pool.min_count}..{pool.max_count} × {pool.vm_size}{extra}')}]")
+            lines.append(f"    cluster --- {node_id('pool', name)}")
+    elif isinstance(infrastructure, Rancher):
+        lines.append(f"    cluster[{label(f'RKE2 {infrastructure.kubernetes_version}, {infrastructure.data_centre} ({config.site.role})')}]")
+        for name, pool in infrastructure.machine_pools.items():
+            roles = ", ".join(pool.roles)
+            lines.append(f"    {node_id('pool', name)}[{label(f'pool {name}: {pool.quantity} × {pool.cpu} vCPU / {pool.memory_gi} GiB ({roles})')}]")
+            lines.append(f"    cluster --- {node_id('pool', name)}")
+    elif isinstance(infrastructure, Render):
+        lines.append(f"    cluster[{label(f'no cluster: manifests rendered to {infrastructure.directory}/')}]")
+    elif isinstance(infrastructure, Existing):
+        lines.append(f"    cluster[{label('an existing cluster (kubeconfig)')}]")
+    lines.append("  end")
+
+
+def mermaid(config: StackConfig, resources: Sequence = (), layer_sizes: dict[str, int] | None = None) -> str:
+    """The diagram's Mermaid source (without the code fence)."""
+    layer_sizes = layer_sizes or {}
+
+    def title(layer: str, text: str) -> str:
+        count = layer_sizes.get(layer)
+        return f"{text} ({count} resources)" if count else text
+
+    registered = _registered_services(resources)
+    lines = ["flowchart LR"]
+    _infrastructure(config, lines, title("infrastructure", f"infrastructure: {config.infrastructure.kind}"))
+
+    storage = config.storage
+    if storage is not None:
+        what = f"Azure Blob, {storage.replication}" if storage.kind == "azure_blob" else f"S3, {storage.endpoint.host}"
+        lines += [f"  subgraph storage[{label(title('storage', 'object storage'))}]", f"    store[({label(what)})]", "  end"]
+
+    enabled = [(key, text, stateful) for key, text, stateful in SERVICES if getattr(config.services, key).enabled]
+    if enabled:
+        lines.append(f"  subgraph services[{label(title('services', 'shared services'))}]")
+        for key, text, stateful in enabled:
+            shown = text if key in registered else f"{text} (configured)"
+            lines.append(f"    {node_id('svc', key)}" + (f"[({label(shown)})]" if stateful else f"[{label(shown)}]"))
+        lines.append("  end")
+
+    edges: list[str] = []
+    if config.teams:
+        lines.append(f"  subgraph access[{label(title('access', 'teams'))}]")
+        for team in config.teams:
+            team_id = node_id("team", team.name)
+            lines.append(f"    subgraph {team_id}[{label(f'team {team.name}')}]")
+            lines.append(f"      {node_id('ns', team.name)}[{label(f'namespace {team.name}')}]")
+            for workload in team.workloads:
+                workload_id = node_id("wl", team.name, workload.name)
+                kind = _WORKLOAD_LABELS.get(workload.kind, workload.kind)
+                lines.append(f"      {workload_id}([{label(f'{kind} {workload.name}')}])")
+                for uses in workload.uses:
+                    if getattr(config.services, uses.service).enabled:
+                        edges.append(f"  {workload_id} --> {node_id('svc', uses.service)}")
+                host = getattr(workload, "host", None)
+                if host and config.services.ingress.enabled:
+                    edges.append(f"  {node_id('svc', 'ingress')} -- {label(host)} --> {workload_id}")
+            lines.append("    end")
+            for attribute, service in _TEAM_INSTANCES:
+                instances = getattr(team, attribute, None) or []
+                if instances and getattr(config.services, service).enabled:
+                    names = ", ".join(str(getattr(instance, "name", instance)) for instance in instances)
+                    edges.append(f"  {team_id} -. {label(f'{attribute}: {names}')} .-> {node_id('svc', service)}")
+        lines.append("  end")
+        lines.append("  access -- runs on --> infrastructure")
+    if enabled:
+        lines.append("  services -- runs on --> infrastructure")
+        if storage is not None:
+            for key, _, _ in enabled:
+                if key in _STORES_IN_OBJECT_STORAGE:
+                    edges.append(f"  {node_id('svc', key)} -. {label(_STORES_IN_OBJECT_STORAGE[key])} .-> store")
+    lines += edges
+    for key, _, _ in enabled:
+        if key not in registered:
+            lines.append(f"  style {node_id('svc', key)} stroke-dasharray: 5 5")
+    return "\n".join(lines)
+
+
+def markdown(review: Any) -> str:
+    """The diagram section of the review's Markdown report."""
+    from .review import layer_counts
+
+    sizes = {layer: customs for layer, _, customs in layer_counts(review.resources)}
+    source = mermaid(review.config, review.resources, sizes)
+    return "\n".join(
+        [
+            "### Diagram",
+            "",
+            "Layers, shared services, teams and what uses what; dashed services are configured but not registered yet.",
+            "",
+            "```mermaid",
+            source,
+            "```",
+        ]
+    )

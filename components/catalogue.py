@@ -25,3 +25,89 @@ class ChartRef:
     name: str
     version: str
     repository: str
+
+
+# --- ingress, certificates and data services charts -----------------------------------------------
+# Each chart's version was confirmed against the project's own release record (named per entry).
+# Operators are pinned together with the custom-resource API versions they serve and the instance
+# images they run, so an operator upgrade is reviewed together with what it changes downstream.
+
+# kubernetes/ingress-nginx release `helm-chart-4.14.1` (controller v1.14.1, 2025-12-05). The
+# project stopped development in March 2026; 4.14.1 is the last release line published with
+# security fixes before retirement.
+INGRESS_NGINX = ChartRef("ingress-nginx", "4.14.1", "https://kubernetes.github.io/ingress-nginx")
+INGRESS_NAMESPACE = "ingress-nginx"  # the team namespaces admit ingress traffic from this namespace
+
+# cert-manager v1.20.2 (release notes; quay.io/jetstack/cert-manager-controller:v1.20.2).
+CERT_MANAGER = ChartRef("cert-manager", "v1.20.2", "https://charts.jetstack.io")
+CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_API = "cert-manager.io/v1"
+
+# Zalando postgres-operator v2.0.2 (GitHub release v2.0.2; chart postgres-operator-2.0.2.tgz in the
+# repository's chart index). Its `postgresql` CRD accepts PostgreSQL 14-18 and defaults password
+# encryption to scram-sha-256; Spilo 18 (spilo-18:4.1-p2) runs every supported major version.
+POSTGRES_OPERATOR = ChartRef("postgres-operator", "2.0.2", "https://opensource.zalando.com/postgres-operator/charts/postgres-operator")
+POSTGRES_OPERATOR_NAMESPACE = "postgres-operator"
+POSTGRES_API = "acid.zalan.do/v1"
+POSTGRES_VERSIONS = ("14", "15", "16", "17", "18")
+POSTGRES_DEFAULT_VERSION = "17"
+SPILO_IMAGE = "ghcr.io/zalando/spilo-18:4.1-p2"
+POSTGRES_LOGICAL_BACKUP_IMAGE = "ghcr.io/zalando/postgres-operator/logical-backup:v2.0.2"
+POSTGRES_OPERATOR_IMAGE = "ghcr.io/zalando/postgres-operator:v2.0.2"
+
+# Spotahome redis-operator chart 3.2.9 (app v1.2.4; charts/redisoperator/Chart.yaml in
+# spotahome/redis-operator). Serves databases.spotahome.com/v1 RedisFailover.
+REDIS_OPERATOR = ChartRef("redis-operator", "3.2.9", "https://spotahome.github.io/redis-operator")
+REDIS_OPERATOR_NAMESPACE = "redis-operator"
+REDIS_API = "databases.spotahome.com/v1"
+REDIS_OPERATOR_IMAGE = "quay.io/spotahome/redis-operator:v1.2.4"
+REDIS_IMAGES = {"7.2": "docker.io/library/redis:7.2.5-alpine", "7.4": "docker.io/library/redis:7.4.2-alpine"}
+REDIS_DEFAULT_VERSION = "7.4"
+
+# The RabbitMQ team publishes the cluster operator as a manifest, not a chart; the CloudPirates
+# chart 0.6.16 (app 2.23.0, tag rabbitmq-cluster-operator-0.6.16 in CloudPirates-io/helm-charts)
+# installs the upstream operator images. Serves rabbitmq.com/v1beta1 RabbitmqCluster.
+RABBITMQ_OPERATOR = ChartRef("rabbitmq-cluster-operator", "0.6.16", "oci://registry-1.docker.io/cloudpirates")
+RABBITMQ_OPERATOR_NAMESPACE = "rabbitmq-system"
+RABBITMQ_API = "rabbitmq.com/v1beta1"
+RABBITMQ_IMAGES = {"4.1": "docker.io/library/rabbitmq:4.1.1-management", "4.3": "docker.io/library/rabbitmq:4.3.5-management"}
+RABBITMQ_DEFAULT_VERSION = "4.1"
+
+# Strimzi 1.2.0 (GitHub release 1.2.0): KRaft only, node pools, and only the kafka.strimzi.io/v1
+# API (v1beta2 was removed in 1.0.0). Kafka 4.3.1 is among the versions it supports.
+STRIMZI = ChartRef("strimzi-kafka-operator", "1.2.0", "https://strimzi.io/charts/")
+KAFKA_NAMESPACE = "kafka"
+KAFKA_API = "kafka.strimzi.io/v1"
+KAFKA_VERSION = "4.3.1"
+KAFKA_CLUSTER = "events"
+
+# The database node pool (kinds/aks.yaml, the Rancher sites' `database` machine pool): its label
+# and taint, which every data-service instance selects and tolerates.
+DATABASE_NODE_LABEL = ("nodeType", "database")
+DATABASE_NODE_TAINT = {"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}
+
+# Instance sizes teams choose from: CPU and memory per pod, requests equal to limits (Guaranteed QoS).
+INSTANCE_SIZES = {
+    "xsmall": ("100m", "256Mi"),  # development only
+    "small": ("500m", "1Gi"),
+    "medium": ("1", "2Gi"),
+    "large": ("2", "4Gi"),
+    "xlarge": ("4", "8Gi"),
+}
+
+
+# --- storage, registry and backup charts ---------------------------------------------------------
+# Versions confirmed in each chart repository's index.yaml (goharbor/harbor-helm, vmware-tanzu/helm-charts).
+
+# Harbor 2.14.3 (the chart's appVersion); its images are named here so they come from the approved registry.
+HARBOR_CHART = ChartRef(name="harbor", version="1.18.3", repository="https://helm.goharbor.io")
+HARBOR_IMAGE_TAG = "v2.14.3"
+# Velero 1.16.2, with the object-store plugins of the same release line (plugin 1.12.x <-> Velero 1.16.x).
+VELERO_CHART = ChartRef(name="velero", version="10.1.1", repository="https://vmware-tanzu.github.io/helm-charts")
+VELERO_IMAGE = "docker.io/velero/velero:v1.16.2"
+VELERO_PLUGIN_IMAGES = {
+    "s3": "docker.io/velero/velero-plugin-for-aws:v1.12.2",
+    "azure_blob": "docker.io/velero/velero-plugin-for-microsoft-azure:v1.12.2",
+}
+# Sentinels only watch and vote: one small fixed size for every cache.
+SENTINEL_SIZE = ("100m", "128Mi")

@@ -38,7 +38,7 @@ def missing_charts(config: StackConfig, refs: list[ChartRef]) -> list[tuple[str,
         (
             "charts.directory",
             f"{config.charts.directory}/ has no {ref.name} {ref.version} (`{ref.name}-{ref.version}.tgz` or `{ref.name}/`); "
-            f"fetch it on a connected machine with `helm pull {ref.name} --repo {ref.repository} --version {ref.version}`, "
+            f"fetch it on a connected machine with `{_pull_command(ref)}`, "
             "or set `charts.source` to remote, oci or off",
         )
         for ref in refs
@@ -46,9 +46,17 @@ def missing_charts(config: StackConfig, refs: list[ChartRef]) -> list[tuple[str,
     ]
 
 
+def _pull_command(ref: ChartRef) -> str:
+    if ref.repository.startswith("oci://"):  # a chart published only to an OCI registry
+        return f"helm pull {ref.repository.rstrip('/')}/{ref.name} --version {ref.version}"
+    return f"helm pull {ref.name} --repo {ref.repository} --version {ref.version}"
+
+
 def chart_source(charts: Charts, ref: ChartRef) -> dict[str, Any] | None:
     """helm.v4.Chart arguments that select `ref` from the configured source; None when off."""
     if charts.source == "remote":
+        if ref.repository.startswith("oci://"):  # Helm takes an OCI chart by reference, not by --repo
+            return {"chart": f"{ref.repository.rstrip('/')}/{ref.name}", "version": ref.version}
         return {"chart": ref.name, "version": ref.version, "repository_opts": {"repo": ref.repository}}
     if charts.source == "oci":
         return {"chart": f"oci://{charts.oci_registry}/{ref.name}", "version": ref.version}

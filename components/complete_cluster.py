@@ -13,6 +13,12 @@ from .infrastructure.aks import AksCluster, AksClusterArgs
 from .infrastructure.existing import ExistingCluster
 from .infrastructure.rancher import RancherCluster, RancherClusterArgs
 from .infrastructure.render import RenderTarget, RenderTargetArgs
+from .services.cert_manager import CertManager
+from .services.ingress import Ingress
+from .services.kafka import Kafka
+from .services.postgres import PostgresOperator
+from .services.rabbitmq import RabbitMQOperator
+from .services.redis import RedisOperator
 
 
 class CompleteCluster(pulumi.ComponentResource):
@@ -27,6 +33,12 @@ class CompleteCluster(pulumi.ComponentResource):
     teams: dict[str, Team]
     aks: AksCluster | None = None
     rancher: RancherCluster | None = None
+    ingress: Ingress | None = None
+    cert_manager: CertManager | None = None
+    postgres: PostgresOperator | None = None
+    redis: RedisOperator | None = None
+    rabbitmq: RabbitMQOperator | None = None
+    kafka: Kafka | None = None
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:index:CompleteCluster", name, None, opts)
@@ -34,12 +46,35 @@ class CompleteCluster(pulumi.ComponentResource):
         self.infrastructure_kind = config.infrastructure.kind
         self.kubernetes = self._infrastructure(name, config)
         self.teams = self._access(name, config) if self.kubernetes is not None else {}
+        if self.kubernetes is not None:
+            self._shared_services(name, config)
         self.register_outputs({"infrastructure": self.infrastructure_kind})
 
     def _access(self, name: str, config: StackConfig) -> dict[str, Team]:
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
         PlatformAccess(f"{name}-platform-access", config, on_cluster)
         return {team.name: Team(f"team-{team.name}", TeamArgs(team=team, stack=config), on_cluster) for team in config.teams}
+
+    def _shared_services(self, name: str, config: StackConfig) -> None:
+        """Ingress and certificates, then the data services: each operator, and the instances the
+        teams declare in their namespaces (created after those namespaces)."""
+        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
+        services = config.services
+        namespaces = {team_name: team.namespace for team_name, team in self.teams.items()}
+        if services.ingress.enabled:
+            self.ingress = Ingress(f"{name}-ingress", config, on_cluster)
+        if services.cert_manager.enabled:
+            self.cert_manager = CertManager(f"{name}-cert-manager", config, on_cluster)
+        if services.postgres.enabled:
+            # WAL archiving and logical backups go to the stack's object storage, when it has one.
+            self.postgres = PostgresOperator(f"{name}-postgres", config, namespaces, getattr(self, "storage", None), on_cluster)
+        if services.redis.enabled:
+            self.redis = RedisOperator(f"{name}-redis", config, namespaces, on_cluster)
+        if services.rabbitmq.enabled:
+            issuer = self.cert_manager.issuer if self.cert_manager is not None else None
+            self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", config, namespaces, issuer, on_cluster)
+        if services.kafka.enabled:
+            self.kafka = Kafka(f"{name}-kafka", config, on_cluster)
 
     def _infrastructure(self, name: str, config: StackConfig) -> k8s.Provider | None:
         child = pulumi.ResourceOptions(parent=self)

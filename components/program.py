@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import pulumi
 
+from stacks.loader import ConfigError
 from stacks.model import Render, StackConfig
 from stacks.model.site import standby_of
 
 from . import outputs
+from .charts import missing_charts
 from .complete_cluster import CompleteCluster
+from .services.operators import required_charts, shared_services_summary
 
 
 def build(config: StackConfig) -> CompleteCluster:
+    # A chart missing from a local chart directory is a config error, reported before anything is
+    # registered (with every other missing chart).
+    problems = missing_charts(config, required_charts(config))
+    if problems:
+        raise ConfigError(f"stacks/Pulumi.{pulumi.get_stack()}.yaml", problems)
     cluster = CompleteCluster("platform", config)
     pulumi.export(outputs.ENVIRONMENT, config.environment)
     pulumi.export(outputs.SITE, config.site.name)
@@ -37,4 +45,6 @@ def build(config: StackConfig) -> CompleteCluster:
         pulumi.export(outputs.ETCD_SNAPSHOTS, cluster.rancher.etcd_snapshots)
     if cluster.teams:
         pulumi.export(outputs.TEAM_NAMESPACES, {name: team.namespace_name for name, team in cluster.teams.items()})
+    if cluster.kubernetes is not None:
+        pulumi.export(outputs.SHARED_SERVICES, shared_services_summary(config))
     return cluster

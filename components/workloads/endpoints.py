@@ -1,14 +1,28 @@
 """Where each shared service's pods run and listen, so a workload that uses one gets egress to
-exactly those pods. The services layer names its instances with the same functions."""
+exactly those pods. The services layer (components/services/) names and labels its instances with
+the same functions, so the selectors here and the pods the operators create always agree."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The instance a workload means when it names none.
-DEFAULT_INSTANCE = {"postgres": "db", "redis": "cache", "rabbitmq": "queue", "kafka": "events"}
+from stacks.model.teams import DEFAULT_INSTANCE
+
+from .. import catalogue
+
+__all__ = ["DEFAULT_INSTANCE", "KAFKA_NAMESPACE", "Endpoint", "endpoint", "connection_secret", "pod_labels", "postgres_cluster_name"]
+
 # Kafka is one platform cluster shared by teams (they declare topics), in its own namespace.
-KAFKA_NAMESPACE = "kafka"
+KAFKA_NAMESPACE = catalogue.KAFKA_NAMESPACE
+
+PORTS = {
+    "postgres": (5432,),
+    # Clients ask the Sentinels for the master, then talk to it.
+    "redis": (6379, 26379),
+    "rabbitmq": (5671, 5672),
+    # The cluster's TLS listener (components/services/kafka.py).
+    "kafka": (9093,),
+}
 
 
 @dataclass(frozen=True)
@@ -23,15 +37,40 @@ def postgres_cluster_name(team: str, instance: str) -> str:
     return f"{team}-{instance}"
 
 
-def endpoint(service: str, team: str, instance: str | None) -> Endpoint:
+def pod_labels(service: str, team: str, instance: str | None) -> dict[str, str]:
+    """The labels the operator puts on every pod of the instance (and on no other pod)."""
     instance = instance or DEFAULT_INSTANCE[service]
     if service == "postgres":
-        return Endpoint(None, {"application": "spilo", "cluster-name": postgres_cluster_name(team, instance)}, (5432,))
+        # Zalando: `cluster_labels` (application: spilo) and `cluster_name_label` (cluster-name).
+        return {"application": "spilo", "cluster-name": postgres_cluster_name(team, instance)}
     if service == "redis":
-        # Clients ask the sentinels for the master, then talk to it.
-        return Endpoint(None, {"app.kubernetes.io/name": instance, "app.kubernetes.io/part-of": "redis-failover"}, (6379, 26379))
+        # Spotahome: Redis and Sentinel pods of a RedisFailover carry its name and part-of.
+        return {"app.kubernetes.io/name": instance, "app.kubernetes.io/part-of": "redis-failover"}
     if service == "rabbitmq":
-        return Endpoint(None, {"app.kubernetes.io/name": instance, "app.kubernetes.io/part-of": "rabbitmq"}, (5671, 5672))
+        # RabbitMQ cluster operator: the RabbitmqCluster's name and part-of.
+        return {"app.kubernetes.io/name": instance, "app.kubernetes.io/part-of": "rabbitmq"}
     if service == "kafka":
-        return Endpoint(KAFKA_NAMESPACE, {"strimzi.io/cluster": instance, "strimzi.io/kind": "Kafka"}, (9093,))
+        # Strimzi: every broker and controller pod of the Kafka cluster.
+        return {"strimzi.io/cluster": instance, "strimzi.io/kind": "Kafka"}
     raise ValueError(f"unknown shared service {service}")
+
+
+def endpoint(service: str, team: str, instance: str | None) -> Endpoint:
+    namespace = KAFKA_NAMESPACE if service == "kafka" else None
+    return Endpoint(namespace, pod_labels(service, team, instance), PORTS[service])
+
+
+def connection_secret(service: str, team: str, instance: str | None) -> str | None:
+    """The Secret in the team's namespace with the credentials for the instance, made by its
+    operator (PostgreSQL, RabbitMQ) or by the services layer (Redis); None for Kafka, whose TLS
+    listener clients trust through the cluster CA."""
+    instance = instance or DEFAULT_INSTANCE[service]
+    if service == "postgres":
+        # The operator's secret_name_template `{username}.{cluster}.credentials.{tprkind}.{tprgroup}`
+        # for the owner role `app` (components/services/postgres.py).
+        return f"app.{postgres_cluster_name(team, instance)}.credentials.postgresql.acid.zalan.do"
+    if service == "rabbitmq":
+        return f"{instance}-default-user"
+    if service == "redis":
+        return f"{instance}-auth"
+    return None

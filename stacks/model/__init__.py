@@ -15,7 +15,7 @@ from .policy import Policy
 from .services import Services
 from .site import Environment, Ownership, Site
 from .storage import S3, AzureBlob, ObjectStorage
-from .teams import Team
+from .teams import Team, service_instance_problems
 from .workloads import Api, ScheduledJob, Worker, image_registry
 
 __all__ = [
@@ -56,6 +56,7 @@ class StackConfig(Strict):
         if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
             problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
         problems += self._workload_problems()
+        problems += self._service_problems()
         if self.services.registry.enabled and not self.services.registry.hostname:
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
         check(problems)
@@ -65,6 +66,23 @@ class StackConfig(Strict):
         """Registries workload images may come from: the configured ones and the site's own Harbor."""
         own = [self.services.registry.hostname] if self.services.registry.enabled else []
         return [*self.policy.allowed_registries, *own]
+
+    def _service_problems(self) -> list[tuple[str, str]]:
+        """Shared services against each other and against the teams that use them."""
+        services = self.services
+        problems = []
+        issuer = services.cert_manager.issuer
+        if services.cert_manager.enabled and issuer.kind == "acme" and services.ingress.enabled and services.ingress.internal_load_balancer:
+            problems.append(("services.cert_manager.issuer.kind", "ACME HTTP-01 challenges must reach the ingress controller from the internet, but "
+                             "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it"))
+        if any(workload.kind == "api" for team in self.teams for workload in team.workloads):
+            for service in ("ingress", "cert_manager"):
+                if not getattr(services, service).enabled:
+                    problems.append((f"services.{service}.enabled", "teams declare APIs, which are served by the ingress controller with certificates from the platform issuer; enable it"))
+        # (a render target has no storage by design: it writes Secrets to files)
+        if self.environment == "prod" and services.postgres.enabled and self.storage is None and not isinstance(self.infrastructure, Render):
+            problems.append(("services.postgres.enabled", "prod databases archive WAL and logical backups to object storage for point-in-time recovery; configure `storage`"))
+        return problems + service_instance_problems(self)
 
     def _workload_problems(self) -> list[tuple[str, str]]:
         problems = []

@@ -4,26 +4,60 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
+
+from components import catalogue
 
 from .base import Strict, check, matching
+from .workloads import Schedule
+
+
+def _one_of(choices, what: str):
+    """A string (numbers accepted, `17` -> "17") that must be one of `choices`; the error lists them."""
+
+    def _coerce(value):
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    def _check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"`{value}` is not {what}; use one of {', '.join(choices)}")
+        return value
+
+    return Annotated[str, BeforeValidator(_coerce), AfterValidator(_check)]
+
+
+PostgresVersion = _one_of(catalogue.POSTGRES_VERSIONS, f"a PostgreSQL major version that {catalogue.POSTGRES_OPERATOR.name} {catalogue.POSTGRES_OPERATOR.version} runs")
+RedisVersion = _one_of(tuple(catalogue.REDIS_IMAGES), "a Redis version the catalogue pins (components/catalogue.py REDIS_IMAGES)")
+RabbitMQVersion = _one_of(tuple(catalogue.RABBITMQ_IMAGES), "a RabbitMQ version the catalogue pins (components/catalogue.py RABBITMQ_IMAGES)")
+InstanceSize = _one_of(tuple(catalogue.INSTANCE_SIZES), "an instance size (" + ", ".join(f"{name}: {cpu} CPU, {memory}" for name, (cpu, memory) in catalogue.INSTANCE_SIZES.items()) + ")")
 
 
 class Ingress(Strict):
+    """ingress-nginx, the cluster's one IngressClass (`nginx`), behind a LoadBalancer Service."""
+
     enabled: bool = True
     replicas: int = Field(default=1, ge=1, le=10)
     internal_load_balancer: bool = True
+    """The Service asks for an internal load balancer (the Azure annotation on AKS, the site's
+    internal MetalLB pool on premises); off only where the policy allows public ones (dev)."""
 
 
 class AcmeIssuer(Strict):
+    """Certificates from an ACME CA (Let's Encrypt) through HTTP-01 challenges answered by the
+    ingress controller, so the hosts must reach it from the internet."""
+
     kind: Literal["acme"]
     email: matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an e-mail address")
     server: str = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 class InternalCaIssuer(Strict):
+    """Certificates from the cluster's own CA: a self-signed root that cert-manager keeps in its
+    namespace and rotates; clients trust it by importing the root (`<common_name>`)."""
+
     kind: Literal["internal_ca"]
     common_name: str = "complete-cluster internal CA"
+    root_validity_days: int = Field(default=3650, ge=30, le=7300)
 
 
 class CertManager(Strict):
@@ -32,28 +66,66 @@ class CertManager(Strict):
 
 
 class Postgres(Strict):
+    """The Zalando postgres-operator; teams declare their clusters (`teams[].databases`)."""
+
     enabled: bool = False
     instances: int = Field(default=1, ge=1, le=5)
+    """Pods per cluster, by environment: 1 in dev, at least 2 in prod (a replica to fail over to)."""
     volume_gi: int = Field(default=10, ge=1)
+    """Volume per pod unless the team's database sets its own."""
+    version: PostgresVersion = catalogue.POSTGRES_DEFAULT_VERSION
+    logical_backup_schedule: Schedule = "30 1 * * *"
+    base_backups_kept: int = Field(default=7, ge=1, le=90)
+    """Daily base backups kept with their WAL; point-in-time recovery reaches back that far."""
+
+    @model_validator(mode="after")
+    def _prod_has_a_replica(self, info: ValidationInfo):
+        if (info.context or {}).get("environment") == "prod" and self.instances < 2:
+            check([("instances", f"prod runs at least 2 PostgreSQL instances per cluster (a replica to fail over to), not {self.instances}")])
+        return self
 
 
 class Redis(Strict):
+    """The Spotahome redis-operator; teams declare their caches (`teams[].caches`), each a
+    RedisFailover of `replicas` Redis pods watched by `sentinels` Sentinels."""
+
     enabled: bool = False
     replicas: int = Field(default=1, ge=1, le=5)
     sentinels: int = Field(default=3, ge=1, le=5)
+    version: RedisVersion = catalogue.REDIS_DEFAULT_VERSION
+
+    @model_validator(mode="after")
+    def _quorum(self):
+        if self.sentinels % 2 == 0:
+            check([("sentinels", f"Sentinels elect a new master by majority; run an odd number, not {self.sentinels}")])
+        return self
 
 
 class RabbitMQ(Strict):
+    """The RabbitMQ cluster operator; teams declare their queues (`teams[].queues`)."""
+
     enabled: bool = False
     replicas: int = Field(default=1, ge=1, le=7)
+    volume_gi: int = Field(default=10, ge=1)
+    version: RabbitMQVersion = catalogue.RABBITMQ_DEFAULT_VERSION
+
+    @model_validator(mode="after")
+    def _quorum(self):
+        if self.replicas % 2 == 0:
+            check([("replicas", f"quorum queues need a majority of nodes; run an odd number of replicas, not {self.replicas}")])
+        return self
 
 
 class Kafka(Strict):
+    """Strimzi and one shared KRaft cluster (`events` in namespace `kafka`); teams declare topics."""
+
     enabled: bool = False
     brokers: int = Field(default=1, ge=1, le=15)
     controllers: int = Field(default=1, ge=1, le=5)
     storage_gi: int = Field(default=20, ge=1)
     default_replication_factor: int = Field(default=1, ge=1)
+    broker_size: InstanceSize = "medium"
+    controller_size: InstanceSize = "small"
 
     @model_validator(mode="after")
     def _replication_fits(self):
@@ -64,6 +136,11 @@ class Kafka(Strict):
             problems.append(("controllers", f"KRaft controllers need an odd count for quorum, not {self.controllers}"))
         check(problems)
         return self
+
+    def min_insync_replicas(self, replicas: int | None = None) -> int:
+        """Writes acknowledged by all in-sync replicas survive one broker loss when there are 3+."""
+        replicas = replicas or self.default_replication_factor
+        return max(1, min(2, replicas - 1))
 
 
 class Registry(Strict):

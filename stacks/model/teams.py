@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import DnsLabel, Quantity, Strict, check, quantity_value
+from components import catalogue
+
+from .base import DnsLabel, Quantity, Strict, check, matching, quantity_value
+from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion
 from .workloads import Workload
 
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -28,6 +31,54 @@ class ContainerDefaults(Strict):
     memory_limit: Quantity = "512Mi"
 
 
+class Database(Strict):
+    """A PostgreSQL cluster (Zalando `postgresql`) in the team's namespace, named `<team>-<name>`,
+    with one database `app` owned by the role `app`. Instances and volume follow the environment
+    (services.postgres) unless set here."""
+
+    name: DnsLabel = "db"
+    size: InstanceSize = "small"
+    version: PostgresVersion | None = None
+    """None: services.postgres.version."""
+    volume_gi: int | None = Field(default=None, ge=1, le=4096)
+    """None: services.postgres.volume_gi."""
+
+
+class Cache(Strict):
+    """A Redis failover (Spotahome `RedisFailover`) in the team's namespace: Redis pods and the
+    Sentinels that elect their master, counts by environment (services.redis)."""
+
+    name: DnsLabel = "cache"
+    size: InstanceSize = "small"
+    version: RedisVersion | None = None
+    """None: services.redis.version."""
+
+
+class Queue(Strict):
+    """A RabbitMQ cluster (`RabbitmqCluster`) in the team's namespace, replicas by environment
+    (services.rabbitmq)."""
+
+    name: DnsLabel = "queue"
+    size: InstanceSize = "small"
+    version: RabbitMQVersion | None = None
+    """None: services.rabbitmq.version."""
+    volume_gi: int | None = Field(default=None, ge=1, le=4096)
+    """None: services.rabbitmq.volume_gi."""
+
+
+TopicName = matching(r"^(?=.{1,200}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "a topic name (lower-case letters, digits, '.' and '-')")
+
+
+class Topic(Strict):
+    """A Kafka topic on the shared cluster (`KafkaTopic`), named `<team>.<name>` there."""
+
+    name: TopicName
+    partitions: int = Field(default=3, ge=1, le=1000)
+    replicas: int | None = Field(default=None, ge=1)
+    """None: services.kafka.default_replication_factor."""
+    retention_hours: int = Field(default=168, ge=1, le=87600)
+
+
 class Team(Strict):
     name: DnsLabel
     groups: list[str] = Field(min_length=1)
@@ -35,6 +86,10 @@ class Team(Strict):
     quota: Quota = Quota()
     container_defaults: ContainerDefaults = ContainerDefaults()
     workloads: list[Workload] = []
+    databases: list[Database] = []
+    caches: list[Cache] = []
+    queues: list[Queue] = []
+    topics: list[Topic] = []
 
     @field_validator("name")
     @classmethod
@@ -51,6 +106,12 @@ class Team(Strict):
             if workload.name in seen:
                 problems.append((f"workloads[{index}].name", f"workload `{workload.name}` is declared twice in this team"))
             seen.add(workload.name)
+        for field in ("databases", "caches", "queues", "topics"):
+            names: set[str] = set()
+            for index, instance in enumerate(getattr(self, field)):
+                if instance.name in names:
+                    problems.append((f"{field}[{index}].name", f"`{instance.name}` is declared twice in this team's {field}"))
+                names.add(instance.name)
         # At peak (APIs at max_replicas) the namespace must still admit every pod: the quota
         # caps requests and limits alike, so both totals must fit.
         for resource in ("cpu", "memory"):
@@ -70,3 +131,104 @@ def _format(total: float, resource: str) -> str:
     if resource == "cpu":
         return f"{round(total * 1000)}m"
     return f"{total / 2**20:g}Mi"
+
+
+# --- the teams' service instances against the stack's services -------------------------------------
+
+# The instance list a team declares per shared service, and the instance a workload means when its
+# `uses` names none (components/workloads/endpoints.py selects that instance's pods).
+INSTANCE_LISTS = {"postgres": "databases", "redis": "caches", "rabbitmq": "queues"}
+DEFAULT_INSTANCE = {
+    "postgres": Database.model_fields["name"].default,
+    "redis": Cache.model_fields["name"].default,
+    "rabbitmq": Queue.model_fields["name"].default,
+    "kafka": catalogue.KAFKA_CLUSTER,
+}
+
+
+def instance_pods(stack, field: str, instance) -> list[tuple[int, str, str]]:
+    """(pods, cpu, memory) per pod kind an instance runs in the team namespace, requests = limits."""
+    cpu, memory = catalogue.INSTANCE_SIZES[instance.size]
+    services = stack.services
+    if field == "databases":
+        return [(services.postgres.instances, cpu, memory)]
+    if field == "caches":
+        return [(services.redis.replicas, cpu, memory), (services.redis.sentinels, *catalogue.SENTINEL_SIZE)]
+    return [(services.rabbitmq.replicas, cpu, memory)]
+
+
+def instance_storage_gi(stack, field: str, instance) -> int:
+    """The volume claims an instance makes in the team namespace, in GiB (Redis keeps none)."""
+    if field == "databases":
+        return stack.services.postgres.instances * (instance.volume_gi or stack.services.postgres.volume_gi)
+    if field == "queues":
+        return stack.services.rabbitmq.replicas * (instance.volume_gi or stack.services.rabbitmq.volume_gi)
+    return 0
+
+
+def service_instance_problems(stack) -> list[tuple[str, str]]:
+    """Teams' instances against the stack: the service runs, `uses` names an instance that exists,
+    topics fit the brokers, and instances fit the team quota next to the workloads."""
+    problems = []
+    services = stack.services
+    for t, team in enumerate(stack.teams):
+        key = f"teams[{t}]"
+        for service, field in (*INSTANCE_LISTS.items(), ("kafka", "topics")):
+            if getattr(team, field) and not getattr(services, service).enabled:
+                problems.append((f"{key}.{field}", f"this stack does not run {service}; enable services.{service} or remove them"))
+        for j, topic in enumerate(team.topics):
+            replicas = topic.replicas or services.kafka.default_replication_factor
+            if services.kafka.enabled and replicas > services.kafka.brokers:
+                where = "replicas" if topic.replicas else "name"
+                problems.append((f"{key}.topics[{j}].{where}", f"the replication factor cannot exceed the Kafka broker count ({replicas} > {services.kafka.brokers}); "
+                                 "lower `replicas` or raise services.kafka.brokers"))
+        for w, workload in enumerate(team.workloads):
+            for u, uses in enumerate(workload.uses):
+                if not getattr(services, uses.service).enabled:
+                    continue  # reported with the workloads
+                instance = uses.instance or DEFAULT_INSTANCE[uses.service]
+                implicit = "" if uses.instance else f" (no `instance` given, so `{instance}`)"
+                if uses.service == "kafka":
+                    if instance != catalogue.KAFKA_CLUSTER:
+                        problems.append((f"{key}.workloads[{w}].uses[{u}].instance", f"Kafka is the one shared cluster `{catalogue.KAFKA_CLUSTER}`; remove `instance` or set it to `{catalogue.KAFKA_CLUSTER}`"))
+                    continue
+                field = INSTANCE_LISTS[uses.service]
+                declared = [item.name for item in getattr(team, field)]
+                if instance not in declared:
+                    listed = ", ".join(f"`{name}`" for name in declared) or "none"
+                    problems.append((f"{key}.workloads[{w}].uses[{u}].instance", f"team `{team.name}` declares no {uses.service} instance `{instance}`{implicit}; "
+                                     f"its {field}: {listed}. Declare it under {key}.{field} or name one that exists"))
+        problems += _quota_problems(stack, key, team)
+    return problems
+
+
+def _quota_problems(stack, key: str, team: Team) -> list[tuple[str, str]]:
+    """The first instance (per resource) that takes the team past its quota, with the workloads at
+    peak counted first. Instances run requests = limits, workloads are counted at their limits."""
+    problems = []
+    totals = {
+        resource: sum(workload.peak_pods() * quantity_value(getattr(workload.resources, f"{resource}_limit")) for workload in team.workloads)
+        for resource in ("cpu", "memory")
+    }
+    storage = 0.0
+    reported: set[str] = set()
+    for service, field in INSTANCE_LISTS.items():
+        if not getattr(stack.services, service).enabled:
+            continue  # reported as a service the stack does not run
+        for j, instance in enumerate(getattr(team, field)):
+            pods = instance_pods(stack, field, instance)
+            for resource in ("cpu", "memory"):
+                totals[resource] += sum(count * quantity_value(cpu if resource == "cpu" else memory) for count, cpu, memory in pods)
+                allowed = getattr(team.quota, resource)
+                if resource not in reported and totals[resource] > quantity_value(allowed):
+                    reported.add(resource)
+                    size_cpu, size_memory = catalogue.INSTANCE_SIZES[instance.size]
+                    problems.append((f"{key}.{field}[{j}].size", f"`{instance.size}` ({size_cpu} CPU, {size_memory} per pod, {pods[0][0]} pods) takes the team to "
+                                     f"{_format(totals[resource], resource)} {resource} with its workloads at peak, beyond quota.{resource} ({allowed}); "
+                                     "choose a smaller size or raise the quota"))
+            storage += instance_storage_gi(stack, field, instance) * 2**30
+            if "storage" not in reported and storage > quantity_value(team.quota.storage):
+                reported.add("storage")
+                problems.append((f"{key}.{field}[{j}].volume_gi", f"the team's volumes come to {storage / 2**30:g}Gi with this one, beyond quota.storage ({team.quota.storage}); "
+                                 "choose a smaller volume or raise the quota"))
+    return problems

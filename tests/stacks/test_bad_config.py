@@ -248,6 +248,37 @@ CASES = [
     ("charts-source-unknown", "local", set_section("charts", {"source": "github"}), "charts.source",
      "Input should be 'remote', 'oci', 'local' or 'off'"),
     ("policy-enforcement-unknown", "prod", set_section("policy", {"enforcement": "strict"}), "policy.enforcement", "Input should be 'advisory' or 'mandatory'"),
+    # shared services: ingress, certificates and the data services teams declare
+    ("cache-size-beyond-quota", "prod", set_in("teams", "1.caches.0.size", "xlarge"), "teams[1].caches[0].size",
+     "`xlarge` (4 CPU, 8Gi per pod, 3 pods) takes the team to 15300m cpu with its workloads at peak, beyond quota.cpu (8); choose a smaller size or raise the quota"),
+    ("database-volume-beyond-quota", "prod", set_in("teams", "0.databases.0.volume_gi", 150), "teams[0].databases[0].volume_gi",
+     "the team's volumes come to 300Gi with this one, beyond quota.storage (200Gi); choose a smaller volume or raise the quota"),
+    ("instance-size-unknown", "prod", set_in("teams", "0.caches.0.size", "huge"), "teams[0].caches[0].size",
+     "`huge` is not an instance size (xsmall: 100m CPU, 256Mi, small: 500m CPU, 1Gi, medium: 1 CPU, 2Gi, large: 2 CPU, 4Gi, xlarge: 4 CPU, 8Gi); "
+     "use one of xsmall, small, medium, large, xlarge"),
+    ("topic-replicas-above-brokers", "prod", set_in("teams", "1.topics.0.replicas", 4), "teams[1].topics[0].replicas",
+     "the replication factor cannot exceed the Kafka broker count (4 > 3); lower `replicas` or raise services.kafka.brokers"),
+    ("postgres-version-unsupported", "prod", set_in("teams", "0.databases.0.version", "12"), "teams[0].databases[0].version",
+     "`12` is not a PostgreSQL major version that postgres-operator 2.0.2 runs; use one of 14, 15, 16, 17, 18"),
+    ("postgres-default-version-unsupported", "prod", set_in("services", "postgres.version", 13), "services.postgres.version",
+     "`13` is not a PostgreSQL major version that postgres-operator 2.0.2 runs; use one of 14, 15, 16, 17, 18"),
+    ("prod-postgres-single-instance", "prod", set_in("services", "postgres.instances", 1), "services.postgres.instances",
+     "prod runs at least 2 PostgreSQL instances per cluster (a replica to fail over to), not 1"),
+    ("uses-unknown-instance", "prod", set_in("teams", "0.workloads.0.uses.0", {"service": "postgres", "instance": "ledger"}), "teams[0].workloads[0].uses[0].instance",
+     "team `payments` declares no postgres instance `ledger`; its databases: `db`. Declare it under teams[0].databases or name one that exists"),
+    ("uses-default-instance-undeclared", "prod", set_in("teams", "1.caches.0.name", "sessions"), "teams[1].workloads[0].uses[0].instance",
+     "team `search` declares no redis instance `cache` (no `instance` given, so `cache`); its caches: `sessions`. Declare it under teams[1].caches or name one that exists"),
+    ("kafka-instance-not-the-shared-cluster", "prod", set_in("teams", "1.workloads.1.uses.0", {"service": "kafka", "instance": "search-events"}),
+     "teams[1].workloads[1].uses[0].instance", "Kafka is the one shared cluster `events`; remove `instance` or set it to `events`"),
+    ("instances-of-a-disabled-service", "dev", set_in("teams", "0.queues", [{"name": "queue"}]), "teams[0].queues",
+     "this stack does not run rabbitmq; enable services.rabbitmq or remove them"),
+    ("instance-declared-twice", "prod", set_in("teams", "0.caches", [{"name": "cache"}, {"name": "cache"}]), "teams[0].caches[1].name",
+     "`cache` is declared twice in this team's caches"),
+    ("redis-even-sentinels", "prod", set_in("services", "redis.sentinels", 2), "services.redis.sentinels",
+     "Sentinels elect a new master by majority; run an odd number, not 2"),
+    ("acme-behind-internal-load-balancer", "prod", set_in("services", "cert_manager.issuer", {"kind": "acme", "email": "platform-team@example.com"}),
+     "services.cert_manager.issuer.kind", "ACME HTTP-01 challenges must reach the ingress controller from the internet, but services.ingress.internal_load_balancer "
+     "is true; use `internal_ca`, or a public ingress where the policy allows it"),
 ]
 
 

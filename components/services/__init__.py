@@ -1,0 +1,1 @@
+"""Shared services: ingress and certificates, data services run by their operators, registry and backups."""

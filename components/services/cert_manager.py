@@ -1,0 +1,138 @@
+"""cert-manager and the platform's ClusterIssuer: ACME for public hosts, or an internal CA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.model import StackConfig
+from stacks.model.services import AcmeIssuer
+
+from .. import catalogue
+from ..charts import pinned_chart
+from ..labels import INGRESS_TARGET_LABEL
+from .operators import ANYWHERE, ServiceNamespace, after, mirrored, resources, restricted_container, restricted_pod, tcp
+
+CONTROLLER_SIZE = ("100m", "256Mi")
+HELPER_SIZE = ("50m", "128Mi")
+WEBHOOK_PORT = 10250
+ROOT_SECRET = "platform-root-ca"
+SELF_SIGNED = "platform-selfsigned"
+IMAGES = {
+    "image": "quay.io/jetstack/cert-manager-controller",
+    "webhook": "quay.io/jetstack/cert-manager-webhook",
+    "cainjector": "quay.io/jetstack/cert-manager-cainjector",
+    "acmesolver": "quay.io/jetstack/cert-manager-acmesolver",
+    "startupapicheck": "quay.io/jetstack/cert-manager-startupapicheck",
+}
+
+
+def chart_values(config: StackConfig) -> dict[str, Any]:
+    replicas = 2 if config.environment == "prod" else 1
+    pod, container = restricted_pod(), {**restricted_container(), "readOnlyRootFilesystem": True}
+    values: dict[str, Any] = {
+        "crds": {"enabled": True, "keep": True},
+        "global": {"leaderElection": {"namespace": catalogue.CERT_MANAGER_NAMESPACE}},
+        "replicaCount": replicas,
+        # Default TLS: an Ingress with a `tls` section and no issuer annotation still gets its
+        # certificate from the platform issuer.
+        "ingressShim": {"defaultIssuerName": catalogue.CLUSTER_ISSUER, "defaultIssuerKind": "ClusterIssuer", "defaultIssuerGroup": "cert-manager.io"},
+        "resources": resources(*CONTROLLER_SIZE),
+        "securityContext": pod,
+        "containerSecurityContext": container,
+        "webhook": {"replicaCount": replicas, "resources": resources(*HELPER_SIZE), "securityContext": pod, "containerSecurityContext": container},
+        "cainjector": {"replicaCount": replicas, "resources": resources(*HELPER_SIZE), "securityContext": pod, "containerSecurityContext": container},
+        # A post-install hook Job that only waits for the API; Pulumi orders on the chart instead.
+        "startupapicheck": {"enabled": False},
+    }
+    for key, image in IMAGES.items():
+        target = values if key == "image" else values.setdefault(key, {})
+        target.setdefault("image", {})["repository"] = mirrored(config, image)
+    return values
+
+
+def acme_issuer(issuer: AcmeIssuer) -> dict[str, Any]:
+    return {
+        "acme": {
+            "email": issuer.email,
+            "server": issuer.server,
+            "privateKeySecretRef": {"name": f"{catalogue.CLUSTER_ISSUER}-account-key"},
+            "solvers": [{
+                "http01": {
+                    "ingress": {
+                        "ingressClassName": catalogue.INGRESS_CLASS,
+                        # The team namespaces admit the ingress controller only to pods with this
+                        # label; the short-lived solver pods answer the challenge there.
+                        "podTemplate": {"metadata": {"labels": {INGRESS_TARGET_LABEL: "true"}}},
+                    }
+                }
+            }],
+        }
+    }
+
+
+class CertManager(pulumi.ComponentResource):
+    """Creates the `cert-manager` namespace (restricted, default-deny), the cert-manager chart at
+    its pinned version (CRDs kept on uninstall, ingress-shim defaulting to the platform issuer), and
+    the ClusterIssuer `platform-issuer` every Ingress uses: an ACME account with HTTP-01 solvers
+    through the ingress controller, or an internal CA (a self-signed issuer, a root CA Certificate
+    kept in the namespace, and a CA issuer signing with it)."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart | None
+    issuer: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:CertManager", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, config, "certificates", child, internal=True)
+        self.namespace = space.namespace
+        issuer = config.services.cert_manager.issuer
+        space.policy("allow-webhook", {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/component": "webhook"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": ANYWHERE, "ports": tcp(WEBHOOK_PORT)}],
+        })
+        if isinstance(issuer, AcmeIssuer):
+            # The ACME server over HTTPS (allow-kube-api), and the HTTP-01 self-check over HTTP.
+            space.policy("allow-acme-self-check", {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "controller"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": ANYWHERE, "ports": tcp(80)}],
+            })
+        self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, config.charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(config), after(child, self.namespace))
+        on_crds = after(child, self.namespace, self.chart)
+        meta = lambda resource_name: {"name": resource_name, "labels": space.labels}  # noqa: E731 - cluster-scoped
+        if isinstance(issuer, AcmeIssuer):
+            spec = acme_issuer(issuer)
+            depends: list[pulumi.Resource] = []
+        else:
+            self_signed = k8s.apiextensions.CustomResource(
+                f"{name}-self-signed", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
+                metadata=meta(SELF_SIGNED), spec={"selfSigned": {}}, opts=on_crds,
+            )
+            root = k8s.apiextensions.CustomResource(
+                f"{name}-root-ca", api_version=catalogue.CERT_MANAGER_API, kind="Certificate",
+                metadata=space.metadata(ROOT_SECRET),
+                spec={
+                    "isCA": True,
+                    "commonName": issuer.common_name,
+                    "secretName": ROOT_SECRET,
+                    "duration": f"{issuer.root_validity_days * 24}h",
+                    # Renewed a year (or a third of its life) before it expires.
+                    "renewBefore": f"{min(365, issuer.root_validity_days // 3) * 24}h",
+                    "privateKey": {"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Always"},
+                    "issuerRef": {"name": SELF_SIGNED, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                },
+                opts=after(on_crds, self_signed),
+            )
+            # A CA ClusterIssuer reads its key pair from cert-manager's own namespace.
+            spec = {"ca": {"secretName": ROOT_SECRET}}
+            depends = [root]
+        self.issuer = k8s.apiextensions.CustomResource(
+            f"{name}-issuer", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
+            metadata=meta(catalogue.CLUSTER_ISSUER), spec=spec, opts=after(on_crds, *depends),
+        )
+        self.register_outputs({"issuer": catalogue.CLUSTER_ISSUER})

@@ -1,0 +1,114 @@
+"""ingress-nginx: the cluster's one ingress controller, with TLS by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.model import Aks, StackConfig
+
+from .. import catalogue
+from ..charts import pinned_chart
+from ..labels import INGRESS_TARGET_LABEL
+from .operators import ANYWHERE, ServiceNamespace, after, registry_for, resources, restricted_container, restricted_pod, tcp
+
+# The controller listens on unprivileged ports, so it needs no NET_BIND_SERVICE capability and
+# runs under Pod Security `restricted`; the Service still offers 80 and 443.
+HTTP_PORT = 8080
+HTTPS_PORT = 8443
+WEBHOOK_PORT = 9443
+CONTROLLER_SIZE = ("500m", "512Mi")
+JOB_SIZE = ("100m", "128Mi")
+RUN_AS = 101  # the `www-data` user of the controller image
+
+AZURE_INTERNAL = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+# On premises the sites' MetalLB hands out internal addresses from the pool named `internal`
+# (policies/config/*.json `service-exposure.internalLoadBalancerAnnotations`).
+METALLB_INTERNAL = {"metallb.io/address-pool": "internal"}
+
+
+def load_balancer_annotations(config: StackConfig) -> dict[str, str]:
+    """What makes the controller's LoadBalancer internal on this stack's infrastructure; none where
+    the environment exposes it (dev)."""
+    if not config.services.ingress.internal_load_balancer:
+        return {}
+    return dict(AZURE_INTERNAL if isinstance(config.infrastructure, Aks) else METALLB_INTERNAL)
+
+
+def chart_values(config: StackConfig) -> dict[str, Any]:
+    ingress = config.services.ingress
+    registry = registry_for(config, "registry.k8s.io")
+    job = {"resources": resources(*JOB_SIZE), "securityContext": {**restricted_container(), "readOnlyRootFilesystem": True}}
+    return {
+        "controller": {
+            "replicaCount": ingress.replicas,
+            "ingressClass": catalogue.INGRESS_CLASS,
+            "ingressClassResource": {"name": catalogue.INGRESS_CLASS, "enabled": True, "default": True, "controllerValue": "k8s.io/ingress-nginx"},
+            "image": {"registry": registry},
+            # TLS by default: HTTP is redirected, HSTS is sent, only TLS 1.2 and 1.3 are offered,
+            # and Ingress annotations cannot inject raw NGINX configuration.
+            "config": {
+                "ssl-redirect": "true",
+                "force-ssl-redirect": "true",
+                "hsts": "true",
+                "ssl-protocols": "TLSv1.2 TLSv1.3",
+                "allow-snippet-annotations": "false",
+                "server-tokens": "false",
+            },
+            "containerPort": {"http": HTTP_PORT, "https": HTTPS_PORT},
+            "extraArgs": {"http-port": str(HTTP_PORT), "https-port": str(HTTPS_PORT)},
+            "service": {
+                "type": "LoadBalancer",
+                "annotations": load_balancer_annotations(config),
+                # Client addresses reach the pods (rate limits and logs see the real source).
+                "externalTrafficPolicy": "Local",
+            },
+            "resources": resources(*CONTROLLER_SIZE),
+            "podSecurityContext": restricted_pod(),
+            "containerSecurityContext": {**restricted_container(RUN_AS), "runAsGroup": 82, "readOnlyRootFilesystem": False},
+            "admissionWebhooks": {
+                "port": WEBHOOK_PORT,
+                "patch": {"image": {"registry": registry}, "securityContext": restricted_pod(65532)},
+                "createSecretJob": job,
+                "patchWebhookJob": job,
+            },
+            "topologySpreadConstraints": [],
+            "metrics": {"enabled": False},
+        },
+        "defaultBackend": {"enabled": False},
+    }
+
+
+class Ingress(pulumi.ComponentResource):
+    """Creates the `ingress-nginx` namespace (restricted, default-deny), the ingress-nginx chart
+    at its pinned version (the default `nginx` IngressClass, HTTPS enforced, a LoadBalancer that is
+    internal where the environment says so), and network policies: clients reach the controller on
+    its ports, the API server reaches its admission webhook, and the controller reaches only pods
+    that serve traffic (labelled `complete-cluster/ingress`)."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart | None
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:Ingress", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        space = ServiceNamespace(name, catalogue.INGRESS_NAMESPACE, config, "ingress", child)
+        self.namespace = space.namespace
+        controller = {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}}
+        space.policy("allow-clients", {
+            "podSelector": controller,
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": ANYWHERE, "ports": tcp(HTTP_PORT, HTTPS_PORT)},
+                {"from": ANYWHERE, "ports": tcp(WEBHOOK_PORT)},
+            ],
+        })
+        space.policy("allow-backends", {
+            "podSelector": controller,
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}}}]}],
+        })
+        self.chart = pinned_chart(f"{name}-chart", catalogue.INGRESS_NGINX, config.charts, catalogue.INGRESS_NAMESPACE, chart_values(config), after(child, self.namespace))
+        self.register_outputs({"namespace": catalogue.INGRESS_NAMESPACE})

@@ -1,0 +1,155 @@
+"""Kafka: Strimzi and the one shared KRaft cluster, with the topics teams declare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.model import StackConfig
+
+from .. import catalogue
+from ..charts import pinned_chart
+from ..labels import LABEL_PREFIX
+from ..workloads.endpoints import PORTS, pod_labels
+from .operators import (
+    ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, namespace_selector, protect,
+    registry_for, resources,
+)
+
+OPERATOR_SIZE = ("200m", "512Mi")
+ENTITY_OPERATOR_SIZE = ("100m", "256Mi")
+CONTROLLER_STORAGE_GI = 5  # KRaft metadata only
+LISTENER = {"name": "tls", "port": PORTS["kafka"][0], "type": "internal", "tls": True}
+CLUSTER_LABEL = "strimzi.io/cluster"
+
+
+def operator_values(config: StackConfig) -> dict[str, Any]:
+    return {
+        # The operator watches its own namespace, where the one cluster lives.
+        "watchAnyNamespace": False,
+        "watchNamespaces": [],
+        "defaultImageRegistry": registry_for(config, "quay.io"),
+        "defaultImageRepository": "strimzi",
+        "resources": resources(*OPERATOR_SIZE),
+        "extraEnvs": [
+            # Every pod the operator creates meets Pod Security `restricted`.
+            {"name": "STRIMZI_POD_SECURITY_PROVIDER_CLASS", "value": "restricted"},
+            # The namespace's policies (below) decide who reaches the brokers, not generated ones
+            # that would admit every namespace to the listener.
+            {"name": "STRIMZI_NETWORK_POLICY_GENERATION", "value": "false"},
+        ],
+    }
+
+
+def retention_ms(hours: int) -> str:
+    return str(hours * 3600 * 1000)
+
+
+class Kafka(pulumi.ComponentResource):
+    """Creates the `kafka` namespace (restricted, default-deny; its pods talk to each other, and
+    the workloads that declare they use Kafka reach the TLS listener), the Strimzi chart at its
+    pinned version (restricted pods), the KRaft `Kafka` cluster `events` with two `KafkaNodePool`s
+    (controllers and brokers, sized from config, persistent volumes on the database node pool), and
+    a `KafkaTopic` `<team>.<topic>` for every topic a team declares. Cluster and node pools are
+    protected in prod."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart | None
+    cluster: k8s.apiextensions.CustomResource
+    node_pools: dict[str, k8s.apiextensions.CustomResource]
+    topics: dict[str, k8s.apiextensions.CustomResource]
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:Kafka", name, None, opts)
+        kafka = config.services.kafka
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = catalogue.KAFKA_NAMESPACE
+        cluster_name = catalogue.KAFKA_CLUSTER
+        space = ServiceNamespace(name, namespace, config, "events", child, internal=True)
+        self.namespace = space.namespace
+        clients = [
+            {**namespace_selector(team.name), "podSelector": {"matchLabels": selector}}
+            for team in config.teams
+            for selector in clients_of(team, "kafka", cluster_name)
+        ]
+        if clients:
+            space.policy("allow-clients", {
+                "podSelector": {"matchLabels": pod_labels("kafka", "", cluster_name)},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": port} for port in PORTS["kafka"]]}],
+            })
+        self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, config.charts, namespace, operator_values(config), after(child, self.namespace))
+        on_crds = after(child, self.namespace, self.chart)
+        stateful = after(on_crds, protected=protect(config))
+        placement = {"pod": {"tolerations": database_tolerations(), "affinity": {"nodeAffinity": database_node_affinity()}}}
+        cluster_labels = {**space.labels, CLUSTER_LABEL: cluster_name}
+        pools = {
+            "controllers": (kafka.controllers, ["controller"], kafka.controller_size, CONTROLLER_STORAGE_GI),
+            "brokers": (kafka.brokers, ["broker"], kafka.broker_size, kafka.storage_gi),
+        }
+        self.node_pools = {}
+        for pool, (replicas, roles, size, storage_gi) in pools.items():
+            self.node_pools[pool] = k8s.apiextensions.CustomResource(
+                f"{name}-{pool}",
+                api_version=catalogue.KAFKA_API,
+                kind="KafkaNodePool",
+                metadata=space.metadata(pool, {CLUSTER_LABEL: cluster_name}),
+                spec={
+                    "replicas": replicas,
+                    "roles": roles,
+                    "storage": {"type": "jbod", "volumes": [
+                        {"id": 0, "type": "persistent-claim", "size": f"{storage_gi}Gi", "deleteClaim": False, "kraftMetadata": "shared"},
+                    ]},
+                    "resources": resources(*catalogue.INSTANCE_SIZES[size]),
+                    "template": placement,
+                },
+                opts=stateful,
+            )
+        replication = kafka.default_replication_factor
+        min_insync = kafka.min_insync_replicas()
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version=catalogue.KAFKA_API,
+            kind="Kafka",
+            metadata={**space.metadata(cluster_name), "labels": cluster_labels},
+            spec={
+                "kafka": {
+                    "version": catalogue.KAFKA_VERSION,
+                    "listeners": [LISTENER],
+                    "config": {
+                        "default.replication.factor": replication,
+                        "min.insync.replicas": min_insync,
+                        "offsets.topic.replication.factor": replication,
+                        "transaction.state.log.replication.factor": replication,
+                        "transaction.state.log.min.isr": min_insync,
+                        # Topics are declared in config (KafkaTopic), never created by a typo.
+                        "auto.create.topics.enable": False,
+                    },
+                },
+                "entityOperator": {
+                    "topicOperator": {"resources": resources(*ENTITY_OPERATOR_SIZE)},
+                    "userOperator": {"resources": resources(*ENTITY_OPERATOR_SIZE)},
+                },
+            },
+            opts=after(stateful, *self.node_pools.values()),
+        )
+        self.topics = {}
+        for team in config.teams:
+            for topic in team.topics:
+                topic_name = f"{team.name}.{topic.name}"
+                replicas = topic.replicas or replication
+                self.topics[topic_name] = k8s.apiextensions.CustomResource(
+                    f"{name}-topic-{team.name}-{topic.name}",
+                    api_version=catalogue.KAFKA_API,
+                    kind="KafkaTopic",
+                    metadata=space.metadata(topic_name, {CLUSTER_LABEL: cluster_name, f"{LABEL_PREFIX}/team": team.name}),
+                    spec={
+                        "partitions": topic.partitions,
+                        "replicas": replicas,
+                        "config": {"retention.ms": retention_ms(topic.retention_hours), "min.insync.replicas": kafka.min_insync_replicas(replicas)},
+                    },
+                    opts=after(on_crds, self.cluster),
+                )
+        self.register_outputs({"cluster": cluster_name, "topics": sorted(self.topics)})

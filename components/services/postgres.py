@@ -1,0 +1,271 @@
+"""PostgreSQL: the Zalando postgres-operator, and a `postgresql` cluster per database a team declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import StackConfig
+from stacks.model.teams import Database, Team
+
+from .. import catalogue
+from ..charts import pinned_chart
+from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..workloads.endpoints import PORTS, pod_labels, postgres_cluster_name
+from .operators import (
+    ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, instance_network_policy, mirrored,
+    protect, resources, restricted_container, restricted_pod, split_image,
+)
+
+OPERATOR_SIZE = ("100m", "256Mi")
+PATRONI_PORT = 8008
+OWNER = "app"  # the role that owns the database `app` (its Secret: endpoints.connection_secret)
+# Spilo's postgres user and group; the data volume is group-writable for it.
+SPILO_USER, SPILO_GROUP = 101, 103
+BASE_BACKUP_SCHEDULE = "0 2 * * *"
+# The operator runs every cluster's logical backup job with this Secret (in the cluster's
+# namespace) as its environment; one name for all namespaces, as the operator's setting is global.
+LOGICAL_BACKUP_SECRET = "postgres-logical-backup"
+# The keys the logical backup job reads, as aliases of the object storage Secret's own keys.
+LOGICAL_BACKUP_ALIASES = {"LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY": "AZURE_STORAGE_ACCESS_KEY"}
+
+# Client authentication: TLS and SCRAM for every network connection, no md5, nothing in clear.
+PG_HBA = [
+    "local all all trust",
+    "host all all 127.0.0.1/32 scram-sha-256",
+    "host all all ::1/128 scram-sha-256",
+    "local replication standby trust",
+    "hostssl replication standby all scram-sha-256",
+    "hostnossl all all all reject",
+    "hostssl all all all scram-sha-256",
+]
+
+
+def logical_backup_destination(config: StackConfig, backup: Any) -> dict[str, Any]:
+    """Where the operator's logical backup jobs (pg_dumpall, daily) write: the `postgres` bucket,
+    under `logical_backups/` next to the WAL archive; credentials come from LOGICAL_BACKUP_SECRET."""
+    if backup is None:
+        return {}
+    destination: dict[str, Any] = {"logical_backup_cronjob_environment_secret": LOGICAL_BACKUP_SECRET}
+    if backup.kind == "azure_blob":
+        destination.update(
+            logical_backup_provider="az",
+            logical_backup_azure_storage_account_name=backup.account,
+            logical_backup_azure_storage_container=backup.bucket,
+        )
+    else:
+        destination.update(
+            logical_backup_provider="s3",
+            logical_backup_s3_bucket=backup.bucket,
+            logical_backup_s3_endpoint=backup.endpoint,
+            logical_backup_s3_region=backup.region,
+            # The sites' S3-compatible endpoints encrypt at rest themselves.
+            logical_backup_s3_sse="",
+        )
+    return destination
+
+
+def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
+    registry, repository, tag = split_image(mirrored(config, catalogue.POSTGRES_OPERATOR_IMAGE))
+    return {
+        "image": {"registry": registry, "repository": repository, "tag": tag},
+        "configTarget": "OperatorConfigurationCRD",
+        "configGeneral": {"docker_image": mirrored(config, catalogue.SPILO_IMAGE), "enable_shm_volume": True},
+        "configKubernetes": {
+            "cluster_labels": {"application": "spilo"},
+            "cluster_name_label": "cluster-name",
+            "watched_namespace": "*",
+            "enable_pod_antiaffinity": True,
+            "enable_pod_disruption_budget": True,
+            "enable_readiness_probe": True,
+            # Patroni keeps its leader lock in ConfigMaps (Endpoints are deprecated from 1.33).
+            "kubernetes_use_configmaps": True,
+            # As far as the operator lets Spilo pods be restricted: no privilege, no escalation,
+            # a fixed non-root user. (It cannot set runAsNonRoot, seccomp or drop capabilities;
+            # docs/services.md.)
+            "spilo_privileged": False,
+            "spilo_allow_privilege_escalation": False,
+            "spilo_runasuser": SPILO_USER,
+            "spilo_runasgroup": SPILO_GROUP,
+            "spilo_fsgroup": SPILO_GROUP,
+            "storage_resize_mode": "pvc",
+        },
+        "configPostgresPodResources": {"set_memory_request_to_limit": True},
+        "configLogicalBackup": {
+            "logical_backup_docker_image": mirrored(config, catalogue.POSTGRES_LOGICAL_BACKUP_IMAGE),
+            "logical_backup_cpu_request": "250m", "logical_backup_cpu_limit": "250m",
+            "logical_backup_memory_request": "512Mi", "logical_backup_memory_limit": "512Mi",
+            **logical_backup_destination(config, backup),
+        },
+        "configTeamsApi": {"enable_teams_api": False},
+        "resources": resources(*OPERATOR_SIZE),
+        "securityContext": {**restricted_container(1000), "readOnlyRootFilesystem": True},
+        "podSecurityContext": restricted_pod(1000),
+    }
+
+
+def wal_archive_env(backup: Any, cluster: str, version: str, kept: int) -> list[dict[str, Any]]:
+    """Spilo's WAL-G settings: continuous WAL archiving and daily base backups to the `postgres`
+    bucket, so a cluster can be restored to any point in the kept window (`clone` with a timestamp).
+
+    `backup` is the `StorageAccess` the object storage hands out for the team's namespace: its
+    Secret holds the keys, everything else here is not secret."""
+
+    def secret(variable: str, key: str | None = None) -> dict[str, Any]:
+        return {"name": variable, "valueFrom": {"secretKeyRef": {"name": backup.secret_name, "key": key or variable}}}
+
+    common = [
+        {"name": "USE_WALG_BACKUP", "value": "true"},
+        {"name": "USE_WALG_RESTORE", "value": "true"},
+        {"name": "CLONE_USE_WALG_RESTORE", "value": "true"},
+        {"name": "BACKUP_SCHEDULE", "value": BASE_BACKUP_SCHEDULE},
+        {"name": "BACKUP_NUM_TO_RETAIN", "value": str(kept)},
+    ]
+    if backup.kind == "azure_blob":
+        return [
+            *common,
+            secret("AZURE_STORAGE_ACCOUNT"),
+            secret("AZURE_STORAGE_ACCESS_KEY"),
+            {"name": "WALG_AZ_PREFIX", "value": f"azure://{backup.bucket}/spilo/{cluster}/{version}"},
+        ]
+    return [
+        *common,
+        secret("AWS_ACCESS_KEY_ID"),
+        secret("AWS_SECRET_ACCESS_KEY"),
+        {"name": "WAL_S3_BUCKET", "value": backup.bucket},
+        {"name": "AWS_ENDPOINT", "value": backup.endpoint},
+        {"name": "AWS_REGION", "value": backup.region},
+        {"name": "AWS_S3_FORCE_PATH_STYLE", "value": "true" if backup.path_style else "false"},
+    ]
+
+
+class PostgresArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    team: Team
+    database: Database
+    stack: StackConfig
+    backup: Any = None
+    """The `StorageAccess` for the `postgres` bucket in the team's namespace (components/storage),
+    or None: no WAL archiving and no logical backups (stacks without object storage)."""
+
+
+class Postgres(pulumi.ComponentResource):
+    """A Zalando `postgresql` cluster `<team>-<name>` in the team's namespace: instances and volume
+    by environment, the declared version and size (requests = limits), `scram-sha-256` passwords
+    and TLS-only client authentication, on the database node pool (its taint tolerated, its label
+    required), with WAL archiving, base and logical backups to object storage when the stack has
+    it; and the NetworkPolicy its pods need. Protected in prod."""
+
+    cluster: k8s.apiextensions.CustomResource
+    cluster_name: str
+
+    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:Postgres", name, None, opts)
+        team, database, stack = args.team, args.database, args.stack
+        service = stack.services.postgres
+        self.cluster_name = postgres_cluster_name(team.name, database.name)
+        version = database.version or service.version
+        cpu, memory = catalogue.INSTANCE_SIZES[database.size]
+        labels = {**kubernetes_labels(stack, "database"), f"{LABEL_PREFIX}/team": team.name}
+        # Children order on the operator and the team namespace through the component's dependencies.
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        spec: dict[str, Any] = {
+            "teamId": team.name,
+            "numberOfInstances": service.instances,
+            "postgresql": {
+                "version": version,
+                "parameters": {"password_encryption": "scram-sha-256", "ssl_min_protocol_version": "TLSv1.2"},
+            },
+            "volume": {"size": f"{database.volume_gi or service.volume_gi}Gi"},
+            "resources": resources(cpu, memory),
+            "users": {OWNER: []},
+            "databases": {OWNER: OWNER},
+            "patroni": {"pg_hba": PG_HBA},
+            "tolerations": database_tolerations(),
+            "nodeAffinity": database_node_affinity(),
+            "spiloRunAsUser": SPILO_USER,
+            "spiloRunAsGroup": SPILO_GROUP,
+            "spiloFSGroup": SPILO_GROUP,
+        }
+        if args.backup is not None:
+            spec["env"] = wal_archive_env(args.backup, self.cluster_name, version, service.base_backups_kept)
+            spec["enableLogicalBackup"] = True
+            spec["logicalBackupSchedule"] = service.logical_backup_schedule
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version=catalogue.POSTGRES_API,
+            kind="postgresql",
+            metadata={"name": self.cluster_name, "namespace": team.name, "labels": labels},
+            spec=spec,
+            opts=after(child, getattr(args.backup, "secret", None), protected=protect(stack)),
+        )
+        instance_network_policy(
+            f"{name}-network",
+            {"name": f"{self.cluster_name}-postgres", "namespace": team.name, "labels": labels},
+            pod_labels("postgres", team.name, database.name),
+            client_ports=PORTS["postgres"],
+            peer_ports=(*PORTS["postgres"], PATRONI_PORT),
+            clients=clients_of(team, "postgres", database.name),
+            operator_namespace=catalogue.POSTGRES_OPERATOR_NAMESPACE,
+            operator_ports=(*PORTS["postgres"], PATRONI_PORT),
+            # Patroni keeps its state through the API server; WAL-G ships to object storage.
+            https_egress=True,
+            opts=child,
+        )
+        self.register_outputs({"cluster": self.cluster_name})
+
+
+class PostgresOperator(pulumi.ComponentResource):
+    """Creates the `postgres-operator` namespace (restricted, default-deny, egress to the database
+    pods it manages), the postgres-operator chart at its pinned version, and a `Postgres` for every
+    database the teams declare, each after the operator (its CRD) and the team's namespace."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart | None
+    clusters: dict[str, Postgres]
+
+    def __init__(self, name: str, config: StackConfig, team_namespaces: dict[str, pulumi.Resource], storage: Any = None, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:PostgresOperator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, config, "database-operator", child)
+        self.namespace = space.namespace
+        space.policy("allow-databases", {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"application": "spilo"}}}], "ports": [
+                {"protocol": "TCP", "port": port} for port in (*PORTS["postgres"], PATRONI_PORT)
+            ]}],
+        })
+        # Each team namespace with databases gets the `postgres` bucket's credentials, and a copy
+        # under the one name the logical backup jobs read.
+        backups: dict[str, Any] = {}
+        for team in config.teams:
+            namespace = team_namespaces.get(team.name)
+            if storage is None or not team.databases or namespace is None:
+                continue
+            backup = storage.access_for(f"postgres-{team.name}", namespace.metadata.name, "postgres", aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None)
+            k8s.core.v1.Secret(
+                f"{name}-{team.name}-logical-backup",
+                metadata={"name": LOGICAL_BACKUP_SECRET, "namespace": team.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
+                type="Opaque",
+                string_data=backup.secret.string_data,
+                opts=after(child, namespace, backup.secret),
+            )
+            backups[team.name] = backup
+        any_backup = next(iter(backups.values()), None)
+        self.chart = pinned_chart(
+            f"{name}-chart", catalogue.POSTGRES_OPERATOR, config.charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(config, any_backup), after(child, self.namespace),
+        )
+        self.clusters = {}
+        for team in config.teams:
+            for database in team.databases:
+                cluster = Postgres(
+                    f"postgres-{team.name}-{database.name}",
+                    PostgresArgs(team=team, database=database, stack=config, backup=backups.get(team.name)),
+                    after(child, self.chart, team_namespaces.get(team.name)),
+                )
+                self.clusters[cluster.cluster_name] = cluster
+        self.register_outputs({"clusters": sorted(self.clusters)})

@@ -1,0 +1,155 @@
+"""Redis: the Spotahome redis-operator, and a `RedisFailover` per cache a team declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import Render, StackConfig
+from stacks.model.teams import Cache, Team
+
+from .. import catalogue
+from ..charts import pinned_chart
+from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..workloads.endpoints import PORTS, connection_secret, pod_labels
+from .operators import (
+    ServiceNamespace, after, clients_of, database_node_selector, database_tolerations, instance_network_policy, mirrored,
+    protect, resources, restricted_container, restricted_pod,
+)
+
+OPERATOR_SIZE = ("100m", "128Mi")
+RUN_AS = 1000
+
+
+def operator_values(config: StackConfig) -> dict[str, Any]:
+    repository, _, tag = mirrored(config, catalogue.REDIS_OPERATOR_IMAGE).rpartition(":")
+    return {
+        "image": {"repository": repository, "tag": tag},
+        "resources": resources(*OPERATOR_SIZE),
+        "securityContext": {**restricted_container(RUN_AS), "readOnlyRootFilesystem": True},
+    }
+
+
+def _max_memory(memory: str) -> str:
+    """Three quarters of the container's memory for data, the rest for replication buffers and forks."""
+    units = {"Mi": 2**20, "Gi": 2**30}
+    number, unit = memory[:-2], memory[-2:]
+    return f"{int(float(number) * units[unit] * 3 / 4 / 2**20)}mb"
+
+
+class RedisArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    team: Team
+    cache: Cache
+    stack: StackConfig
+
+
+class Redis(pulumi.ComponentResource):
+    """A Spotahome `RedisFailover` named after the cache in the team's namespace: Redis pods of the
+    declared size and version (requests = limits, an LRU cache bounded below its memory limit) and
+    the Sentinels that elect their master, counts by environment, restricted pods on the database
+    node pool; a generated password (a Secret `<cache>-auth`) on clusters the program deploys to;
+    and the NetworkPolicy its pods need. Protected in prod."""
+
+    failover: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:Redis", name, None, opts)
+        team, cache, stack = args.team, args.cache, args.stack
+        service = stack.services.redis
+        cpu, memory = catalogue.INSTANCE_SIZES[cache.size]
+        image = mirrored(stack, catalogue.REDIS_IMAGES[cache.version or service.version])
+        labels = {**kubernetes_labels(stack, "cache"), f"{LABEL_PREFIX}/team": team.name}
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        placement = {"tolerations": database_tolerations(), "nodeSelector": database_node_selector()}
+        pod = {"securityContext": restricted_pod(RUN_AS, RUN_AS), "containerSecurityContext": restricted_container(RUN_AS)}
+        spec: dict[str, Any] = {
+            "redis": {
+                "replicas": service.replicas,
+                "image": image,
+                "resources": resources(cpu, memory),
+                "customConfig": [f"maxmemory {_max_memory(memory)}", "maxmemory-policy allkeys-lru"],
+                "exporter": {"enabled": False},
+                **placement,
+                **pod,
+            },
+            "sentinel": {
+                "replicas": service.sentinels,
+                "image": image,
+                "resources": resources(*catalogue.SENTINEL_SIZE),
+                "configCopy": {"containerSecurityContext": restricted_container(RUN_AS)},
+                **placement,
+                **pod,
+            },
+        }
+        password_secret = None
+        # A render target writes Secrets to files in plain text, so only real clusters get a password;
+        # on every stack only the workloads that declare the cache can reach it (NetworkPolicy).
+        if not isinstance(stack.infrastructure, Render):
+            password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
+            secret_name = connection_secret("redis", team.name, cache.name)
+            password_secret = k8s.core.v1.Secret(
+                f"{name}-auth",
+                metadata={"name": secret_name, "namespace": team.name, "labels": labels},
+                type="Opaque",
+                string_data={"password": password.result},
+                opts=child,
+            )
+            spec["auth"] = {"secretPath": secret_name}
+        self.failover = k8s.apiextensions.CustomResource(
+            f"{name}-failover",
+            api_version=catalogue.REDIS_API,
+            kind="RedisFailover",
+            metadata={"name": cache.name, "namespace": team.name, "labels": labels},
+            spec=spec,
+            opts=after(child, password_secret, protected=protect(stack)),
+        )
+        instance_network_policy(
+            f"{name}-network",
+            {"name": f"{cache.name}-redis", "namespace": team.name, "labels": labels},
+            pod_labels("redis", team.name, cache.name),
+            client_ports=PORTS["redis"],
+            peer_ports=PORTS["redis"],
+            clients=clients_of(team, "redis", cache.name),
+            operator_namespace=catalogue.REDIS_OPERATOR_NAMESPACE,
+            operator_ports=PORTS["redis"],
+            https_egress=False,
+            opts=child,
+        )
+        self.register_outputs({"failover": cache.name})
+
+
+class RedisOperator(pulumi.ComponentResource):
+    """Creates the `redis-operator` namespace (restricted, default-deny, egress to the Redis pods
+    it manages), the redis-operator chart at its pinned version, and a `Redis` for every cache the
+    teams declare, each after the operator (its CRD) and the team's namespace."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart | None
+    caches: dict[str, Redis]
+
+    def __init__(self, name: str, config: StackConfig, team_namespaces: dict[str, pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:RedisOperator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        space = ServiceNamespace(name, catalogue.REDIS_OPERATOR_NAMESPACE, config, "cache-operator", child)
+        self.namespace = space.namespace
+        space.policy("allow-caches", {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "redis-failover"}}}],
+                "ports": [{"protocol": "TCP", "port": port} for port in PORTS["redis"]],
+            }],
+        })
+        self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, config.charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
+        self.caches = {}
+        for team in config.teams:
+            for cache in team.caches:
+                self.caches[f"{team.name}/{cache.name}"] = Redis(
+                    f"redis-{team.name}-{cache.name}", RedisArgs(team=team, cache=cache, stack=config), after(child, self.chart, team_namespaces.get(team.name)),
+                )
+        self.register_outputs({"caches": sorted(self.caches)})

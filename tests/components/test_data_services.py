@@ -1,0 +1,334 @@
+"""Data services: each operator's chart at its pinned version, installed before its custom
+resources, and each instance the teams declare with the settings config asks for; the workloads'
+egress selectors match the pods the operators will create."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import catalogue
+
+STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]
+DATABASE_TOLERATION = [{"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}]
+DATABASE_AFFINITY = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "nodeType", "operator": "In", "values": ["database"]}]}]}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CHARTS = {
+    # chart resource -> (chart, version, repository, namespace)
+    "platform-postgres-chart": ("postgres-operator", "2.0.2", "https://opensource.zalando.com/postgres-operator/charts/postgres-operator", "postgres-operator"),
+    "platform-redis-chart": ("redis-operator", "3.2.9", "https://spotahome.github.io/redis-operator", "redis-operator"),
+    "platform-kafka-chart": ("strimzi-kafka-operator", "1.2.0", "https://strimzi.io/charts/", "kafka"),
+}
+# custom resource type -> the chart whose CRD it needs
+OPERATOR_OF = {
+    "kubernetes:acid.zalan.do/v1:postgresql": "platform-postgres-chart",
+    "kubernetes:databases.spotahome.com/v1:RedisFailover": "platform-redis-chart",
+    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": "platform-rabbitmq-chart",
+    "kubernetes:kafka.strimzi.io/v1:Kafka": "platform-kafka-chart",
+    "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": "platform-kafka-chart",
+    "kubernetes:kafka.strimzi.io/v1:KafkaTopic": "platform-kafka-chart",
+}
+
+
+def same(resource_spec):
+    return resource_spec["requests"] == resource_spec["limits"]
+
+
+# --- operators ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CHARTS))
+def test_prod_installs_each_operator_chart_at_its_pinned_version(inventory, name):
+    release = inventory("prod").named(name)
+    chart, version, repository, namespace = CHARTS[name]
+    assert release.type == "kubernetes:helm.sh/v4:Chart"
+    assert (release.inputs["chart"], release.inputs["version"], release.inputs["repositoryOpts"], release.inputs["namespace"]) == (
+        chart, version, {"repo": repository}, namespace,
+    )
+    assert same(release.inputs["values"]["resources"])
+
+
+def test_the_rabbitmq_operator_chart_comes_from_its_oci_repository(inventory):
+    release = inventory("prod").named("platform-rabbitmq-chart")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "0.6.16")
+    assert "repositoryOpts" not in release.inputs
+    values = release.inputs["values"]
+    assert values["msgTopologyOperator"] == {"enabled": False}
+    assert values["clusterOperator"]["networkPolicy"] == {"enabled": False}
+    assert same(values["clusterOperator"]["resources"])
+
+
+def test_operator_pods_are_restricted_through_their_values(inventory):
+    registrations = inventory("prod")
+    postgres = registrations.named("platform-postgres-chart").inputs["values"]
+    assert RESTRICTED_CONTAINER.items() <= postgres["securityContext"].items()
+    redis = registrations.named("platform-redis-chart").inputs["values"]
+    assert RESTRICTED_CONTAINER.items() <= redis["securityContext"].items()
+    strimzi = registrations.named("platform-kafka-chart").inputs["values"]
+    assert {"name": "STRIMZI_POD_SECURITY_PROVIDER_CLASS", "value": "restricted"} in strimzi["extraEnvs"]
+
+
+def test_an_oci_only_chart_is_pulled_by_reference():
+    from components.charts import chart_source, missing_charts
+    from stacks.loader import load
+    from stacks.model.charts import Charts
+
+    assert chart_source(Charts(source="remote"), catalogue.RABBITMQ_OPERATOR) == {
+        "chart": "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "version": "0.6.16",
+    }
+    config = load("prod").model_copy(update={"charts": Charts(source="local", directory="no-such-charts")})
+    [problem] = [message for _, message in missing_charts(config, [catalogue.RABBITMQ_OPERATOR])]
+    assert "`helm pull oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator --version 0.6.16`" in problem
+
+
+def test_the_postgres_operator_runs_spilo_without_privilege_and_patroni_on_configmaps(inventory):
+    values = inventory("prod").named("platform-postgres-chart").inputs["values"]
+    kubernetes = values["configKubernetes"]
+    assert (kubernetes["spilo_privileged"], kubernetes["spilo_allow_privilege_escalation"], kubernetes["spilo_runasuser"]) == (False, False, 101)
+    assert kubernetes["kubernetes_use_configmaps"] is True
+    assert values["configGeneral"]["docker_image"] == "platformacr.azurecr.io/ghcr.io/zalando/spilo-18:4.1-p2"
+    assert (values["image"]["registry"], values["image"]["repository"], values["image"]["tag"]) == ("platformacr.azurecr.io", "ghcr.io/zalando/postgres-operator", "v2.0.2")
+
+
+@pytest.mark.parametrize("stack", ["prod", "onprem-dc1", "dev"])
+def test_every_custom_resource_waits_for_its_operator_chart_and_uses_the_api_it_serves(inventory, stack):
+    registrations = inventory(stack)
+    custom = [r for r in registrations if r.type in OPERATOR_OF]
+    assert custom
+    for resource in custom:
+        assert f"kubernetes:helm.sh/v4:Chart::{OPERATOR_OF[resource.type]}" in resource.options["depends_on"], resource.name
+        assert resource.inputs["apiVersion"] == resource.type.split(":")[1]
+
+
+def test_with_charts_off_the_instances_still_register_after_their_namespaces(inventory):
+    registrations = inventory("local")
+    assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
+    cluster = registrations.named("postgres-payments-db-cluster")
+    assert cluster.options["depends_on"] == ["kubernetes:core/v1:Namespace::team-payments-namespace"]
+    kafka = registrations.named("platform-kafka-cluster")
+    assert "kubernetes:core/v1:Namespace::platform-kafka-namespace" in kafka.options["depends_on"]
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------------
+
+
+def test_prod_postgres_cluster_has_the_settings_config_asks_for(inventory):
+    cluster = inventory("prod").named("postgres-payments-db-cluster")
+    assert (cluster.type, cluster.inputs["apiVersion"], cluster.inputs["kind"]) == ("kubernetes:acid.zalan.do/v1:postgresql", "acid.zalan.do/v1", "postgresql")
+    assert (cluster.inputs["metadata"]["name"], cluster.inputs["metadata"]["namespace"]) == ("payments-db", "payments")
+    spec = cluster.inputs["spec"]
+    assert spec["teamId"] == "payments"
+    assert spec["numberOfInstances"] == 2  # prod: at least a primary and a replica
+    assert spec["volume"] == {"size": "50Gi"}
+    assert spec["postgresql"]["version"] == "17"
+    assert spec["postgresql"]["parameters"]["password_encryption"] == "scram-sha-256"
+    assert spec["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}  # medium
+    assert spec["tolerations"] == DATABASE_TOLERATION
+    assert spec["nodeAffinity"] == DATABASE_AFFINITY
+    assert (spec["users"], spec["databases"]) == ({"app": []}, {"app": "app"})
+    assert not any("md5" in line or line.endswith(" trust") and line.startswith("host") for line in spec["patroni"]["pg_hba"])
+    assert "hostnossl all all all reject" in spec["patroni"]["pg_hba"]
+    assert cluster.options["protect"] is True
+
+
+@pytest.mark.parametrize("stack, instances, volume", [("local", 1, "5Gi"), ("test", 2, "10Gi")])
+def test_postgres_instances_follow_the_environment(inventory, stack, instances, volume):
+    cluster = inventory(stack).named("postgres-payments-db-cluster")
+    assert (cluster.inputs["spec"]["numberOfInstances"], cluster.inputs["spec"]["volume"]["size"]) == (instances, volume)
+    assert cluster.options["protect"] is False
+
+
+def test_without_object_storage_there_is_no_wal_archiving(inventory):
+    spec = inventory("local").named("postgres-payments-db-cluster").inputs["spec"]
+    assert "env" not in spec and "enableLogicalBackup" not in spec
+
+
+def test_postgres_pods_admit_exactly_the_declared_clients_their_peers_and_the_operator(inventory):
+    policy = inventory("prod").named("postgres-payments-db-network").inputs
+    assert (policy["metadata"]["name"], policy["metadata"]["namespace"]) == ("payments-db-postgres", "payments")
+    spec = policy["spec"]
+    own = {"matchLabels": {"application": "spilo", "cluster-name": "payments-db"}}
+    assert spec["podSelector"] == own
+    peers, operator, clients = spec["ingress"]
+    assert peers == {"from": [{"podSelector": own}], "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 8008}]}
+    assert operator["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "postgres-operator"}}}]
+    assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in clients["from"]] == [
+        "payments-api", "settlement-worker", "nightly-reconciliation",
+    ]
+    assert clients["ports"] == [{"protocol": "TCP", "port": 5432}]
+
+
+# --- Redis -----------------------------------------------------------------------------------------------
+
+
+def test_prod_redis_failover_runs_sentinels_restricted_on_the_database_pool(inventory):
+    registrations = inventory("prod")
+    failover = registrations.named("redis-payments-cache-failover")
+    assert (failover.inputs["apiVersion"], failover.inputs["kind"]) == ("databases.spotahome.com/v1", "RedisFailover")
+    assert (failover.inputs["metadata"]["name"], failover.inputs["metadata"]["namespace"]) == ("cache", "payments")
+    spec = failover.inputs["spec"]
+    assert (spec["redis"]["replicas"], spec["sentinel"]["replicas"]) == (3, 3)
+    assert spec["redis"]["image"] == "platformacr.azurecr.io/docker.io/library/redis:7.4.2-alpine"
+    assert spec["redis"]["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}
+    assert spec["sentinel"]["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
+    assert spec["redis"]["customConfig"] == ["maxmemory 768mb", "maxmemory-policy allkeys-lru"]
+    for part in ("redis", "sentinel"):
+        assert spec[part]["tolerations"] == DATABASE_TOLERATION
+        assert spec[part]["nodeSelector"] == {"nodeType": "database"}
+        assert RESTRICTED_CONTAINER.items() <= spec[part]["containerSecurityContext"].items()
+        assert spec[part]["securityContext"]["runAsNonRoot"] is True
+    assert spec["auth"] == {"secretPath": "cache-auth"}
+    secret = registrations.named("redis-payments-cache-auth")
+    assert (secret.inputs["metadata"]["name"], secret.inputs["stringData"]) == ("cache-auth", "[secret]")
+    assert failover.options["protect"] is True
+
+
+def test_on_a_render_target_redis_has_no_generated_password(inventory):
+    registrations = inventory("local")
+    assert "auth" not in registrations.named("redis-search-cache-failover").inputs["spec"]
+    assert not registrations.of_type("random:index/randomPassword:RandomPassword")
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------------------
+
+
+def test_prod_rabbitmq_cluster_has_the_settings_config_asks_for(inventory):
+    registrations = inventory("prod")
+    cluster = registrations.named("rabbitmq-payments-queue-cluster")
+    assert (cluster.inputs["apiVersion"], cluster.inputs["kind"]) == ("rabbitmq.com/v1beta1", "RabbitmqCluster")
+    assert (cluster.inputs["metadata"]["name"], cluster.inputs["metadata"]["namespace"]) == ("queue", "payments")
+    spec = cluster.inputs["spec"]
+    assert spec["replicas"] == 3
+    assert spec["image"] == "platformacr.azurecr.io/docker.io/library/rabbitmq:4.1.1-management"
+    assert same(spec["resources"])
+    assert spec["persistence"] == {"storage": "10Gi"}
+    assert spec["tolerations"] == DATABASE_TOLERATION
+    assert spec["affinity"] == {"nodeAffinity": DATABASE_AFFINITY}
+    assert spec["tls"] == {"secretName": "queue-tls", "disableNonTLSListeners": True}
+    template = spec["override"]["statefulSet"]["spec"]["template"]["spec"]
+    assert template["containers"] == [{"name": "rabbitmq", "securityContext": RESTRICTED_CONTAINER}]
+    assert template["initContainers"][0]["securityContext"] == RESTRICTED_CONTAINER
+    certificate = registrations.named("rabbitmq-payments-queue-certificate")
+    assert certificate.inputs["spec"]["issuerRef"]["name"] == catalogue.CLUSTER_ISSUER
+    assert "kubernetes:cert-manager.io/v1:ClusterIssuer::platform-cert-manager-issuer" in certificate.options["depends_on"]
+    assert cluster.options["protect"] is True
+
+
+# --- Kafka -----------------------------------------------------------------------------------------------
+
+
+def test_prod_kafka_is_kraft_with_node_pools_sized_from_config(inventory):
+    registrations = inventory("prod")
+    kafka = registrations.named("platform-kafka-cluster")
+    assert (kafka.inputs["apiVersion"], kafka.inputs["kind"], kafka.inputs["metadata"]["name"], kafka.inputs["metadata"]["namespace"]) == (
+        "kafka.strimzi.io/v1", "Kafka", "events", "kafka",
+    )
+    spec = kafka.inputs["spec"]["kafka"]
+    assert spec["version"] == catalogue.KAFKA_VERSION
+    assert spec["listeners"] == [{"name": "tls", "port": 9093, "type": "internal", "tls": True}]
+    assert "zookeeper" not in kafka.inputs["spec"] and "replicas" not in spec and "storage" not in spec
+    config = spec["config"]
+    assert (config["default.replication.factor"], config["min.insync.replicas"], config["offsets.topic.replication.factor"]) == (3, 2, 3)
+    assert config["auto.create.topics.enable"] is False
+    pools = {name: registrations.named(f"platform-kafka-{name}") for name in ("controllers", "brokers")}
+    assert {name: (pool.inputs["spec"]["replicas"], pool.inputs["spec"]["roles"]) for name, pool in pools.items()} == {
+        "controllers": (3, ["controller"]), "brokers": (3, ["broker"]),
+    }
+    for pool in pools.values():
+        assert pool.inputs["metadata"]["labels"]["strimzi.io/cluster"] == "events"
+        assert same(pool.inputs["spec"]["resources"])
+        assert pool.inputs["spec"]["template"]["pod"]["tolerations"] == DATABASE_TOLERATION
+        [volume] = pool.inputs["spec"]["storage"]["volumes"]
+        assert (volume["type"], volume["deleteClaim"], volume["kraftMetadata"]) == ("persistent-claim", False, "shared")
+        assert pool.options["protect"] is True
+    [broker_volume] = pools["brokers"].inputs["spec"]["storage"]["volumes"]
+    assert broker_volume["size"] == "20Gi"
+    assert kafka.options["protect"] is True
+    assert {f"kubernetes:kafka.strimzi.io/v1:KafkaNodePool::platform-kafka-{name}" for name in pools} <= set(kafka.options["depends_on"])
+
+
+def test_dev_kafka_is_one_broker_and_one_controller(inventory):
+    registrations = inventory("dev")
+    assert registrations.named("platform-kafka-brokers").inputs["spec"]["replicas"] == 1
+    assert registrations.named("platform-kafka-controllers").inputs["spec"]["replicas"] == 1
+    assert registrations.named("platform-kafka-cluster").inputs["spec"]["kafka"]["config"]["min.insync.replicas"] == 1
+    assert registrations.named("platform-kafka-cluster").options["protect"] is False
+
+
+def test_teams_topics_are_kafka_topics_of_the_shared_cluster(inventory):
+    registrations = inventory("prod")
+    topic = registrations.named("platform-kafka-topic-search-documents")
+    assert (topic.inputs["kind"], topic.inputs["metadata"]["name"], topic.inputs["metadata"]["namespace"]) == ("KafkaTopic", "search.documents", "kafka")
+    assert topic.inputs["metadata"]["labels"]["strimzi.io/cluster"] == "events"
+    assert topic.inputs["spec"] == {"partitions": 12, "replicas": 3, "config": {"retention.ms": str(72 * 3600 * 1000), "min.insync.replicas": 2}}
+    assert "kubernetes:kafka.strimzi.io/v1:Kafka::platform-kafka-cluster" in topic.options["depends_on"]
+
+
+def test_only_the_workloads_that_use_kafka_reach_the_listener(inventory):
+    policy = inventory("prod").named("platform-kafka-allow-clients").inputs["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"strimzi.io/cluster": "events", "strimzi.io/kind": "Kafka"}}
+    [rule] = policy["ingress"]
+    assert rule["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "search"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "indexer", "complete-cluster/team": "search"}},
+    }]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9093}]
+
+
+# --- the workloads' egress reaches pods the operators will create ---------------------------------------
+
+
+def operator_pods(resource) -> tuple[str, dict[str, str]] | None:
+    """(namespace, labels) of the pods an operator creates for a custom resource, by each operator's
+    documented labelling (not by the program's own helpers)."""
+    meta = resource.inputs["metadata"]
+    kind = resource.inputs["kind"]
+    if kind == "postgresql":
+        return meta["namespace"], {"application": "spilo", "cluster-name": meta["name"], "spilo-role": "master"}
+    if kind == "RedisFailover":
+        return meta["namespace"], {"app.kubernetes.io/component": "redis", "app.kubernetes.io/name": meta["name"], "app.kubernetes.io/part-of": "redis-failover"}
+    if kind == "RabbitmqCluster":
+        return meta["namespace"], {"app.kubernetes.io/component": "rabbitmq", "app.kubernetes.io/name": meta["name"], "app.kubernetes.io/part-of": "rabbitmq"}
+    if kind == "Kafka":
+        return meta["namespace"], {"strimzi.io/cluster": meta["name"], "strimzi.io/kind": "Kafka", "strimzi.io/name": f"{meta['name']}-kafka"}
+    return None
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_workload_egress_rule_selects_pods_of_an_instance_that_exists(inventory, stack):
+    registrations = inventory(stack)
+    pods = [p for p in (operator_pods(r) for r in registrations if r.type.startswith("kubernetes:") and r.inputs.get("kind") in ("postgresql", "RedisFailover", "RabbitmqCluster", "Kafka")) if p]
+    egress = [r for r in registrations if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and (r.parent or "").startswith("platform:workloads:")]
+    assert egress or stack.startswith("onprem"), "the stack's workloads declare no services to check"
+    for policy in egress:
+        for rule in policy.inputs["spec"]["egress"]:
+            [peer] = rule["to"]
+            namespace = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", policy.inputs["metadata"]["namespace"])
+            selector = peer["podSelector"]["matchLabels"]
+            matches = [labels for pod_namespace, labels in pods if pod_namespace == namespace and selector.items() <= labels.items()]
+            assert matches, f"{stack}: {policy.name} selects {selector} in {namespace}, which no instance's pods carry"
+
+
+def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given():
+    """The component on its own, with a stand-in for components/storage's StorageAccess."""
+    from types import SimpleNamespace
+
+    import pulumi
+
+    from components.services.postgres import Postgres, PostgresArgs
+    from stacks.inventory import run_program
+    from stacks.loader import load
+
+    stack = load("onprem-dc1")
+    team = stack.teams[0]
+    access = SimpleNamespace(kind="s3", secret_name="db-storage", secret=None, bucket="dc1-postgres", endpoint="https://s3.dc1.example.com", region="us-east-1", path_style=True)
+
+    def program():
+        Postgres("pg", PostgresArgs(team=team, database=team.databases[0], stack=stack, backup=access), pulumi.ResourceOptions())
+
+    [component, cluster, policy] = run_program(program, "postgres")
+    env = {item["name"]: item.get("value", item.get("valueFrom")) for item in cluster.inputs["spec"]["env"]}
+    assert env["AWS_SECRET_ACCESS_KEY"] == {"secretKeyRef": {"name": "db-storage", "key": "AWS_SECRET_ACCESS_KEY"}}
+    assert (env["WAL_S3_BUCKET"], env["AWS_REGION"], env["USE_WALG_BACKUP"]) == ("dc1-postgres", "us-east-1", "true")
+    assert cluster.inputs["spec"]["enableLogicalBackup"] is True
+    assert (component.type, policy.type) == ("platform:services:Postgres", "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert cluster.options["protect"] is True  # onprem-dc1 is prod

@@ -1,0 +1,212 @@
+"""Ingress and certificates: ingress-nginx and cert-manager at their pinned versions, the internal
+load balancer per infrastructure, TLS by default, and the platform ClusterIssuer (ACME or an
+internal CA) created after cert-manager's CRDs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components import catalogue
+from components.labels import INGRESS_TARGET_LABEL
+from components.services.operators import mirrored, registry_for, required_charts
+from stacks.loader import load
+
+RESTRICTED_LABELS = {
+    f"pod-security.kubernetes.io/{mode}{suffix}": value
+    for mode in ("enforce", "audit", "warn")
+    for suffix, value in (("", "restricted"), ("-version", catalogue.POD_SECURITY_VERSION))
+}
+
+
+def chart(registrations, name):
+    resource = registrations.named(name)
+    assert resource.type == "kubernetes:helm.sh/v4:Chart"
+    return resource
+
+
+# --- ingress-nginx -----------------------------------------------------------------------------------
+
+
+def test_prod_installs_the_pinned_ingress_nginx_chart_into_its_namespace(inventory):
+    registrations = inventory("prod")
+    release = chart(registrations, "platform-ingress-chart")
+    assert (release.inputs["chart"], release.inputs["version"], release.inputs["repositoryOpts"]) == (
+        "ingress-nginx", "4.14.1", {"repo": "https://kubernetes.github.io/ingress-nginx"},
+    )
+    assert release.inputs["namespace"] == "ingress-nginx"
+    assert release.options["depends_on"] == ["kubernetes:core/v1:Namespace::platform-ingress-namespace"]
+    assert release.parent == "platform:services:Ingress::platform-ingress"
+
+
+def test_the_controller_is_the_default_nginx_class_with_tls_enforced(inventory):
+    controller = chart(inventory("prod"), "platform-ingress-chart").inputs["values"]["controller"]
+    assert controller["replicaCount"] == 3  # the prod profile
+    assert controller["ingressClassResource"] == {"name": "nginx", "enabled": True, "default": True, "controllerValue": "k8s.io/ingress-nginx"}
+    assert controller["config"] == {
+        "ssl-redirect": "true", "force-ssl-redirect": "true", "hsts": "true", "ssl-protocols": "TLSv1.2 TLSv1.3",
+        "allow-snippet-annotations": "false", "server-tokens": "false",
+    }
+
+
+def test_the_controller_runs_restricted_with_requests_equal_to_limits(inventory):
+    controller = chart(inventory("prod"), "platform-ingress-chart").inputs["values"]["controller"]
+    assert controller["containerSecurityContext"] == {
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "runAsUser": 101, "runAsGroup": 82,
+        "seccompProfile": {"type": "RuntimeDefault"}, "readOnlyRootFilesystem": False,
+    }
+    assert controller["podSecurityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    # Unprivileged ports inside the pod: no NET_BIND_SERVICE needed.
+    assert controller["containerPort"] == {"http": 8080, "https": 8443}
+    assert controller["extraArgs"] == {"http-port": "8080", "https-port": "8443"}
+    assert controller["resources"]["requests"] == controller["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+    for job in ("createSecretJob", "patchWebhookJob"):
+        assert controller["admissionWebhooks"][job]["resources"]["requests"] == controller["admissionWebhooks"][job]["resources"]["limits"]
+        assert controller["admissionWebhooks"][job]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+@pytest.mark.parametrize(
+    "stack, annotations, registry",
+    [
+        ("prod", {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, "platformacr.azurecr.io/registry.k8s.io"),
+        ("test", {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, "platformacr.azurecr.io/registry.k8s.io"),
+        ("onprem-dc1", {"metallb.io/address-pool": "internal"}, "harbor.dc1.example.com/k8s"),
+        ("dev", {}, "platformacr.azurecr.io/registry.k8s.io"),
+    ],
+)
+def test_the_load_balancer_is_internal_where_the_environment_says_so(inventory, stack, annotations, registry):
+    controller = chart(inventory(stack), "platform-ingress-chart").inputs["values"]["controller"]
+    assert controller["service"] == {"type": "LoadBalancer", "annotations": annotations, "externalTrafficPolicy": "Local"}
+    assert controller["image"] == {"registry": registry}
+
+
+def test_the_internal_annotations_are_the_ones_the_policy_accepts():
+    import json
+    from pathlib import Path
+
+    from components.services.ingress import AZURE_INTERNAL, METALLB_INTERNAL
+
+    config = json.loads((Path(__file__).resolve().parents[2] / "policies" / "config" / "prod.json").read_text())
+    accepted = config["service-exposure"]["internalLoadBalancerAnnotations"]
+    assert {**AZURE_INTERNAL, **METALLB_INTERNAL}.items() <= accepted.items()
+
+
+def test_the_ingress_namespace_is_restricted_and_default_deny(inventory):
+    registrations = inventory("prod")
+    namespace = registrations.named("platform-ingress-namespace")
+    assert namespace.inputs["metadata"]["name"] == "ingress-nginx"
+    assert RESTRICTED_LABELS.items() <= namespace.inputs["metadata"]["labels"].items()
+    deny = registrations.named("platform-ingress-default-deny")
+    assert deny.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert deny.inputs["metadata"]["namespace"] == "ingress-nginx"
+
+
+def test_the_controller_reaches_only_pods_that_serve_traffic(inventory):
+    backends = inventory("prod").named("platform-ingress-allow-backends").inputs["spec"]
+    assert backends["policyTypes"] == ["Egress"]
+    assert backends["egress"] == [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}}}]}]
+    clients = inventory("prod").named("platform-ingress-allow-clients").inputs["spec"]
+    assert [rule["ports"] for rule in clients["ingress"]] == [
+        [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8443}], [{"protocol": "TCP", "port": 9443}],
+    ]
+
+
+# --- cert-manager -------------------------------------------------------------------------------------
+
+
+def test_prod_installs_the_pinned_cert_manager_chart_with_the_platform_issuer_as_default(inventory):
+    release = chart(inventory("prod"), "platform-cert-manager-chart")
+    assert (release.inputs["chart"], release.inputs["version"], release.inputs["repositoryOpts"]) == (
+        "cert-manager", "v1.20.2", {"repo": "https://charts.jetstack.io"},
+    )
+    values = release.inputs["values"]
+    assert values["ingressShim"] == {"defaultIssuerName": "platform-issuer", "defaultIssuerKind": "ClusterIssuer", "defaultIssuerGroup": "cert-manager.io"}
+    assert values["crds"] == {"enabled": True, "keep": True}
+    assert values["replicaCount"] == 2
+    assert values["image"] == {"repository": "platformacr.azurecr.io/quay.io/jetstack/cert-manager-controller"}
+    for part in ("webhook", "cainjector"):
+        assert values[part]["resources"]["requests"] == values[part]["resources"]["limits"]
+        assert values[part]["containerSecurityContext"]["allowPrivilegeEscalation"] is False
+    assert values["resources"]["requests"] == values["resources"]["limits"]
+
+
+def test_prod_issues_from_an_internal_ca_created_after_the_crds(inventory):
+    registrations = inventory("prod")
+    self_signed = registrations.named("platform-cert-manager-self-signed")
+    root = registrations.named("platform-cert-manager-root-ca")
+    issuer = registrations.named("platform-cert-manager-issuer")
+    assert (self_signed.inputs["kind"], self_signed.inputs["metadata"]["name"], self_signed.inputs["spec"]) == ("ClusterIssuer", "platform-selfsigned", {"selfSigned": {}})
+    assert root.inputs["apiVersion"] == "cert-manager.io/v1"
+    assert root.inputs["metadata"]["namespace"] == "cert-manager"
+    assert root.inputs["spec"]["isCA"] is True
+    assert root.inputs["spec"]["secretName"] == "platform-root-ca"
+    assert root.inputs["spec"]["issuerRef"] == {"name": "platform-selfsigned", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    assert (issuer.inputs["kind"], issuer.inputs["metadata"]["name"]) == ("ClusterIssuer", catalogue.CLUSTER_ISSUER)
+    assert issuer.inputs["spec"] == {"ca": {"secretName": "platform-root-ca"}}
+    assert "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart" in self_signed.options["depends_on"]
+    assert "kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca" in issuer.options["depends_on"]
+
+
+def test_dev_issues_from_acme_through_the_ingress_controller(inventory):
+    issuer = inventory("dev").named("platform-cert-manager-issuer")
+    acme = issuer.inputs["spec"]["acme"]
+    assert (acme["email"], acme["server"]) == ("platform-team@example.com", "https://acme-v02.api.letsencrypt.org/directory")
+    [solver] = acme["solvers"]
+    # The solver pods carry the label the team namespaces admit the ingress controller to.
+    assert solver["http01"]["ingress"] == {"ingressClassName": "nginx", "podTemplate": {"metadata": {"labels": {INGRESS_TARGET_LABEL: "true"}}}}
+    assert "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart" in issuer.options["depends_on"]
+
+
+def test_the_issuer_is_the_one_every_api_ingress_names(inventory):
+    registrations = inventory("prod")
+    ingresses = registrations.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert ingresses
+    assert {r.inputs["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] for r in ingresses} == {
+        registrations.named("platform-cert-manager-issuer").inputs["metadata"]["name"]
+    }
+
+
+# --- charts off, and where images come from ----------------------------------------------------------
+
+
+def test_without_charts_the_local_stack_still_registers_namespaces_and_issuers(inventory):
+    registrations = inventory("local")
+    assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
+    issuer = registrations.named("platform-cert-manager-issuer")
+    assert issuer.options["depends_on"] == ["kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca", "kubernetes:core/v1:Namespace::platform-cert-manager-namespace"]
+    assert {r.inputs["metadata"]["name"] for r in registrations.of_type("kubernetes:core/v1:Namespace")} >= {"ingress-nginx", "cert-manager"}
+
+
+def test_required_charts_follow_the_enabled_services():
+    assert [ref.name for ref in required_charts(load("prod"))] == [
+        "ingress-nginx", "cert-manager", "postgres-operator", "redis-operator", "rabbitmq-cluster-operator", "strimzi-kafka-operator",
+    ]
+    assert [ref.name for ref in required_charts(load("test"))] == ["ingress-nginx", "cert-manager", "postgres-operator", "redis-operator"]
+
+
+def test_images_come_from_the_sites_harbor_or_the_approved_registry():
+    dc1, prod, local = load("onprem-dc1"), load("prod"), load("local")
+    assert registry_for(dc1, "quay.io") == "harbor.dc1.example.com/quay"
+    assert mirrored(dc1, "docker.io/library/redis:7.4.2-alpine") == "harbor.dc1.example.com/dockerhub/library/redis:7.4.2-alpine"
+    assert registry_for(prod, "quay.io") == "platformacr.azurecr.io/quay.io"
+    assert mirrored(local, "ghcr.io/zalando/spilo-18:4.1-p2") == "registry.example.com/ghcr.io/zalando/spilo-18:4.1-p2"
+
+
+def test_a_local_chart_directory_without_the_charts_is_a_config_error_before_anything_registers(tmp_path):
+    import yaml
+
+    from stacks.inventory import evaluate
+    from stacks.loader import ConfigError
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml").read_text())
+    document["config"]["complete-cluster:charts"] = {"source": "local", "directory": "no-such-charts"}
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(yaml.safe_dump(document))
+    registered: list = []
+    with pytest.raises(ConfigError) as raised:
+        evaluate("prod", stack_file, into=registered)
+    assert registered == []
+    missing = [message for key, message in raised.value.problems if key == "charts.directory"]
+    for ref in required_charts(load("prod")):
+        assert any(message.startswith(f"no-such-charts/ has no {ref.name} {ref.version} ") for message in missing), ref.name

@@ -13,12 +13,15 @@ from .infrastructure.aks import AksCluster, AksClusterArgs
 from .infrastructure.existing import ExistingCluster
 from .infrastructure.rancher import RancherCluster, RancherClusterArgs
 from .infrastructure.render import RenderTarget, RenderTargetArgs
+from .services import backup as backup_service
 from .services.cert_manager import CertManager
 from .services.ingress import Ingress
 from .services.kafka import Kafka
 from .services.postgres import PostgresOperator
 from .services.rabbitmq import RabbitMQOperator
 from .services.redis import RedisOperator
+from .services import registry as registry_service
+from .storage import ObjectStorage, ObjectStorageArgs
 
 
 class CompleteCluster(pulumi.ComponentResource):
@@ -33,6 +36,9 @@ class CompleteCluster(pulumi.ComponentResource):
     teams: dict[str, Team]
     aks: AksCluster | None = None
     rancher: RancherCluster | None = None
+    storage: ObjectStorage | None = None
+    registry: registry_service.Registry | None = None
+    backup: backup_service.Backup | None = None
     ingress: Ingress | None = None
     cert_manager: CertManager | None = None
     postgres: PostgresOperator | None = None
@@ -45,6 +51,8 @@ class CompleteCluster(pulumi.ComponentResource):
         self.config = config
         self.infrastructure_kind = config.infrastructure.kind
         self.kubernetes = self._infrastructure(name, config)
+        if self.kubernetes is not None and config.storage is not None:
+            self._storage_registry_and_backup(name, config)
         self.teams = self._access(name, config) if self.kubernetes is not None else {}
         if self.kubernetes is not None:
             self._shared_services(name, config)
@@ -54,6 +62,24 @@ class CompleteCluster(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
         PlatformAccess(f"{name}-platform-access", config, on_cluster)
         return {team.name: Team(f"team-{team.name}", TeamArgs(team=team, stack=config), on_cluster) for team in config.teams}
+
+    def _storage_registry_and_backup(self, name: str, config: StackConfig) -> None:
+        """Object storage, then Harbor and Velero on it (the config requires storage for both)."""
+        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
+        aks = self.aks
+        self.storage = ObjectStorage(
+            f"{name}-storage",
+            ObjectStorageArgs.from_stack(
+                config,
+                resource_group_name=aks.resource_group_name if aks is not None else None,
+                location=aks.resource_group.location if aks is not None else None,
+            ),
+            on_cluster,
+        )
+        if config.services.registry.enabled:
+            self.registry = registry_service.Registry(f"{name}-registry", registry_service.RegistryArgs(stack=config, storage=self.storage), on_cluster)
+        if config.services.backup.enabled:
+            self.backup = backup_service.Backup(f"{name}-backup", backup_service.BackupArgs(stack=config, storage=self.storage), on_cluster)
 
     def _shared_services(self, name: str, config: StackConfig) -> None:
         """Ingress and certificates, then the data services: each operator, and the instances the

@@ -11,13 +11,15 @@ from stacks.model.site import standby_of
 from . import outputs
 from .charts import missing_charts
 from .complete_cluster import CompleteCluster
+from .services import backup as backup_service
+from .services import registry as registry_service
 from .services.operators import required_charts, shared_services_summary
 
 
 def build(config: StackConfig) -> CompleteCluster:
     # A chart missing from a local chart directory is a config error, reported before anything is
     # registered (with every other missing chart).
-    problems = missing_charts(config, required_charts(config))
+    problems = missing_charts(config, required_charts(config) + registry_service.charts_for(config) + backup_service.charts_for(config))
     if problems:
         raise ConfigError(f"stacks/Pulumi.{pulumi.get_stack()}.yaml", problems)
     cluster = CompleteCluster("platform", config)
@@ -43,6 +45,13 @@ def build(config: StackConfig) -> CompleteCluster:
         })
         pulumi.export(outputs.NODE_REGISTRATION, cluster.rancher.node_registration)  # a secret
         pulumi.export(outputs.ETCD_SNAPSHOTS, cluster.rancher.etcd_snapshots)
+    if cluster.storage is not None:
+        pulumi.export(outputs.OBJECT_STORAGE, {"kind": cluster.storage.kind, "endpoint": cluster.storage.endpoint, "buckets": cluster.storage.buckets})
+    if cluster.registry is not None:
+        pulumi.export(outputs.REGISTRY, {"url": cluster.registry.url, "replicateFrom": cluster.registry.replicate_from})
+        pulumi.export(outputs.REGISTRY_ADMIN_PASSWORD, cluster.registry.admin_password)  # a secret
+    if cluster.backup is not None:
+        pulumi.export(outputs.BACKUPS, cluster.backup.summary)
     if cluster.teams:
         pulumi.export(outputs.TEAM_NAMESPACES, {name: team.namespace_name for name, team in cluster.teams.items()})
     if cluster.kubernetes is not None:

@@ -140,6 +140,10 @@ class InventoryMocks(mocks.Mocks):
         "azure-native:authorization:ManagementLockAtResourceGroupLevel": ("{rg}/providers/Microsoft.Authorization/locks/{name}", "lockName"),
         "azure-native:monitor:DiagnosticSetting": ("{resourceUri}/providers/Microsoft.Insights/diagnosticSettings/{name}", "name"),
         "azure-native:storage:StorageAccount": ("{rg}/providers/Microsoft.Storage/storageAccounts/{name}", "accountName"),
+        "azure-native:storage:BlobServiceProperties": ("{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}", "blobServicesName"),
+        "azure-native:storage:BlobContainer": (
+            "{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{name}", "containerName"),
+        "azure-native:storage:ManagementPolicy": ("{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/managementPolicies/{name}", "managementPolicyName"),
     }
 
     def __init__(self):
@@ -236,8 +240,18 @@ class InventoryMocks(mocks.Mocks):
         "rancher2:index/project:Project": lambda state: (f"{state.get('clusterId')}:p-{state.get('name')}", {}),
     }
 
+    # Generated secrets and keys (pulumi-random, pulumi-tls): placeholders of the right shape; the
+    # providers mark them secret, so the inventory shows `[secret]`.
+    _GENERATED = {
+        "random:index/randomPassword:RandomPassword": lambda name: {"result": f"[password {name}]", "bcryptHash": f"[bcrypt {name}]"},
+        "tls:index/privateKey:PrivateKey": lambda name: {"privateKeyPem": f"[private key {name}]", "publicKeyPem": f"[public key {name}]"},
+        "tls:index/selfSignedCert:SelfSignedCert": lambda name: {"certPem": f"[certificate {name}]"},
+    }
+
     def new_resource(self, args: mocks.MockResourceArgs):
         state = dict(args.inputs)
+        if args.typ in self._GENERATED:
+            return f"{args.name}-id", {**state, **self._GENERATED[args.typ](args.name)}
         if args.typ in self._RANCHER:
             resource_id, computed = self._RANCHER[args.typ](state)
             return resource_id, {**state, **computed}
@@ -251,6 +265,8 @@ class InventoryMocks(mocks.Mocks):
                     "subscriptionId": self.SUBSCRIPTION_ID, "tenantId": self.TENANT_ID}
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             return {"kubeconfigs": [{"name": "clusterUser", "value": self._user_kubeconfig(dict(args.args))}]}
+        if args.token == "azure-native:storage:listStorageAccountKeys":
+            return {"keys": [{"keyName": name, "value": f"[{name} of {args.args.get('accountName')}]", "permissions": "FULL"} for name in ("key1", "key2")]}
         return {}
 
 

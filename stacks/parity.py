@@ -36,6 +36,8 @@ DEFAULT_ALLOW = (
     "storage.buckets",
     "storage.credentials",
     "services.registry.hostname",
+    # A secondary restores its primary's backups through a read-only Velero location of its own.
+    "inventory[kubernetes:velero.io/v1:BackupStorageLocation::platform-backup-primary-location]",
 )
 
 ABSENT = object()

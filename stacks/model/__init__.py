@@ -14,7 +14,7 @@ from .infrastructure import Aks, Existing, Infrastructure, Rancher, Render
 from .policy import Policy
 from .services import Services
 from .site import Environment, Ownership, Site
-from .storage import S3, AzureBlob, ObjectStorage
+from .storage import S3, AzureBlob, ObjectStorage, placement_problems
 from .teams import Team, service_instance_problems
 from .workloads import Api, ScheduledJob, Worker, image_registry
 
@@ -53,6 +53,7 @@ class StackConfig(Strict):
             for service in _NEEDS_STORAGE:
                 if getattr(self.services, service).enabled:
                     problems.append((f"services.{service}.enabled", "needs object storage; configure `storage` or disable the service"))
+        problems += placement_problems(self.storage, self.infrastructure.kind)
         if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
             problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
         problems += self._workload_problems()

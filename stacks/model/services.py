@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
@@ -143,15 +144,49 @@ class Kafka(Strict):
         return max(1, min(2, replicas - 1))
 
 
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
+
+
+def _hostname(value: str) -> str:
+    if value and not _HOSTNAME.match(value):
+        raise ValueError(f"`{value}` is not a DNS host name such as `harbor.dc1.example.com` (lower-case, no scheme, no port)")
+    return value
+
+
 class Registry(Strict):
+    """Harbor, the site's image registry: the one registry workload images may come from besides
+    `policy.allowed_registries`, with its images and charts in the `registry` bucket."""
+
     enabled: bool = False
-    hostname: str = ""
+    hostname: Annotated[str, AfterValidator(_hostname)] = ""
+    replicas: int = Field(default=1, ge=1, le=5)
+    """Replicas of the stateless parts (portal, core, registry, jobservice)."""
+    database_volume_gi: int = Field(default=5, ge=1, le=1024)
+    """Harbor's own PostgreSQL (projects, users, artifact metadata); images are in object storage."""
+
+
+# Backups older than this are kept in prod at least (the compliance minimum for production data).
+PROD_MIN_BACKUP_RETENTION_DAYS = 30
 
 
 class Backup(Strict):
+    """Velero: a daily backup of the cluster's objects and CSI snapshots of its volumes, kept
+    `retention_days` in the `backups` bucket."""
+
     enabled: bool = False
-    schedule: str = "0 1 * * *"
+    schedule: Schedule = "0 1 * * *"
     retention_days: int = Field(default=7, ge=1, le=3650)
+    snapshot_driver: str | None = None
+    """The CSI driver whose volumes are snapshotted (a VolumeSnapshotClass for it is labelled for
+    Velero). AKS defaults to `disk.csi.azure.com`; on premises name the site's driver, or leave it
+    unset when the storage team provides a labelled class."""
+
+    @model_validator(mode="after")
+    def _retention(self, info: ValidationInfo):
+        minimum = PROD_MIN_BACKUP_RETENTION_DAYS
+        if (info.context or {}).get("environment") == "prod" and self.retention_days < minimum:
+            check([("retention_days", f"prod keeps backups at least {minimum} days (the compliance minimum), not {self.retention_days}; raise retention_days")])
+        return self
 
 
 class Monitoring(Strict):

@@ -1,4 +1,8 @@
-"""Object storage for the registry, backups, database WAL, log archive and etcd snapshots."""
+"""Object storage for the registry, backups, database WAL, log archive and etcd snapshots.
+
+Two kinds: an Azure storage account the program creates (AKS stacks), or an S3-compatible endpoint
+the storage administrators run, whose buckets the program only references (see docs/storage.md).
+"""
 
 from __future__ import annotations
 
@@ -82,3 +86,23 @@ class S3(Strict):
 
 
 ObjectStorage = Annotated[Union[AzureBlob, S3], Field(discriminator="kind")]
+
+
+def placement_problems(storage: "AzureBlob | S3 | None", infrastructure_kind: str) -> list[tuple[str, str]]:
+    """Where a stack's object storage cannot go, as (key path, message) problems.
+
+    - Rendering to a directory writes every Kubernetes object to a file, Secrets in plain text; the
+      storage credentials the services get as Secrets would leave Pulumi's secrets. A render stack
+      has no storage (and so none of the services that need it).
+    - The storage account of `azure_blob` lives in the AKS cluster's resource group.
+    """
+    if storage is None:
+        return []
+    if infrastructure_kind == "render":
+        return [("storage", "a render target writes Kubernetes Secrets to files in plain text, which would expose the object storage "
+                            "credentials; remove `storage` (and the services that need it) or deploy to a cluster (`infrastructure.kind: existing`)")]
+    # (a Rancher stack has its own rule: its etcd snapshots need S3)
+    if storage.kind == "azure_blob" and infrastructure_kind not in ("aks", "rancher"):
+        return [("storage.kind", f"an Azure storage account is created in the AKS cluster's resource group; with `infrastructure.kind: {infrastructure_kind}` "
+                                 "use `kind: s3` (an S3-compatible endpoint the storage administrators run)")]
+    return []

@@ -199,6 +199,29 @@ CASES = [
     ("prod-storage-not-geo-redundant", "prod", set_in("storage", "replication", "Standard_ZRS"), "storage.replication",
      "prod needs geo-redundant storage (Standard_GRS, Standard_RAGRS, Standard_GZRS or Standard_RAGZRS), not Standard_ZRS"),
     ("storage-missing-for-backup", "prod", lambda d: d["config"].pop(NS + "storage"), "services.backup.enabled", "needs object storage; configure `storage` or disable the service"),
+    # Issue 5: object storage, registry and backups.
+    ("storage-missing-for-registry", "onprem-dc2", lambda d: d["config"].pop(NS + "storage"), "services.registry.enabled",
+     "needs object storage; configure `storage` or disable the service"),
+    ("storage-with-render-target", "local", set_section("storage", {
+        "kind": "s3", "endpoint": "https://s3.example.com",
+        "credentials": {"access_key_id": {"secure": "v1:AAAA"}, "secret_access_key": {"secure": "v1:BBBB"}}}), "storage",
+     "a render target writes Kubernetes Secrets to files in plain text, which would expose the object storage credentials; "
+     "remove `storage` (and the services that need it) or deploy to a cluster (`infrastructure.kind: existing`)"),
+    ("azure-storage-without-aks", "local", lambda d: (
+        set_section("infrastructure", {"kind": "existing", "kubeconfig": {"secure": "v1:CCCC"}})(d),
+        set_section("storage", {"kind": "azure_blob"})(d)), "storage.kind",
+     "an Azure storage account is created in the AKS cluster's resource group; with `infrastructure.kind: existing` "
+     "use `kind: s3` (an S3-compatible endpoint the storage administrators run)"),
+    ("s3-secret-key-in-plain-text", "onprem-dc2", set_in("storage", "credentials.secret_access_key", "wJalrXUtnFEMI"), "storage.credentials.secret_access_key",
+     PLAIN_SECRET.format("storage.credentials.secret_access_key", "onprem-dc2")),
+    ("registry-hostname-with-scheme", "onprem-dc2", set_in("services", "registry.hostname", "https://harbor.dc2.example.com"), "services.registry.hostname",
+     "`https://harbor.dc2.example.com` is not a DNS host name such as `harbor.dc1.example.com` (lower-case, no scheme, no port)"),
+    ("prod-backup-retention-below-minimum", "prod", set_in("services", "backup.retention_days", 7), "services.backup.retention_days",
+     "prod keeps backups at least 30 days (the compliance minimum), not 7; raise retention_days"),
+    ("backup-schedule-not-cron", "prod", set_in("services", "backup.schedule", "nightly"), "services.backup.schedule",
+     "`nightly` is not a cron expression: it needs 5 fields (minute hour day-of-month month day-of-week), not 1"),
+    ("azure-soft-delete-too-long", "prod", set_in("storage", "soft_delete_days", 400), "storage.soft_delete_days",
+     "Input should be less than or equal to 365"),
     ("existing-kubeconfig-plain", "local", set_section("infrastructure", {"kind": "existing", "kubeconfig": "apiVersion: v1"}), "infrastructure.kubeconfig",
      PLAIN_SECRET.format("infrastructure.kubeconfig", "local")),
     ("kafka-replication-above-brokers", "prod", set_in("services", "kafka.default_replication_factor", 5), "services.kafka.default_replication_factor",

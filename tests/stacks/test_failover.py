@@ -24,6 +24,8 @@ from stacks.model.site import sites_directory
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 SITE = "complete-cluster:site"
 CLUSTER = "rancher2:index/clusterV2:ClusterV2::platform-rancher-cluster"
+# A secondary's read-only Velero location on its primary's backups (components/services/backup.py).
+PRIMARY_BACKUPS = "kubernetes:velero.io/v1:BackupStorageLocation::platform-backup-primary-location"
 
 
 class Sites:
@@ -87,7 +89,7 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
 
     assert changes(before, after) == {
         "added": [],
-        "removed": [],
+        "removed": [PRIMARY_BACKUPS],
         "changed": {CLUSTER: ["annotations", "labels"]},
     }
     cluster_before, cluster_after = before[CLUSTER].inputs, after[CLUSTER].inputs
@@ -112,8 +114,12 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
     for stack, site in FAILOVER["dc1-becomes-secondary"].items():
         sites.set_site(stack, site)
     after, outputs = sites.evaluate("onprem-dc1")
-    assert changes(before, after) == {"added": [], "removed": [], "changed": {CLUSTER: ["annotations", "labels"]}}
+    assert changes(before, after) == {"added": [PRIMARY_BACKUPS], "removed": [], "changed": {CLUSTER: ["annotations", "labels"]}}
     assert after[CLUSTER].inputs["annotations"] == {"complete-cluster/standby-for": "onprem-dc2"}
+    # It can restore dc2's backups, read-only.
+    spec = after[PRIMARY_BACKUPS].inputs["spec"]
+    assert (spec["accessMode"], spec["objectStorage"], spec["config"]["s3Url"]) == (
+        "ReadOnly", {"bucket": "dc2-backups", "prefix": "prod-dc2"}, "https://s3.dc2.example.com")
     # What dc1 now follows and restores from: dc2's WAL archive, backups and registry.
     assert outputs["standby"] == {
         "stack": "onprem-dc2",

@@ -1,0 +1,352 @@
+"""Velero: backups of the cluster's objects and volume snapshots, to the stack's object storage.
+
+What `Backup` creates, in the `velero` namespace (Pod Security `restricted`, default-deny
+networking with DNS and HTTPS egress to the API server and the object storage):
+
+- the credentials Secret from `ObjectStorage.access_for("velero", ..., "backups")`;
+- the pinned Velero chart with the object-store plugin for the storage kind (AWS plugin for S3,
+  Azure plugin for Blob storage), CSI snapshots on (`EnableCSI`), no node agent, restricted security
+  contexts and resources; the chart's own backup location and schedules are off, because
+- the `BackupStorageLocation` `default` (the `backups` bucket, under the prefix
+  `<environment>-<site>`) and the `Schedule` `daily` (cron from config, kept `retention_days`) are
+  declared here, after the chart that serves their CRDs (`depends_on`);
+- on a secondary site, the read-only `BackupStorageLocation` `primary-<site>` on the primary's
+  backups bucket, so the primary's backups can be restored here (`velero restore create
+  --from-backup <name>` after `velero backup get`);
+- with a known CSI driver (AKS: `disk.csi.azure.com`, else `services.backup.snapshot_driver`) a
+  `VolumeSnapshotClass` labelled for Velero, so volumes are snapshotted by their CSI driver.
+
+Volume snapshots stay in the storage system that holds the volumes (the Azure region, the data
+centre's storage): they restore in place, not at the other site. Moving snapshot data into the
+bucket needs Velero's node agent, a privileged DaemonSet with the kubelet's pod directory mounted,
+which Pod Security `restricted` forbids; it is left out (docs/storage.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import Aks, StackConfig
+from stacks.model.site import StandbySource, standby_of
+
+from .. import catalogue
+from ..access.team import DNS_NAMESPACE, DNS_POD_LABELS
+from ..charts import pinned_chart
+from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
+from .operators import mirrored
+
+NAMESPACE = "velero"
+VELERO_API = "velero.io/v1"
+SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
+DEFAULT_LOCATION = "default"
+AKS_DISK_DRIVER = "disk.csi.azure.com"
+SNAPSHOT_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
+# Namespaces the Kubernetes distribution itself owns; they are rebuilt, never restored.
+EXCLUDED_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
+# Velero images run as any non-root user; this is the conventional `nonroot` ID.
+NON_ROOT_ID = 65532
+# The API server: 443 behind the `kubernetes` Service on AKS, 6443 on RKE2 nodes (policies see the
+# destination after the Service's address translation).
+API_SERVER_PORTS = (443, 6443)
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": NON_ROOT_ID,
+    "runAsGroup": NON_ROOT_ID,
+    "fsGroup": NON_ROOT_ID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+VELERO_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+PLUGIN_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+PROVIDERS = {"s3": "aws", "azure_blob": "azure"}
+
+
+def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
+    """The charts this component installs for `config` (checked before anything is registered)."""
+    return [catalogue.VELERO_CHART] if config.services.backup.enabled else []
+
+
+# --- namespace helpers (also used by registry.py) ------------------------------------------------
+
+
+def service_namespace(name: str, namespace: str, config: StackConfig, component: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
+    """A platform service's namespace: Pod Security `restricted` enforced, audited and warned at
+    the pinned version, like the team namespaces."""
+    pod_security = {
+        f"pod-security.kubernetes.io/{mode}{suffix}": value
+        for mode in ("enforce", "audit", "warn")
+        for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
+    }
+    return k8s.core.v1.Namespace(
+        f"{name}-namespace",
+        metadata={"name": namespace, "labels": {**kubernetes_labels(config, component), **pod_security}},
+        opts=opts,
+    )
+
+
+def egress_ports(storage: ObjectStorage, extra: tuple[int, ...] = ()) -> list[int]:
+    """HTTPS, the object storage endpoint's port and `extra` ports, each once."""
+    return sorted({443, storage.endpoint_port, *extra})
+
+
+def network_policies(name: str, namespace: str, labels: dict[str, str], egress: list[int], opts: pulumi.ResourceOptions,
+                     ingress_from: list[dict] | None = None) -> list[k8s.networking.v1.NetworkPolicy]:
+    """Default-deny for the namespace, then DNS, TCP egress on `egress` ports to addresses outside
+    the cluster, and ingress from `ingress_from` peers (none by default)."""
+
+    def meta(role: str) -> dict:
+        return {"name": role, "namespace": namespace, "labels": labels}
+
+    policies = [
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny", metadata=meta("default-deny"),
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, opts=opts,
+        ),
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-dns", metadata=meta("allow-dns"),
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}}, "podSelector": {"matchLabels": DNS_POD_LABELS}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }],
+            },
+            opts=opts,
+        ),
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-egress", metadata=meta("allow-egress"),
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                # The object storage endpoint and the API server have no stable in-cluster selector.
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": port} for port in egress]}],
+            },
+            opts=opts,
+        ),
+    ]
+    if ingress_from:
+        policies.append(k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-ingress", metadata=meta("allow-ingress"),
+            spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": ingress_from}]},
+            opts=opts,
+        ))
+    return policies
+
+
+class KubernetesObject(pulumi.CustomResource):
+    """A Kubernetes object of a kind without an SDK class whose fields sit beside `metadata` rather
+    than under `spec` (a VolumeSnapshotClass), registered the way `CustomResource` registers."""
+
+    def __init__(self, name: str, api_version: str, kind: str, fields: dict[str, Any], opts: pulumi.ResourceOptions):
+        from pulumi_kubernetes import _utilities
+
+        super().__init__(
+            f"kubernetes:{api_version}:{kind}", name, {"apiVersion": api_version, "kind": kind, **fields},
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version())),
+        )
+
+
+# --- the component -------------------------------------------------------------------------------
+
+
+class BackupArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    stack: StackConfig
+    storage: Any
+    """The stack's ObjectStorage."""
+
+
+def location_prefix(environment: str, site: str) -> str:
+    """Where one cluster's backups go inside a bucket: `<environment>-<site>`."""
+    return f"{environment}-{site}"
+
+
+def location_config(access: StorageAccess) -> dict[str, Any]:
+    """The provider config of a BackupStorageLocation for the bucket of `access`."""
+    if access.kind == "s3":
+        return {"region": access.region, "s3ForcePathStyle": "true" if access.path_style else "false", "s3Url": access.endpoint}
+    return {
+        "resourceGroup": access.resource_group,
+        "storageAccount": access.account,
+        # The account key, read from the `cloud` file of the credentials Secret.
+        "storageAccountKeyEnvVar": "AZURE_STORAGE_ACCOUNT_ACCESS_KEY",
+    }
+
+
+def chart_values(config: StackConfig, kind: str, access: StorageAccess) -> dict[str, Any]:
+    # Images from the stack's approved registry (the site's Harbor proxy cache, or the registry
+    # that mirrors docker.io), like every other chart's.
+    repository, tag = mirrored(config, catalogue.VELERO_IMAGE).rsplit(":", 1)
+    return {
+        "image": {"repository": repository, "tag": tag},
+        "initContainers": [{
+            "name": catalogue.VELERO_PLUGIN_IMAGES[kind].rsplit("/", 1)[1].split(":")[0],
+            "image": mirrored(config, catalogue.VELERO_PLUGIN_IMAGES[kind]),
+            "imagePullPolicy": "IfNotPresent",
+            "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+            "securityContext": RESTRICTED_CONTAINER,
+            "resources": PLUGIN_RESOURCES,
+        }],
+        "podSecurityContext": RESTRICTED_POD,
+        "containerSecurityContext": RESTRICTED_CONTAINER,
+        # A read-only root file system, with a writable /tmp for the plugins' sockets.
+        "extraVolumes": [{"name": "tmp", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "resources": VELERO_RESOURCES,
+        # Pulumi applies the pinned chart's CRDs itself; the chart's CRD-upgrade Job (a kubectl
+        # image run as a Helm hook) is not needed.
+        "upgradeCRDs": False,
+        "cleanUpCRDs": False,
+        "credentials": {"useSecret": True, "existingSecret": access.secret_name},
+        # The backup location and the schedules are declared by this component, not the chart.
+        "backupsEnabled": False,
+        "snapshotsEnabled": False,
+        "deployNodeAgent": False,
+        "schedules": {},
+        "configuration": {
+            "backupStorageLocation": [],
+            "volumeSnapshotLocation": [],
+            "defaultBackupStorageLocation": DEFAULT_LOCATION,
+            "features": "EnableCSI",
+            "logFormat": "json",
+        },
+        "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}},
+    }
+
+
+class Backup(pulumi.ComponentResource):
+    """Velero and its backup locations and schedule (module docstring)."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart | None
+    access: StorageAccess
+    location: k8s.apiextensions.CustomResource
+    primary_location: k8s.apiextensions.CustomResource | None = None
+    schedule: k8s.apiextensions.CustomResource
+    snapshot_class: pulumi.CustomResource | None = None
+    summary: dict[str, Any]
+
+    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:Backup", name, None, opts)
+        config, storage = args.stack, args.storage
+        backup = config.services.backup
+        labels = kubernetes_labels(config, "backup")
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.namespace = service_namespace(name, NAMESPACE, config, "backup", child)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        network_policies(name, NAMESPACE, labels, egress_ports(storage, API_SERVER_PORTS), in_namespace)
+        self.access = storage.access_for("velero", self.namespace.metadata.name, "backups")
+
+        self.chart = pinned_chart(
+            f"{name}-velero", catalogue.VELERO_CHART, config.charts, self.namespace.metadata.name,
+            chart_values(config, storage.kind, self.access),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret]),
+        )
+        # The custom resources below need the CRDs the chart installs.
+        after_chart = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret, *([self.chart] if self.chart else [])])
+
+        prefix = location_prefix(config.environment, config.site.name)
+        self.location = k8s.apiextensions.CustomResource(
+            f"{name}-location",
+            api_version=VELERO_API,
+            kind="BackupStorageLocation",
+            metadata={"name": DEFAULT_LOCATION, "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "provider": PROVIDERS[storage.kind],
+                "objectStorage": {"bucket": self.access.bucket, "prefix": prefix},
+                "config": location_config(self.access),
+                "credential": {"name": self.access.secret_name, "key": CLOUD_CREDENTIALS},
+                "default": True,
+                "accessMode": "ReadWrite",
+            },
+            opts=after_chart,
+        )
+
+        standby = standby_of(config.site)
+        if standby is not None and standby.storage_endpoint:
+            self.primary_location = self._primary_location(name, standby, config, labels, after_chart)
+
+        self.schedule = k8s.apiextensions.CustomResource(
+            f"{name}-daily",
+            api_version=VELERO_API,
+            kind="Schedule",
+            metadata={"name": "daily", "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "schedule": backup.schedule,
+                "useOwnerReferencesInBackup": False,
+                "template": {
+                    "ttl": f"{backup.retention_days * 24}h0m0s",
+                    "storageLocation": DEFAULT_LOCATION,
+                    "includedNamespaces": ["*"],
+                    "excludedNamespaces": EXCLUDED_NAMESPACES,
+                    "includeClusterResources": True,
+                    "snapshotVolumes": True,
+                    "defaultVolumesToFsBackup": False,
+                    "snapshotMoveData": False,
+                    "metadata": {"labels": {f"{LABEL_PREFIX}/schedule": "daily"}},
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_chart.depends_on, self.location]),
+        )
+
+        driver = backup.snapshot_driver or (AKS_DISK_DRIVER if isinstance(config.infrastructure, Aks) else None)
+        if driver:
+            self.snapshot_class = KubernetesObject(
+                f"{name}-snapshot-class", SNAPSHOT_API, "VolumeSnapshotClass",
+                {
+                    "metadata": {"name": f"velero-{driver.replace('.', '-')}"[:63], "labels": {**labels, SNAPSHOT_CLASS_LABEL: "true"}},
+                    "driver": driver,
+                    # Velero deletes a backup's snapshots when the backup expires.
+                    "deletionPolicy": "Delete",
+                    **({"parameters": {"incremental": "true"}} if driver == AKS_DISK_DRIVER else {}),
+                },
+                child,
+            )
+
+        self.summary = {
+            "bucket": self.access.bucket,
+            "prefix": prefix,
+            "schedule": backup.schedule,
+            "retentionDays": backup.retention_days,
+            "snapshotDriver": driver,
+            "primaryLocation": (
+                {"name": f"primary-{standby.site}", "bucket": standby.buckets.get("backups"), "endpoint": standby.storage_endpoint,
+                 "prefix": location_prefix(config.environment, standby.site)}
+                if self.primary_location is not None and standby is not None else None
+            ),
+        }
+        self.register_outputs({"summary": self.summary})
+
+    def _primary_location(self, name: str, standby: StandbySource, config: StackConfig, labels: dict[str, str],
+                          opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        """Read-only: this site restores the primary's backups and never writes or prunes them. The
+        site's own credentials must be allowed to read the primary's backups bucket (docs/storage.md)."""
+        return k8s.apiextensions.CustomResource(
+            f"{name}-primary-location",
+            api_version=VELERO_API,
+            kind="BackupStorageLocation",
+            metadata={"name": f"primary-{standby.site}", "namespace": NAMESPACE, "labels": {**labels, f"{LABEL_PREFIX}/standby-for": standby.stack}},
+            spec={
+                "provider": PROVIDERS["s3"],
+                "objectStorage": {"bucket": standby.buckets["backups"], "prefix": location_prefix(config.environment, standby.site)},
+                "config": {"region": standby.storage_region, "s3ForcePathStyle": "true", "s3Url": standby.storage_endpoint},
+                "credential": {"name": self.access.secret_name, "key": CLOUD_CREDENTIALS},
+                "default": False,
+                "accessMode": "ReadOnly",
+            },
+            opts=opts,
+        )

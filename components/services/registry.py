@@ -1,0 +1,320 @@
+"""Harbor: the site's image registry, with its images and charts in the stack's object storage.
+
+What `Registry` creates, in the `harbor` namespace (Pod Security `restricted`, default-deny
+networking that admits the ingress controller and Harbor's own components, DNS and HTTPS egress):
+
+- the storage Secret from `ObjectStorage.access_for("harbor", ..., "registry")` with the keys the
+  chart's registry storage driver reads (`REGISTRY_STORAGE_S3_ACCESSKEY`/`..._SECRETKEY` for S3,
+  `AZURE_STORAGE_ACCESS_KEY` for Azure);
+- every secret Harbor would otherwise generate, generated once by Pulumi (random passwords, the
+  token-signing key and certificate) and kept in Secrets the chart references: a client-side render
+  (helm.v4.Chart) would draw new random values on every preview and rotate them on every `up`;
+- the pinned Harbor chart: exposed through an Ingress of class `nginx` at `services.registry.hostname`
+  with its certificate from the cert-manager ClusterIssuer, images and charts in the `registry`
+  bucket (served through Harbor, no redirects to the storage), restricted security contexts and
+  resources for every container, Trivy off (its vulnerability database is downloaded from the
+  internet), job logs in the database (no volume), and only Harbor's PostgreSQL and Redis on volumes.
+  Protected in prod: its database holds the projects, users and artifact metadata.
+
+On a secondary site Harbor runs on its own bucket; replication from the primary's Harbor is a
+pull-based replication rule, a Harbor API object the chart cannot declare: `replicate_from` (the
+stack output `registry.replicateFrom`) names the primary's Harbor and docs/storage.md says how to
+create the rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pulumi_tls as tls
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import Rancher, StackConfig
+from stacks.model.site import standby_of
+
+from .. import catalogue
+from ..access.team import INGRESS_NAMESPACE
+from ..charts import pinned_chart
+from ..labels import kubernetes_labels
+from ..storage import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
+from .backup import egress_ports, network_policies, service_namespace
+from .operators import mirrored
+
+NAMESPACE = "harbor"
+TLS_SECRET = "harbor-tls"
+REGISTRY_USER = "harbor_registry_user"
+# The secrets the chart references instead of generating its own (keys as the chart expects them).
+ADMIN_SECRET = "harbor-admin"
+CORE_SECRET = "harbor-core-secrets"
+JOBSERVICE_SECRET = "harbor-jobservice-secrets"
+REGISTRY_SECRET = "harbor-registry-secrets"
+TOKEN_SECRET = "harbor-token-signing"
+
+RESTRICTED_CONTAINER = {
+    "privileged": False,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
+RESOURCES = {
+    "core": _resources("100m", "256Mi", "512Mi"),
+    "portal": _resources("50m", "64Mi", "128Mi"),
+    "jobservice": _resources("100m", "128Mi", "512Mi"),
+    "registry": _resources("100m", "256Mi", "1Gi"),
+    "registryctl": _resources("50m", "64Mi", "256Mi"),
+    "database": _resources("200m", "512Mi", "1Gi"),
+    "database_init": _resources("50m", "64Mi", "128Mi"),
+    "redis": _resources("100m", "128Mi", "512Mi"),
+    "exporter": _resources("50m", "64Mi", "128Mi"),
+}
+
+
+def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
+    """The charts this component installs for `config` (checked before anything is registered)."""
+    return [catalogue.HARBOR_CHART] if config.services.registry.enabled else []
+
+
+def storage_values(access: StorageAccess) -> dict[str, Any]:
+    """`persistence.imageChartStorage`: the registry bucket, credentials from the access Secret."""
+    if access.kind == "s3":
+        backend: dict[str, Any] = {
+            "type": "s3",
+            "s3": {
+                "region": access.region,
+                "bucket": access.bucket,
+                "regionendpoint": access.endpoint,
+                "secure": True,
+                "v4auth": True,
+                "existingSecret": access.secret_name,
+            },
+        }
+    else:
+        backend = {
+            "type": "azure",
+            "azure": {"accountname": access.account, "container": access.bucket, "realm": "core.windows.net", "existingSecret": access.secret_name},
+        }
+    # Clients pull through Harbor, not by redirect to the bucket: nodes then need no route to the
+    # object storage and the bucket stays private to Harbor.
+    return {"disableredirect": True, **backend}
+
+
+def harbor_image(config: StackConfig, name: str) -> dict[str, str]:
+    """Harbor's own image `goharbor/<name>` at the pinned tag. Harbor cannot pull itself through its
+    own proxy cache, so on a site that mirrors docker.io through its Harbor the image stays on
+    docker.io: containerd asks the mirror first and falls back to docker.io while Harbor is down
+    (its first install, a restore). Elsewhere it comes from the approved registry, as every image."""
+    upstream = f"docker.io/goharbor/{name}"
+    repository = upstream if isinstance(config.infrastructure, Rancher) else mirrored(config, upstream)
+    return {"repository": repository, "tag": catalogue.HARBOR_IMAGE_TAG}
+
+
+class RegistryArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    stack: StackConfig
+    storage: Any
+    """The stack's ObjectStorage."""
+
+
+class Registry(pulumi.ComponentResource):
+    """Harbor at `services.registry.hostname` (module docstring)."""
+
+    namespace: k8s.core.v1.Namespace
+    access: StorageAccess
+    chart: k8s.helm.v4.Chart | None
+    hostname: str
+    url: str
+    admin_password: pulumi.Output[str]
+    """The initial password of Harbor's `admin`; a secret."""
+    replicate_from: str | None
+    """The primary's Harbor on a secondary site (what a pull replication rule would name), else None."""
+    secrets: dict[str, k8s.core.v1.Secret]
+    """The Secrets the chart references, by name."""
+    values: dict[str, Any]
+
+    def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:Registry", name, None, opts)
+        config, storage = args.stack, args.storage
+        registry = config.services.registry
+        self.hostname = registry.hostname
+        self.url = f"https://{registry.hostname}"
+        labels = kubernetes_labels(config, "registry")
+        child = pulumi.ResourceOptions(parent=self)
+
+        standby = standby_of(config.site)
+        self.replicate_from = standby.registry_hostname if standby is not None else None
+        self.namespace = service_namespace(name, NAMESPACE, config, "registry", child)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        network_policies(
+            name, NAMESPACE, labels, egress_ports(storage), in_namespace,
+            ingress_from=[
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}},
+                {"podSelector": {}},
+            ],
+        )
+        # Harbor's components talk to each other (core, registry, database, redis, jobservice).
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-internal-egress",
+            metadata={"name": "allow-internal-egress", "namespace": NAMESPACE, "labels": labels},
+            spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"podSelector": {}}]}]},
+            opts=in_namespace,
+        )
+
+        # The chart's S3 driver reads its own key names; its Azure driver reads AZURE_STORAGE_ACCESS_KEY,
+        # a canonical key of the access Secret.
+        aliases = {"REGISTRY_STORAGE_S3_ACCESSKEY": S3_ACCESS_KEY_ID, "REGISTRY_STORAGE_S3_SECRETKEY": S3_SECRET_ACCESS_KEY} if storage.kind == "s3" else None
+        self.access = storage.access_for("harbor", self.namespace.metadata.name, "registry", aliases=aliases)
+
+        secrets = self._secrets(name, labels, in_namespace)
+        self.secrets = {secret_name: resource for secret_name, resource in zip(
+            (ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET, TOKEN_SECRET), secrets["resources"])}
+        self.values = self._values(config, secrets["database"])
+        production = config.environment == "prod"
+        self.chart = pinned_chart(
+            f"{name}-harbor", catalogue.HARBOR_CHART, config.charts, self.namespace.metadata.name, self.values,
+            pulumi.ResourceOptions(
+                parent=self, protect=production,
+                depends_on=[self.namespace, self.access.secret, *secrets["resources"]],
+            ),
+        )
+        self.register_outputs({"url": self.url, "replicate_from": self.replicate_from})
+
+    def _secrets(self, name: str, labels: dict[str, str], opts: pulumi.ResourceOptions) -> dict[str, Any]:
+        """Random values and the token-signing certificate, generated once and kept in state."""
+        child = pulumi.ResourceOptions(parent=self)
+
+        def password(role: str, length: int) -> random.RandomPassword:
+            return random.RandomPassword(f"{name}-{role}", length=length, special=False, min_upper=1, min_lower=1, min_numeric=1, opts=child)
+
+        admin = password("admin-password", 24)
+        self.admin_password = pulumi.Output.secret(admin.result)
+        registry_password = password("registry-password", 24)
+        generated = {
+            "secretKey": password("secret-key", 16),  # Harbor's encryption key: exactly 16 characters
+            "core": password("core-secret", 16),
+            "xsrf": password("xsrf-key", 32),
+            "jobservice": password("jobservice-secret", 16),
+            "http": password("registry-http-secret", 16),
+            "database": password("database-password", 24),
+        }
+        key = tls.PrivateKey(f"{name}-token-key", algorithm="RSA", rsa_bits=4096, opts=child)
+        certificate = tls.SelfSignedCert(
+            f"{name}-token-cert",
+            private_key_pem=key.private_key_pem,
+            subject={"common_name": "harbor-token-issuer"},
+            validity_period_hours=10 * 365 * 24,
+            early_renewal_hours=365 * 24,
+            allowed_uses=["digital_signature", "key_encipherment"],
+            opts=child,
+        )
+
+        def secret(role: str, secret_name: str, data: dict[str, Any], kind: str = "Opaque") -> k8s.core.v1.Secret:
+            return k8s.core.v1.Secret(
+                f"{name}-{role}",
+                metadata={"name": secret_name, "namespace": NAMESPACE, "labels": labels},
+                type=kind,
+                string_data={key: pulumi.Output.secret(value) for key, value in data.items()},
+                opts=opts,
+            )
+
+        resources = [
+            secret("admin", ADMIN_SECRET, {"HARBOR_ADMIN_PASSWORD": admin.result}),
+            secret("core-secrets", CORE_SECRET, {
+                "secretKey": generated["secretKey"].result,
+                "secret": generated["core"].result,
+                "CSRF_KEY": generated["xsrf"].result,
+            }),
+            secret("jobservice-secrets", JOBSERVICE_SECRET, {"JOBSERVICE_SECRET": generated["jobservice"].result}),
+            secret("registry-secrets", REGISTRY_SECRET, {
+                "REGISTRY_HTTP_SECRET": generated["http"].result,
+                "REGISTRY_PASSWD": registry_password.result,
+                # htpasswd with a bcrypt hash made once: Helm's `htpasswd` would salt anew on every render.
+                "REGISTRY_HTPASSWD": pulumi.Output.concat(REGISTRY_USER, ":", registry_password.bcrypt_hash),
+            }),
+            secret("token-signing", TOKEN_SECRET, {"tls.crt": certificate.cert_pem, "tls.key": key.private_key_pem}, kind="kubernetes.io/tls"),
+        ]
+        return {"resources": resources, "database": pulumi.Output.secret(generated["database"].result)}
+
+    def _values(self, config: StackConfig, database_password: pulumi.Output[str]) -> dict[str, Any]:
+        registry = config.services.registry
+        replicas = registry.replicas
+        image = lambda name: harbor_image(config, name)  # noqa: E731
+        return {
+            "externalURL": self.url,
+            "expose": {
+                "type": "ingress",
+                "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": TLS_SECRET}},
+                "ingress": {
+                    "hosts": {"core": registry.hostname},
+                    "className": catalogue.INGRESS_CLASS,
+                    "controller": "default",
+                    "annotations": {
+                        "cert-manager.io/cluster-issuer": catalogue.CLUSTER_ISSUER,
+                        "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                        # Image layers are uploaded in one request; no body size limit.
+                        "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+                    },
+                },
+            },
+            "persistence": {
+                "enabled": True,
+                "resourcePolicy": "keep",
+                "persistentVolumeClaim": {
+                    "database": {"size": f"{registry.database_volume_gi}Gi"},
+                    "redis": {"size": "1Gi"},
+                },
+                "imageChartStorage": storage_values(self.access),
+            },
+            "existingSecretAdminPassword": ADMIN_SECRET,
+            "existingSecretAdminPasswordKey": "HARBOR_ADMIN_PASSWORD",
+            "existingSecretSecretKey": CORE_SECRET,
+            "containerSecurityContext": RESTRICTED_CONTAINER,
+            "core": {
+                "replicas": replicas,
+                "image": image("harbor-core"),
+                "resources": RESOURCES["core"],
+                "existingSecret": CORE_SECRET,
+                "existingXsrfSecret": CORE_SECRET,
+                "existingXsrfSecretKey": "CSRF_KEY",
+                "secretName": TOKEN_SECRET,
+            },
+            "portal": {"replicas": replicas, "image": image("harbor-portal"), "resources": RESOURCES["portal"]},
+            "jobservice": {
+                "replicas": replicas,
+                "image": image("harbor-jobservice"),
+                "resources": RESOURCES["jobservice"],
+                "existingSecret": JOBSERVICE_SECRET,
+                "existingSecretKey": "JOBSERVICE_SECRET",
+                "jobLoggers": ["database"],
+            },
+            "registry": {
+                "replicas": replicas,
+                "registry": {"image": image("registry-photon"), "resources": RESOURCES["registry"]},
+                "controller": {"image": image("harbor-registryctl"), "resources": RESOURCES["registryctl"]},
+                "existingSecret": REGISTRY_SECRET,
+                "existingSecretKey": "REGISTRY_HTTP_SECRET",
+                "credentials": {"username": REGISTRY_USER, "existingSecret": REGISTRY_SECRET},
+            },
+            "trivy": {"enabled": False},
+            "database": {
+                "type": "internal",
+                "internal": {
+                    "image": image("harbor-db"),
+                    "password": database_password,
+                    "resources": RESOURCES["database"],
+                    "initContainer": {"migrator": {"resources": RESOURCES["database_init"]}, "permissions": {"resources": RESOURCES["database_init"]}},
+                },
+            },
+            "redis": {"type": "internal", "internal": {"image": image("redis-photon"), "resources": RESOURCES["redis"]}},
+            "exporter": {"image": image("harbor-exporter"), "resources": RESOURCES["exporter"]},
+            "metrics": {"enabled": False},
+        }

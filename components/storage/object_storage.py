@@ -1,0 +1,282 @@
+"""The stack's object storage, and the credentials each consumer gets as a Kubernetes Secret.
+
+Two kinds, chosen by `storage.kind`:
+
+- `azure_blob` (AKS stacks): a StorageAccount in the AKS cluster's resource group (geo-redundant in
+  prod by config, HTTPS only, TLS 1.2, no anonymous blob access, infrastructure encryption), its
+  BlobServiceProperties (blob and container soft delete, versioning), a lifecycle rule that expires
+  old versions, and one private BlobContainer per purpose. Protected in prod.
+- `s3` (on-prem sites): the S3-compatible endpoint the storage administrators run. Its buckets are
+  referenced, never created: bucket policy, versioning/object lock and cross-site replication are
+  the storage team's (docs/storage.md lists what they provide). Only the Secrets below are created.
+
+Consumers (Harbor, Velero, the PostgreSQL operator, log shipping) ask for access with
+
+    access = storage.access_for(consumer, namespace, purpose, aliases=None) -> StorageAccess
+
+- `consumer`: a name unique in the stack (`"velero"`, `"postgres-payments"`); the Secret is called
+  `<consumer>-<purpose>-storage` (underscores in the purpose become hyphens).
+- `namespace`: where the consumer runs. Pass the Namespace resource's `metadata.name` output so the
+  Secret is created after the namespace.
+- `purpose`: a bucket purpose (`registry`, `backups`, `postgres`, `logs`, `traces`, `etcd_snapshots`).
+- `aliases`: extra keys the consumer's chart expects, each a copy of a canonical key, e.g.
+  `{"REGISTRY_STORAGE_S3_ACCESSKEY": S3_ACCESS_KEY_ID}`.
+
+The Secret's keys (every value a Pulumi secret: never plain text in state or outputs):
+
+| kind | keys |
+|---|---|
+| s3 | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `cloud` (an AWS shared-credentials file) |
+| azure_blob | `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_ACCESS_KEY`, `cloud` (`AZURE_STORAGE_ACCOUNT_ACCESS_KEY=...` and `AZURE_CLOUD_NAME=AzurePublicCloud`, the env file Velero's Azure plugin reads) |
+
+`StorageAccess` carries the rest, none of it secret: `kind`, `secret_name`, `secret` (the resource,
+to depend on), `bucket`, `endpoint` (the S3 endpoint URL or `https://<account>.blob.core.windows.net`),
+`region` (S3 region or Azure location), `path_style`, and for Azure `account` and `resource_group`.
+
+Shared-key access stays enabled on the storage account: Harbor's registry storage driver and the
+WAL archiving of the PostgreSQL operator's Spilo images authenticate to Blob storage with the
+account key (workload identity is not supported by both), so the key is read from Azure
+(`listStorageAccountKeys`) into the consumers' Secrets; rotating it is `pulumi up` after
+regenerating key1 in Azure. Anonymous access stays off everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_azure_native import storage as azure_storage
+from pydantic import BaseModel, ConfigDict
+
+from stacks.model import PROJECT, S3, AzureBlob, StackConfig
+from stacks.model.storage import BUCKET_PURPOSES
+
+from ..labels import LABEL_PREFIX, cloud_tags, kubernetes_labels
+
+# Canonical keys of a consumer's Secret.
+S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+AZURE_ACCOUNT_NAME = "AZURE_STORAGE_ACCOUNT"
+AZURE_ACCOUNT_KEY = "AZURE_STORAGE_ACCESS_KEY"
+CLOUD_CREDENTIALS = "cloud"
+"""A credentials file for SDKs that read one (Velero mounts this key)."""
+
+AZURE_CLOUD = "AzurePublicCloud"
+
+
+def storage_account_name(environment: str, site: str) -> str:
+    """A storage account name (3-24 lower-case letters and digits, unique in Azure) that stays the
+    same for a stack, so the account is never replaced: `cc<environment><site>` and a hash."""
+    readable = re.sub(r"[^a-z0-9]", "", f"{environment}{site}".lower())[:14]
+    digest = hashlib.sha256(f"{PROJECT}/{environment}/{site}".encode()).hexdigest()[:8]
+    return f"cc{readable}{digest}"
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """What a consumer needs to reach one bucket: the Secret in its namespace and where to go."""
+
+    kind: Literal["s3", "azure_blob"]
+    secret_name: str
+    secret: k8s.core.v1.Secret
+    bucket: str
+    endpoint: pulumi.Input[str]
+    region: pulumi.Input[str]
+    path_style: bool
+    account: pulumi.Input[str] | None = None
+    resource_group: pulumi.Input[str] | None = None
+
+
+class ObjectStorageArgs(BaseModel):
+    """The stack's storage config, and for Azure where the AKS cluster put its resource group."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    storage: AzureBlob | S3
+    environment: Literal["dev", "test", "prod"]
+    site: str
+    tags: dict[str, str]
+    labels: dict[str, str]
+    resource_group_name: Any = None
+    """Output[str] of the AKS resource group (azure_blob only)."""
+    location: Any = None
+    """Output[str] of the AKS region (azure_blob only)."""
+
+    @classmethod
+    def from_stack(cls, config: StackConfig, resource_group_name: Any = None, location: Any = None) -> "ObjectStorageArgs":
+        assert config.storage is not None
+        return cls(
+            storage=config.storage, environment=config.environment, site=config.site.name, tags=cloud_tags(config),
+            labels=kubernetes_labels(config, "object-storage"), resource_group_name=resource_group_name, location=location,
+        )
+
+
+class ObjectStorage(pulumi.ComponentResource):
+    """The buckets of one stack (module docstring): created in Azure, or referenced on S3, and the
+    per-consumer credential Secrets handed out by `access_for`."""
+
+    kind: str
+    buckets: dict[str, str]
+    """Bucket (S3) or container (Azure) name per purpose."""
+    endpoint: pulumi.Output[str]
+    endpoint_port: int
+    """The TCP port consumers reach the storage on (for their egress network policies)."""
+    region: pulumi.Input[str]
+    account: azure_storage.StorageAccount | None = None
+    blob_service: azure_storage.BlobServiceProperties | None = None
+    containers: dict[str, azure_storage.BlobContainer]
+    accesses: dict[tuple[str, str], StorageAccess]
+
+    def __init__(self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:storage:ObjectStorage", name, None, opts)
+        self._name = name
+        self._args = args
+        config = args.storage
+        self.kind = config.kind
+        self.buckets = config.buckets.model_dump()
+        self.containers = {}
+        self.accesses = {}
+        if isinstance(config, AzureBlob):
+            self._azure(name, args, config)
+        else:
+            # Referenced, not created: the endpoint's administrators own the buckets (docs/storage.md).
+            self.endpoint = pulumi.Output.from_input(str(config.endpoint).rstrip("/"))
+            self.endpoint_port = config.endpoint.port or 443
+            self.region = config.region
+        self.register_outputs({"kind": self.kind, "buckets": self.buckets, "endpoint": self.endpoint})
+
+    def _azure(self, name: str, args: ObjectStorageArgs, config: AzureBlob) -> None:
+        if args.resource_group_name is None:
+            raise ValueError("azure_blob storage needs the AKS cluster's resource group")
+        production = args.environment == "prod"
+        stateful = pulumi.ResourceOptions(parent=self, protect=production)
+        group = args.resource_group_name
+        self.account = azure_storage.StorageAccount(
+            f"{name}-account",
+            account_name=storage_account_name(args.environment, args.site),
+            resource_group_name=group,
+            location=args.location,
+            kind="StorageV2",
+            sku={"name": config.replication},
+            access_tier="Hot",
+            enable_https_traffic_only=True,
+            minimum_tls_version="TLS1_2",
+            allow_blob_public_access=False,
+            # The consumers authenticate with the account key (module docstring).
+            allow_shared_key_access=True,
+            allow_cross_tenant_replication=False,
+            is_local_user_enabled=False,
+            encryption={
+                "key_source": "Microsoft.Storage",
+                # A second, platform-managed layer of encryption at rest; only settable at creation.
+                "require_infrastructure_encryption": True,
+                "services": {"blob": {"enabled": True, "key_type": "Account"}},
+            },
+            tags=args.tags,
+            opts=stateful,
+        )
+        account_name = self.account.name
+        self.blob_service = azure_storage.BlobServiceProperties(
+            f"{name}-blob-service",
+            account_name=account_name,
+            resource_group_name=group,
+            blob_services_name="default",
+            delete_retention_policy={"enabled": True, "days": config.soft_delete_days},
+            container_delete_retention_policy={"enabled": True, "days": config.soft_delete_days},
+            is_versioning_enabled=config.versioning,
+            opts=stateful,
+        )
+        if config.versioning:
+            # Versions of overwritten or deleted blobs are kept as long as soft-deleted blobs, then go.
+            azure_storage.ManagementPolicy(
+                f"{name}-lifecycle",
+                account_name=account_name,
+                resource_group_name=group,
+                management_policy_name="default",
+                policy={"rules": [{
+                    "name": "expire-previous-versions",
+                    "enabled": True,
+                    "type": "Lifecycle",
+                    "definition": {
+                        "filters": {"blob_types": ["blockBlob"]},
+                        "actions": {"version": {"delete": {"days_after_creation_greater_than": config.soft_delete_days}}},
+                    },
+                }]},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.blob_service]),
+            )
+        # AKS runs etcd itself: an Azure stack takes no etcd snapshots, so that purpose gets no container.
+        for purpose in (p for p in BUCKET_PURPOSES if p != "etcd_snapshots"):
+            self.containers[purpose] = azure_storage.BlobContainer(
+                f"{name}-{purpose.replace('_', '-')}",
+                account_name=account_name,
+                resource_group_name=group,
+                container_name=self.buckets[purpose],
+                public_access="None",
+                metadata={"purpose": purpose},
+                opts=pulumi.ResourceOptions(parent=self, protect=production, depends_on=[self.blob_service]),
+            )
+        self.endpoint = pulumi.Output.concat("https://", account_name, ".blob.core.windows.net")
+        self.endpoint_port = 443
+        self.region = args.location
+        keys = azure_storage.list_storage_account_keys_output(
+            resource_group_name=group, account_name=account_name, opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self._account_key = pulumi.Output.secret(keys.keys[0].value)
+
+    def _credentials(self) -> dict[str, pulumi.Output[str]]:
+        """The canonical Secret keys, each a Pulumi secret."""
+        config = self._args.storage
+        if isinstance(config, S3):
+            key_id = config.credentials.access_key_id.output()
+            secret_key = config.credentials.secret_access_key.output()
+            return {
+                S3_ACCESS_KEY_ID: key_id,
+                S3_SECRET_ACCESS_KEY: secret_key,
+                CLOUD_CREDENTIALS: pulumi.Output.secret(pulumi.Output.format(
+                    "[default]\naws_access_key_id={0}\naws_secret_access_key={1}\n", key_id, secret_key)),
+            }
+        assert self.account is not None
+        key = self._account_key
+        return {
+            AZURE_ACCOUNT_NAME: pulumi.Output.secret(self.account.name),
+            AZURE_ACCOUNT_KEY: key,
+            CLOUD_CREDENTIALS: pulumi.Output.secret(pulumi.Output.format(
+                "AZURE_STORAGE_ACCOUNT_ACCESS_KEY={0}\nAZURE_CLOUD_NAME={1}\n", key, AZURE_CLOUD)),
+        }
+
+    def access_for(self, consumer: str, namespace: pulumi.Input[str], purpose: str, aliases: Mapping[str, str] | None = None) -> StorageAccess:
+        """A Secret with the credentials in `namespace`, and where the `purpose` bucket is (module docstring)."""
+        if purpose not in BUCKET_PURPOSES:
+            raise ValueError(f"unknown bucket purpose `{purpose}`; one of {', '.join(BUCKET_PURPOSES)}")
+        if (consumer, purpose) in self.accesses:
+            return self.accesses[(consumer, purpose)]
+        credentials = self._credentials()
+        data = dict(credentials)
+        for alias, canonical in (aliases or {}).items():
+            if canonical not in credentials:
+                raise ValueError(f"alias `{alias}` names `{canonical}`, not a key of {self.kind} credentials ({', '.join(credentials)})")
+            data[alias] = credentials[canonical]
+        secret_name = f"{consumer}-{purpose.replace('_', '-')}-storage"
+        secret = k8s.core.v1.Secret(
+            f"{self._name}-{consumer}-{purpose.replace('_', '-')}",
+            metadata={"name": secret_name, "namespace": namespace, "labels": {**self._args.labels, f"{LABEL_PREFIX}/consumer": consumer}},
+            type="Opaque",
+            string_data=data,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        access = StorageAccess(
+            kind=self.kind,  # type: ignore[arg-type]
+            secret_name=secret_name,
+            secret=secret,
+            bucket=self.buckets[purpose],
+            endpoint=self.endpoint,
+            region=self.region,
+            path_style=isinstance(self._args.storage, S3) and self._args.storage.path_style,
+            account=self.account.name if self.account is not None else None,
+            resource_group=self._args.resource_group_name if self.account is not None else None,
+        )
+        self.accesses[(consumer, purpose)] = access
+        return access

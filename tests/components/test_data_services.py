@@ -130,6 +130,27 @@ def test_prod_postgres_cluster_has_the_settings_config_asks_for(inventory):
     assert cluster.options["protect"] is True
 
 
+def test_prod_postgres_archives_wal_and_backs_up_to_blob_storage(inventory):
+    registrations = inventory("prod")
+    spec = registrations.named("postgres-payments-db-cluster").inputs["spec"]
+    env = {item["name"]: item.get("value", item.get("valueFrom")) for item in spec["env"]}
+    assert (env["USE_WALG_BACKUP"], env["USE_WALG_RESTORE"], env["BACKUP_NUM_TO_RETAIN"]) == ("true", "true", "7")
+    assert env["WALG_AZ_PREFIX"] == "azure://postgres/spilo/payments-db/17"
+    assert env["AZURE_STORAGE_ACCESS_KEY"] == {"secretKeyRef": {"name": "postgres-payments-postgres-storage", "key": "AZURE_STORAGE_ACCESS_KEY"}}
+    assert (spec["enableLogicalBackup"], spec["logicalBackupSchedule"]) == (True, "30 1 * * *")
+    backup = registrations.named("platform-postgres-chart").inputs["values"]["configLogicalBackup"]
+    assert (backup["logical_backup_provider"], backup["logical_backup_azure_storage_container"]) == ("az", "postgres")
+    assert backup["logical_backup_cronjob_environment_secret"] == "postgres-logical-backup"
+    copy = registrations.named("platform-postgres-payments-logical-backup")
+    assert (copy.inputs["metadata"]["name"], copy.inputs["metadata"]["namespace"]) == ("postgres-logical-backup", "payments")
+
+
+def test_onprem_postgres_archives_wal_to_the_sites_s3_endpoint(inventory):
+    spec = inventory("onprem-dc1").named("postgres-payments-db-cluster").inputs["spec"]
+    env = {item["name"]: item.get("value") for item in spec["env"]}
+    assert (env["WAL_S3_BUCKET"], env["AWS_ENDPOINT"], env["AWS_S3_FORCE_PATH_STYLE"]) == ("dc1-postgres", "https://s3.dc1.example.com", "true")
+
+
 @pytest.mark.parametrize("stack, instances, volume", [("local", 1, "5Gi"), ("test", 2, "10Gi")])
 def test_postgres_instances_follow_the_environment(inventory, stack, instances, volume):
     cluster = inventory(stack).named("postgres-payments-db-cluster")

@@ -93,7 +93,8 @@ class CompleteCluster(pulumi.ComponentResource):
             self.cert_manager = CertManager(f"{name}-cert-manager", config, on_cluster)
         if services.postgres.enabled:
             # WAL archiving and logical backups go to the stack's object storage, when it has one.
-            self.postgres = PostgresOperator(f"{name}-postgres", config, namespaces, getattr(self, "storage", None), on_cluster)
+            # The databases run in their teams' data namespaces, which the operator component creates.
+            self.postgres = PostgresOperator(f"{name}-postgres", config, getattr(self, "storage", None), on_cluster)
         if services.redis.enabled:
             self.redis = RedisOperator(f"{name}-redis", config, namespaces, on_cluster)
         if services.rabbitmq.enabled:

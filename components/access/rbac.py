@@ -46,3 +46,14 @@ def team_rules(environment: str) -> list[dict]:
 
 def role_name(environment: str) -> str:
     return "team-developer" if environment == "dev" else "team-viewer"
+
+
+DATA_ROLE_NAME = "team-viewer"
+
+
+def data_rules() -> list[dict]:
+    """Role rules for a team's groups in its data namespace (`<team>-data`, the PostgreSQL pods):
+    view in every environment, as in the team namespace in test/prod. Dev's edit, secrets and
+    exec/port-forward stay out: they would reach the database superuser's credentials and
+    data directly, past the NetworkPolicy that admits only the workloads that declare `uses`."""
+    return team_rules("view")

@@ -14,7 +14,7 @@ from stacks.model import Rancher, StackConfig
 from .. import catalogue
 from ..catalogue import ChartRef
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..workloads.endpoints import DEFAULT_INSTANCE, connection_secret, postgres_cluster_name
+from ..workloads.endpoints import DEFAULT_INSTANCE, connection_secret, postgres_cluster_name, postgres_namespace
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
@@ -207,6 +207,7 @@ def instance_network_policy(
     client_ports: tuple[int, ...],
     peer_ports: tuple[int, ...],
     clients: list[dict[str, str]],
+    clients_namespace: str | None = None,
     operator_namespace: str,
     operator_ports: tuple[int, ...],
     https_egress: bool,
@@ -214,7 +215,8 @@ def instance_network_policy(
 ) -> k8s.networking.v1.NetworkPolicy:
     """The traffic one instance's pods need inside a default-deny namespace: to and from each other
     (replication, elections), from their operator, from exactly the workloads that declare they use
-    the instance (`clients`, their pod selectors), and HTTPS out where the instance talks to the API
+    the instance (`clients`, their pod selectors; in `clients_namespace` when the instance runs
+    outside the team namespace), and HTTPS out where the instance talks to the API
     server or object storage."""
     own = {"podSelector": {"matchLabels": pod_labels}}
     ingress = [
@@ -222,7 +224,8 @@ def instance_network_policy(
         {"from": [namespace_selector(operator_namespace)], "ports": tcp(*operator_ports)},
     ]
     if clients:
-        ingress.append({"from": [{"podSelector": {"matchLabels": client}} for client in clients], "ports": tcp(*client_ports)})
+        where = namespace_selector(clients_namespace) if clients_namespace else {}
+        ingress.append({"from": [{**where, "podSelector": {"matchLabels": client}} for client in clients], "ports": tcp(*client_ports)})
     egress = [{"to": [own], "ports": tcp(*peer_ports)}]
     if https_egress:
         egress.append({"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)})
@@ -251,7 +254,7 @@ def shared_services_summary(config: StackConfig) -> dict[str, Any]:
     if services.cert_manager.enabled:
         summary["certificates"] = {"clusterIssuer": catalogue.CLUSTER_ISSUER, "kind": services.cert_manager.issuer.kind}
     for service, field, host in (
-        ("postgres", "databases", lambda team, name: f"{postgres_cluster_name(team, name)}.{team}.svc:5432"),
+        ("postgres", "databases", lambda team, name: f"{postgres_cluster_name(team, name)}.{postgres_namespace(team)}.svc:5432"),
         ("redis", "caches", lambda team, name: f"rfs-{name}.{team}.svc:26379"),
         ("rabbitmq", "queues", lambda team, name: f"{name}.{team}.svc:5671"),
     ):

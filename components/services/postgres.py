@@ -9,15 +9,17 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict
 
 from stacks.model import StackConfig
-from stacks.model.teams import Database, Team
+from stacks.model.base import quantity_value
+from stacks.model.teams import Database, Team, instance_pods, instance_storage_gi
 
 from .. import catalogue
+from ..access import rbac
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..workloads.endpoints import PORTS, pod_labels, postgres_cluster_name
+from ..workloads.endpoints import PORTS, pod_labels, postgres_cluster_name, postgres_namespace
 from .operators import (
-    ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, instance_network_policy, mirrored,
-    protect, resources, restricted_container, restricted_pod, split_image,
+    DNS_NAMESPACE, DNS_POD_LABELS, ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations,
+    instance_network_policy, mirrored, namespace_selector, protect, resources, restricted_container, restricted_pod, split_image,
 )
 
 OPERATOR_SIZE = ("100m", "256Mi")
@@ -31,6 +33,12 @@ BASE_BACKUP_SCHEDULE = "0 2 * * *"
 LOGICAL_BACKUP_SECRET = "postgres-logical-backup"
 # The keys the logical backup job reads, as aliases of the object storage Secret's own keys.
 LOGICAL_BACKUP_ALIASES = {"LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY": "AZURE_STORAGE_ACCESS_KEY"}
+# The logical backup job's pod (one per cluster, daily), requests = limits.
+LOGICAL_BACKUP_SIZE = ("250m", "512Mi")
+# Why the data namespaces enforce Pod Security `baseline` (docs/services.md, Known limits).
+POD_SECURITY_EXEMPTION = (
+    "postgres-operator cannot set runAsNonRoot, seccomp or capabilities on database pods (zalando/postgres-operator#1745, #2223)"
+)
 
 # Client authentication: TLS and SCRAM for every network connection, no md5, nothing in clear.
 PG_HBA = [
@@ -96,8 +104,8 @@ def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
         "configPostgresPodResources": {"set_memory_request_to_limit": True},
         "configLogicalBackup": {
             "logical_backup_docker_image": mirrored(config, catalogue.POSTGRES_LOGICAL_BACKUP_IMAGE),
-            "logical_backup_cpu_request": "250m", "logical_backup_cpu_limit": "250m",
-            "logical_backup_memory_request": "512Mi", "logical_backup_memory_limit": "512Mi",
+            "logical_backup_cpu_request": LOGICAL_BACKUP_SIZE[0], "logical_backup_cpu_limit": LOGICAL_BACKUP_SIZE[0],
+            "logical_backup_memory_request": LOGICAL_BACKUP_SIZE[1], "logical_backup_memory_limit": LOGICAL_BACKUP_SIZE[1],
             **logical_backup_destination(config, backup),
         },
         "configTeamsApi": {"enable_teams_api": False},
@@ -148,12 +156,12 @@ class PostgresArgs(BaseModel):
     database: Database
     stack: StackConfig
     backup: Any = None
-    """The `StorageAccess` for the `postgres` bucket in the team's namespace (components/storage),
+    """The `StorageAccess` for the `postgres` bucket in the team's data namespace (components/storage),
     or None: no WAL archiving and no logical backups (stacks without object storage)."""
 
 
 class Postgres(pulumi.ComponentResource):
-    """A Zalando `postgresql` cluster `<team>-<name>` in the team's namespace: instances and volume
+    """A Zalando `postgresql` cluster `<team>-<name>` in the team's data namespace: instances and volume
     by environment, the declared version and size (requests = limits), `scram-sha-256` passwords
     and TLS-only client authentication, on the database node pool (its taint tolerated, its label
     required), with WAL archiving, base and logical backups to object storage when the stack has
@@ -170,7 +178,7 @@ class Postgres(pulumi.ComponentResource):
         version = database.version or service.version
         cpu, memory = catalogue.INSTANCE_SIZES[database.size]
         labels = {**kubernetes_labels(stack, "database"), f"{LABEL_PREFIX}/team": team.name}
-        # Children order on the operator and the team namespace through the component's dependencies.
+        # Children order on the operator and the data namespace through the component's dependencies.
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
         spec: dict[str, Any] = {
             "teamId": team.name,
@@ -198,17 +206,18 @@ class Postgres(pulumi.ComponentResource):
             f"{name}-cluster",
             api_version=catalogue.POSTGRES_API,
             kind="postgresql",
-            metadata={"name": self.cluster_name, "namespace": team.name, "labels": labels},
+            metadata={"name": self.cluster_name, "namespace": postgres_namespace(team.name), "labels": labels},
             spec=spec,
             opts=after(child, getattr(args.backup, "secret", None), protected=protect(stack)),
         )
         instance_network_policy(
             f"{name}-network",
-            {"name": f"{self.cluster_name}-postgres", "namespace": team.name, "labels": labels},
+            {"name": f"{self.cluster_name}-postgres", "namespace": postgres_namespace(team.name), "labels": labels},
             pod_labels("postgres", team.name, database.name),
             client_ports=PORTS["postgres"],
             peer_ports=(*PORTS["postgres"], PATRONI_PORT),
             clients=clients_of(team, "postgres", database.name),
+            clients_namespace=team.name,
             operator_namespace=catalogue.POSTGRES_OPERATOR_NAMESPACE,
             operator_ports=(*PORTS["postgres"], PATRONI_PORT),
             # Patroni keeps its state through the API server; WAL-G ships to object storage.
@@ -218,16 +227,104 @@ class Postgres(pulumi.ComponentResource):
         self.register_outputs({"cluster": self.cluster_name})
 
 
+def data_quota(stack: StackConfig, team: Team, backups: bool) -> dict[str, str]:
+    """The data namespace's ResourceQuota: exactly the team's declared databases (every instance
+    at its size, requests = limits, and its volume claims; the same sums config validation counts
+    against the team's quota) plus, with backups, one logical backup job pod per cluster."""
+    pods = [item for database in team.databases for item in instance_pods(stack, "databases", database)]
+    if backups:
+        pods += [(1, *LOGICAL_BACKUP_SIZE)] * len(team.databases)
+    cpu = sum(count * quantity_value(cpu) for count, cpu, _ in pods)
+    memory = sum(count * quantity_value(memory) for count, _, memory in pods)
+    storage = sum(instance_storage_gi(stack, "databases", database) for database in team.databases)
+    cpu_text = f"{cpu:g}" if cpu == int(cpu) else f"{round(cpu * 1000)}m"
+    memory_text = f"{memory / 2**30:g}Gi" if memory % 2**30 == 0 else f"{memory / 2**20:g}Mi"
+    return {
+        "requests.cpu": cpu_text, "limits.cpu": cpu_text,
+        "requests.memory": memory_text, "limits.memory": memory_text,
+        "requests.storage": f"{storage}Gi",
+        "pods": str(sum(count for count, _, _ in pods)),
+    }
+
+
+class DataNamespace:
+    """A team's data namespace `<team>-data`, for its `postgresql` clusters only, created under
+    `opts`' parent:
+
+    - the Namespace, enforcing Pod Security `baseline` (audit and warn stay `restricted`, so the
+      gap shows) at the pinned version, annotated with the reason (POD_SECURITY_EXEMPTION);
+    - a ResourceQuota of exactly the declared databases (`data_quota`);
+    - `default-deny` and `allow-dns`; each cluster adds its own policy (peers, the operator,
+      the team's declared clients, HTTPS for Patroni and WAL-G);
+    - the team's groups bound to a view-only Role in every environment (`rbac.data_rules`).
+    """
+
+    def __init__(self, name: str, team: Team, stack: StackConfig, backups: bool, opts: pulumi.ResourceOptions):
+        self.name = postgres_namespace(team.name)
+        labels = {**kubernetes_labels(stack, "database"), f"{LABEL_PREFIX}/team": team.name}
+        pod_security = {
+            f"pod-security.kubernetes.io/{mode}{suffix}": value
+            for mode, level in (("enforce", "baseline"), ("audit", catalogue.POD_SECURITY_LEVEL), ("warn", catalogue.POD_SECURITY_LEVEL))
+            for suffix, value in (("", level), ("-version", catalogue.POD_SECURITY_VERSION))
+        }
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": self.name,
+                "labels": {**labels, **pod_security},
+                "annotations": {f"{LABEL_PREFIX}/pod-security-exemption": POD_SECURITY_EXEMPTION},
+            },
+            opts=opts,
+        )
+        # Everything else lives in the namespace (fixed name), so it is created after it.
+        inside = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.namespace]))
+
+        def meta(role: str) -> dict[str, Any]:
+            return {"name": role, "namespace": self.name, "labels": labels}
+
+        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("data-quota"), spec={"hard": data_quota(stack, team, backups)}, opts=inside)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny", metadata=meta("default-deny"), spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, opts=inside,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-dns",
+            metadata=meta("allow-dns"),
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{
+                    "to": [{**namespace_selector(DNS_NAMESPACE), "podSelector": {"matchLabels": DNS_POD_LABELS}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }],
+            },
+            opts=inside,
+        )
+        k8s.rbac.v1.Role(f"{name}-role", metadata=meta(rbac.DATA_ROLE_NAME), rules=rbac.data_rules(), opts=inside)
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-binding",
+            metadata=meta(f"{rbac.DATA_ROLE_NAME}-groups"),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": rbac.DATA_ROLE_NAME},
+            subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in team.groups],
+            opts=inside,
+        )
+
+
 class PostgresOperator(pulumi.ComponentResource):
     """Creates the `postgres-operator` namespace (restricted, default-deny, egress to the database
-    pods it manages), the postgres-operator chart at its pinned version, and a `Postgres` for every
-    database the teams declare, each after the operator (its CRD) and the team's namespace."""
+    pods it manages), the postgres-operator chart at its pinned version, a `DataNamespace`
+    `<team>-data` for every team that declares databases, and a `Postgres` there for every
+    database, each after the operator (its CRD) and the data namespace.
+
+    The databases do not run in the team namespace because it enforces Pod Security `restricted`,
+    which the operator's Spilo pods cannot meet (POD_SECURITY_EXEMPTION); the team namespace keeps
+    enforcing it, and only the database pods run at `baseline`."""
 
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
     clusters: dict[str, Postgres]
+    data_namespaces: dict[str, DataNamespace]
 
-    def __init__(self, name: str, config: StackConfig, team_namespaces: dict[str, pulumi.Resource], storage: Any = None, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, storage: Any = None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:PostgresOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, config, "database-operator", child)
@@ -239,20 +336,25 @@ class PostgresOperator(pulumi.ComponentResource):
                 {"protocol": "TCP", "port": port} for port in (*PORTS["postgres"], PATRONI_PORT)
             ]}],
         })
-        # Each team namespace with databases gets the `postgres` bucket's credentials, and a copy
-        # under the one name the logical backup jobs read.
+        self.data_namespaces = {
+            team.name: DataNamespace(f"postgres-{team.name}-data", team, config, storage is not None, child)
+            for team in config.teams
+            if team.databases
+        }
+        # Each data namespace gets the `postgres` bucket's credentials, and a copy under the one
+        # name the logical backup jobs read.
         backups: dict[str, Any] = {}
         for team in config.teams:
-            namespace = team_namespaces.get(team.name)
-            if storage is None or not team.databases or namespace is None:
+            data = self.data_namespaces.get(team.name)
+            if storage is None or data is None:
                 continue
-            backup = storage.access_for(f"postgres-{team.name}", namespace.metadata.name, "postgres", aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None)
+            backup = storage.access_for(f"postgres-{team.name}", data.namespace.metadata.name, "postgres", aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None)
             k8s.core.v1.Secret(
                 f"{name}-{team.name}-logical-backup",
-                metadata={"name": LOGICAL_BACKUP_SECRET, "namespace": team.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
+                metadata={"name": LOGICAL_BACKUP_SECRET, "namespace": data.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
                 type="Opaque",
                 string_data=backup.secret.string_data,
-                opts=after(child, namespace, backup.secret),
+                opts=after(child, data.namespace, backup.secret),
             )
             backups[team.name] = backup
         any_backup = next(iter(backups.values()), None)
@@ -265,7 +367,7 @@ class PostgresOperator(pulumi.ComponentResource):
                 cluster = Postgres(
                     f"postgres-{team.name}-{database.name}",
                     PostgresArgs(team=team, database=database, stack=config, backup=backups.get(team.name)),
-                    after(child, self.chart, team_namespaces.get(team.name)),
+                    after(child, self.chart, self.data_namespaces[team.name].namespace),
                 )
                 self.clusters[cluster.cluster_name] = cluster
         self.register_outputs({"clusters": sorted(self.clusters)})

@@ -10,7 +10,7 @@ from stacks.model.teams import DEFAULT_INSTANCE
 
 from .. import catalogue
 
-__all__ = ["DEFAULT_INSTANCE", "KAFKA_NAMESPACE", "Endpoint", "endpoint", "connection_secret", "pod_labels", "postgres_cluster_name"]
+__all__ = ["DEFAULT_INSTANCE", "KAFKA_NAMESPACE", "Endpoint", "endpoint", "connection_secret", "pod_labels", "postgres_cluster_name", "postgres_namespace"]
 
 # Kafka is one platform cluster shared by teams (they declare topics), in its own namespace.
 KAFKA_NAMESPACE = catalogue.KAFKA_NAMESPACE
@@ -37,6 +37,12 @@ def postgres_cluster_name(team: str, instance: str) -> str:
     return f"{team}-{instance}"
 
 
+def postgres_namespace(team: str) -> str:
+    """The team's data namespace, where its `postgresql` clusters run: Pod Security `baseline`
+    there, because the operator cannot make Spilo pods `restricted` (components/services/postgres.py)."""
+    return f"{team}-data"
+
+
 def pod_labels(service: str, team: str, instance: str | None) -> dict[str, str]:
     """The labels the operator puts on every pod of the instance (and on no other pod)."""
     instance = instance or DEFAULT_INSTANCE[service]
@@ -56,14 +62,15 @@ def pod_labels(service: str, team: str, instance: str | None) -> dict[str, str]:
 
 
 def endpoint(service: str, team: str, instance: str | None) -> Endpoint:
-    namespace = KAFKA_NAMESPACE if service == "kafka" else None
+    namespace = KAFKA_NAMESPACE if service == "kafka" else postgres_namespace(team) if service == "postgres" else None
     return Endpoint(namespace, pod_labels(service, team, instance), PORTS[service])
 
 
 def connection_secret(service: str, team: str, instance: str | None) -> str | None:
-    """The Secret in the team's namespace with the credentials for the instance, made by its
-    operator (PostgreSQL, RabbitMQ) or by the services layer (Redis); None for Kafka, whose TLS
-    listener clients trust through the cluster CA."""
+    """The Secret with the credentials for the instance, made by its operator (PostgreSQL, RabbitMQ)
+    or by the services layer (Redis), in the instance's namespace: the team's, or for PostgreSQL
+    the team's data namespace (`postgres_namespace`); None for Kafka, whose TLS listener clients
+    trust through the cluster CA."""
     instance = instance or DEFAULT_INSTANCE[service]
     if service == "postgres":
         # The operator's secret_name_template `{username}.{cluster}.credentials.{tprkind}.{tprgroup}`

@@ -103,7 +103,7 @@ def test_with_charts_off_the_instances_still_register_after_their_namespaces(inv
     registrations = inventory("local")
     assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
     cluster = registrations.named("postgres-payments-db-cluster")
-    assert cluster.options["depends_on"] == ["kubernetes:core/v1:Namespace::team-payments-namespace"]
+    assert cluster.options["depends_on"] == ["kubernetes:core/v1:Namespace::postgres-payments-data-namespace"]
     kafka = registrations.named("platform-kafka-cluster")
     assert "kubernetes:core/v1:Namespace::platform-kafka-namespace" in kafka.options["depends_on"]
 
@@ -114,7 +114,7 @@ def test_with_charts_off_the_instances_still_register_after_their_namespaces(inv
 def test_prod_postgres_cluster_has_the_settings_config_asks_for(inventory):
     cluster = inventory("prod").named("postgres-payments-db-cluster")
     assert (cluster.type, cluster.inputs["apiVersion"], cluster.inputs["kind"]) == ("kubernetes:acid.zalan.do/v1:postgresql", "acid.zalan.do/v1", "postgresql")
-    assert (cluster.inputs["metadata"]["name"], cluster.inputs["metadata"]["namespace"]) == ("payments-db", "payments")
+    assert (cluster.inputs["metadata"]["name"], cluster.inputs["metadata"]["namespace"]) == ("payments-db", "payments-data")
     spec = cluster.inputs["spec"]
     assert spec["teamId"] == "payments"
     assert spec["numberOfInstances"] == 2  # prod: at least a primary and a replica
@@ -142,7 +142,10 @@ def test_prod_postgres_archives_wal_and_backs_up_to_blob_storage(inventory):
     assert (backup["logical_backup_provider"], backup["logical_backup_azure_storage_container"]) == ("az", "postgres")
     assert backup["logical_backup_cronjob_environment_secret"] == "postgres-logical-backup"
     copy = registrations.named("platform-postgres-payments-logical-backup")
-    assert (copy.inputs["metadata"]["name"], copy.inputs["metadata"]["namespace"]) == ("postgres-logical-backup", "payments")
+    assert (copy.inputs["metadata"]["name"], copy.inputs["metadata"]["namespace"]) == ("postgres-logical-backup", "payments-data")
+    storage = registrations.named("platform-storage-postgres-payments-postgres")
+    assert (storage.inputs["metadata"]["name"], storage.inputs["metadata"]["namespace"]) == ("postgres-payments-postgres-storage", "payments-data")
+    assert "kubernetes:core/v1:Namespace::postgres-payments-data-namespace" in storage.options["depends_on"]
 
 
 def test_onprem_postgres_archives_wal_to_the_sites_s3_endpoint(inventory):
@@ -165,17 +168,99 @@ def test_without_object_storage_there_is_no_wal_archiving(inventory):
 
 def test_postgres_pods_admit_exactly_the_declared_clients_their_peers_and_the_operator(inventory):
     policy = inventory("prod").named("postgres-payments-db-network").inputs
-    assert (policy["metadata"]["name"], policy["metadata"]["namespace"]) == ("payments-db-postgres", "payments")
+    assert (policy["metadata"]["name"], policy["metadata"]["namespace"]) == ("payments-db-postgres", "payments-data")
     spec = policy["spec"]
     own = {"matchLabels": {"application": "spilo", "cluster-name": "payments-db"}}
     assert spec["podSelector"] == own
     peers, operator, clients = spec["ingress"]
     assert peers == {"from": [{"podSelector": own}], "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 8008}]}
     assert operator["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "postgres-operator"}}}]
-    assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in clients["from"]] == [
-        "payments-api", "settlement-worker", "nightly-reconciliation",
+    team = {"matchLabels": {"kubernetes.io/metadata.name": "payments"}}
+    assert clients["from"] == [
+        {"namespaceSelector": team, "podSelector": {"matchLabels": {"app.kubernetes.io/name": name, "complete-cluster/team": "payments"}}}
+        for name in ("payments-api", "settlement-worker", "nightly-reconciliation")
     ]
     assert clients["ports"] == [{"protocol": "TCP", "port": 5432}]
+    https = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
+    assert spec["egress"] == [
+        {"to": [{"podSelector": own}], "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 8008}]},
+        {"to": https, "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]},  # Patroni's API server, WAL-G
+    ]
+
+
+# --- the teams' data namespaces (PostgreSQL only) ---------------------------------------------------------
+
+DATA_NAMESPACE = "kubernetes:core/v1:Namespace::postgres-payments-data-namespace"
+
+
+def in_namespace(registrations, namespace: str, kind: str):
+    return {r.inputs["metadata"]["name"]: r for r in registrations if r.custom and r.inputs.get("kind") == kind and r.inputs["metadata"].get("namespace") == namespace}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_data_namespaces_relax_pod_security_and_only_to_baseline(inventory, stack):
+    registrations = inventory(stack)
+    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"] for r in registrations if r.type == "kubernetes:core/v1:Namespace"}
+    from stacks.loader import load
+
+    with_databases = {f"{team.name}-data" for team in load(stack).teams if team.databases}
+    for name, metadata in namespaces.items():
+        levels = {mode: metadata["labels"][f"pod-security.kubernetes.io/{mode}"] for mode in ("enforce", "audit", "warn")}
+        versions = {metadata["labels"][f"pod-security.kubernetes.io/{mode}-version"] for mode in ("enforce", "audit", "warn")}
+        assert versions == {catalogue.POD_SECURITY_VERSION}, name
+        expected = "baseline" if name in with_databases else "restricted"
+        assert levels == {"enforce": expected, "audit": "restricted", "warn": "restricted"}, name
+    # The team namespaces themselves stay restricted, and the databases live only in the data namespaces.
+    assert {r.inputs["metadata"]["namespace"] for r in registrations if r.inputs.get("kind") == "postgresql"} == with_databases
+
+
+def test_the_data_namespace_is_labelled_annotated_and_ordered_first(inventory):
+    registrations = inventory("prod")
+    namespace = registrations.named("postgres-payments-data-namespace")
+    metadata = namespace.inputs["metadata"]
+    assert metadata["name"] == "payments-data"
+    assert {k: v for k, v in metadata["labels"].items() if k.startswith("pod-security.kubernetes.io/")} == {
+        "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": catalogue.POD_SECURITY_VERSION,
+        "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/audit-version": catalogue.POD_SECURITY_VERSION,
+        "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/warn-version": catalogue.POD_SECURITY_VERSION,
+    }
+    assert metadata["labels"]["complete-cluster/team"] == "payments"
+    assert metadata["annotations"] == {
+        "complete-cluster/pod-security-exemption":
+            "postgres-operator cannot set runAsNonRoot, seccomp or capabilities on database pods (zalando/postgres-operator#1745, #2223)",
+    }
+    inside = [r for r in registrations if r.custom and isinstance(r.inputs.get("metadata"), dict) and r.inputs["metadata"].get("namespace") == "payments-data"]
+    assert sorted(r.inputs["kind"] for r in inside) == [
+        "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding", "Secret", "Secret", "postgresql",
+    ]
+    for resource in inside:
+        assert DATA_NAMESPACE in resource.options["depends_on"], resource.name
+
+
+@pytest.mark.parametrize("stack, hard", [
+    # local: one xsmall instance with a 5Gi volume, no object storage (no logical backup job)
+    ("local", {"requests.cpu": "100m", "limits.cpu": "100m", "requests.memory": "256Mi", "limits.memory": "256Mi", "requests.storage": "5Gi", "pods": "1"}),
+    # prod: two medium instances (1 CPU, 2Gi) with 50Gi each, plus the logical backup job (250m, 512Mi)
+    ("prod", {"requests.cpu": "2250m", "limits.cpu": "2250m", "requests.memory": "4608Mi", "limits.memory": "4608Mi", "requests.storage": "100Gi", "pods": "3"}),
+])
+def test_the_data_namespace_quota_is_exactly_the_declared_databases(inventory, stack, hard):
+    quota = inventory(stack).named("postgres-payments-data-quota")
+    assert (quota.inputs["metadata"]["name"], quota.inputs["metadata"]["namespace"]) == ("data-quota", "payments-data")
+    assert quota.inputs["spec"] == {"hard": hard}
+
+
+def test_the_data_namespace_denies_everything_but_dns_and_each_clusters_own_traffic(inventory):
+    policies = in_namespace(inventory("prod"), "payments-data", "NetworkPolicy")
+    assert sorted(policies) == ["allow-dns", "default-deny", "payments-db-postgres"]
+    assert policies["default-deny"].inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert policies["allow-dns"].inputs["spec"] == {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }],
+    }
 
 
 # --- Redis -----------------------------------------------------------------------------------------------

@@ -130,3 +130,20 @@ def test_each_team_adds_a_fixed_set_of_resources(inventory):
         "LimitRange", "Namespace", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding",
     ]
     assert sorted(r.type for r in per_team if not r.custom) == ["platform:workloads:Api", "platform:workloads:ScheduledJob", "platform:workloads:Worker"]
+
+
+@pytest.mark.parametrize("environment", ["dev", "test", "prod"])
+def test_the_data_namespace_is_view_only_for_the_teams_groups_in_every_environment(local_as, environment):
+    """The databases' namespace `<team>-data` (components/services/postgres.py): the team's groups
+    read it as in test/prod's team namespace; even in dev no secrets, exec, attach or port-forward."""
+    registrations = local_as(environment)
+    [role] = [r for r in registrations if r.name == "postgres-payments-data-role"]
+    [binding] = [r for r in registrations if r.name == "postgres-payments-data-binding"]
+    assert (role.inputs["metadata"]["name"], role.inputs["metadata"]["namespace"]) == ("team-viewer", "payments-data")
+    assert role.inputs["rules"] == rbac.team_rules("test")
+    granted = {(resource, verb) for rule in role.inputs["rules"] for resource in rule["resources"] for verb in rule["verbs"]}
+    assert {verb for _, verb in granted} == {"get", "list", "watch"}
+    assert not {resource for resource, _ in granted} & {"pods/exec", "pods/portforward", "pods/attach", "secrets"}
+    assert binding.inputs["metadata"]["namespace"] == "payments-data"
+    assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team-viewer"}
+    assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "payments-developers"}]

@@ -96,7 +96,8 @@ def test_scheduled_job_never_overlaps_and_has_a_deadline(inventory):
 @pytest.mark.parametrize(
     "component, selector, namespace, ports",
     [
-        ("team-payments-payments-api", {"application": "spilo", "cluster-name": "payments-db"}, None, [5432]),
+        # PostgreSQL runs in the team's data namespace (Pod Security baseline; components/services/postgres.py).
+        ("team-payments-payments-api", {"application": "spilo", "cluster-name": "payments-db"}, "payments-data", [5432]),
         ("team-payments-settlement-worker", {"app.kubernetes.io/name": "queue", "app.kubernetes.io/part-of": "rabbitmq"}, None, [5671, 5672]),
         ("team-search-indexer", {"strimzi.io/cluster": "events", "strimzi.io/kind": "Kafka"}, "kafka", [9093]),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig, Team as TeamConfig
 
@@ -27,7 +27,7 @@ INGRESS_NAMESPACE = "ingress-nginx"
 class TeamArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: TeamConfig
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
 
 
 class Team(pulumi.ComponentResource):

@@ -28,7 +28,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import Aks, StackConfig
 from stacks.model.site import StandbySource, standby_of
@@ -164,7 +164,7 @@ class KubernetesObject(pulumi.CustomResource):
 
 class BackupArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
     storage: Any
     """The stack's ObjectStorage."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 from stacks.model.base import quantity_value
@@ -154,7 +154,7 @@ class PostgresArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: Team
     database: Database
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
     backup: Any = None
     """The `StorageAccess` for the `postgres` bucket in the team's data namespace (components/storage),
     or None: no WAL archiving and no logical backups (stacks without object storage)."""

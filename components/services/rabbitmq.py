@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 from stacks.model.teams import Queue, Team
@@ -47,7 +47,7 @@ class RabbitMQArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: Team
     queue: Queue
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
 
 
 class RabbitMQ(pulumi.ComponentResource):

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import Render, StackConfig
 from stacks.model.teams import Cache, Team
@@ -45,7 +45,7 @@ class RedisArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: Team
     cache: Cache
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
 
 
 class Redis(pulumi.ComponentResource):

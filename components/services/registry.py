@@ -30,7 +30,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import Rancher, StackConfig
 from stacks.model.site import standby_of
@@ -120,7 +120,7 @@ def harbor_image(config: StackConfig, name: str) -> dict[str, str]:
 
 class RegistryArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
     storage: Any
     """The stack's ObjectStorage."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 
@@ -19,7 +19,7 @@ class WorkloadArgs(BaseModel):
     team: str
     namespace: str  # the team namespace's fixed name; ordering comes from the parent's depends_on
     workload: Any  # stacks.model.workloads.Api | Worker | ScheduledJob
-    stack: StackConfig
+    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
 
 
 class WorkloadComponent(pulumi.ComponentResource):

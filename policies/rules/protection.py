@@ -20,6 +20,9 @@ DEFAULT_STATEFUL_TYPES = [
     "kubernetes:databases.spotahome.com/v1:RedisFailover",
     "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster",
     "kubernetes:kafka.strimzi.io/v1beta2:Kafka",
+    # Strimzi 1.x serves only kafka.strimzi.io/v1; in KRaft the node pools own the brokers' volumes.
+    "kubernetes:kafka.strimzi.io/v1:Kafka",
+    "kubernetes:kafka.strimzi.io/v1:KafkaNodePool",
     "kubernetes:core/v1:PersistentVolumeClaim",
 ]
 

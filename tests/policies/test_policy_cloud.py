@@ -356,3 +356,17 @@ def test_stateful_resources_in_prod_are_protected():
     ]
     assert run_stack("stateful-protection", resources, environment="test") == []
     assert len(run_stack("stateful-protection", resources, statefulTypes=[], statefulSetsWithVolumeClaims=False)) == 0
+
+
+def test_strimzi_v1_kafka_and_node_pools_are_stateful():
+    # Strimzi 1.x serves only kafka.strimzi.io/v1, and in KRaft the node pools own the volumes.
+    resources = [
+        Resource("kubernetes:kafka.strimzi.io/v1:Kafka", {}, "urn:kafka", "events", protect=False),
+        Resource("kubernetes:kafka.strimzi.io/v1:KafkaNodePool", {}, "urn:brokers", "brokers", protect=False),
+        Resource("kubernetes:kafka.strimzi.io/v1:KafkaTopic", {}, "urn:topic", "orders", protect=False),
+    ]
+    fix = "create it with pulumi.ResourceOptions(protect=True) so that no destroy or replacement can delete it"
+    assert run_stack("stateful-protection", resources) == [
+        (f'kubernetes:kafka.strimzi.io/v1:Kafka "events" holds state but is not protected; {fix}', "urn:kafka"),
+        (f'kubernetes:kafka.strimzi.io/v1:KafkaNodePool "brokers" holds state but is not protected; {fix}', "urn:brokers"),
+    ]

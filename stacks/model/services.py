@@ -176,7 +176,7 @@ class Backup(Strict):
     enabled: bool = False
     schedule: Schedule = "0 1 * * *"
     retention_days: int = Field(default=7, ge=1, le=3650)
-    snapshot_driver: str | None = None
+    snapshot_driver: matching(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "a CSI driver name (at most 63 lower-case letters, digits, '-' and '.', e.g. `rbd.csi.ceph.com`)") | None = None
     """The CSI driver whose volumes are snapshotted (a VolumeSnapshotClass for it is labelled for
     Velero). AKS defaults to `disk.csi.azure.com`; on premises name the site's driver, or leave it
     unset when the storage team provides a labelled class."""

@@ -118,10 +118,15 @@ def is_exempt(props: dict, config: dict) -> bool:
 
 def workload_pod_spec(type_token_: str, props: dict, config: dict) -> dict | None:
     """The pod spec of a workload the policy should look at, or None (not a workload, exempt
-    namespace, no template)."""
-    if not runs_workload(type_token_) or is_exempt(props, config):
+    namespace, no template, or a template still unknown during preview: undecided)."""
+    if not runs_workload(type_token_):
         return None
-    template = pod_template(type_token_, props)
+    try:
+        if is_exempt(props, config):
+            return None
+        template = pod_template(type_token_, props)
+    except Undecided:
+        return None
     return None if template is None else template[1]
 
 

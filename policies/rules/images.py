@@ -45,10 +45,7 @@ def registry_allowed(image: ImageRef, allowed: list[str]) -> bool:
 
 
 def image_problems(type_token: str, props: dict, config: dict) -> list[str]:
-    try:
-        spec = kube.workload_pod_spec(type_token, props, config)
-    except Undecided:
-        return []
+    spec = kube.workload_pod_spec(type_token, props, config)
     if spec is None:
         return []
     allowed = list(config.get("allowedRegistries") or ())

@@ -27,10 +27,7 @@ def _present(section: dict | None, key: str) -> bool:
 
 
 def resource_problems(type_token: str, props: dict, config: dict) -> list[str]:
-    try:
-        spec = kube.workload_pod_spec(type_token, props, config)
-    except Undecided:
-        return []
+    spec = kube.workload_pod_spec(type_token, props, config)
     if spec is None:
         return []
     required = [("requests", "cpu"), ("requests", "memory")]

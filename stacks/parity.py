@@ -36,6 +36,7 @@ DEFAULT_ALLOW = (
     "storage.buckets",
     "storage.credentials",
     "services.registry.hostname",
+    "services.monitoring.central.hostname",
     # A secondary restores its primary's backups through a read-only Velero location of its own.
     "inventory[kubernetes:velero.io/v1:BackupStorageLocation::platform-backup-primary-location]",
 )

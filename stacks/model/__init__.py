@@ -58,6 +58,7 @@ class StackConfig(Strict):
             problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
         problems += self._workload_problems()
         problems += self._service_problems()
+        problems += self._observability_problems()
         if self.services.registry.enabled and not self.services.registry.hostname:
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
         check(problems)
@@ -84,6 +85,37 @@ class StackConfig(Strict):
         if self.environment == "prod" and services.postgres.enabled and self.storage is None and not isinstance(self.infrastructure, Render):
             problems.append(("services.postgres.enabled", "prod databases archive WAL and logical backups to object storage for point-in-time recovery; configure `storage`"))
         return problems + service_instance_problems(self)
+
+    def _observability_problems(self) -> list[tuple[str, str]]:
+        """Logs and traces are viewed in the monitoring stack's Grafana; a secondary site's metrics
+        and logs go to its primary, which receives them."""
+        services = self.services
+        monitoring, central = services.monitoring, services.monitoring.central
+        problems = []
+        for service in ("logging", "tracing"):
+            if getattr(services, service).enabled and not monitoring.enabled:
+                problems.append((f"services.{service}.enabled", "is viewed in Grafana, which the monitoring stack runs; enable services.monitoring"))
+        if not monitoring.enabled:
+            return problems
+        key = "services.monitoring.central"
+        if central.send_to is not None and self.site.role == "primary":
+            problems.append((f"{key}.send_to", f"`{central.send_to}` is not a primary of this site: a primary site is the central view and "
+                                               "sends nowhere; remove send_to"))
+        elif central.send_to is not None and central.send_to != self.site.primary:
+            problems.append((f"{key}.send_to", f"`{central.send_to}` is not this site's primary; remote-write goes to the primary site "
+                                               f"`{self.site.primary}` (or leave send_to out)"))
+        several_sites = self.site.role == "secondary" or bool(self.site.secondaries)
+        if several_sites and not central.hostname:
+            problems.append((f"{key}.hostname", "this environment has several sites: the primary receives the others' metrics and logs at its "
+                                                "telemetry host, and any site may become the primary; set this site's (e.g. `telemetry.dc1.example.com`)"))
+        if several_sites and central.password is None:
+            problems.append((f"{key}.password", "the sites authenticate to each other with a shared password; set the same on each with "
+                                                f"`pulumi config set --secret --path '{PROJECT}:services.monitoring.central.password' <value>`"))
+        if central.hostname and not services.ingress.enabled:
+            problems.append((f"{key}.hostname", "is served by the platform ingress; enable services.ingress"))
+        if monitoring.grafana_hostname and not services.ingress.enabled:
+            problems.append(("services.monitoring.grafana_hostname", "is served by the platform ingress; enable services.ingress"))
+        return problems
 
     def _workload_problems(self) -> list[tuple[str, str]]:
         problems = []

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, mod
 from components import catalogue
 
 from .base import Strict, check, matching
+from .observability import Logging, Monitoring, Tracing
 from .workloads import Schedule
 
 
@@ -187,21 +188,6 @@ class Backup(Strict):
         if (info.context or {}).get("environment") == "prod" and self.retention_days < minimum:
             check([("retention_days", f"prod keeps backups at least {minimum} days (the compliance minimum), not {self.retention_days}; raise retention_days")])
         return self
-
-
-class Monitoring(Strict):
-    enabled: bool = False
-    retention_days: int = Field(default=7, ge=1, le=365)
-
-
-class Logging(Strict):
-    enabled: bool = False
-    retention_days: int = Field(default=7, ge=1, le=3650)
-
-
-class Tracing(Strict):
-    enabled: bool = False
-    retention_days: int = Field(default=3, ge=1, le=365)
 
 
 class Services(Strict):

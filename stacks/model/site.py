@@ -162,6 +162,9 @@ class StandbySource(Strict):
     """The primary's bucket per purpose (`postgres` is its WAL archive, `backups` its Velero backups)."""
     registry_hostname: str | None
     """The primary's Harbor, the source the secondary's Harbor replicates from."""
+    central_hostname: str | None = None
+    """The primary's telemetry endpoint (`services.monitoring.central.hostname`), where the
+    secondary remote-writes its metrics and pushes its logs."""
 
 
 def standby_of(site: Site) -> StandbySource | None:
@@ -181,6 +184,7 @@ def standby_of(site: Site) -> StandbySource | None:
         storage_region=storage.region if s3 else None,
         buckets=storage.buckets.model_dump() if storage is not None else {},
         registry_hostname=registry.hostname if registry.enabled else None,
+        central_hostname=primary.services.monitoring.central.hostname or None,
     )
 
 

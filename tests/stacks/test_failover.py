@@ -129,6 +129,7 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
         "buckets": {"registry": "dc2-registry", "backups": "dc2-backups", "postgres": "dc2-postgres", "logs": "dc2-logs",
                     "traces": "dc2-traces", "etcd_snapshots": "dc2-etcd-snapshots"},
         "registry_hostname": "harbor.dc2.example.com",
+        "central_hostname": "telemetry.dc2.example.com",
     }
 
 

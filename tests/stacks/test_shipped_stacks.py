@@ -49,8 +49,12 @@ def test_regions_and_environment_differences():
     assert not prod.infrastructure.api_server.public and prod.infrastructure.sku_tier == "Standard"
     assert (dev.policy.enforcement, test.policy.enforcement, prod.policy.enforcement) == ("advisory", "mandatory", "mandatory")
     assert {"redis", "kafka"} <= set(dev.services.enabled())
-    assert "logging" in test.services.enabled() and "monitoring" not in test.services.enabled()
-    assert {"monitoring", "logging", "backup"} <= set(prod.services.enabled())
+    assert {"monitoring", "logging", "tracing"} <= set(test.services.enabled())
+    assert "logging" not in dev.services.enabled() and dev.services.monitoring.mode == "reduced"
+    assert (test.services.monitoring.mode, prod.services.monitoring.mode) == ("full", "full")
+    assert {"monitoring", "logging", "tracing", "backup"} <= set(prod.services.enabled())
+    assert dev.services.monitoring.retention_days < test.services.monitoring.retention_days < prod.services.monitoring.retention_days
+    assert test.services.logging.archive_days < prod.services.logging.archive_days
 
 
 def test_profiles_layer_under_the_stack_file():
@@ -132,9 +136,10 @@ def test_cli_validate_reports_every_problem_and_exits_1(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        f"{broken} has 4 problems:",
+        f"{broken} has 5 problems:",
         "  - site.primary: a secondary site must name its primary site's stack (e.g. `onprem-dc1`)",
         "  - infrastructure.dir: unknown key (did you mean `directory`?)",
+        "  - services.monitoring.receivers: prod alerts must reach someone: declare at least one receiver (webhook, slack or pagerduty)",
         "  - teams[0].name: is required",
         "  - teams[0].nmae: unknown key (did you mean `name`?)",
     ]

@@ -154,13 +154,16 @@ class ServiceNamespace:
     `policy(role, spec)` adds a NetworkPolicy for what the service itself needs.
     """
 
-    def __init__(self, name: str, namespace: str, config: StackConfig, component: str, opts: pulumi.ResourceOptions, internal: bool = False):
+    def __init__(self, name: str, namespace: str, config: StackConfig, component: str, opts: pulumi.ResourceOptions, internal: bool = False,
+                 enforce: str = catalogue.POD_SECURITY_LEVEL):
         self.name = name
         self.namespace_name = namespace
         self.labels = kubernetes_labels(config, component)
+        # `enforce` other than restricted is for the node agents alone (components/observability/common.py);
+        # audit and warn stay at restricted everywhere.
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": namespace, "labels": {**self.labels, **pod_security_labels()}},
+            metadata={"name": namespace, "labels": {**self.labels, **pod_security_labels(), "pod-security.kubernetes.io/enforce": enforce}},
             opts=opts,
         )
         # Everything else lives in the namespace (fixed name), so it is created after it.

@@ -1,0 +1,85 @@
+"""What the observability components share: their namespaces, the in-cluster addresses by which
+they find each other, the node agents' namespace, and the credentials of the cross-site view.
+
+Every chart here sets `fullnameOverride`, so the Service names below are fixed and each component
+can point at the others without holding their objects (Grafana's data sources, the collectors'
+exporters, network policies between namespaces).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pulumi
+
+from stacks.model import StackConfig
+
+from ..services.operators import ServiceNamespace, namespace_selector
+
+# --- namespaces ----------------------------------------------------------------------------------
+
+MONITORING_NAMESPACE = "monitoring"  # Prometheus operator, Prometheus, Alertmanager, kube-state-metrics
+GRAFANA_NAMESPACE = "grafana"
+LOGGING_NAMESPACE = "logging"  # Loki
+TRACING_NAMESPACE = "tracing"  # Tempo and the OpenTelemetry Collector applications send to
+NODE_AGENTS_NAMESPACE = "node-agents"  # node-exporter and the log agent: they read the node itself
+
+# --- in-cluster addresses ------------------------------------------------------------------------
+
+PROMETHEUS_URL = f"http://monitoring-prometheus.{MONITORING_NAMESPACE}.svc:9090"
+ALERTMANAGER_URL = f"http://monitoring-alertmanager.{MONITORING_NAMESPACE}.svc:9093"
+LOKI_URL = f"http://loki-gateway.{LOGGING_NAMESPACE}.svc:80"
+LOKI_PUSH_PATH = "/loki/api/v1/push"
+TEMPO_URL = f"http://tempo.{TRACING_NAMESPACE}.svc:3200"
+TEMPO_OTLP_GRPC = f"tempo.{TRACING_NAMESPACE}.svc:4317"
+# Where applications send traces (and may send logs and metrics): the collector's OTLP receivers.
+OTEL_COLLECTOR_HOST = f"otel-collector.{TRACING_NAMESPACE}.svc"
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+PROMETHEUS_REMOTE_WRITE_PATH = "/api/v1/write"
+
+# The label every metric and log line carries, so the primary's central view tells sites apart.
+SITE_LABEL = "site"
+
+# --- the node agents' namespace ------------------------------------------------------------------
+
+
+def node_agents_namespace(name: str, config: StackConfig, opts: pulumi.ResourceOptions) -> ServiceNamespace:
+    """The one namespace whose pods may use the node: node-exporter (host network and PID namespace,
+    the root file system read-only) and the log agent (the pod log and audit log directories).
+
+    Pod Security `restricted` cannot admit them, so this namespace enforces `privileged` and still
+    audits and warns at `restricted`; the policy pack exempts it by name with that reason
+    (policies/config/*.json, policies/README.md). Nothing else runs here.
+    """
+    return ServiceNamespace(name, NODE_AGENTS_NAMESPACE, config, "node-agents", opts, enforce="privileged")
+
+
+def from_namespace(namespace: str, pod_labels: dict[str, str] | None = None) -> dict:
+    """A NetworkPolicy peer: pods of `namespace` (those with `pod_labels`, or all)."""
+    peer = namespace_selector(namespace)
+    if pod_labels:
+        peer["podSelector"] = {"matchLabels": pod_labels}
+    return peer
+
+
+# --- the cross-site view's credentials -----------------------------------------------------------
+
+CENTRAL_USERNAME = "telemetry"
+
+
+def htpasswd_line(stack: str, password: pulumi.Output[str]) -> pulumi.Output[str]:
+    """An nginx basic-auth entry (`user:{SSHA}...`) for the shared central-view password, a secret.
+
+    Salted SHA-1 is what nginx's `auth_basic_user_file` understands without the system's crypt();
+    the salt is fixed per stack so the Secret does not change on every run. The password is a long
+    random secret, not a word a person chose, so the hash's speed is not its weakness.
+    """
+    salt = hashlib.sha256(f"{stack}:{CENTRAL_USERNAME}".encode()).digest()[:8]
+
+    def line(secret: str) -> str:
+        digest = hashlib.sha1(secret.encode() + salt).digest()
+        return f"{CENTRAL_USERNAME}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n"
+
+    return pulumi.Output.secret(password).apply(line)

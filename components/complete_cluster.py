@@ -13,6 +13,7 @@ from .infrastructure.aks import AksCluster, AksClusterArgs
 from .infrastructure.existing import ExistingCluster
 from .infrastructure.rancher import RancherCluster, RancherClusterArgs
 from .infrastructure.render import RenderTarget, RenderTargetArgs
+from .observability import Observability, ObservabilityArgs
 from .services import backup as backup_service
 from .services.cert_manager import CertManager
 from .services.ingress import Ingress
@@ -45,6 +46,7 @@ class CompleteCluster(pulumi.ComponentResource):
     redis: RedisOperator | None = None
     rabbitmq: RabbitMQOperator | None = None
     kafka: Kafka | None = None
+    observability: Observability | None = None
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:index:CompleteCluster", name, None, opts)
@@ -56,6 +58,8 @@ class CompleteCluster(pulumi.ComponentResource):
         self.teams = self._access(name, config) if self.kubernetes is not None else {}
         if self.kubernetes is not None:
             self._shared_services(name, config)
+        if self.kubernetes is not None and any(getattr(config.services, part).enabled for part in ("monitoring", "logging", "tracing")):
+            self._observability(name, config)
         self.register_outputs({"infrastructure": self.infrastructure_kind})
 
     def _access(self, name: str, config: StackConfig) -> dict[str, Team]:
@@ -102,6 +106,16 @@ class CompleteCluster(pulumi.ComponentResource):
             self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", config, namespaces, issuer, on_cluster)
         if services.kafka.enabled:
             self.kafka = Kafka(f"{name}-kafka", config, on_cluster)
+
+    def _observability(self, name: str, config: StackConfig) -> None:
+        """Metrics, alerts, dashboards, logs and traces, after the services they watch."""
+        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
+        watched = [self.storage, self.registry, self.backup, self.ingress, self.cert_manager, self.postgres, self.redis, self.rabbitmq, self.kafka]
+        self.observability = Observability(
+            f"{name}-observability",
+            ObservabilityArgs(stack=config, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams),
+            on_cluster,
+        )
 
     def _infrastructure(self, name: str, config: StackConfig) -> k8s.Provider | None:
         child = pulumi.ResourceOptions(parent=self)

@@ -1,0 +1,56 @@
+"""Observability in one place: metrics and alerts, Grafana, central logs with a long-term archive,
+and traces, for one site; and the cross-site view a primary receives from its secondaries.
+
+`Observability` composes the parts the stack enables (`services.monitoring`, `.logging`,
+`.tracing`); what each part creates is in its own module:
+
+- metrics.py: kube-prometheus-stack (Prometheus operator, Prometheus, Alertmanager with the
+  configured receivers, kube-state-metrics, node-exporter), monitors for every shared service, the
+  platform's alert rules (rules.py), remote-write to the primary and the receiving end on it;
+- grafana.py: Grafana with data sources for metrics, logs and traces wired to each other, and
+  dashboards provisioned as code (a platform overview and one per team);
+- logs.py: Fluent Bit on every node shipping container and audit logs to Loki (search) and to the
+  `logs` bucket (archive), Loki on object storage;
+- traces.py: the OpenTelemetry Collector endpoint applications send to, and Tempo on object storage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, SkipValidation
+
+from stacks.model import StackConfig
+
+from .common import node_agents_namespace
+
+
+class ObservabilityArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    stack: SkipValidation[StackConfig]  # validated once by the loader
+    storage: Any = None
+    """The stack's ObjectStorage (None on a render target)."""
+    services: list[Any] = []
+    """The shared-service components already created; monitors and rules for them come after them."""
+    teams: dict[str, Any] = {}
+    """The Team components by team name (their namespaces exist once the component is created)."""
+
+
+class Observability(pulumi.ComponentResource):
+    """The parts of observability the stack enables (module docstring)."""
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:observability:Observability", name, None, opts)
+        config = args.stack
+        services = config.services
+        child = pulumi.ResourceOptions(parent=self)
+        self.summary: dict[str, Any] = {}
+        # node-exporter and the log agent share the one namespace that may use the node.
+        self.node_agents = node_agents_namespace(f"{name}-node-agents", config, child) if services.monitoring.enabled or services.logging.enabled else None
+        # --- metrics (metrics.py) ---
+        # --- monitors and rules (monitors.py, rules.py) ---
+        # --- grafana (grafana.py) ---
+        # --- logs (logs.py) ---
+        # --- traces (traces.py) ---
+        self.register_outputs({"summary": self.summary})

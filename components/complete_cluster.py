@@ -16,6 +16,7 @@ from .infrastructure.render import RenderTarget, RenderTargetArgs
 from .observability import Observability, ObservabilityArgs
 from .services import backup as backup_service
 from .services.cert_manager import CertManager
+from .services.harbor_config import HarborConfiguration
 from .services.ingress import Ingress
 from .services.kafka import Kafka
 from .services.postgres import PostgresOperator
@@ -39,6 +40,7 @@ class CompleteCluster(pulumi.ComponentResource):
     rancher: RancherCluster | None = None
     storage: ObjectStorage | None = None
     registry: registry_service.Registry | None = None
+    harbor: HarborConfiguration | None = None
     backup: backup_service.Backup | None = None
     ingress: Ingress | None = None
     cert_manager: CertManager | None = None
@@ -82,6 +84,8 @@ class CompleteCluster(pulumi.ComponentResource):
         )
         if config.services.registry.enabled:
             self.registry = registry_service.Registry(f"{name}-registry", registry_service.RegistryArgs(stack=config, storage=self.storage), on_cluster)
+            # Proxy-cache projects and replication between the sites, in Harbor itself.
+            self.harbor = HarborConfiguration(f"{name}-harbor", config, self.registry, pulumi.ResourceOptions(parent=self))
         if config.services.backup.enabled:
             self.backup = backup_service.Backup(f"{name}-backup", backup_service.BackupArgs(stack=config, storage=self.storage), on_cluster)
 

@@ -39,6 +39,11 @@ DEFAULT_ALLOW = (
     "services.monitoring.central.hostname",
     # A secondary restores its primary's backups through a read-only Velero location of its own.
     "inventory[kubernetes:velero.io/v1:BackupStorageLocation::platform-backup-primary-location]",
+    # Harbor replication follows the roles: the primary grants the robot account, a secondary pulls.
+    "inventory[harbor:index/robotAccount:RobotAccount::platform-harbor-replication-robot]",
+    "inventory[harbor:index/registry:Registry::platform-harbor-primary]",
+    "inventory[harbor:index/replication:Replication::platform-harbor-from-primary]",
+    "services.registry.replication_secret",
 )
 
 ABSENT = object()

@@ -16,10 +16,9 @@ networking that admits the ingress controller and Harbor's own components, DNS a
   internet), job logs in the database (no volume), and only Harbor's PostgreSQL and Redis on volumes.
   Protected in prod: its database holds the projects, users and artifact metadata.
 
-On a secondary site Harbor runs on its own bucket; replication from the primary's Harbor is a
-pull-based replication rule, a Harbor API object the chart cannot declare: `replicate_from` (the
-stack output `registry.replicateFrom`) names the primary's Harbor and docs/storage.md says how to
-create the rule.
+On a secondary site Harbor runs on its own bucket and pulls the primary's images by a replication
+rule; that rule, the robot account it uses and the proxy-cache projects are Harbor API objects the
+chart cannot declare: components/services/harbor_config.py declares them with the Harbor provider.
 """
 
 from __future__ import annotations
@@ -316,5 +315,7 @@ class Registry(pulumi.ComponentResource):
             },
             "redis": {"type": "internal", "internal": {"image": image("redis-photon"), "resources": RESOURCES["redis"]}},
             "exporter": {"image": image("harbor-exporter"), "resources": RESOURCES["exporter"]},
-            "metrics": {"enabled": False},
+            # Metrics on 8001 from core, registry, jobservice and the exporter, scraped by the
+            # ServiceMonitor of components/observability/monitors.py (the chart's own stays off).
+            "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}},
         }

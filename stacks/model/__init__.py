@@ -61,6 +61,11 @@ class StackConfig(Strict):
         problems += self._observability_problems()
         if self.services.registry.enabled and not self.services.registry.hostname:
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
+        several_sites = self.site.role == "secondary" or bool(self.site.secondaries)
+        if self.services.registry.enabled and several_sites and self.services.registry.replication_secret is None:
+            problems.append(("services.registry.replication_secret", "the sites' Harbors replicate images from the primary with a shared robot account "
+                                                                      "secret; set the same on each site with `pulumi config set --secret --path "
+                                                                      f"'{PROJECT}:services.registry.replication_secret' <value>`"))
         check(problems)
         return self
 

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, mod
 
 from components import catalogue
 
-from .base import Strict, check, matching
+from .base import Secret, Strict, check, matching
 from .observability import Logging, Monitoring, Tracing
 from .workloads import Schedule
 
@@ -164,6 +164,10 @@ class Registry(Strict):
     """Replicas of the stateless parts (portal, core, registry, jobservice)."""
     database_volume_gi: int = Field(default=5, ge=1, le=1024)
     """Harbor's own PostgreSQL (projects, users, artifact metadata); images are in object storage."""
+    replication_secret: Secret | None = None
+    """The secret of the robot account `replication` the primary's Harbor grants pull access to and
+    the secondaries' Harbors replicate with: the same value on every site of the environment
+    (8-128 characters with an upper-case letter, a lower-case letter and a digit, as Harbor requires)."""
 
 
 # Backups older than this are kept in prod at least (the compliance minimum for production data).

@@ -26,6 +26,10 @@ SITE = "complete-cluster:site"
 CLUSTER = "rancher2:index/clusterV2:ClusterV2::platform-rancher-cluster"
 # A secondary's read-only Velero location on its primary's backups (components/services/backup.py).
 PRIMARY_BACKUPS = "kubernetes:velero.io/v1:BackupStorageLocation::platform-backup-primary-location"
+# Harbor replication (components/services/harbor_config.py): a secondary pulls from the primary's
+# Harbor with the robot account the primary grants.
+PULL_FROM_PRIMARY = ["harbor:index/registry:Registry::platform-harbor-primary", "harbor:index/replication:Replication::platform-harbor-from-primary"]
+REPLICATION_ROBOT = "harbor:index/robotAccount:RobotAccount::platform-harbor-replication-robot"
 
 
 class Sites:
@@ -87,9 +91,10 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
             sites.set_site(stack, site)
     after, outputs_after = sites.evaluate("onprem-dc2")
 
+    # dc2 grants the robot account only when it has a secondary to replicate to.
     assert changes(before, after) == {
-        "added": [],
-        "removed": [PRIMARY_BACKUPS],
+        "added": [REPLICATION_ROBOT] if drill == "dc1-becomes-secondary" else [],
+        "removed": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]),
         "changed": {CLUSTER: ["annotations", "labels"]},
     }
     cluster_before, cluster_after = before[CLUSTER].inputs, after[CLUSTER].inputs
@@ -114,7 +119,10 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
     for stack, site in FAILOVER["dc1-becomes-secondary"].items():
         sites.set_site(stack, site)
     after, outputs = sites.evaluate("onprem-dc1")
-    assert changes(before, after) == {"added": [PRIMARY_BACKUPS], "removed": [], "changed": {CLUSTER: ["annotations", "labels"]}}
+    assert changes(before, after) == {"added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]), "removed": [REPLICATION_ROBOT],
+                                      "changed": {CLUSTER: ["annotations", "labels"]}}
+    # It pulls dc2's images now.
+    assert after[PULL_FROM_PRIMARY[0]].inputs["endpointUrl"] == "https://harbor.dc2.example.com"
     assert after[CLUSTER].inputs["annotations"] == {"complete-cluster/standby-for": "onprem-dc2"}
     # It can restore dc2's backups, read-only.
     spec = after[PRIMARY_BACKUPS].inputs["spec"]

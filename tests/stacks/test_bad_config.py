@@ -358,6 +358,11 @@ CASES = [
      "Input should be greater than or equal to 2"),
     ("telemetry-host-without-ingress", "onprem-dc2", set_in("services", "ingress", {"enabled": False}), "services.monitoring.central.hostname",
      "is served by the platform ingress; enable services.ingress"),
+    ("registry-replication-secret-missing", "onprem-dc2", lambda d: section(d, "services")["registry"].pop("replication_secret"), "services.registry.replication_secret",
+     "the sites' Harbors replicate images from the primary with a shared robot account secret; set the same on each site with "
+     "`pulumi config set --secret --path 'complete-cluster:services.registry.replication_secret' <value>`"),
+    ("registry-replication-secret-plain", "onprem-dc2", set_in("services", "registry.replication_secret", "Replicate-me-1"), "services.registry.replication_secret",
+     "must be a Pulumi secret, not plain text: run `pulumi config set --secret --path 'complete-cluster:services.registry.replication_secret' <value> --stack onprem-dc2`"),
     ("trace-sampling-zero", "prod", set_in("services", "tracing.sampling_percent", 0), "services.tracing.sampling_percent", "Input should be greater than 0"),
     ("tracing-retention-zero", "prod", set_in("services", "tracing.retention_days", 0), "services.tracing.retention_days",
      "Input should be greater than or equal to 1"),

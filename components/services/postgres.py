@@ -18,13 +18,22 @@ from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, pod_labels, postgres_cluster_name, postgres_namespace
 from .operators import (
-    DNS_NAMESPACE, DNS_POD_LABELS, ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations,
-    instance_network_policy, mirrored, namespace_selector, protect, resources, restricted_container, restricted_pod, split_image,
+    ANYWHERE, DNS_NAMESPACE, DNS_POD_LABELS, KUBE_API_PORTS, ServiceNamespace, after, clients_of, database_node_affinity,
+    database_tolerations, instance_network_policy, mirrored, namespace_selector, protect, resources, restricted_container,
+    restricted_pod, split_image, tcp,
 )
 
 OPERATOR_SIZE = ("100m", "256Mi")
 PATRONI_PORT = 8008
-OWNER = "app"  # the role that owns the database `app` (its Secret: endpoints.connection_secret)
+# The chart's objects, its ServiceAccount among them, are named `postgres-operator` whatever the
+# release is called (`fullnameOverride`), so the policy config can name the account.
+OPERATOR_NAME = "postgres-operator"
+# The ServiceAccount the operator creates in every namespace with a cluster, for the Spilo pods
+# (Patroni keeps its leader lock and member state through the API) and the logical backup jobs
+# (which look up the replica to dump through the API). The chart's `podServiceAccount.name`.
+POD_SERVICE_ACCOUNT = "postgres-pod"
+DATABASE = "app"  # the database every cluster is created with
+OWNER = "app"  # the role that owns it, as `<team>.app` (owner_role); its Secret: endpoints.connection_secret
 # Spilo's postgres user and group; the data volume is group-writable for it.
 SPILO_USER, SPILO_GROUP = 101, 103
 BASE_BACKUP_SCHEDULE = "0 2 * * *"
@@ -50,6 +59,32 @@ PG_HBA = [
     "hostnossl all all all reject",
     "hostssl all all all scram-sha-256",
 ]
+
+
+def owner_role(team: str) -> str:
+    """The owner role of a team's databases, in the operator's `<namespace>.<username>` form: with
+    `enable_cross_namespace_secret` the operator writes the role's credentials Secret into the
+    namespace before the first dot (the team namespace, where the workloads run) instead of the
+    cluster's (`<team>-data`), as `<team>.app.<cluster>.credentials.postgresql.acid.zalan.do`
+    (endpoints.connection_secret). The whole string is the PostgreSQL role name and the Secret's
+    `username` (postgres-operator pkg/cluster/cluster.go `initRobotUsers`; docs/reference/cluster_manifest.md
+    `users`)."""
+    return f"{team}.{OWNER}"
+
+
+def logical_backup_pod_labels(cluster: str) -> dict[str, str]:
+    """The labels the operator gives the pods of a cluster's logical backup CronJob: the cluster's
+    own labels with `application` replaced by `spilo-logical-backup` (postgres-operator
+    pkg/cluster/k8sres.go `generateLogicalBackupJob`), so no database pod carries them."""
+    return {"application": "spilo-logical-backup", "cluster-name": cluster}
+
+
+def spilo_service_accounts(config: StackConfig) -> list[str]:
+    """`namespace/name` of the ServiceAccount the Spilo pods and logical backup jobs run as, in every
+    data namespace of the stack (for the policy pack's `workload-token-automount` exemptions)."""
+    if not config.services.postgres.enabled:
+        return []
+    return [f"{postgres_namespace(team.name)}/{POD_SERVICE_ACCOUNT}" for team in config.teams if team.databases]
 
 
 def logical_backup_destination(config: StackConfig, backup: Any) -> dict[str, Any]:
@@ -79,6 +114,8 @@ def logical_backup_destination(config: StackConfig, backup: Any) -> dict[str, An
 def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
     registry, repository, tag = split_image(mirrored(config, catalogue.POSTGRES_OPERATOR_IMAGE))
     return {
+        "fullnameOverride": OPERATOR_NAME,
+        "podServiceAccount": {"name": POD_SERVICE_ACCOUNT},
         "image": {"registry": registry, "repository": repository, "tag": tag},
         "configTarget": "OperatorConfigurationCRD",
         "configGeneral": {"docker_image": mirrored(config, catalogue.SPILO_IMAGE), "enable_shm_volume": True},
@@ -100,6 +137,9 @@ def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
             "spilo_runasgroup": SPILO_GROUP,
             "spilo_fsgroup": SPILO_GROUP,
             "storage_resize_mode": "pvc",
+            # A role named `<namespace>.<user>` gets its credentials Secret in that namespace: the
+            # apps' credentials land in the team namespace (owner_role).
+            "enable_cross_namespace_secret": True,
         },
         "configPostgresPodResources": {"set_memory_request_to_limit": True},
         "configLogicalBackup": {
@@ -189,8 +229,8 @@ class Postgres(pulumi.ComponentResource):
             },
             "volume": {"size": f"{database.volume_gi or service.volume_gi}Gi"},
             "resources": resources(cpu, memory),
-            "users": {OWNER: []},
-            "databases": {OWNER: OWNER},
+            "users": {owner_role(team.name): []},
+            "databases": {DATABASE: owner_role(team.name)},
             "patroni": {"pg_hba": PG_HBA},
             "tolerations": database_tolerations(),
             "nodeAffinity": database_node_affinity(),
@@ -224,7 +264,45 @@ class Postgres(pulumi.ComponentResource):
             https_egress=True,
             opts=child,
         )
+        if args.backup is not None:
+            logical_backup_network_policies(
+                f"{name}-logical-backup", self.cluster_name, postgres_namespace(team.name), pod_labels("postgres", team.name, database.name), labels, child,
+            )
         self.register_outputs({"cluster": self.cluster_name})
+
+
+def logical_backup_network_policies(
+    name: str, cluster: str, namespace: str, database_labels: dict[str, str], labels: dict[str, str], opts: pulumi.ResourceOptions,
+) -> None:
+    """What the operator's logical backup job pods need in the default-deny data namespace, and no
+    more: to the cluster's database pods on 5432 (pg_dumpall), and HTTPS out, which is both object
+    storage (the dump's upload) and the API server (the job looks up a replica's address through
+    it: logical-backup/dump.sh `get_pods`). The database pods admit them on 5432."""
+    backup_pods = {"matchLabels": logical_backup_pod_labels(cluster)}
+    database_pods = {"matchLabels": database_labels}
+    k8s.networking.v1.NetworkPolicy(
+        name,
+        metadata={"name": f"{cluster}-logical-backup", "namespace": namespace, "labels": labels},
+        spec={
+            "podSelector": backup_pods,
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"podSelector": database_pods}], "ports": tcp(*PORTS["postgres"])},
+                {"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)},
+            ],
+        },
+        opts=opts,
+    )
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-to-database",
+        metadata={"name": f"{cluster}-from-logical-backup", "namespace": namespace, "labels": labels},
+        spec={
+            "podSelector": database_pods,
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": backup_pods}], "ports": tcp(*PORTS["postgres"])}],
+        },
+        opts=opts,
+    )
 
 
 def data_quota(stack: StackConfig, team: Team, backups: bool) -> dict[str, str]:
@@ -313,7 +391,8 @@ class PostgresOperator(pulumi.ComponentResource):
     """Creates the `postgres-operator` namespace (restricted, default-deny, egress to the database
     pods it manages), the postgres-operator chart at its pinned version, a `DataNamespace`
     `<team>-data` for every team that declares databases, and a `Postgres` there for every
-    database, each after the operator (its CRD) and the data namespace.
+    database, each after the operator (its CRD), the data namespace and, when given
+    (`team_namespaces`), the team namespace that receives the owner's credentials Secret.
 
     The databases do not run in the team namespace because it enforces Pod Security `restricted`,
     which the operator's Spilo pods cannot meet (POD_SECURITY_EXEMPTION); the team namespace keeps
@@ -324,7 +403,10 @@ class PostgresOperator(pulumi.ComponentResource):
     clusters: dict[str, Postgres]
     data_namespaces: dict[str, DataNamespace]
 
-    def __init__(self, name: str, config: StackConfig, storage: Any = None, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, config: StackConfig, storage: Any = None, opts: pulumi.ResourceOptions | None = None,
+        team_namespaces: dict[str, pulumi.Resource] | None = None,
+    ):
         super().__init__("platform:services:PostgresOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, config, "database-operator", child)
@@ -367,7 +449,8 @@ class PostgresOperator(pulumi.ComponentResource):
                 cluster = Postgres(
                     f"postgres-{team.name}-{database.name}",
                     PostgresArgs(team=team, database=database, stack=config, backup=backups.get(team.name)),
-                    after(child, self.chart, self.data_namespaces[team.name].namespace),
+                    # The operator writes the owner's Secret into the team namespace (owner_role).
+                    after(child, self.chart, self.data_namespaces[team.name].namespace, (team_namespaces or {}).get(team.name)),
                 )
                 self.clusters[cluster.cluster_name] = cluster
         self.register_outputs({"clusters": sorted(self.clusters)})

@@ -67,15 +67,19 @@ def endpoint(service: str, team: str, instance: str | None) -> Endpoint:
 
 
 def connection_secret(service: str, team: str, instance: str | None) -> str | None:
-    """The Secret with the credentials for the instance, made by its operator (PostgreSQL, RabbitMQ)
-    or by the services layer (Redis), in the instance's namespace: the team's, or for PostgreSQL
-    the team's data namespace (`postgres_namespace`); None for Kafka, whose TLS listener clients
-    trust through the cluster CA."""
+    """The Secret with the credentials for the instance, in the team's namespace (where the team's
+    workloads can mount it), made by its operator (PostgreSQL, RabbitMQ) or by the services layer
+    (Redis); None for Kafka, whose TLS listener clients trust through the cluster CA.
+
+    PostgreSQL's clusters run in the team's data namespace (`postgres_namespace`), but the operator
+    writes the owner role's Secret into the team namespace: the role is `<team>.app` and
+    `enable_cross_namespace_secret` is on (components/services/postgres.py `owner_role`). Its keys
+    are `username` (`<team>.app`) and `password`."""
     instance = instance or DEFAULT_INSTANCE[service]
     if service == "postgres":
         # The operator's secret_name_template `{username}.{cluster}.credentials.{tprkind}.{tprgroup}`
-        # for the owner role `app` (components/services/postgres.py).
-        return f"app.{postgres_cluster_name(team, instance)}.credentials.postgresql.acid.zalan.do"
+        # with the whole role name `<team>.app` as {username}.
+        return f"{team}.app.{postgres_cluster_name(team, instance)}.credentials.postgresql.acid.zalan.do"
     if service == "rabbitmq":
         return f"{instance}-default-user"
     if service == "redis":

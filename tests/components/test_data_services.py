@@ -85,6 +85,8 @@ def test_the_postgres_operator_runs_spilo_without_privilege_and_patroni_on_confi
     kubernetes = values["configKubernetes"]
     assert (kubernetes["spilo_privileged"], kubernetes["spilo_allow_privilege_escalation"], kubernetes["spilo_runasuser"]) == (False, False, 101)
     assert kubernetes["kubernetes_use_configmaps"] is True
+    assert kubernetes["enable_cross_namespace_secret"] is True
+    assert (values["fullnameOverride"], values["podServiceAccount"]) == ("postgres-operator", {"name": "postgres-pod"})
     assert values["configGeneral"]["docker_image"] == "platformacr.azurecr.io/ghcr.io/zalando/spilo-18:4.1-p2"
     assert (values["image"]["registry"], values["image"]["repository"], values["image"]["tag"]) == ("platformacr.azurecr.io", "ghcr.io/zalando/postgres-operator", "v2.0.2")
 
@@ -124,7 +126,7 @@ def test_prod_postgres_cluster_has_the_settings_config_asks_for(inventory):
     assert spec["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}  # medium
     assert spec["tolerations"] == DATABASE_TOLERATION
     assert spec["nodeAffinity"] == DATABASE_AFFINITY
-    assert (spec["users"], spec["databases"]) == ({"app": []}, {"app": "app"})
+    assert (spec["users"], spec["databases"]) == ({"payments.app": []}, {"app": "payments.app"})
     assert not any("md5" in line or line.endswith(" trust") and line.startswith("host") for line in spec["patroni"]["pg_hba"])
     assert "hostnossl all all all reject" in spec["patroni"]["pg_hba"]
     assert cluster.options["protect"] is True
@@ -188,13 +190,116 @@ def test_postgres_pods_admit_exactly_the_declared_clients_their_peers_and_the_op
     ]
 
 
+def operator_user_secret(cluster) -> tuple[str, str]:
+    """(namespace, name) of the Secret postgres-operator 2.0.2 writes for the cluster's one manifest
+    role, as its code does: with `enable_cross_namespace_secret` a role `<ns>.<user>` gets its Secret in
+    `<ns>` (pkg/cluster/cluster.go `initRobotUsers`), named by `secret_name_template`
+    `{username}.{cluster}.credentials.{tprkind}.{tprgroup}` with `_` turned into `-`
+    (pkg/cluster/util.go `credentialSecretNameForCluster`)."""
+    [username] = cluster.inputs["spec"]["users"]
+    namespace = username.split(".")[0] if "." in username else cluster.inputs["metadata"]["namespace"]
+    return namespace, f"{username.replace('_', '-')}.{cluster.inputs['metadata']['name']}.credentials.postgresql.acid.zalan.do"
+
+
+@pytest.mark.parametrize("stack", [stack for stack in STACKS if stack != "dev"])  # dev declares no database
+def test_the_apps_credentials_land_in_the_team_namespace_under_the_name_workloads_use(inventory, stack):
+    from components.workloads.endpoints import connection_secret
+    from stacks.loader import load
+
+    registrations = inventory(stack)
+    clusters = {r.inputs["metadata"]["name"]: r for r in registrations if r.type == "kubernetes:acid.zalan.do/v1:postgresql"}
+    declared = {(team.name, database.name) for team in load(stack).teams for database in team.databases}
+    assert clusters and len(clusters) == len(declared)
+    for team, database in declared:
+        cluster = clusters[f"{team}-{database}"]
+        assert operator_user_secret(cluster) == (team, connection_secret("postgres", team, database))
+        # The role that receives the Secret owns the database the apps use.
+        assert cluster.inputs["spec"]["databases"] == {"app": f"{team}.app"}
+    charts = registrations.of_type("kubernetes:helm.sh/v4:Chart")
+    for chart in charts:
+        if chart.name == "platform-postgres-chart":
+            assert chart.inputs["values"]["configKubernetes"]["enable_cross_namespace_secret"] is True
+
+
+def test_the_postgres_secret_name_is_the_one_shared_services_report():
+    from components.services.operators import shared_services_summary
+    from stacks.loader import load
+
+    databases = shared_services_summary(load("prod"))["databases"]
+    assert databases["payments/db"] == {
+        "address": "payments-db.payments-data.svc:5432",
+        "secret": "payments.app.payments-db.credentials.postgresql.acid.zalan.do",
+    }
+
+
+def test_a_cluster_waits_for_the_team_namespace_that_receives_its_secret():
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.services.postgres import PostgresOperator
+    from stacks.inventory import run_program
+    from stacks.loader import load
+
+    config = load("local")
+
+    def program():
+        team = k8s.core.v1.Namespace("team-payments", metadata={"name": "payments"})
+        PostgresOperator("pg", config, None, pulumi.ResourceOptions(), team_namespaces={"payments": team})
+
+    [cluster] = [r for r in run_program(program, "postgres") if r.type == "kubernetes:acid.zalan.do/v1:postgresql"]
+    assert "kubernetes:core/v1:Namespace::team-payments" in cluster.options["depends_on"]
+
+
+def test_logical_backup_jobs_reach_exactly_their_database_and_https(inventory):
+    from components.services.postgres import logical_backup_pod_labels
+
+    registrations = inventory("prod")
+    backup_pods = {"matchLabels": {"application": "spilo-logical-backup", "cluster-name": "payments-db"}}
+    database_pods = {"matchLabels": {"application": "spilo", "cluster-name": "payments-db"}}
+    assert logical_backup_pod_labels("payments-db") == backup_pods["matchLabels"]
+    egress = registrations.named("postgres-payments-db-logical-backup").inputs
+    assert (egress["metadata"]["name"], egress["metadata"]["namespace"]) == ("payments-db-logical-backup", "payments-data")
+    https = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
+    assert egress["spec"] == {
+        "podSelector": backup_pods,
+        "policyTypes": ["Egress"],
+        "egress": [
+            {"to": [{"podSelector": database_pods}], "ports": [{"protocol": "TCP", "port": 5432}]},
+            # object storage, and the API server the job asks for a replica's address
+            {"to": https, "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]},
+        ],
+    }
+    ingress = registrations.named("postgres-payments-db-logical-backup-to-database").inputs
+    assert (ingress["metadata"]["name"], ingress["metadata"]["namespace"]) == ("payments-db-from-logical-backup", "payments-data")
+    assert ingress["spec"] == {
+        "podSelector": database_pods,
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"podSelector": backup_pods}], "ports": [{"protocol": "TCP", "port": 5432}]}],
+    }
+    # The database pods' own policy does not select the backup pods, nor they the database pods' policy.
+    assert not backup_pods["matchLabels"].items() <= database_pods["matchLabels"].items()
+
+
+def test_without_object_storage_there_is_no_logical_backup_policy(inventory):
+    assert not [r for r in inventory("local") if "logical-backup" in r.name]
+
+
 # --- the teams' data namespaces (PostgreSQL only) ---------------------------------------------------------
 
 DATA_NAMESPACE = "kubernetes:core/v1:Namespace::postgres-payments-data-namespace"
 
 
+def data_layer(resource) -> bool:
+    """Not the monitoring layer's own scrape objects (its tests check those)."""
+    return not (resource.parent or "").startswith("platform:observability:")
+
+
 def in_namespace(registrations, namespace: str, kind: str):
-    return {r.inputs["metadata"]["name"]: r for r in registrations if r.custom and r.inputs.get("kind") == kind and r.inputs["metadata"].get("namespace") == namespace}
+    return {
+        r.inputs["metadata"]["name"]: r
+        for r in registrations
+        if r.custom and r.inputs.get("kind") == kind and r.inputs["metadata"].get("namespace") == namespace and data_layer(r)
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -230,9 +335,13 @@ def test_the_data_namespace_is_labelled_annotated_and_ordered_first(inventory):
         "complete-cluster/pod-security-exemption":
             "postgres-operator cannot set runAsNonRoot, seccomp or capabilities on database pods (zalando/postgres-operator#1745, #2223)",
     }
-    inside = [r for r in registrations if r.custom and isinstance(r.inputs.get("metadata"), dict) and r.inputs["metadata"].get("namespace") == "payments-data"]
+    inside = [
+        r for r in registrations
+        if r.custom and isinstance(r.inputs.get("metadata"), dict) and r.inputs["metadata"].get("namespace") == "payments-data" and data_layer(r)
+    ]
     assert sorted(r.inputs["kind"] for r in inside) == [
-        "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding", "Secret", "Secret", "postgresql",
+        "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding", "Secret", "Secret",
+        "postgresql",
     ]
     for resource in inside:
         assert DATA_NAMESPACE in resource.options["depends_on"], resource.name
@@ -252,7 +361,7 @@ def test_the_data_namespace_quota_is_exactly_the_declared_databases(inventory, s
 
 def test_the_data_namespace_denies_everything_but_dns_and_each_clusters_own_traffic(inventory):
     policies = in_namespace(inventory("prod"), "payments-data", "NetworkPolicy")
-    assert sorted(policies) == ["allow-dns", "default-deny", "payments-db-postgres"]
+    assert sorted(policies) == ["allow-dns", "default-deny", "payments-db-from-logical-backup", "payments-db-logical-backup", "payments-db-postgres"]
     assert policies["default-deny"].inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert policies["allow-dns"].inputs["spec"] == {
         "podSelector": {},
@@ -432,10 +541,11 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
     def program():
         Postgres("pg", PostgresArgs(team=team, database=team.databases[0], stack=stack, backup=access), pulumi.ResourceOptions())
 
-    [component, cluster, policy] = run_program(program, "postgres")
+    [component, cluster, policy, backup_egress, backup_ingress] = run_program(program, "postgres")
     env = {item["name"]: item.get("value", item.get("valueFrom")) for item in cluster.inputs["spec"]["env"]}
     assert env["AWS_SECRET_ACCESS_KEY"] == {"secretKeyRef": {"name": "db-storage", "key": "AWS_SECRET_ACCESS_KEY"}}
     assert (env["WAL_S3_BUCKET"], env["AWS_REGION"], env["USE_WALG_BACKUP"]) == ("dc1-postgres", "us-east-1", "true")
     assert cluster.inputs["spec"]["enableLogicalBackup"] is True
     assert (component.type, policy.type) == ("platform:services:Postgres", "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert [backup_egress.inputs["metadata"]["name"], backup_ingress.inputs["metadata"]["name"]] == ["payments-db-logical-backup", "payments-db-from-logical-backup"]
     assert cluster.options["protect"] is True  # onprem-dc1 is prod

@@ -96,6 +96,15 @@ INSTANCE_SIZES = {
 }
 
 
+# --- metrics and alerting chart --------------------------------------------------------------------
+# kube-prometheus-stack 92.3.0 (release tag kube-prometheus-stack-92.3.0 in
+# prometheus-community/helm-charts; 92.1.0 was deployed with Prometheus operator v0.94.1 in
+# October 2026). It installs the operator with its CRDs, Prometheus, Alertmanager, kube-state-metrics
+# and node-exporter. Image tags are the chart's own for this version; components/observability/
+# metrics.py overrides only their registry (the stack's approved one), as for ingress-nginx.
+KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "92.3.0", "https://prometheus-community.github.io/helm-charts")
+
+
 # --- storage, registry and backup charts ---------------------------------------------------------
 # Versions confirmed in each chart repository's index.yaml (goharbor/harbor-helm, vmware-tanzu/helm-charts).
 

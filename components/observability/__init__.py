@@ -49,6 +49,14 @@ class Observability(pulumi.ComponentResource):
         # node-exporter and the log agent share the one namespace that may use the node.
         self.node_agents = node_agents_namespace(f"{name}-node-agents", config, child) if services.monitoring.enabled or services.logging.enabled else None
         # --- metrics (metrics.py) ---
+        from ..services.cert_manager import CertManager
+        from .metrics import Metrics, MetricsArgs
+
+        self.metrics: Metrics | None = None
+        if services.monitoring.enabled:
+            cert_manager = next((service for service in args.services if isinstance(service, CertManager)), None)
+            self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, node_agents=self.node_agents, cert_manager=cert_manager), child)
+            self.summary["metrics"] = self.metrics.summary
         # --- monitors and rules (monitors.py, rules.py) ---
         # --- grafana (grafana.py) ---
         # --- logs (logs.py) ---

@@ -37,6 +37,14 @@ class ChartRef:
 # security fixes before retirement.
 INGRESS_NGINX = ChartRef("ingress-nginx", "4.14.1", "https://kubernetes.github.io/ingress-nginx")
 INGRESS_NAMESPACE = "ingress-nginx"  # the team namespaces admit ingress traffic from this namespace
+# Grafana (observability): the grafana chart moved to grafana-community/helm-charts in January 2026
+# (grafana/helm-charts is frozen at chart 10.5.15). Chart 12.0.0 brought Grafana 13; chart 13.2.7
+# (2026-10-01) ships Grafana 13.2.3, and 13.3.1 is the newest release found, deployed with the
+# grafana 13.2.3 image. Chart 13.2.6 moved the dashboard sidecar to k8s-sidecar 2.11.2. The images
+# are pinned here so they come from the approved registry like every other chart's.
+GRAFANA_CHART = ChartRef("grafana", "13.3.1", "https://grafana-community.github.io/helm-charts")
+GRAFANA_IMAGE = "docker.io/grafana/grafana:13.2.3"
+GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.11.2"
 
 # cert-manager v1.20.2 (release notes; quay.io/jetstack/cert-manager-controller:v1.20.2).
 CERT_MANAGER = ChartRef("cert-manager", "v1.20.2", "https://charts.jetstack.io")

@@ -59,6 +59,13 @@ class Observability(pulumi.ComponentResource):
             self.summary["metrics"] = self.metrics.summary
         # --- monitors and rules (monitors.py, rules.py) ---
         # --- grafana (grafana.py) ---
+        if services.monitoring.enabled:
+            from .grafana import Grafana, GrafanaArgs
+
+            # After the metrics part: it creates the `monitoring` namespace (the sidecar's Role there) and Prometheus.
+            metrics = [part for part in (getattr(self, "metrics", None),) if part is not None]
+            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=metrics), child)
+            self.summary["grafana"] = self.grafana.summary
         # --- logs (logs.py) ---
         # --- traces (traces.py) ---
         self.register_outputs({"summary": self.summary})

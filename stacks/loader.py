@@ -245,7 +245,40 @@ def validate(sections: dict[str, Any], stack: str, file: str) -> StackConfig:
     except ValidationError as error:
         problems += _problems_from(error, data, stack)
         raise ConfigError(file, problems) from None
+    problems += chart_problems(config)
+    if problems:
+        raise ConfigError(file, problems)
     return config
+
+
+def stack_charts(config: StackConfig) -> list[Any]:
+    """Every chart (`components.catalogue.ChartRef`) the stack installs: ingress, certificates and
+    the data services' operators, the registry, backups, and each observability part's
+    `charts_for(config)`."""
+    import importlib
+    import pkgutil
+
+    from components import observability
+    from components.services import backup, registry
+    from components.services.operators import required_charts
+
+    refs = required_charts(config) + registry.charts_for(config) + backup.charts_for(config)
+    for part in sorted(module.name for module in pkgutil.iter_modules(observability.__path__)):
+        charts_for = getattr(importlib.import_module(f"{observability.__name__}.{part}"), "charts_for", None)
+        if callable(charts_for):
+            refs += charts_for(config)
+    return list(dict.fromkeys(refs))
+
+
+def chart_problems(config: StackConfig) -> list[tuple[str, str]]:
+    """With `charts.source: local`, one problem under `charts.directory` for each chart the stack
+    installs that the directory lacks, so `validate`, `inventory` and the engine all stop on it
+    before anything is registered; nothing to check for the other sources."""
+    if config.charts.source != "local":
+        return []
+    from components.charts import missing_charts
+
+    return missing_charts(config, stack_charts(config))
 
 
 def load(stack: str, path: Path | None = None) -> StackConfig:

@@ -128,3 +128,30 @@ VELERO_PLUGIN_IMAGES = {
 }
 # Sentinels only watch and vote: one small fixed size for every cache.
 SENTINEL_SIZE = ("100m", "128Mi")
+
+
+# --- logs and traces charts ----------------------------------------------------------------------
+# Each version confirmed against its project's release record; the images are the charts' own
+# application versions, named here so they come from the approved registry.
+
+# grafana/loki chart 7.3.0 (release tag helm-loki-7.3.0, the latest stable chart tag on 2026-10-01;
+# appVersion 3.6.12), single-binary mode. The chart's development continues in
+# grafana-community/helm-charts; moving there is a reviewed change of repository and values.
+LOKI_CHART = ChartRef("loki", "7.3.0", "https://grafana.github.io/helm-charts")
+LOKI_IMAGE = "docker.io/grafana/loki:3.6.12"
+# The Loki gateway (nginx, unprivileged, UID 101): a fixed patch release instead of the chart's
+# moving minor tag.
+LOKI_GATEWAY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.8-alpine"
+# fluent/fluent-bit chart 0.58.2 (release tag fluent-bit-0.58.2; CHANGELOG: 0.57.x carried Fluent Bit
+# 5.0.x through 2026-07, 0.58.2 ships 5.1.2, seen with its checksum in September 2026).
+FLUENT_BIT_CHART = ChartRef("fluent-bit", "0.58.2", "https://fluent.github.io/helm-charts")
+FLUENT_BIT_IMAGE = "docker.io/fluent/fluent-bit:5.1.2"
+# grafana/tempo chart 1.24.4 (single binary; appVersion Tempo 2.9.0), deployed through 2026-10. Later
+# Tempo charts moved to grafana-community/helm-charts with Tempo 3's configuration.
+TEMPO_CHART = ChartRef("tempo", "1.24.4", "https://grafana.github.io/helm-charts")
+TEMPO_IMAGE = "docker.io/grafana/tempo:2.9.0"
+# open-telemetry/opentelemetry-collector chart 0.173.1 (release tag opentelemetry-collector-0.173.1;
+# appVersion 0.160.0). The contrib distribution carries the probabilistic sampler; since collector
+# 0.149 the OTLP exporters are named `otlp_grpc` and `otlp_http`.
+OTEL_COLLECTOR_CHART = ChartRef("opentelemetry-collector", "0.173.1", "https://open-telemetry.github.io/opentelemetry-helm-charts")
+OTEL_COLLECTOR_IMAGE = "docker.io/otel/opentelemetry-collector-contrib:0.160.0"

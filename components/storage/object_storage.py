@@ -4,8 +4,9 @@ Two kinds, chosen by `storage.kind`:
 
 - `azure_blob` (AKS stacks): a StorageAccount in the AKS cluster's resource group (geo-redundant in
   prod by config, HTTPS only, TLS 1.2, no anonymous blob access, infrastructure encryption), its
-  BlobServiceProperties (blob and container soft delete, versioning), a lifecycle rule that expires
-  old versions, and one private BlobContainer per purpose. Protected in prod.
+  BlobServiceProperties (blob and container soft delete, versioning), lifecycle rules that expire
+  old versions and the log archive (`log_archive_rule`), and one private BlobContainer per purpose.
+  Protected in prod.
 - `s3` (on-prem sites): the S3-compatible endpoint the storage administrators run. Its buckets are
   referenced, never created: bucket policy, versioning/object lock and cross-site replication are
   the storage team's (docs/storage.md lists what they provide). Only the Secrets below are created.
@@ -76,6 +77,32 @@ def storage_account_name(environment: str, site: str) -> str:
     return f"cc{readable}{digest}"
 
 
+# Where Azure writes the AKS API server's audit log that a diagnostic setting sends to the account
+# (components/observability/logs.py): container `insights-logs-<category>`.
+AKS_AUDIT_CONTAINER = "insights-logs-kube-audit-admin"
+# The log archive is read rarely after its first month: cheaper storage from then on, when it is
+# kept long enough for the cool tier's 30-day minimum to pay off.
+ARCHIVE_COOL_AFTER_DAYS = 30
+
+
+def log_archive_rule(logs_container: str, prefix: str, days: int) -> dict[str, Any]:
+    """The lifecycle rule of the log archive: Fluent Bit's objects under `<prefix>/` in the logs
+    container and AKS's audit log container, moved to the cool tier after 30 days (when kept over
+    60) and deleted `days` after they were written."""
+    actions: dict[str, Any] = {"delete": {"days_after_modification_greater_than": days}}
+    if days > 2 * ARCHIVE_COOL_AFTER_DAYS:
+        actions["tier_to_cool"] = {"days_after_modification_greater_than": ARCHIVE_COOL_AFTER_DAYS}
+    return {
+        "name": "expire-log-archive",
+        "enabled": True,
+        "type": "Lifecycle",
+        "definition": {
+            "filters": {"blob_types": ["blockBlob"], "prefix_match": [f"{logs_container}/{prefix}/", f"{AKS_AUDIT_CONTAINER}/"]},
+            "actions": {"base_blob": actions},
+        },
+    }
+
+
 @dataclass(frozen=True)
 class StorageAccess:
     """What a consumer needs to reach one bucket: the Secret in its namespace and where to go."""
@@ -104,13 +131,17 @@ class ObjectStorageArgs(BaseModel):
     """Output[str] of the AKS resource group (azure_blob only)."""
     location: Any = None
     """Output[str] of the AKS region (azure_blob only)."""
+    log_archive_days: int | None = None
+    """How long the log archive is kept (azure_blob: a lifecycle rule deletes it then); None: no archive."""
 
     @classmethod
     def from_stack(cls, config: StackConfig, resource_group_name: Any = None, location: Any = None) -> "ObjectStorageArgs":
         assert config.storage is not None
+        logging = config.services.logging
         return cls(
             storage=config.storage, environment=config.environment, site=config.site.name, tags=cloud_tags(config),
             labels=kubernetes_labels(config, "object-storage"), resource_group_name=resource_group_name, location=location,
+            log_archive_days=logging.archive_days if logging.enabled else None,
         )
 
 
@@ -189,22 +220,28 @@ class ObjectStorage(pulumi.ComponentResource):
             is_versioning_enabled=config.versioning,
             opts=stateful,
         )
+        rules = []
         if config.versioning:
             # Versions of overwritten or deleted blobs are kept as long as soft-deleted blobs, then go.
+            rules.append({
+                "name": "expire-previous-versions",
+                "enabled": True,
+                "type": "Lifecycle",
+                "definition": {
+                    "filters": {"blob_types": ["blockBlob"]},
+                    "actions": {"version": {"delete": {"days_after_creation_greater_than": config.soft_delete_days}}},
+                },
+            })
+        if args.log_archive_days:
+            rules.append(log_archive_rule(self.buckets["logs"], f"{args.environment}-{args.site}", args.log_archive_days))
+        if rules:
+            # An account has one management policy (`default`); every lifecycle rule is in it.
             azure_storage.ManagementPolicy(
                 f"{name}-lifecycle",
                 account_name=account_name,
                 resource_group_name=group,
                 management_policy_name="default",
-                policy={"rules": [{
-                    "name": "expire-previous-versions",
-                    "enabled": True,
-                    "type": "Lifecycle",
-                    "definition": {
-                        "filters": {"blob_types": ["blockBlob"]},
-                        "actions": {"version": {"delete": {"days_after_creation_greater_than": config.soft_delete_days}}},
-                    },
-                }]},
+                policy={"rules": rules},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.blob_service]),
             )
         # AKS runs etcd itself: an Azure stack takes no etcd snapshots, so that purpose gets no container.

@@ -56,6 +56,8 @@ _CLAIMING_RESOURCES = {
     "kubernetes:acid.zalan.do/v1:postgresql": (("spec", "volume", "size"), ("spec", "numberOfInstances"), ("spec", "volume", "storageClass")),
     "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": (("spec", "persistence", "storage"), ("spec", "replicas"), ("spec", "persistence", "storageClassName")),
     "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
+    # Strimzi 1.x serves only v1 (components/catalogue.py KAFKA_API).
+    "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
     "kubernetes:databases.spotahome.com/v1:RedisFailover": (
         ("spec", "redis", "storage", "persistentVolumeClaim", "spec", "resources", "requests", "storage"),
         ("spec", "redis", "replicas"),
@@ -417,10 +419,18 @@ class _Estimator:
                     self.volume(key, f"volume `{name}` of StatefulSet `{resource.name}`", size, replicas, _get(template, ("spec", "storageClassName")))
         elif resource.type in _CLAIMING_RESOURCES:
             size_at, count_at, class_at = _CLAIMING_RESOURCES[resource.type]
+            kind = resource.type.rsplit(":", 1)[-1]
+            count = _count(_get(props, count_at), 1)
             size = gib(_get(props, size_at))
             if size is not None:
-                kind = resource.type.rsplit(":", 1)[-1]
-                self.volume(key, f"volumes of {kind} `{resource.name}`", size, _count(_get(props, count_at), 1), _get(props, class_at))
+                self.volume(key, f"volumes of {kind} `{resource.name}`", size, count, _get(props, class_at))
+            # Strimzi's JBOD storage: one claim per volume and node (KRaft node pools use it).
+            storage = _get(props, ("spec", "storage")) or {}
+            if isinstance(storage, dict) and storage.get("type") == "jbod":
+                for volume in storage.get("volumes") or []:
+                    size = gib(volume.get("size")) if isinstance(volume, dict) and volume.get("type") == "persistent-claim" else None
+                    if size is not None:
+                        self.volume(key, f"volume {volume.get('id', 0)} of {kind} `{resource.name}`", size, count, volume.get("class"))
 
     # --- on premises ---
 

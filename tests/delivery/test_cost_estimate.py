@@ -162,6 +162,12 @@ def test_volumes_of_operators_and_claims_are_priced_by_size_and_count():
     assert p2 < TABLE["reference"]["managed_disk_monthly"]["Premium_LRS"]["tiers"][2]["price"]
 
 
+def test_strimzi_node_pool_volumes_are_priced_per_jbod_volume_and_node(estimates):
+    site = {line.what: (line.monthly_min, line.monthly_max) for line in estimates["onprem-dc1"].lines}
+    assert site["volume 0 of KafkaNodePool `platform-kafka-brokers`: 3 × 20 GiB"] == (3 * 20 * 0.1,) * 2  # per_disk_gi 0.1
+    assert site["volume 0 of KafkaNodePool `platform-kafka-controllers`: 3 × 5 GiB"] == (3 * 5 * 0.1,) * 2
+
+
 def test_load_balancer_services_add_rules_and_public_ips(inventory):
     config = load("prod")
     public = Registration("kubernetes:core/v1:Service", "web", None, {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}})

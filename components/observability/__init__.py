@@ -78,4 +78,10 @@ class Observability(pulumi.ComponentResource):
             self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, storage=args.storage, node_agents=self.node_agents, cluster_id=cluster_id), child)
             self.summary["logs"] = self.logs.summary
         # --- traces (traces.py) ---
+        from .traces import Traces, TracesArgs
+
+        self.traces: Traces | None = None
+        if services.tracing.enabled:
+            self.traces = Traces(f"{name}-traces", TracesArgs(stack=config, storage=args.storage, teams=args.teams), child)
+            self.summary["traces"] = self.traces.summary
         self.register_outputs({"summary": self.summary})

@@ -1,0 +1,274 @@
+"""Traces for one site: the OpenTelemetry Collector applications send to, and Tempo on object storage.
+
+`Traces` creates, when `services.tracing.enabled`, in the `tracing` namespace (Pod Security
+restricted, default-deny, pods of the namespace may talk to each other):
+
+- Tempo from the pinned grafana/tempo chart (single binary, `fullnameOverride: tempo`: query API
+  `tempo:3200`, OTLP gRPC `tempo:4317`, common.TEMPO_URL) storing traces in the `traces` bucket
+  with the credentials of `ObjectStorage.access_for("tempo", "tracing", "traces")` (environment
+  variables from that Secret, expanded by Tempo with `-config.expand-env=true`), keeping them
+  `retention_days`; its volume holds the write-ahead log;
+- the OpenTelemetry Collector (pinned open-telemetry/opentelemetry-collector chart, deployment mode,
+  `fullnameOverride: otel-collector`) with OTLP receivers on gRPC 4317 and HTTP 4318
+  (common.OTEL_COLLECTOR_HOST), `memory_limiter`, head sampling by trace ID at `sampling_percent`
+  and `batch`, exporting traces to Tempo and, when logging is on, OTLP logs to Loki;
+- in each team namespace a NetworkPolicy that lets the team's pods reach the collector on 4317 and
+  4318 and nothing else, created after the team; the collector admits exactly those namespaces;
+- Tempo admits Grafana (queries) and the collector; both reach the object storage.
+
+Applications set `OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector.tracing.svc:4318` (or :4317 for
+gRPC); docs/observability.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict, SkipValidation
+
+from stacks.model import StackConfig
+
+from .. import catalogue
+from ..charts import pinned_chart
+from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, namespace_selector, split_image, tcp
+from ..storage import StorageAccess
+from .common import GRAFANA_NAMESPACE, LOGGING_NAMESPACE, OTEL_COLLECTOR_HOST, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_OTLP_GRPC, TRACING_NAMESPACE, TEMPO_URL, from_namespace
+from .logs import RESTRICTED_CONTAINER, _host, storage_env
+
+TEMPO_FULLNAME = "tempo"
+TEMPO_PORT = 3200
+TEMPO_POD_LABELS = {"app.kubernetes.io/name": "tempo"}
+COLLECTOR_FULLNAME = "otel-collector"
+COLLECTOR_POD_LABELS = {"app.kubernetes.io/name": "opentelemetry-collector"}  # the chart's name label
+LOKI_OTLP_ENDPOINT = f"http://loki-gateway.{LOGGING_NAMESPACE}.svc:80/otlp"
+LOKI_GATEWAY_PORT = 8080
+TEMPO_ID = 10001  # the Tempo image's user
+COLLECTOR_ID = 10001  # the collector image's user
+TEAM_EGRESS_POLICY = "allow-otel-collector"
+
+TEMPO_RESOURCES = {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
+COLLECTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+
+
+def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
+    """The charts this part installs for `config` (checked before anything is registered)."""
+    return [catalogue.TEMPO_CHART, catalogue.OTEL_COLLECTOR_CHART] if config.services.tracing.enabled else []
+
+
+def restricted_pod(uid: int) -> dict[str, Any]:
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def tempo_storage(access: StorageAccess) -> dict[str, Any]:
+    """`tempo.storage.trace` of the chart: the `traces` bucket, credentials as `${VAR}` references."""
+    if access.kind == "s3":
+        backend: dict[str, Any] = {"backend": "s3", "s3": {
+            "bucket": access.bucket,
+            "endpoint": _host(access.endpoint),
+            "region": access.region,
+            "insecure": False,
+            "forcepathstyle": access.path_style,
+            "access_key": "${AWS_ACCESS_KEY_ID}",
+            "secret_key": "${AWS_SECRET_ACCESS_KEY}",
+        }}
+    else:
+        backend = {"backend": "azure", "azure": {
+            "container_name": access.bucket,
+            "storage_account_name": "${AZURE_STORAGE_ACCOUNT}",
+            "storage_account_key": "${AZURE_STORAGE_ACCESS_KEY}",
+        }}
+    return {**backend, "wal": {"path": "/var/tempo/wal"}}
+
+
+def tempo_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
+    tracing = config.services.tracing
+    registry, repository, tag = split_image(mirrored(config, catalogue.TEMPO_IMAGE))
+    return {
+        "fullnameOverride": TEMPO_FULLNAME,
+        "replicas": 1,
+        "tempo": {
+            "registry": registry,
+            "repository": repository,
+            "tag": tag,
+            "reportingEnabled": False,
+            "retention": f"{tracing.retention_days * 24}h",
+            "storage": {"trace": tempo_storage(access)},
+            # Only OTLP, from the collector; Jaeger's receivers of the chart's defaults are off.
+            "receivers": {
+                "jaeger": None,
+                "otlp": {"protocols": {"grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}},
+            },
+            "resources": TEMPO_RESOURCES,
+            "securityContext": RESTRICTED_CONTAINER,
+            "extraArgs": {"config.expand-env": "true"},
+            "extraEnv": storage_env(access),
+        },
+        "securityContext": restricted_pod(TEMPO_ID),
+        "persistence": {"enabled": True, "size": "10Gi"},
+        "tempoQuery": {"enabled": False},
+        "serviceAccount": {"create": True, "automountServiceAccountToken": False},
+    }
+
+
+def collector_config(config: StackConfig) -> dict[str, Any]:
+    """The collector's configuration, merged by the chart over its defaults (None removes a default)."""
+    tracing = config.services.tracing
+    logs = config.services.logging.enabled
+    exporters: dict[str, Any] = {
+        "debug": None,
+        "otlp_grpc/tempo": {"endpoint": TEMPO_OTLP_GRPC, "tls": {"insecure": True}},
+    }
+    pipelines: dict[str, Any] = {
+        "traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "probabilistic_sampler", "batch"], "exporters": ["otlp_grpc/tempo"]},
+        "metrics": None,
+        "logs": None,
+    }
+    if logs:
+        exporters["otlp_http/loki"] = {"endpoint": LOKI_OTLP_ENDPOINT}
+        pipelines["logs"] = {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_http/loki"]}
+    return {
+        "receivers": {
+            "jaeger": None,
+            "zipkin": None,
+            "prometheus": None,
+            "otlp": {"protocols": {
+                "grpc": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_GRPC_PORT}"},
+                "http": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}"},
+            }},
+        },
+        "processors": {
+            "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
+            # Head sampling by trace ID: every span of a kept trace is kept.
+            "probabilistic_sampler": {"sampling_percentage": tracing.sampling_percent},
+            "batch": {},
+        },
+        "exporters": exporters,
+        "service": {"pipelines": pipelines},
+    }
+
+
+def collector_values(config: StackConfig) -> dict[str, Any]:
+    repository, _, tag = mirrored(config, catalogue.OTEL_COLLECTOR_IMAGE).rpartition(":")
+    return {
+        "mode": "deployment",
+        "fullnameOverride": COLLECTOR_FULLNAME,
+        "replicaCount": 2 if config.environment == "prod" else 1,
+        "image": {"repository": repository, "tag": tag},
+        "command": {"name": "otelcol-contrib"},
+        "podSecurityContext": restricted_pod(COLLECTOR_ID),
+        "securityContext": RESTRICTED_CONTAINER,
+        "resources": COLLECTOR_RESOURCES,
+        "ports": {
+            "otlp": {"enabled": True},
+            "otlp-http": {"enabled": True},
+            "jaeger-compact": {"enabled": False},
+            "jaeger-thrift": {"enabled": False},
+            "jaeger-grpc": {"enabled": False},
+            "zipkin": {"enabled": False},
+            "metrics": {"enabled": False},
+        },
+        "config": collector_config(config),
+    }
+
+
+class TracesArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    stack: SkipValidation[StackConfig]  # validated once by the loader
+    storage: Any
+    """The stack's ObjectStorage (the config requires one when tracing is on)."""
+    teams: dict[str, Any] = {}
+    """The Team components by team name; their pods may send to the collector."""
+
+
+class Traces(pulumi.ComponentResource):
+    """Tempo and the OpenTelemetry Collector of one site (module docstring)."""
+
+    namespace: ServiceNamespace
+    access: StorageAccess
+    tempo: k8s.helm.v4.Chart | None
+    collector: k8s.helm.v4.Chart | None
+    team_policies: dict[str, k8s.networking.v1.NetworkPolicy]
+    summary: dict[str, Any]
+
+    def __init__(self, name: str, args: TracesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:observability:Traces", name, None, opts)
+        config, storage = args.stack, args.storage
+        tracing = config.services.tracing
+        if storage is None:
+            raise ValueError("tracing keeps its traces in object storage; the stack has none (configure `storage`)")
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.namespace = ServiceNamespace(f"{name}-tracing", TRACING_NAMESPACE, config, "tracing", child, internal=True)
+        in_namespace = self.namespace.opts
+        self.access = storage.access_for("tempo", self.namespace.namespace.metadata.name, "traces")
+        self.tempo = pinned_chart(
+            f"{name}-tempo", catalogue.TEMPO_CHART, config.charts, self.namespace.namespace.metadata.name,
+            tempo_values(config, self.access),
+            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.access.secret])),
+        )
+        self.collector = pinned_chart(
+            f"{name}-otel-collector", catalogue.OTEL_COLLECTOR_CHART, config.charts, self.namespace.namespace.metadata.name,
+            collector_values(config), in_namespace,
+        )
+
+        teams = dict(sorted(args.teams.items()))
+        self._network_policies(storage.endpoint_port, list(teams), config.services.logging.enabled)
+        # Each team's pods may reach the collector; the policy lives in the team's namespace, after it.
+        self.team_policies = {
+            team_name: k8s.networking.v1.NetworkPolicy(
+                f"{name}-{team_name}-to-collector",
+                metadata={"name": TEAM_EGRESS_POLICY, "namespace": team_name, "labels": self.namespace.labels},
+                spec={
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": [from_namespace(TRACING_NAMESPACE, COLLECTOR_POD_LABELS)], "ports": tcp(OTLP_GRPC_PORT, OTLP_HTTP_PORT)}],
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[team]),
+            )
+            for team_name, team in teams.items()
+        }
+
+        self.summary = {
+            "charts": {ref.name: ref.version for ref in charts_for(config)},
+            "namespace": TRACING_NAMESPACE,
+            "tempo": {"url": TEMPO_URL, "bucket": self.access.bucket, "retentionDays": tracing.retention_days},
+            "collector": {
+                "otlpGrpc": f"{OTEL_COLLECTOR_HOST}:{OTLP_GRPC_PORT}",
+                "otlpHttp": f"http://{OTEL_COLLECTOR_HOST}:{OTLP_HTTP_PORT}",
+                "samplingPercent": tracing.sampling_percent,
+                "logsToLoki": config.services.logging.enabled,
+            },
+            "teams": list(teams),
+        }
+        self.register_outputs({"summary": self.summary})
+
+    def _network_policies(self, storage_port: int, teams: list[str], logging: bool) -> None:
+        """What Tempo and the collector need beyond the namespace's baseline (default-deny, DNS, HTTPS
+        out, and each other: the collector reaches Tempo inside the namespace)."""
+        namespace = self.namespace
+        namespace.policy("allow-grafana-to-tempo", {
+            "podSelector": {"matchLabels": TEMPO_POD_LABELS},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [from_namespace(GRAFANA_NAMESPACE)], "ports": tcp(TEMPO_PORT)}],
+        })
+        if teams:
+            namespace.policy("allow-teams-to-collector", {
+                "podSelector": {"matchLabels": COLLECTOR_POD_LABELS},
+                "policyTypes": ["Ingress"],
+                "ingress": [{
+                    "from": [{"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": teams}]}}],
+                    "ports": tcp(OTLP_GRPC_PORT, OTLP_HTTP_PORT),
+                }],
+            })
+        if logging:
+            namespace.policy("allow-collector-to-loki", {
+                "podSelector": {"matchLabels": COLLECTOR_POD_LABELS},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [namespace_selector(LOGGING_NAMESPACE)], "ports": tcp(LOKI_GATEWAY_PORT)}],
+            })
+        if storage_port not in KUBE_API_PORTS:
+            namespace.policy("allow-object-storage", {
+                "podSelector": {"matchLabels": TEMPO_POD_LABELS}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(storage_port)}],
+            })

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig, Team as TeamConfig
 
 from .. import catalogue
+from ..infrastructure.rancher import PROJECT_ANNOTATION
 from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, kubernetes_labels
 from ..workloads.api import Api
 from ..workloads.base import WorkloadArgs
@@ -28,11 +31,23 @@ class TeamArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: TeamConfig
     stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
+    # pulumi.Input[str]: the team's Rancher project, `<cluster id>:<project id>`, on Rancher stacks.
+    # When not given, the project the parent's RancherCluster made for the team (rancher_project_id).
+    project_id: SkipValidation[Any] = None
+
+
+def rancher_project_id(team: str, opts: pulumi.ResourceOptions | None) -> pulumi.Output[str] | None:
+    """The id of the Rancher project made for `team`, when the Team's parent built a RancherCluster
+    (CompleteCluster creates its infrastructure before its teams); None on other stacks."""
+    rancher = getattr(opts.parent, "rancher", None) if opts is not None else None
+    project = rancher.projects.get(team) if rancher is not None else None
+    return project.id if project is not None else None
 
 
 class Team(pulumi.ComponentResource):
     """Creates the team namespace (Pod Security `restricted` enforced, audited and warned at the
-    pinned version), its ResourceQuota and LimitRange, a default-deny NetworkPolicy with allows for
+    pinned version; on Rancher stacks also in the team's Rancher project, so the project's role
+    bindings apply in it), its ResourceQuota and LimitRange, a default-deny NetworkPolicy with allows for
     DNS and the ingress controller, RoleBindings of the team's groups to the environment's role,
     and the team's declared workloads."""
 
@@ -48,11 +63,12 @@ class Team(pulumi.ComponentResource):
             for mode in ("enforce", "audit", "warn")
             for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
         }
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": team.name, "labels": {**labels, **pod_security}},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        metadata = {"name": team.name, "labels": {**labels, **pod_security}}
+        project_id = args.project_id if args.project_id is not None else rancher_project_id(team.name, opts)
+        if project_id is not None:
+            # An Output of the project: the namespace joins the project once Rancher has made it.
+            metadata["annotations"] = {PROJECT_ANNOTATION: project_id}
+        self.namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata=metadata, opts=pulumi.ResourceOptions(parent=self))
         self.namespace_name = self.namespace.metadata.name
         # Everything else lives in the namespace, so it is created after it. The name is fixed
         # (team.name), so children use the plain string and order on the namespace explicitly,

@@ -35,6 +35,10 @@ POD_SECURITY_TEMPLATE = "rancher-restricted"
 TEAM_PROJECT_ROLE = {"dev": "project-member", "test": "read-only", "prod": "read-only"}
 PLATFORM_CLUSTER_ROLE = "cluster-owner"
 SITE_ROLE_LABEL = f"{LABEL_PREFIX}/site-role"
+# A namespace belongs to a Rancher project through this annotation, valued `<cluster id>:<project id>`
+# (the format of a rancher2 Project's id); Rancher then applies the project's role bindings in it
+# and sets the label of the same name to the project part itself.
+PROJECT_ANNOTATION = "field.cattle.io/projectId"
 STANDBY_ANNOTATION = f"{LABEL_PREFIX}/standby-for"
 TOKEN_VARIABLE = "RANCHER_TOKEN_KEY"
 
@@ -88,7 +92,8 @@ class RancherCluster(pulumi.ComponentResource):
     scheduled etcd snapshots shipped to the site's etcd bucket, the `rancher-restricted` Pod
     Security template, network policy with a policy-enforcing CNI, containerd mirrors through the
     site's Harbor, and the authorized cluster endpoint; a `ClusterSync` that waits until the
-    registered nodes made the cluster active; a project per team with its directory groups bound;
+    registered nodes made the cluster active; a project per team with its directory groups bound
+    (`projects`; the team's namespace joins it through `PROJECT_ANNOTATION`, components/access/team.py);
     the platform groups as cluster owners; and a Kubernetes provider from the cluster's kubeconfig
     (secret) for the other layers. The cluster is protected in prod."""
 

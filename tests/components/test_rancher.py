@@ -242,6 +242,28 @@ def test_each_team_gets_a_project_with_its_directory_groups_read_only_in_prod(in
     assert owner.inputs == {"clusterId": f"c-m-prod-{site}", "roleTemplateId": "cluster-owner", "groupPrincipalId": PRINCIPAL.format("platform-operators")}
 
 
+@pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])
+def test_each_team_namespace_joins_its_teams_project(inventory, stack, site):
+    """Rancher applies a project's role bindings in the namespaces annotated with its
+    `<cluster id>:<project id>`; the namespace waits for the project it names."""
+    registrations = inventory(stack)
+    for team in ("payments", "search"):
+        namespace = registrations.named(f"team-{team}-namespace")
+        assert namespace.inputs["metadata"]["annotations"] == {"field.cattle.io/projectId": f"c-m-prod-{site}:p-{team}"}
+        assert namespace.options["depends_on"] == [f"rancher2:index/project:Project::platform-rancher-project-{team}"]
+        # Still the team's own namespace: its name, labels and Pod Security stay as everywhere.
+        assert namespace.inputs["metadata"]["name"] == team
+        assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    annotated = [r.name for r in registrations.of_type("kubernetes:core/v1:Namespace") if "field.cattle.io/projectId" in r.inputs["metadata"].get("annotations", {})]
+    assert sorted(annotated) == ["team-payments-namespace", "team-search-namespace"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_namespaces_off_rancher_name_no_project(inventory, stack):
+    for namespace in inventory(stack).of_type("kubernetes:core/v1:Namespace"):
+        assert "field.cattle.io/projectId" not in namespace.inputs["metadata"].get("annotations", {}), namespace.name
+
+
 def test_dev_teams_are_project_members(tmp_path):
     import yaml
 

@@ -17,8 +17,11 @@
   ClusterIssuer, ingress-nginx basic auth);
 - the network policies Prometheus, the operator's webhook, Grafana and the ingress need.
 
-Values keys below are the chart's (charts/kube-prometheus-stack/values.yaml of the pinned version,
-and of its kube-state-metrics and prometheus-node-exporter subcharts).
+Values keys below were checked against charts/kube-prometheus-stack/values.yaml and
+templates/prometheus/prometheus.yaml, templates/prometheus-operator/deployment.yaml in
+prometheus-community/helm-charts (the newest revisions the offline index holds, from the 2025 release
+line), and against the kube-state-metrics and prometheus-node-exporter subcharts' values.yaml; re-check
+them with `helm show values` when the pinned version moves.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from stacks.model.site import standby_of
 
 from .. import catalogue
 from ..charts import pinned_chart
+from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, ServiceNamespace, namespace_selector, registry_for, tcp
 from .common import (
     CENTRAL_USERNAME,
@@ -107,6 +111,12 @@ WEBHOOK_JOB_SIZE = ("10m", "32Mi", "64Mi")
 # The operator passes these to every config-reloader sidecar as flags and reads all four
 # (templates/prometheus-operator/deployment.yaml: --config-reloader-{cpu,memory}-{request,limit}).
 CONFIG_RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "50m", "memory": "64Mi"}}
+
+
+def disruption_budget(replicas: int) -> dict[str, Any]:
+    """values.yaml `prometheus.podDisruptionBudget` / `alertmanager.podDisruptionBudget`: with two
+    replicas or more, a node drain keeps one running (alerting survives maintenance)."""
+    return {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}} if replicas >= 2 else {}
 
 
 def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
@@ -247,7 +257,11 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
             },
         }]
     if receives_from_secondaries(config):
+        # values.yaml prometheus.prometheusSpec.enableRemoteWriteReceiver: --web.enable-remote-write-receiver
         prometheus_spec["enableRemoteWriteReceiver"] = True
+        # ingress-nginx sends only to pods carrying the ingress target label (components/services/
+        # ingress.py); prometheusSpec.podMetadata labels go onto the Prometheus pods.
+        prometheus_spec["podMetadata"] = {"labels": {INGRESS_TARGET_LABEL: "true"}}
 
     webhooks: dict[str, Any] = {
         # The operator checks rules again when it loads them; with every object of the chart applied
@@ -256,7 +270,9 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
     }
     if with_cert_manager:
         # cert-manager issues the webhook's certificate (a self-signed CA the chart declares), so the
-        # chart's certificate Jobs are not needed.
+        # chart's certificate Jobs are not needed: values.yaml
+        # prometheusOperator.admissionWebhooks.certManager.enabled ("Use certmanager to generate
+        # webhook certs"), .patch.enabled (the Jobs that create and patch the certificate).
         webhooks.update({"certManager": {"enabled": True}, "patch": {"enabled": False}})
     else:
         webhooks.update({
@@ -272,9 +288,12 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
 
     values: dict[str, Any] = {
         "fullnameOverride": FULLNAME,
-        "crds": {"enabled": True, "upgradeJob": {"enabled": False}},  # Pulumi applies crds/ itself
+        # values.yaml crds.enabled installs the CRDs (Pulumi applies them first); crds.upgradeJob is
+        # a Helm-hook Job that re-applies them with kubectl, not needed when Pulumi applies them.
+        "crds": {"enabled": True, "upgradeJob": {"enabled": False}},
         # The separate Grafana (namespace `grafana`) runs the dashboards; its sidecar loads the
-        # chart's dashboard ConfigMaps, which this still creates.
+        # chart's dashboard ConfigMaps, which this still creates (values.yaml grafana.forceDeployDashboards:
+        # "Create dashboard configmap even if grafana deployment has been disabled").
         "grafana": {"enabled": False, "forceDeployDashboards": True},
         "prometheusOperator": {
             "image": {"registry": quay},
@@ -284,7 +303,7 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
             "containerSecurityContext": RESTRICTED_CONTAINER,
             "admissionWebhooks": webhooks,
         },
-        "prometheus": {"prometheusSpec": prometheus_spec},
+        "prometheus": {"prometheusSpec": prometheus_spec, **disruption_budget(monitoring.replicas)},
         "alertmanager": {"enabled": full},
         "kube-state-metrics": {
             "fullnameOverride": "kube-state-metrics",
@@ -297,6 +316,7 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
         # read-only): it runs in the node agents' namespace, the one that admits that.
         "prometheus-node-exporter": {
             "fullnameOverride": "node-exporter",
+            # values.yaml prometheus-node-exporter.namespaceOverride (the subchart's namespace)
             "namespaceOverride": NODE_AGENTS_NAMESPACE,
             "image": {"registry": quay},
             "resources": sized(*NODE_EXPORTER_SIZE),
@@ -313,11 +333,15 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
     }
     if full:
         values["alertmanager"].update({
+            **disruption_budget(monitoring.replicas),
             "alertmanagerSpec": {
                 "image": {"registry": quay},
                 "replicas": monitoring.replicas,
                 # The configuration is this component's Secret (receivers' secrets never pass
-                # through chart values); the chart then creates none of its own.
+                # through chart values); the chart then creates none of its own. values.yaml
+                # alertmanager.alertmanagerSpec.useExistingSecret ("the user will be responsible to
+                # provide a secret with alertmanager configuration") and .configSecret (the Secret's
+                # name; the operator reads its `alertmanager.yaml` key).
                 "useExistingSecret": True,
                 "configSecret": ALERTMANAGER_CONFIG_SECRET,
                 "securityContext": restricted_pod(1000, 2000),

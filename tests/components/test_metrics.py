@@ -104,6 +104,15 @@ def test_retention_volume_replicas_and_external_labels_per_environment(inventory
     assert prometheus["externalLabels"] == {"site": site, "environment": environment}
 
 
+@pytest.mark.parametrize("stack, budget", [("dev", False), ("test", False), ("prod", True), ("onprem-dc2", True)])
+def test_two_replicas_keep_one_through_a_node_drain(inventory, stack, budget):
+    chart_values = values(inventory, stack)
+    expected = {"enabled": True, "minAvailable": 1}
+    assert chart_values["prometheus"].get("podDisruptionBudget") == (expected if budget else None)
+    if chart_values["alertmanager"]["enabled"]:
+        assert chart_values["alertmanager"].get("podDisruptionBudget") == (expected if budget else None)
+
+
 def test_retention_grows_from_dev_to_test_to_prod(inventory):
     dev, test, prod = (_days(spec(inventory, stack)["retention"]) for stack in ("dev", "test", "prod"))
     assert dev < test < prod
@@ -290,6 +299,8 @@ def test_no_receiver_credential_appears_in_the_chart_inputs(inventory, stack):
         for ciphertext in ciphertexts:
             assert ciphertext not in serialized and ciphertext.split(":")[-1] not in serialized, resource.name
         assert "routing_key" not in serialized and "api_url" not in serialized
+        # nor a secret Output passed inline (the engine would see it as a secret inside the values)
+        assert "[secret]" not in serialized, resource.name
 
 
 def _receivers(*entries: dict) -> list:
@@ -365,6 +376,9 @@ def test_a_primary_writes_nowhere(inventory, stack):
 
 def test_the_primary_receives_at_its_telemetry_host_with_tls_and_basic_auth(inventory):
     assert spec(inventory, "onprem-dc1")["enableRemoteWriteReceiver"] is True
+    # ingress-nginx forwards only to pods with the ingress target label
+    assert spec(inventory, "onprem-dc1")["podMetadata"] == {"labels": {"complete-cluster/ingress": "true"}}
+    assert "podMetadata" not in spec(inventory, "onprem-dc2") and "podMetadata" not in spec(inventory, "prod")
     resources = metrics(inventory, "onprem-dc1")
     ingress = resources["central-ingress"]
     assert ingress.type == INGRESS

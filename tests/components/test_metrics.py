@@ -488,3 +488,34 @@ def test_the_summary_shows_chart_retention_receivers_by_name_and_the_cross_site_
     assert (dev["mode"], dev["alertmanager"], dev["retention"], dev["replicas"]) == ("reduced", None, "3d", 1)
     # names only: no credential of any receiver
     assert "secure" not in json.dumps(secondary) and "v1:" not in json.dumps(secondary)
+
+
+def test_the_secret_file_carries_the_receivers_decrypted_values_and_stays_secret():
+    """Under the engine the loader fills each secret's plaintext; the file is built from those, as a
+    Pulumi secret, and equals the pure configuration."""
+    import pulumi_kubernetes as k8s
+
+    from components.observability.metrics import alertmanager_yaml
+    from stacks.model.base import SecretValue
+
+    receivers = _receivers(
+        {"kind": "pagerduty", "name": "oncall", "routing_key": {"secure": "v1:a"}, "severities": ["critical"]},
+        {"kind": "webhook", "name": "bridge", "url": {"secure": "v1:e"}, "basic_auth": {"username": "am", "password": {"secure": "v1:f"}}},
+    )
+    receivers = [
+        receivers[0].model_copy(update={"routing_key": SecretValue("v1:a", "ROUTING-KEY")}),
+        receivers[1].model_copy(update={"url": SecretValue("v1:e", "https://bridge.example.com/hook"),
+                                        "basic_auth": receivers[1].basic_auth.model_copy(update={"password": SecretValue("v1:f", "PASS")})}),
+    ]
+    seen: dict[str, object] = {}
+
+    def program():
+        document = alertmanager_yaml(receivers)
+        document.apply(lambda text: seen.setdefault("text", text))
+        # a probe object: the engine receives the file marked secret
+        k8s.core.v1.ConfigMap("probe", data={"alertmanager.yaml": document})
+
+    [probe] = run_program(program, "prod")
+    assert yaml.safe_load(seen["text"]) == alertmanager_config(receivers, [{"routing_key": "ROUTING-KEY"}, {"url": "https://bridge.example.com/hook", "password": "PASS"}])
+    assert "ROUTING-KEY" in seen["text"] and "v1:a" not in seen["text"]
+    assert probe.inputs["data"] in ("[secret]", {"alertmanager.yaml": "[secret]"})

@@ -75,7 +75,9 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
                 "patchWebhookJob": job,
             },
             "topologySpreadConstraints": [],
-            "metrics": {"enabled": False},
+            # Prometheus metrics on 10254 (`metrics`), scraped by the PodMonitor of
+            # components/observability/monitors.py; the chart's own ServiceMonitor stays off.
+            "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}},
         },
         "defaultBackend": {"enabled": False},
     }

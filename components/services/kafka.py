@@ -23,6 +23,50 @@ ENTITY_OPERATOR_SIZE = ("100m", "256Mi")
 CONTROLLER_STORAGE_GI = 5  # KRaft metadata only
 LISTENER = {"name": "tls", "port": PORTS["kafka"][0], "type": "internal", "tls": True}
 CLUSTER_LABEL = "strimzi.io/cluster"
+# Prometheus metrics from Kafka's MBeans through Strimzi's JMX exporter (port 9404, scraped by the
+# PodMonitor of components/observability/monitors.py). The rules are the generic ones of Strimzi's
+# packaging/examples/metrics/kafka-metrics.yaml, which name e.g. ReplicaManager's
+# UnderReplicatedPartitions `kafka_server_replicamanager_underreplicatedpartitions`.
+METRICS_CONFIG_MAP = "kafka-metrics"
+METRICS_CONFIG_KEY = "kafka-metrics-config.yml"
+METRICS_RULES = """\
+lowercaseOutputName: true
+rules:
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)Percent\\w*><>MeanRate
+  name: kafka_$1_$2_$3_percent
+  type: GAUGE
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)Percent\\w*><>Value
+  name: kafka_$1_$2_$3_percent
+  type: GAUGE
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)PerSec\\w*, (.+)=(.+)><>Count
+  name: kafka_$1_$2_$3_total
+  type: COUNTER
+  labels:
+    "$4": "$5"
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)PerSec\\w*><>Count
+  name: kafka_$1_$2_$3_total
+  type: COUNTER
+- pattern: kafka.(\\w+)<type=(.+), name=(.+), (.+)=(.+), (.+)=(.+)><>Value
+  name: kafka_$1_$2_$3
+  type: GAUGE
+  labels:
+    "$4": "$5"
+    "$6": "$7"
+- pattern: kafka.(\\w+)<type=(.+), name=(.+), (.+)=(.+)><>Value
+  name: kafka_$1_$2_$3
+  type: GAUGE
+  labels:
+    "$4": "$5"
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)><>Value
+  name: kafka_$1_$2_$3
+  type: GAUGE
+- pattern: "kafka.server<type=raft-metrics><>(.+-total|.+-max):"
+  name: kafka_server_raftmetrics_$1
+  type: COUNTER
+- pattern: "kafka.server<type=raft-metrics><>(.+):"
+  name: kafka_server_raftmetrics_$1
+  type: GAUGE
+"""
 
 
 def operator_values(config: StackConfig) -> dict[str, Any]:
@@ -107,6 +151,9 @@ class Kafka(pulumi.ComponentResource):
                 },
                 opts=stateful,
             )
+        metrics = k8s.core.v1.ConfigMap(
+            f"{name}-metrics", metadata=space.metadata(METRICS_CONFIG_MAP), data={METRICS_CONFIG_KEY: METRICS_RULES}, opts=space.opts,
+        )
         replication = kafka.default_replication_factor
         min_insync = kafka.min_insync_replicas()
         self.cluster = k8s.apiextensions.CustomResource(
@@ -127,13 +174,17 @@ class Kafka(pulumi.ComponentResource):
                         # Topics are declared in config (KafkaTopic), never created by a typo.
                         "auto.create.topics.enable": False,
                     },
+                    "metricsConfig": {
+                        "type": "jmxPrometheusExporter",
+                        "valueFrom": {"configMapKeyRef": {"name": METRICS_CONFIG_MAP, "key": METRICS_CONFIG_KEY}},
+                    },
                 },
                 "entityOperator": {
                     "topicOperator": {"resources": resources(*ENTITY_OPERATOR_SIZE)},
                     "userOperator": {"resources": resources(*ENTITY_OPERATOR_SIZE)},
                 },
             },
-            opts=after(stateful, *self.node_pools.values()),
+            opts=after(stateful, *self.node_pools.values(), metrics),
         )
         self.topics = {}
         for team in config.teams:

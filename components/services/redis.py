@@ -23,6 +23,12 @@ from .operators import (
 
 OPERATOR_SIZE = ("100m", "128Mi")
 RUN_AS = 1000
+# The redis_exporter sidecar the operator adds to every Redis pod (metrics on 9121, scraped by the
+# PodMonitor of components/observability/monitors.py). v1.91.0: oliver006/redis_exporter release
+# (prometheus-community chart prometheus-redis-exporter-6.31.0 moved to it, 2026-09-07); quay.io is
+# where the operator's own default exporter image comes from.
+EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.91.0"
+EXPORTER_SIZE = ("50m", "64Mi")
 
 
 def operator_values(config: StackConfig) -> dict[str, Any]:
@@ -73,7 +79,15 @@ class Redis(pulumi.ComponentResource):
                 "image": image,
                 "resources": resources(cpu, memory),
                 "customConfig": [f"maxmemory {_max_memory(memory)}", "maxmemory-policy allkeys-lru"],
-                "exporter": {"enabled": False},
+                # Requests = limits like the Redis container beside it, so the pod stays Guaranteed;
+                # with auth the operator hands the exporter the password from the same Secret.
+                "exporter": {
+                    "enabled": True,
+                    "image": mirrored(stack, EXPORTER_IMAGE),
+                    "imagePullPolicy": "IfNotPresent",
+                    "resources": resources(*EXPORTER_SIZE),
+                    "containerSecurityContext": {**restricted_container(RUN_AS), "readOnlyRootFilesystem": True},
+                },
                 **placement,
                 **pod,
             },

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import StackConfig
 
 from .common import node_agents_namespace
+from .monitors import Monitors, MonitorsArgs
+from .rules import AlertRules, AlertRulesArgs
 
 
 class ObservabilityArgs(BaseModel):
@@ -58,6 +60,13 @@ class Observability(pulumi.ComponentResource):
             self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, node_agents=self.node_agents, cert_manager=cert_manager), child)
             self.summary["metrics"] = self.metrics.summary
         # --- monitors and rules (monitors.py, rules.py) ---
+        if services.monitoring.enabled:
+            # After the metrics part: its chart serves the monitoring.coreos.com CRDs (None when charts are off).
+            metrics_chart = self.metrics.chart if self.metrics is not None else None
+            monitoring_namespace = self.metrics.namespace.namespace if self.metrics is not None else None
+            self.monitors = Monitors(f"{name}-monitors", MonitorsArgs(stack=config, services=args.services, teams=args.teams, metrics_chart=metrics_chart), child)
+            self.alert_rules = AlertRules(f"{name}-alert-rules", AlertRulesArgs(stack=config, after=[metrics_chart, monitoring_namespace]), child)
+            self.summary.update({"monitors": self.monitors.summary, "alertRules": self.alert_rules.summary})
         # --- grafana (grafana.py) ---
         if services.monitoring.enabled:
             from .grafana import Grafana, GrafanaArgs

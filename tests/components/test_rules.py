@@ -1,0 +1,222 @@
+"""The platform's alert rules, read from the inventories: every alert has a severity and a runbook
+section that exists, every monitored shared service has rules, the thresholds are the issue's, the
+quota alert covers every team, and only a primary with secondaries watches them with SiteDown.
+
+promtool is not on PyPI as a pure wheel, so each expression goes through `promql_problems` below: a
+tokenizer that checks brackets, label matchers, range durations, that every call is a PromQL
+function or aggregation, and that `group_left`/`group_right` are followed by their label list
+(Prometheus reads `group_right (expr)` as a label list, the mistake it exists to catch). During
+development every expression also parsed with the `promql-parser` package (a Rust PromQL parser)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from components.observability.monitors import MONITORING_API
+from components.observability.rules import RUNBOOK_BASE
+from stacks.loader import load
+
+STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]
+RULE = f"kubernetes:{MONITORING_API}:PrometheusRule"
+MONITOR_KINDS = {f"kubernetes:{MONITORING_API}:PodMonitor", f"kubernetes:{MONITORING_API}:ServiceMonitor"}
+CHART = "kubernetes:helm.sh/v4:Chart"
+REPOSITORY = Path(__file__).resolve().parents[2]
+RUNBOOK = REPOSITORY / RUNBOOK_BASE
+
+
+def alerts(inventory, stack) -> list[dict]:
+    return [rule for r in inventory(stack) if r.type == RULE for group in r.inputs["spec"]["groups"] for rule in group["rules"]]
+
+
+def named(inventory, stack, name) -> dict:
+    [rule] = [rule for rule in alerts(inventory, stack) if rule["alert"] == name]
+    return rule
+
+
+def runbook_anchors() -> set[str]:
+    """GitHub/GitLab heading anchors of the runbook's sections (lower-case, spaces to dashes)."""
+    return {re.sub(r"[^a-z0-9 _-]", "", line.lstrip("#").strip().lower()).replace(" ", "-") for line in RUNBOOK.read_text().splitlines() if line.startswith("#")}
+
+
+# --- a small PromQL syntax check -----------------------------------------------------------------
+
+FUNCTIONS = {
+    "abs", "absent", "absent_over_time", "avg_over_time", "ceil", "changes", "clamp", "clamp_max", "clamp_min", "count_over_time", "delta",
+    "deriv", "exp", "floor", "histogram_quantile", "holt_winters", "idelta", "increase", "irate", "label_join", "label_replace", "last_over_time",
+    "ln", "max_over_time", "min_over_time", "predict_linear", "quantile_over_time", "rate", "resets", "round", "scalar", "sort", "sort_desc",
+    "sqrt", "stddev_over_time", "sum_over_time", "time", "timestamp", "vector",
+}
+AGGREGATIONS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "group"}
+MODIFIERS = {"by", "without", "on", "ignoring"}
+KEYWORDS = {"and", "or", "unless", "bool", "offset"}
+TOKEN = re.compile(r"""
+    (?P<space>\s+) | (?P<string>"(?:[^"\\]|\\.)*") | (?P<duration>\[\d+[smhdwy]\]) | (?P<number>\d+(?:\.\d+)?(?:e[+-]?\d+)?)
+    | (?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*) | (?P<op>==|!=|=~|!~|>=|<=|[-+*/%^<>=,(){}])
+""", re.VERBOSE)
+
+
+def promql_problems(expr: str) -> list[str]:
+    tokens, position = [], 0
+    while position < len(expr):
+        match = TOKEN.match(expr, position)
+        if not match:
+            return [f"cannot read `{expr[position:position + 10]}`"]
+        position = match.end()
+        if match.lastgroup != "space":
+            tokens.append((match.lastgroup, match.group()))
+    problems, stack = [], []
+    for index, (kind, text) in enumerate(tokens):
+        following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+        if text in "({":
+            stack.append(text)
+        elif text in ")}":
+            if not stack or stack.pop() != {")": "(", "}": "{"}[text]:
+                problems.append(f"unbalanced `{text}`")
+        elif kind == "name" and stack and stack[-1] == "{" and tokens[index - 1][1] in "{,":
+            if following not in ("=", "!=", "=~", "!~") or index + 2 >= len(tokens) or tokens[index + 2][0] != "string":
+                problems.append(f"label matcher `{text}` needs an operator and a quoted value")
+        elif kind == "name" and following == "(":
+            previous = tokens[index - 1][1] if index else ""
+            if text in ("group_left", "group_right"):
+                # the next parenthesis is its label list: only names and commas may follow
+                close = next(i for i in range(index + 2, len(tokens)) if tokens[i][1] == ")")
+                if any(k != "name" and t != "," for k, t in tokens[index + 2:close]):
+                    problems.append(f"`{text}` is followed by an expression where its label list belongs")
+            elif text not in FUNCTIONS | AGGREGATIONS | MODIFIERS and not (previous in MODIFIERS and text in MODIFIERS):
+                problems.append(f"`{text}` is not a PromQL function or aggregation")
+    if stack:
+        problems.append("unclosed bracket")
+    return problems
+
+
+def test_the_syntax_check_catches_what_it_is_for():
+    assert promql_problems('up{job="a"} == 0') == []
+    assert promql_problems("max by (a) (x) - on (a) group_right () (y and on (b) z) > 1") == []
+    assert promql_problems("max by (a) (x) - on (a) group_right (y and on (b) z) > 1") == [
+        "`group_right` is followed by an expression where its label list belongs"]
+    assert promql_problems("rate(x[5m)") == ["cannot read `[5m)`"]
+    assert promql_problems("up{job=a} == 0") == ["label matcher `job` needs an operator and a quoted value"]
+    assert promql_problems("upp(x)") == ["`upp` is not a PromQL function or aggregation"]
+    assert promql_problems("sum(rate(x[5m])") == ["unclosed bracket"]
+
+
+# --- every alert ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alert_has_a_severity_a_summary_and_a_runbook_section(inventory, stack):
+    anchors = runbook_anchors()
+    found = alerts(inventory, stack)
+    assert found
+    for rule in found:
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], rule["alert"]
+        path, _, anchor = annotations["runbook_url"].partition("#")
+        assert (REPOSITORY / path).is_file()
+        assert anchor == rule["alert"].lower() and anchor in anchors, rule["alert"]
+        assert promql_problems(rule["expr"]) == [], (rule["alert"], rule["expr"])
+
+
+def test_the_runbook_has_a_section_for_every_alert_and_no_other(inventory):
+    names = {rule["alert"].lower() for stack in STACKS for rule in alerts(inventory, stack)}
+    sections = {line[4:].strip() for line in RUNBOOK.read_text().splitlines() if line.startswith("### ")}
+    assert sections == names
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_monitored_shared_service_has_rules_on_its_own_targets(inventory, stack):
+    monitored = set()
+    for r in inventory(stack):
+        if r.type in MONITOR_KINDS:
+            spec = r.inputs["spec"]
+            [endpoint] = spec.get("podMetricsEndpoints") or spec["endpoints"]
+            monitored |= {x["replacement"] for x in endpoint["relabelings"] if x["targetLabel"] == "platform_service"}
+    by_service: dict[str, list[dict]] = {}
+    for rule in alerts(inventory, stack):
+        by_service.setdefault(rule["labels"]["service"], []).append(rule)
+    assert set(by_service) - {"platform"} == monitored
+    for service in monitored:
+        scrape = [rule for rule in by_service[service] if f'up{{platform_service="{service}"}} == 0' in rule["expr"]]
+        assert len(scrape) == 1 and f'absent(up{{platform_service="{service}"}})' in scrape[0]["expr"], service
+        assert len(by_service[service]) >= 2, f"{service} has only its scrape alert"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "onprem-dc1"])
+def test_the_rules_come_after_the_metrics_chart_in_the_monitoring_namespace(inventory, stack):
+    [metrics_chart] = [r for r in inventory(stack) if r.type == CHART and r.inputs["chart"] == "kube-prometheus-stack"]
+    rules = [r for r in inventory(stack) if r.type == RULE]
+    assert rules
+    for r in rules:
+        assert r.inputs["metadata"]["namespace"] == "monitoring"
+        assert f"{CHART}::{metrics_chart.name}" in r.options["depends_on"]
+
+
+# --- the issue's thresholds ----------------------------------------------------------------------
+
+
+def test_the_thresholds_are_the_issues(inventory):
+    expr = lambda name: named(inventory, "onprem-dc1", name)["expr"]  # noqa: E731
+    assert expr("NodeNotReady") == 'kube_node_status_condition{condition="Ready",status="true"} == 0'
+    assert expr("NodeFilesystemAlmostFull").endswith("> 0.8")
+    assert "node_filesystem_avail_bytes" in expr("NodeFilesystemAlmostFull")
+    assert expr("PersistentVolumeClaimAlmostFull") == "kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes > 0.8"
+    assert expr("PodCrashLooping") == 'max_over_time(kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"}[5m]) >= 1'
+    assert expr("CertificateExpiringSoon") == "certmanager_certificate_expiration_timestamp_seconds - time() < 14 * 86400"
+    assert expr("VeleroBackupMissing") == 'time() - velero_backup_last_successful_timestamp{schedule="daily"} > 26 * 3600'
+    assert expr("VeleroBackupFailed") == 'increase(velero_backup_failure_total{schedule="daily"}[1h]) > 0'
+    assert named(inventory, "onprem-dc1", "VeleroBackupNeverSucceeded")["for"] == "26h"
+    assert expr("TeamQuotaAlmostExhausted").endswith("> 0.9")
+    assert "kafka_server_replicamanager_underreplicatedpartitions" in expr("KafkaUnderReplicatedPartitions")
+    assert "rabbitmq_queue_messages_ready" in expr("RabbitMQQueueGrowing")
+    assert "patroni_xlog_replayed_location" in expr("PostgresReplicationLag") and "patroni_replica == 1" in expr("PostgresReplicationLag")
+    # The schedule the backup alerts watch is the one Velero runs.
+    [schedule] = [r for r in inventory("onprem-dc1") if r.type == "kubernetes:velero.io/v1:Schedule"]
+    assert schedule.inputs["metadata"]["name"] == "daily"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_quota_alert_covers_every_team(inventory, stack):
+    teams = {team.name for team in load(stack).teams}
+    expr = named(inventory, stack, "TeamQuotaAlmostExhausted")["expr"]
+    selectors = re.findall(r'kube_resourcequota\{namespace=~"([^"]+)",resourcequota="team-quota",type="(used|hard)"\}', expr)
+    assert {kind for _, kind in selectors} == {"used", "hard"}
+    for pattern, _ in selectors:
+        assert set(pattern.split("|")) == teams
+    # the quota is the one every team namespace has
+    quotas = {r.inputs["metadata"]["namespace"] for r in inventory(stack) if r.type == "kubernetes:core/v1:ResourceQuota" and r.inputs["metadata"]["name"] == "team-quota"}
+    assert quotas == teams
+
+
+# --- sites ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_primary_with_a_secondary_alerts_when_it_stops_reporting(inventory, stack):
+    site_down = [rule for rule in alerts(inventory, stack) if rule["alert"] == "SiteDown"]
+    if stack != "onprem-dc1":
+        assert site_down == []
+        return
+    [rule] = site_down
+    assert load("onprem-dc2").site.name == "dc2"
+    assert rule["expr"] == 'absent_over_time(up{site="dc2"}[10m])'
+    assert rule["labels"] == {"severity": "critical", "service": "platform"}
+    assert load("onprem-dc1").services.monitoring.central.site_down_after_minutes == 10
+
+
+def test_the_summary_names_every_rule_per_group():
+    from components.observability.rules import rule_groups
+
+    groups = {group: [alert.name for alert in found] for group, found in rule_groups(load("test")).items()}
+    assert groups == {
+        "nodes": ["NodeNotReady", "NodeFilesystemAlmostFull"],
+        "workloads": ["PodCrashLooping", "PersistentVolumeClaimAlmostFull", "TeamQuotaAlmostExhausted"],
+        "ingress": ["IngressMetricsDown", "IngressHighServerErrorRate"],
+        "cert-manager": ["CertManagerMetricsDown", "CertificateExpiringSoon", "CertificateNotReady"],
+        "postgres": ["PostgresMetricsDown", "PostgresReplicationLag", "PostgresDown"],
+        "redis": ["RedisMetricsDown", "RedisDown"],
+        "backup": ["VeleroMetricsDown", "VeleroBackupMissing", "VeleroBackupNeverSucceeded", "VeleroBackupFailed"],
+    }

@@ -71,9 +71,10 @@ class Observability(pulumi.ComponentResource):
         if services.monitoring.enabled:
             from .grafana import Grafana, GrafanaArgs
 
-            # After the metrics part: it creates the `monitoring` namespace (the sidecar's Role there) and Prometheus.
-            metrics = [part for part in (getattr(self, "metrics", None),) if part is not None]
-            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=metrics), child)
+            # After the `monitoring` namespace (the sidecar's Role there), which the metrics part creates.
+            metrics = getattr(self, "metrics", None)
+            monitoring = [metrics.namespace.namespace] if metrics is not None else []
+            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=monitoring), child)
             self.summary["grafana"] = self.grafana.summary
         # --- logs (logs.py) ---
         from .logs import Logs, LogsArgs

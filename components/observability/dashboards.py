@@ -200,7 +200,7 @@ def platform_overview(config: StackConfig) -> dict[str, Any]:
 
     layout.row("Cluster")
     layout.add(stat("Sites reporting", [prometheus(f"count(count by ({SITE_LABEL}) (up{{{SITE}}}))", "sites", instant=True)],
-                    description="Sites whose metrics reach this Prometheus (the primary's central view holds every site's)."), 4, 4)
+                    description="Sites whose metrics reach this Prometheus (the central view receives every site's)."), 4, 4)
     layout.add(stat("Nodes ready", [
         prometheus(f'sum(kube_node_status_condition{{condition="Ready", status="true", {SITE}}})', "ready", instant=True),
     ]), 4, 4)

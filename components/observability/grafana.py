@@ -246,8 +246,8 @@ class GrafanaArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
     after: list[Any] = []
-    """Resources to create the chart and the `monitoring` Role after (the metrics part, which
-    creates that namespace and the data sources)."""
+    """Resources to create the chart and the `monitoring` Role after: the `monitoring` namespace,
+    which the metrics part creates."""
 
 
 class Grafana(pulumi.ComponentResource):

@@ -40,7 +40,7 @@ class Api(WorkloadComponent):
                 "selector": {"matchLabels": self.selector},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                 "template": pod_template(
-                    pod_labels, args.workload.name, api.image, api.resources, api.env,
+                    pod_labels, args.workload.name, api.image, api.resources, api.env, self.connections,
                     ports=[{"name": "http", "containerPort": api.port, "protocol": "TCP"}], probes=probes, extra_spec=spread,
                 ),
             },

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import StackConfig
 
 from ..labels import LABEL_PREFIX, kubernetes_labels
+from .connections import connection_env
 from .endpoints import endpoint
 
 
@@ -24,7 +25,8 @@ class WorkloadArgs(BaseModel):
 
 class WorkloadComponent(pulumi.ComponentResource):
     """Base: creates the workload's own ServiceAccount (token automount off) and, when it uses
-    shared services, a NetworkPolicy allowing egress to exactly those services' pods."""
+    shared services, a NetworkPolicy allowing egress to exactly those services' pods; `connections`
+    holds the environment variables that connect its container to them."""
 
     service_account: k8s.core.v1.ServiceAccount
 
@@ -48,6 +50,7 @@ class WorkloadComponent(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=self.child,
         )
+        self.connections = connection_env(args.stack, args.team, workload.uses) if workload.uses else None
         if workload.uses:
             self._egress(name, args)
 

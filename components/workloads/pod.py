@@ -31,6 +31,7 @@ def pod_template(
     image: str,
     resources: Resources,
     env: dict[str, str],
+    connections: list[dict[str, Any]] | None = None,
     ports: list[dict[str, Any]] | None = None,
     probes: dict[str, Any] | None = None,
     restart_policy: str | None = None,
@@ -40,7 +41,9 @@ def pod_template(
         "name": CONTAINER,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
+        # The declared variables, then those connecting the shared services the workload uses
+        # (connections.connection_env: addresses as values, credentials as Secret references).
+        "env": [{"name": key, "value": value} for key, value in sorted(env.items())] + (connections or []),
         "resources": {
             "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},

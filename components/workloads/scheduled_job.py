@@ -36,7 +36,7 @@ class ScheduledJob(WorkloadComponent):
                         "activeDeadlineSeconds": job.timeout_seconds,
                         "ttlSecondsAfterFinished": 86400,
                         "template": pod_template(
-                            self.labels, args.workload.name, job.image, job.resources, job.env, restart_policy="Never"
+                            self.labels, args.workload.name, job.image, job.resources, job.env, self.connections, restart_policy="Never"
                         ),
                     },
                 },

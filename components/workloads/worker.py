@@ -30,7 +30,7 @@ class Worker(WorkloadComponent):
                 "selector": {"matchLabels": self.selector},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}},
                 "template": pod_template(
-                    self.labels, args.workload.name, worker.image, worker.resources, worker.env,
+                    self.labels, args.workload.name, worker.image, worker.resources, worker.env, self.connections,
                     ports=[{"name": "health", "containerPort": worker.health_port, "protocol": "TCP"}], probes=probes,
                 ),
             },

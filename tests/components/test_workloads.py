@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from components.services.operators import shared_services_summary
+from components.workloads.connections import connection_env, prefix
+from components.workloads.endpoints import connection_secret
 from components.workloads.pod import RUN_AS
+from stacks.loader import load
+from stacks.model.workloads import Uses
 
 TEAM = "platform:access:Team::team-payments"
 
@@ -120,3 +125,111 @@ def test_each_workload_kind_adds_a_fixed_number_of_resources(inventory):
         key = next(f"{r.type}::{r.name}" for r in registrations if r.name == component)
         counts[component] = 1 + sum(r.parent == key for r in registrations)
     assert counts == {"team-payments-payments-api": 8, "team-payments-settlement-worker": 4, "team-payments-nightly-reconciliation": 4}
+
+
+# --- connections to the shared services ----------------------------------------------------------
+
+
+def container_env(inventory, stack: str, component: str) -> dict[str, dict]:
+    """The app container's env of one workload, by variable name (each name once)."""
+    objects = workload_objects_in(inventory(stack), component)
+    kind = "CronJob" if "CronJob" in objects else "Deployment"
+    [container] = pod_spec(kind, objects[kind])["containers"]
+    names = [entry["name"] for entry in container["env"]]
+    assert len(names) == len(set(names)), names
+    return {entry["name"]: entry for entry in container["env"]}
+
+
+def workload_objects_in(registrations, component: str) -> dict[str, dict]:
+    key = next(f"{r.type}::{r.name}" for r in registrations if r.name == component)
+    return {r.inputs["kind"]: r.inputs for r in registrations if r.parent == key}
+
+
+def value(entry: dict) -> str:
+    assert set(entry) == {"name", "value"}, entry
+    return entry["value"]
+
+
+def secret_ref(entry: dict) -> tuple[str, str]:
+    assert set(entry) == {"name", "valueFrom"}, entry
+    ref = entry["valueFrom"]["secretKeyRef"]
+    assert set(ref) == {"name", "key"}
+    return ref["name"], ref["key"]
+
+
+def address(stack: str, section: str, key: str) -> tuple[str, str]:
+    host, _, port = shared_services_summary(load(stack))[section][key]["address"].rpartition(":")
+    return host, port
+
+
+@pytest.mark.parametrize("stack", ["prod", "local"])
+def test_postgres_users_get_the_address_and_the_owner_secret(inventory, stack):
+    env = container_env(inventory, stack, "team-payments-payments-api")
+    secret = connection_secret("postgres", "payments", None)
+    assert (value(env["POSTGRES_HOST"]), value(env["POSTGRES_PORT"])) == address(stack, "databases", "payments/db")
+    assert value(env["POSTGRES_HOST"]) == "payments-db.payments-data.svc" and value(env["POSTGRES_PORT"]) == "5432"
+    assert value(env["POSTGRES_DATABASE"]) == "app"
+    # Zalando's role Secret holds `username` and `password`.
+    assert secret_ref(env["POSTGRES_USERNAME"]) == (secret, "username")
+    assert secret_ref(env["POSTGRES_PASSWORD"]) == (secret, "password")
+
+
+def test_rabbitmq_users_get_the_address_and_the_default_user_secret(inventory):
+    env = container_env(inventory, "prod", "team-payments-settlement-worker")
+    assert (value(env["RABBITMQ_HOST"]), value(env["RABBITMQ_PORT"])) == address("prod", "queues", "payments/queue") == ("queue.payments.svc", "5671")
+    assert secret_ref(env["RABBITMQ_USERNAME"]) == ("queue-default-user", "username")
+    assert secret_ref(env["RABBITMQ_PASSWORD"]) == ("queue-default-user", "password")
+    # The same worker also declares postgres: both sets, nothing else.
+    assert sorted(env) == sorted(
+        ["RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USERNAME", "RABBITMQ_PASSWORD",
+         "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DATABASE", "POSTGRES_USERNAME", "POSTGRES_PASSWORD"]
+    )
+
+
+def test_redis_users_get_the_sentinels_and_on_clusters_the_auth_secret(inventory):
+    env = container_env(inventory, "prod", "team-search-search-api")
+    assert (value(env["REDIS_SENTINEL_HOST"]), value(env["REDIS_SENTINEL_PORT"])) == address("prod", "caches", "search/cache") == ("rfs-cache.search.svc", "26379")
+    assert value(env["REDIS_MASTER_NAME"]) == "mymaster"
+    name, key = secret_ref(env["REDIS_PASSWORD"])
+    assert (name, key) == (connection_secret("redis", "search", None), "password")
+    # The referenced Secret is one the program makes, in the workload's namespace, with that key.
+    [auth] = [r for r in inventory("prod").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"] == {**r.inputs["metadata"], "name": name, "namespace": "search"}]
+    assert auth.name == "redis-search-cache-auth" and auth.inputs["stringData"] == "[secret]"
+
+
+def test_on_a_render_target_redis_has_no_password_to_reference(inventory):
+    env = container_env(inventory, "local", "team-search-search-api")
+    assert sorted(env) == ["REDIS_MASTER_NAME", "REDIS_SENTINEL_HOST", "REDIS_SENTINEL_PORT"]
+    # ...because the render target's caches get no auth Secret at all.
+    assert not [r for r in inventory("local").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == connection_secret("redis", "search", None)]
+
+
+def test_kafka_users_get_the_tls_bootstrap_address(inventory):
+    env = container_env(inventory, "prod", "team-search-indexer")
+    assert value(env["KAFKA_BOOTSTRAP_SERVERS"]) == shared_services_summary(load("prod"))["kafka"]["bootstrap"] == "events-kafka-bootstrap.kafka.svc:9093"
+    assert value(env["KAFKA_SECURITY_PROTOCOL"]) == "SSL"
+    assert sorted(env) == ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "test", "prod", "onprem-dc1", "onprem-dc2", "local"])
+def test_no_credential_is_ever_a_plain_value(inventory, stack):
+    for registration in inventory(stack):
+        if not registration.name.startswith("team-") or registration.inputs.get("kind") not in ("Deployment", "CronJob"):
+            continue
+        [container] = pod_spec(registration.inputs["kind"], registration.inputs)["containers"]
+        for entry in container["env"]:
+            if entry["name"].endswith(("_PASSWORD", "_USERNAME")):
+                assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], (registration.name, entry)
+
+
+def test_another_instance_gets_its_own_names_and_a_repeat_counts_once():
+    stack = load("prod")
+    # `db` is the team's default database instance, named or not; any other instance is in the names.
+    assert prefix("postgres", "db") == "POSTGRES" and prefix("postgres", "orders") == "POSTGRES_ORDERS"
+    assert prefix("redis", "session-store") == "REDIS_SESSION_STORE"
+    names = [entry["name"] for entry in connection_env(stack, "payments", [Uses(service="postgres", instance="db"), Uses(service="postgres")])]
+    assert names == ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DATABASE", "POSTGRES_USERNAME", "POSTGRES_PASSWORD"]
+    assert connection_env(stack, "payments", [Uses(service="kafka"), Uses(service="kafka")]) == [
+        {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "events-kafka-bootstrap.kafka.svc:9093"},
+        {"name": "KAFKA_SECURITY_PROTOCOL", "value": "SSL"},
+    ]

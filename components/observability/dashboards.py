@@ -15,7 +15,8 @@ Every query names a metric that exists upstream, and a panel exists only for a s
 - cert-manager: `certmanager_certificate_expiration_timestamp_seconds`;
 - Velero: `velero_backup_last_successful_timestamp` (label `schedule`);
 - Kafka (Strimzi's JMX exporter rules): `kafka_server_replicamanager_underreplicatedpartitions`;
-- PostgreSQL (postgres_exporter's replication collector): `pg_replication_lag_seconds`;
+- PostgreSQL (Patroni's own metrics endpoint in every Spilo pod): `patroni_xlog_location`,
+  `patroni_xlog_replayed_location`, `patroni_replica`;
 - Loki: a team's log lines by their `namespace` label; Tempo: a TraceQL search by the span's
   `k8s.namespace.name` resource attribute.
 
@@ -37,6 +38,7 @@ from stacks.model.teams import Team
 from .. import catalogue
 from ..workloads.endpoints import postgres_cluster_name, postgres_namespace
 from .common import LOGGING_NAMESPACE, MONITORING_NAMESPACE, SITE_LABEL, TRACING_NAMESPACE
+from .monitors import INSTANCE_LABEL
 
 # Grafana 13's dashboard JSON model: the newest schemaVersion of its migration table (V43,
 # formatTime -> convertFieldType, in grafana/grafana apps/dashboard/pkg/migration/schemaversion).
@@ -258,8 +260,11 @@ def platform_overview(config: StackConfig) -> dict[str, Any]:
             f"sum by ({SITE_LABEL}) (kafka_server_replicamanager_underreplicatedpartitions{{{SITE}}})", "{{site}}", instant=True)],
             thresholds=[(None, "green"), (1, "red")]), 6, 8)
     if services.postgres.enabled:
+        # WAL the leader has written that a replica has not replayed yet (the rule PostgresReplicationLag's measure).
         layout.add(timeseries("PostgreSQL replication lag", [prometheus(
-            f"max by (namespace, pod) (pg_replication_lag_seconds{{{SITE}}})", "{{namespace}}/{{pod}}")], unit="s"), 6, 8)
+            f"max by (namespace, {INSTANCE_LABEL}) (patroni_xlog_location{{{SITE}}}) - on (namespace, {INSTANCE_LABEL}) group_right () "
+            f"(patroni_xlog_replayed_location{{{SITE}}} and on (namespace, pod) (patroni_replica{{{SITE}}} == 1))",
+            "{{namespace}}/{{pod}}")], unit="bytes"), 6, 8)
 
     links = [{"title": "Teams", "type": "dashboards", "tags": ["team"], "asDropdown": True, "includeVars": True, "keepTime": True}]
     return dashboard(OVERVIEW_UID, "Platform overview", ["platform"], layout.panels, links)

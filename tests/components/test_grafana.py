@@ -329,6 +329,7 @@ def test_the_overview_has_panels_only_for_services_the_stack_runs(inventory, sta
     exprs = expressions(model)
     assert any("velero_backup_last_successful_timestamp" in e for e in exprs) == ("backup" in present)
     assert any("kafka_server_replicamanager_underreplicatedpartitions" in e for e in exprs) == ("kafka" in present)
+    assert any("patroni_xlog_replayed_location" in e for e in exprs) == ("postgres" in present)
 
 
 # --- secrets, RBAC, network ----------------------------------------------------------------------

@@ -387,7 +387,7 @@ def test_grafanas_resources_pass_the_policy_pack(inventory, stack):
     evaluator = Evaluator({"all": ("mandatory", {})})
     for resource in grafana(inventory, stack).values():
         if resource.type.startswith("kubernetes:") and resource.type != CHART:
-            assert [f for f in evaluator.resource(resource.type, resource.inputs) if f.policy not in ("workload-images",)] == [], resource.name
+            assert evaluator.resource(resource.type, resource.inputs) == [], resource.name
 
 
 @pytest.mark.parametrize("stack, egress", [

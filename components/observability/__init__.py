@@ -81,11 +81,10 @@ class Observability(pulumi.ComponentResource):
 
         self.logs: Logs | None = None
         if services.logging.enabled:
-            # On AKS the audit log leaves the cluster through a diagnostic setting on the ManagedCluster,
-            # which the CompleteCluster above holds (ObservabilityArgs carries no infrastructure).
+            # On AKS the audit log leaves the cluster through a diagnostic setting on its ManagedCluster;
+            # the AksCluster is the CompleteCluster's (ObservabilityArgs carries no infrastructure).
             aks = getattr(opts.parent, "aks", None) if opts is not None else None
-            cluster_id = aks.cluster.id if aks is not None else None
-            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, storage=args.storage, node_agents=self.node_agents, cluster_id=cluster_id), child)
+            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, storage=args.storage, node_agents=self.node_agents, aks=aks), child)
             self.summary["logs"] = self.logs.summary
         # --- traces (traces.py) ---
         from .traces import Traces, TracesArgs

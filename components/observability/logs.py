@@ -16,11 +16,12 @@
   `namespace`, `pod`, `container`, `site` and `environment`, to Loki, and the same lines as
   gzip-compressed objects under `<environment>-<site>/` in the `logs` bucket (the archive, kept
   `archive_days`). A secondary site also ships to its primary's Loki at
-  `https://<primary telemetry host>/loki/api/v1/push` with basic auth;
+  `https://<primary telemetry host>/loki/api/v1/push` with basic auth (every site of several holds
+  the shared password in a Secret, so a failover changes only where Fluent Bit ships);
 - on a primary with secondaries, the receiving end: an Ingress on its telemetry host for the push
   path only, with TLS from the platform ClusterIssuer and ingress-nginx basic auth;
 - on AKS, the API server's audit log (`kube-audit-admin`) through an Azure diagnostic setting into
-  the storage account (the archive), since AKS writes it on no node;
+  the storage account (the archive; `ObjectStorage.archive_audit_log`), since AKS writes it on no node;
 - the network policies: Loki admits Grafana, Fluent Bit, the OpenTelemetry Collector and (on a
   receiving primary) the ingress controller; Loki and Fluent Bit reach the object storage.
 
@@ -39,7 +40,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_azure_native import monitor
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import S3, Aks, Rancher, StackConfig
@@ -49,6 +49,9 @@ from .. import catalogue
 from ..charts import pinned_chart
 from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, split_image, tcp
 from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
+# AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
+# account, where Azure writes it to this container.
+from ..storage.object_storage import AKS_AUDIT_CATEGORY, AKS_AUDIT_CONTAINER
 from .common import (
     CENTRAL_USERNAME,
     GRAFANA_NAMESPACE,
@@ -101,10 +104,6 @@ rules:
         resources: [leases]
   - level: Metadata
 """
-# AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
-# account, where Azure writes it to this container.
-AKS_AUDIT_CATEGORY = "kube-audit-admin"
-AKS_AUDIT_CONTAINER = f"insights-logs-{AKS_AUDIT_CATEGORY}"
 
 # On the node (hostPath): the log files read, and Fluent Bit's read positions and buffers.
 NODE_LOGS = "/var/log"
@@ -414,7 +413,9 @@ def archive_output(config: StackConfig, access: StorageAccess, prefix: str) -> s
     ])
 
 
-def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: str | None) -> dict[str, Any]:
+def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: str | None, with_password: bool = False) -> dict[str, Any]:
+    """The chart's values; `central_host`: the primary's telemetry host a secondary ships to;
+    `with_password`: the central password is in the environment (every site of several)."""
     repository, _, tag = mirrored(config, catalogue.FLUENT_BIT_IMAGE).rpartition(":")
     volumes = [
         {"name": "varlog", "hostPath": {"path": NODE_LOGS, "type": "Directory"}},
@@ -429,7 +430,7 @@ def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: 
         volumes.append({"name": "audit", "hostPath": {"path": RKE2_AUDIT_DIRECTORY, "type": "DirectoryOrCreate"}})
         mounts.append({"name": "audit", "mountPath": RKE2_AUDIT_DIRECTORY, "readOnly": True})
     env = storage_env(access)
-    if central_host:
+    if with_password or central_host:
         env += _env_from_secret(CENTRAL_PASSWORD_SECRET, ("CENTRAL_PASSWORD", "password"))
     return {
         "kind": "DaemonSet",
@@ -461,8 +462,8 @@ class LogsArgs(BaseModel):
     """The stack's ObjectStorage (the config requires one when logging is on)."""
     node_agents: Any
     """The node agents' ServiceNamespace (common.node_agents_namespace), where Fluent Bit runs."""
-    cluster_id: Any = None
-    """The AKS ManagedCluster's resource ID (Output), whose audit log goes to the archive; None elsewhere."""
+    aks: Any = None
+    """The AksCluster whose audit log goes to the archive (ObjectStorage.archive_audit_log); None elsewhere."""
 
 
 class Logs(pulumi.ComponentResource):
@@ -476,7 +477,7 @@ class Logs(pulumi.ComponentResource):
     central_password: k8s.core.v1.Secret | None = None
     central_auth: k8s.core.v1.Secret | None = None
     central_ingress: k8s.networking.v1.Ingress | None = None
-    audit_setting: monitor.DiagnosticSetting | None = None
+    audit_setting: pulumi.CustomResource | None = None
     summary: dict[str, Any]
 
     def __init__(self, name: str, args: LogsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -502,7 +503,9 @@ class Logs(pulumi.ComponentResource):
         agents_opts = pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace])
         self.agent_access = storage.access_for("fluent-bit", agents.namespace.metadata.name, "logs")
         agent_secrets: list[pulumi.Resource] = [self.agent_access.secret]
-        if central_host and central.password is not None:
+        # Every site of a multi-site environment holds the shared password, so the Fluent Bit release
+        # differs between the roles only in where it ships (its outputs), as a failover changes it.
+        if central.hostname and central.password is not None:
             self.central_password = k8s.core.v1.Secret(
                 f"{name}-central-push",
                 metadata=agents.metadata(CENTRAL_PASSWORD_SECRET),
@@ -511,11 +514,11 @@ class Logs(pulumi.ComponentResource):
                 opts=agents_opts,
             )
             agent_secrets.append(self.central_password)
-        else:
+        if self.central_password is None:
             central_host = None
         self.fluent_bit = pinned_chart(
             f"{name}-fluent-bit", catalogue.FLUENT_BIT_CHART, config.charts, agents.namespace.metadata.name,
-            fluent_bit_values(config, self.agent_access, central_host),
+            fluent_bit_values(config, self.agent_access, central_host, with_password=self.central_password is not None),
             pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace, *agent_secrets]),
         )
 
@@ -523,16 +526,9 @@ class Logs(pulumi.ComponentResource):
             self._central_receiver(name, central.hostname, central.password.output(), in_namespace)
         self._network_policies(storage.endpoint_port, agents)
 
-        if logging.audit_logs and isinstance(config.infrastructure, Aks) and args.cluster_id is not None and storage.account is not None:
+        if logging.audit_logs and isinstance(config.infrastructure, Aks) and args.aks is not None and storage.account is not None:
             # AKS keeps the API server's audit log off the nodes; Azure writes it into the account.
-            self.audit_setting = monitor.DiagnosticSetting(
-                f"{name}-audit-archive",
-                name="kube-audit-to-archive",
-                resource_uri=args.cluster_id,
-                storage_account_id=storage.account.id,
-                logs=[{"category": AKS_AUDIT_CATEGORY, "enabled": True}],
-                opts=child,
-            )
+            self.audit_setting = storage.archive_audit_log(name, args.aks.cluster.id)
 
         prefix = archive_prefix(config)
         archive_bucket = self.agent_access.bucket
@@ -600,13 +596,18 @@ class Logs(pulumi.ComponentResource):
         out to the API server, and for Loki each other)."""
         clients = [from_namespace(GRAFANA_NAMESPACE), from_namespace(NODE_AGENTS_NAMESPACE, FLUENT_BIT_POD_LABELS),
                    from_namespace(TRACING_NAMESPACE, COLLECTOR_POD_LABELS)]
-        if self.central_ingress is not None:
-            clients.append(from_namespace(catalogue.INGRESS_NAMESPACE))
         self.namespace.policy("allow-loki-clients", {
             "podSelector": {},
             "policyTypes": ["Ingress"],
             "ingress": [{"from": clients, "ports": tcp(GATEWAY_PORT, LOKI_PORT)}],
         })
+        if self.central_ingress is not None:
+            # The secondaries' pushes arrive through the ingress controller, at the gateway only.
+            self.namespace.policy("allow-central-push", {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "gateway"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [from_namespace(catalogue.INGRESS_NAMESPACE)], "ports": tcp(GATEWAY_PORT)}],
+            })
         if storage_port not in KUBE_API_PORTS:
             self.namespace.policy("allow-object-storage", {
                 "podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(storage_port)}],

@@ -50,6 +50,7 @@ from typing import Any, Literal, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_azure_native import monitor
 from pulumi_azure_native import storage as azure_storage
 from pydantic import BaseModel, ConfigDict
 
@@ -79,7 +80,8 @@ def storage_account_name(environment: str, site: str) -> str:
 
 # Where Azure writes the AKS API server's audit log that a diagnostic setting sends to the account
 # (components/observability/logs.py): container `insights-logs-<category>`.
-AKS_AUDIT_CONTAINER = "insights-logs-kube-audit-admin"
+AKS_AUDIT_CATEGORY = "kube-audit-admin"
+AKS_AUDIT_CONTAINER = f"insights-logs-{AKS_AUDIT_CATEGORY}"
 # The log archive is read rarely after its first month: cheaper storage from then on, when it is
 # kept long enough for the cool tier's 30-day minimum to pay off.
 ARCHIVE_COOL_AFTER_DAYS = 30
@@ -262,6 +264,23 @@ class ObjectStorage(pulumi.ComponentResource):
             resource_group_name=group, account_name=account_name, opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self._account_key = pulumi.Output.secret(keys.keys[0].value)
+
+    def archive_audit_log(self, name: str, cluster_id: pulumi.Input[str]) -> monitor.DiagnosticSetting:
+        """The AKS API server's audit log (`kube-audit-admin`) into this account, where Azure writes
+        it to the container `insights-logs-kube-audit-admin`, kept by the log archive's lifecycle
+        rule (components/observability/logs.py). A second diagnostic setting of the cluster beside
+        its Log Analytics one (components/infrastructure/aks.py): the account exists only after the
+        cluster, in its resource group. azure_blob only."""
+        if self.account is None:
+            raise ValueError("the AKS audit log goes to an Azure storage account; this stack's storage is S3")
+        return monitor.DiagnosticSetting(
+            f"{name}-audit-archive",
+            name="kube-audit-to-archive",
+            resource_uri=cluster_id,
+            storage_account_id=self.account.id,
+            logs=[{"category": AKS_AUDIT_CATEGORY, "enabled": True}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _credentials(self) -> dict[str, pulumi.Output[str]]:
         """The canonical Secret keys, each a Pulumi secret."""

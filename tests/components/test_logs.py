@@ -199,12 +199,16 @@ def test_the_archive_is_kept_longer_in_prod_than_in_test_and_at_least_the_compli
     assert kept("prod") >= load("prod").services.logging.compliance_min_days > 0
 
 
-@pytest.mark.parametrize("stack", ["onprem-dc1", "prod"])
-def test_fluent_bit_reads_storage_and_central_credentials_only_from_secrets(inventory, stack):
+@pytest.mark.parametrize("stack, secrets", [
+    ("onprem-dc1", {"fluent-bit-logs-storage", "central-logs-push"}),
+    ("onprem-dc2", {"fluent-bit-logs-storage", "central-logs-push"}),
+    ("prod", {"fluent-bit-logs-storage"}),
+])
+def test_fluent_bit_reads_storage_and_central_credentials_only_from_secrets(inventory, stack, secrets):
     agent = values(inventory, stack, "fluent-bit")
     for variable in agent["env"]:
         assert set(variable) == {"name", "valueFrom"} and set(variable["valueFrom"]) == {"secretKeyRef"}
-    assert {v["valueFrom"]["secretKeyRef"]["name"] for v in agent["env"]} == {"fluent-bit-logs-storage"}
+    assert {v["valueFrom"]["secretKeyRef"]["name"] for v in agent["env"]} == secrets
     assert "[secret]" not in repr(agent)
     [made] = [r for r in inventory(stack) if r.type == SECRET and r.inputs["metadata"]["name"] == "fluent-bit-logs-storage"]
     assert made.inputs["metadata"]["namespace"] == "node-agents"
@@ -218,7 +222,7 @@ def test_on_rke2_fluent_bit_tails_the_api_server_audit_log_to_loki_and_the_archi
         "job=kube-audit, site=dc1, environment=prod")
     assert {"name": "audit", "hostPath": {"path": "/var/lib/rancher/rke2/server/logs", "type": "DirectoryOrCreate"}} in agent["daemonSetVolumes"]
     assert {"name": "audit", "mountPath": "/var/lib/rancher/rke2/server/logs", "readOnly": True} in agent["daemonSetVolumeMounts"]
-    assert logs(inventory, "onprem-dc1")["loki"] and [r for r in inventory("onprem-dc1") if r.type == DIAGNOSTIC and r.parent == LOGS] == []
+    assert [r for r in inventory("onprem-dc1") if r.type == DIAGNOSTIC] == []
     # The policy RKE2 needs for the file to have content is valid YAML with a catch-all Metadata rule.
     policy = yaml.safe_load(AUDIT_POLICY)
     assert (policy["kind"], policy["rules"][-1]) == ("Policy", {"level": "Metadata"})
@@ -226,7 +230,9 @@ def test_on_rke2_fluent_bit_tails_the_api_server_audit_log_to_loki_and_the_archi
 
 @pytest.mark.parametrize("stack", ["test", "prod"])
 def test_on_aks_the_audit_log_goes_to_the_storage_account_through_a_diagnostic_setting(inventory, stack):
-    [setting] = [r for r in inventory(stack) if r.type == DIAGNOSTIC and r.parent == LOGS]
+    [setting] = [r for r in inventory(stack) if r.type == DIAGNOSTIC and r.name == "platform-observability-logs-audit-archive"]
+    # Azure resources live in the AKS component or the object storage; the setting is the account's intake.
+    assert setting.parent == "platform:storage:ObjectStorage::platform-storage"
     [account] = [r for r in inventory(stack) if r.type == "azure-native:storage:StorageAccount"]
     [cluster] = [r for r in inventory(stack) if r.type == "azure-native:containerservice:ManagedCluster"]
     assert setting.inputs["logs"] == [{"category": "kube-audit-admin", "enabled": True}]
@@ -247,7 +253,7 @@ def _with_audit_logs_off(stack: str, tmp_path: Path) -> Path:
 
 def test_audit_logs_false_turns_the_audit_log_off_on_aks(tmp_path):
     resources = evaluate("test", _with_audit_logs_off("test", tmp_path))
-    assert [r for r in resources if r.type == DIAGNOSTIC and r.parent == LOGS] == []
+    assert [r.name for r in resources if r.type == DIAGNOSTIC] == ["platform-aks-control-plane-logs"]
     # Logging itself stays on.
     assert len([r for r in resources if r.type == "platform:observability:Logs"]) == 1
 
@@ -276,8 +282,11 @@ def test_the_secondary_ships_to_its_primarys_telemetry_host_with_basic_auth_from
     secret = logs(inventory, "onprem-dc2")["central-push"]
     assert secret.inputs["metadata"]["namespace"] == "node-agents"
     assert secret.inputs["stringData"] == "[secret]"  # the password makes the whole map a Pulumi secret
-    # The primary ships nowhere else; it receives.
+    # The primary ships nowhere else; it receives. It holds the same password, so after a failover
+    # only the outputs change.
     assert "telemetry." not in values(inventory, "onprem-dc1", "fluent-bit")["config"]["outputs"]
+    assert logs(inventory, "onprem-dc1")["central-push"].inputs["metadata"]["name"] == "central-logs-push"
+    assert [r for r in inventory("prod") if r.type == SECRET and r.name == "platform-observability-logs-central-push"] == []
 
 
 def test_the_primary_serves_the_push_path_with_tls_and_basic_auth(inventory):
@@ -309,7 +318,7 @@ def _policy(inventory, stack: str, name: str) -> dict:
     return found.inputs
 
 
-def test_loki_admits_grafana_fluent_bit_and_the_collector_and_on_the_primary_the_ingress(inventory):
+def test_loki_admits_grafana_fluent_bit_and_the_collector_and_on_a_receiving_primary_the_ingress(inventory):
     def peers(stack):
         spec = _policy(inventory, stack, "platform-observability-logs-loki-allow-loki-clients")["spec"]
         [rule] = spec["ingress"]
@@ -318,8 +327,13 @@ def test_loki_admits_grafana_fluent_bit_and_the_collector_and_on_the_primary_the
 
     expected = [("grafana", None), ("node-agents", {"matchLabels": {"app.kubernetes.io/name": "fluent-bit"}}),
                 ("tracing", {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}})]
-    assert peers("prod") == expected
-    assert peers("onprem-dc1") == [*expected, ("ingress-nginx", None)]
+    assert peers("prod") == peers("onprem-dc1") == peers("onprem-dc2") == expected
+    # the receiving primary also admits the ingress controller, at the gateway
+    push = _policy(inventory, "onprem-dc1", "platform-observability-logs-loki-allow-central-push")["spec"]
+    assert push == {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "gateway"}}, "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                                 "ports": [{"protocol": "TCP", "port": 8080}]}]}
+    assert [r for r in inventory("onprem-dc2") if r.type == POLICY and r.name.endswith("allow-central-push")] == []
 
 
 def test_fluent_bit_may_reach_loki_and_the_s3_endpoints_port(inventory):

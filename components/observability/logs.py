@@ -51,7 +51,7 @@ from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mir
 from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
 # AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
 # account, where Azure writes it to this container.
-from ..storage.object_storage import AKS_AUDIT_CATEGORY, AKS_AUDIT_CONTAINER
+from ..storage.object_storage import AKS_AUDIT_CATEGORY, AKS_AUDIT_CONTAINER, log_archive_rule
 from .common import (
     CENTRAL_USERNAME,
     GRAFANA_NAMESPACE,
@@ -535,7 +535,13 @@ class Logs(pulumi.ComponentResource):
         if storage.kind == "s3":
             lifecycle: dict[str, Any] = {"by": "the storage administrators", "rule": s3_lifecycle_rule(archive_bucket, prefix, logging.archive_days)}
         else:
-            lifecycle = {"by": "the storage account's management policy", "rule": "expire-log-archive"}
+            rule = log_archive_rule(archive_bucket, prefix, logging.archive_days)
+            actions = rule["definition"]["actions"]["base_blob"]
+            lifecycle = {
+                "by": "the storage account's management policy", "rule": rule["name"],
+                "deleteAfterDays": logging.archive_days,
+                "coolAfterDays": actions["tier_to_cool"]["days_after_modification_greater_than"] if "tier_to_cool" in actions else None,
+            }
         self.summary = {
             "charts": {ref.name: ref.version for ref in charts_for(config)},
             "namespace": LOGGING_NAMESPACE,

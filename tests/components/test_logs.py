@@ -406,3 +406,24 @@ def test_fluent_bit_fails_restricted_only_on_its_documented_needs(inventory):
     assert (context["privileged"], context["allowPrivilegeEscalation"], context["capabilities"], context["readOnlyRootFilesystem"]) == (
         False, False, {"drop": ["ALL"]}, True)
     assert agent["resources"]["limits"]["memory"] and agent["resources"]["requests"]["cpu"]
+
+
+# --- the summary the umbrella merges -------------------------------------------------------------
+
+
+def test_the_summary_states_charts_retention_archive_and_its_lifecycle(monkeypatch):
+    summaries: list[dict] = []
+    register = logs_module.Logs.register_outputs
+    monkeypatch.setattr(logs_module.Logs, "register_outputs", lambda self, outputs: (summaries.append(outputs["summary"]), register(self, outputs))[1])
+    evaluate("onprem-dc2")
+    evaluate("prod")
+    dc2, prod = summaries
+    assert dc2["charts"] == prod["charts"] == {"loki": "7.3.0", "fluent-bit": "0.58.2"}
+    assert (dc2["loki"]["retentionDays"], dc2["loki"]["url"]) == (30, "http://loki-gateway.logging.svc:80")
+    assert dc2["archive"] == {"bucket": "dc2-logs", "prefix": "prod-dc2/", "days": 400, "compression": "gzip", "lifecycle": {
+        "by": "the storage administrators", "rule": "expire objects under `prod-dc2/` in bucket `dc2-logs` 400 days after creation"}}
+    assert prod["archive"]["lifecycle"] == {"by": "the storage account's management policy", "rule": "expire-log-archive",
+                                            "deleteAfterDays": 400, "coolAfterDays": 30}
+    assert (dc2["shipsTo"], dc2["receives"]) == ("https://telemetry.dc1.example.com/loki/api/v1/push", None)
+    assert dc2["auditLog"] == {"source": RKE2_AUDIT_LOG, "to": "loki and archive"}
+    assert prod["auditLog"] == {"source": "diagnostic setting kube-audit-admin", "to": "storage account container insights-logs-kube-audit-admin"}

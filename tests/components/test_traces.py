@@ -12,6 +12,7 @@ from components import catalogue
 from components.observability import traces as traces_module
 from components.observability.common import OTEL_COLLECTOR_HOST, TEMPO_OTLP_GRPC
 from policies.evaluate import Evaluator
+from stacks.inventory import evaluate
 from stacks.loader import load
 
 TRACES = "platform:observability:Traces::platform-observability-traces"
@@ -185,3 +186,19 @@ def test_tempo_and_the_collector_pass_pod_security_restricted_and_the_resource_p
     broken["resources"] = {}
     type_token, pod = _pods(tempo, broken)[1]
     assert [f for f in evaluator.resource(type_token, pod) if f.policy == "workload-resources"] != []
+
+
+def test_the_summary_states_charts_retention_and_the_collector_endpoint(monkeypatch):
+    summaries: list[dict] = []
+    register = traces_module.Traces.register_outputs
+    monkeypatch.setattr(traces_module.Traces, "register_outputs", lambda self, outputs: (summaries.append(outputs["summary"]), register(self, outputs))[1])
+    evaluate("prod")
+    [prod] = summaries
+    assert prod == {
+        "charts": {"tempo": "1.24.4", "opentelemetry-collector": "0.173.1"},
+        "namespace": "tracing",
+        "tempo": {"url": "http://tempo.tracing.svc:3200", "bucket": "traces", "retentionDays": 14},
+        "collector": {"otlpGrpc": "otel-collector.tracing.svc:4317", "otlpHttp": "http://otel-collector.tracing.svc:4318",
+                      "samplingPercent": 25.0, "logsToLoki": True},
+        "teams": ["payments", "search"],
+    }

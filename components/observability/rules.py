@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.loader import load
 from stacks.model import StackConfig
+from stacks.model.site import _SITES_DIRECTORY
 
 from ..labels import kubernetes_labels
 from .common import MONITORING_NAMESPACE, SITE_LABEL
@@ -286,10 +287,11 @@ def service_alerts(config: StackConfig) -> dict[str, list[Alert]]:
 
 
 def secondary_sites(config: StackConfig) -> dict[str, str]:
-    """Stack name -> site name of each secondary a primary receives from (read from its stack file)."""
+    """Stack name -> site name of each secondary a primary receives from, read from its stack file in
+    the directory the sites are read from (stacks/, or a failover drill's copy), as `standby_of` does."""
     if config.site.role != "primary" or not config.services.monitoring.central.hostname:
         return {}
-    return {stack: load(stack).site.name for stack in config.site.secondaries}
+    return {stack: load(stack, _SITES_DIRECTORY.get() / f"Pulumi.{stack}.yaml").site.name for stack in config.site.secondaries}
 
 
 def site_alerts(config: StackConfig) -> list[Alert]:

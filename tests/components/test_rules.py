@@ -220,3 +220,33 @@ def test_the_summary_names_every_rule_per_group():
         "redis": ["RedisMetricsDown", "RedisDown"],
         "backup": ["VeleroMetricsDown", "VeleroBackupMissing", "VeleroBackupNeverSucceeded", "VeleroBackupFailed"],
     }
+
+
+def test_after_a_failover_the_new_primary_watches_the_old_one(tmp_path):
+    """A failover drill on copies of the stack files: dc2 becomes the primary with dc1 its secondary;
+    SiteDown follows the roles, reading the sites from the drill's directory."""
+    import shutil
+
+    import yaml
+
+    from components.observability.rules import rule_groups
+    from stacks.loader import STACKS_DIR
+    from stacks.model.site import sites_directory
+
+    for stack in ("onprem-dc1", "onprem-dc2"):
+        shutil.copy(STACKS_DIR / f"Pulumi.{stack}.yaml", tmp_path)
+
+    def set_site(stack: str, site: dict) -> None:
+        path = tmp_path / f"Pulumi.{stack}.yaml"
+        document = yaml.safe_load(path.read_text())
+        document["config"]["complete-cluster:site"] = site
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    set_site("onprem-dc2", {"name": "dc2", "role": "primary", "secondaries": ["onprem-dc1"]})
+    set_site("onprem-dc1", {"name": "dc1", "role": "secondary", "primary": "onprem-dc2"})
+    with sites_directory(tmp_path):
+        promoted = rule_groups(load("onprem-dc2", tmp_path / "Pulumi.onprem-dc2.yaml"))
+        demoted = rule_groups(load("onprem-dc1", tmp_path / "Pulumi.onprem-dc1.yaml"))
+    [site_down] = promoted["sites"]
+    assert site_down.expr == 'absent_over_time(up{site="dc1"}[10m])'
+    assert "sites" not in demoted

@@ -147,3 +147,23 @@ def test_the_data_namespace_is_view_only_for_the_teams_groups_in_every_environme
     assert binding.inputs["metadata"]["namespace"] == "payments-data"
     assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team-viewer"}
     assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "payments-developers"}]
+
+
+def test_a_given_rancher_project_annotates_the_namespace_and_none_leaves_it_bare():
+    """TeamArgs.project_id, as a caller passes it (the inventory tests of test_rancher.py cover the
+    project the parent's RancherCluster made)."""
+    import pulumi
+
+    from components.access.team import Team, TeamArgs, rancher_project_id
+    from stacks.inventory import run_program
+    from stacks.loader import load
+
+    config = load("local")
+    team = config.teams[0]
+    for project_id, expected in (("c-m-abc12:p-def34", {"field.cattle.io/projectId": "c-m-abc12:p-def34"}), (None, None)):
+        registered = run_program(lambda: Team("team", TeamArgs(team=team, stack=config, project_id=project_id)), "local")
+        [namespace] = [r for r in registered if r.name == "team-namespace"]
+        assert namespace.inputs["metadata"].get("annotations") == expected
+    # Off Rancher (no parent with a RancherCluster), there is no project to look up.
+    assert rancher_project_id(team.name, None) is None
+    assert rancher_project_id(team.name, pulumi.ResourceOptions()) is None

@@ -47,6 +47,7 @@ from stacks.model.site import standby_of
 
 from .. import catalogue
 from ..charts import pinned_chart
+from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, split_image, tcp
 from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
 # AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
@@ -217,6 +218,10 @@ def loki_storage(access: StorageAccess) -> dict[str, Any]:
 
 def loki_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
     logging = config.services.logging
+    # The ingress controller reaches only pods labelled as its targets. Any site of several may be
+    # (or become) the primary that receives its secondaries' pushes, so the gateway carries the
+    # label at each of them; Loki's own policy admits the controller only where it receives.
+    gateway_labels = {INGRESS_TARGET_LABEL: "true"} if config.services.monitoring.central.hostname else {}
     store = "s3" if access.kind == "s3" else "azure"
     registry, repository, tag = split_image(mirrored(config, catalogue.LOKI_IMAGE))
     gateway_registry, gateway_repository, gateway_tag = split_image(mirrored(config, catalogue.LOKI_GATEWAY_IMAGE))
@@ -261,6 +266,7 @@ def loki_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
             "replicas": 1,
             "image": {"registry": gateway_registry, "repository": gateway_repository, "tag": gateway_tag},
             "resources": GATEWAY_RESOURCES,
+            "podLabels": gateway_labels,
             "podSecurityContext": {**RESTRICTED_POD, "runAsUser": 101, "runAsGroup": 101, "fsGroup": 101},
             "containerSecurityContext": RESTRICTED_CONTAINER,
         },

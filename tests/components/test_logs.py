@@ -15,6 +15,7 @@ import yaml
 from components import catalogue
 from components.observability import logs as logs_module
 from components.observability.logs import AUDIT_POLICY, RKE2_AUDIT_LOG, fluent_bit_config
+from components.labels import INGRESS_TARGET_LABEL
 from components.storage import StorageAccess
 from policies.evaluate import Evaluator
 from stacks.inventory import evaluate
@@ -334,6 +335,10 @@ def test_loki_admits_grafana_fluent_bit_and_the_collector_and_on_a_receiving_pri
                     "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
                                  "ports": [{"protocol": "TCP", "port": 8080}]}]}
     assert [r for r in inventory("onprem-dc2") if r.type == POLICY and r.name.endswith("allow-central-push")] == []
+    # and the controller may reach the gateway: its egress goes only to pods labelled as its targets
+    # (components/services/ingress.py); every site of several carries the label, single sites none
+    for stack, labels in (("onprem-dc1", {INGRESS_TARGET_LABEL: "true"}), ("onprem-dc2", {INGRESS_TARGET_LABEL: "true"}), ("prod", {})):
+        assert values(inventory, stack, "loki")["gateway"]["podLabels"] == labels
 
 
 def test_fluent_bit_may_reach_loki_and_the_s3_endpoints_port(inventory):

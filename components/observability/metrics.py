@@ -130,6 +130,10 @@ def retention_size(volume_gi: int) -> str:
     return f"{volume_gi * 9 // 10}GiB"
 
 
+def several_sites(config: StackConfig) -> bool:
+    return config.site.role == "secondary" or bool(config.site.secondaries)
+
+
 def receives_from_secondaries(config: StackConfig) -> bool:
     return config.site.role == "primary" and bool(config.site.secondaries)
 
@@ -256,12 +260,15 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
                 "password": {"name": REMOTE_WRITE_SECRET, "key": "password"},
             },
         }]
+    if monitoring.central.hostname:
+        # ingress-nginx sends only to pods carrying the ingress target label (components/services/
+        # ingress.py); prometheusSpec.podMetadata labels go onto the Prometheus pods. Any site of
+        # several may be (or become) the primary that receives, so each carries it; only the
+        # receiving site's policy admits the ingress controller.
+        prometheus_spec["podMetadata"] = {"labels": {INGRESS_TARGET_LABEL: "true"}}
     if receives_from_secondaries(config):
         # values.yaml prometheus.prometheusSpec.enableRemoteWriteReceiver: --web.enable-remote-write-receiver
         prometheus_spec["enableRemoteWriteReceiver"] = True
-        # ingress-nginx sends only to pods carrying the ingress target label (components/services/
-        # ingress.py); prometheusSpec.podMetadata labels go onto the Prometheus pods.
-        prometheus_spec["podMetadata"] = {"labels": {INGRESS_TARGET_LABEL: "true"}}
 
     webhooks: dict[str, Any] = {
         # The operator checks rules again when it loads them; with every object of the chart applied
@@ -398,7 +405,9 @@ class Metrics(pulumi.ComponentResource):
 
         standby = standby_of(config.site)
         central = monitoring.central
-        if standby is not None and standby.central_hostname and central.password is not None:
+        # Every site of several holds the credentials it would remote-write with: a failover then
+        # changes only where Prometheus writes, not which objects exist.
+        if several_sites(config) and central.password is not None:
             self.remote_write_secret = k8s.core.v1.Secret(
                 f"{name}-remote-write",
                 metadata=self.namespace.metadata(REMOTE_WRITE_SECRET),
@@ -432,7 +441,7 @@ class Metrics(pulumi.ComponentResource):
             "volumeGi": monitoring.volume_gi,
             "replicas": monitoring.replicas,
             "alertmanager": {"receivers": [receiver.name for receiver in monitoring.receivers]} if monitoring.mode == "full" else None,
-            "remoteWrite": remote_write_url(standby.central_hostname) if self.remote_write_secret is not None else None,
+            "remoteWrite": remote_write_url(standby.central_hostname) if standby is not None and standby.central_hostname else None,
             "receives": remote_write_url(central.hostname) if self.central_ingress is not None else None,
         }
         self.register_outputs({"summary": self.summary})

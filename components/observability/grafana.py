@@ -18,8 +18,10 @@ networking with DNS and the API server, plus what Grafana itself needs):
   with `true` a Role in its own namespace only, both over ConfigMaps *and* Secrets;
 - the dashboards of dashboards.py, one ConfigMap each;
 - network policies: Grafana reaches Prometheus and Alertmanager (`monitoring`), Loki (`logging`)
-  and Tempo (`tracing`) on their ports, and is reached by ingress-nginx on its own port;
-- with `services.monitoring.grafana_hostname`, an Ingress with TLS from the platform ClusterIssuer.
+  and Tempo (`tracing`) on their ports;
+- with `services.monitoring.grafana_hostname`, an Ingress with TLS from the platform ClusterIssuer,
+  the pod labelled as an ingress target (ingress-nginx's egress reaches only those) and a policy
+  admitting ingress-nginx on Grafana's port; without one Grafana is reached by port-forward only.
 
 No persistent volume: every data source and dashboard is code, so Grafana's database holds only
 sessions, preferences and what someone changed by hand, which a restart may lose. Without a
@@ -42,6 +44,7 @@ from stacks.model import Render, StackConfig
 from .. import catalogue
 from ..catalogue import ChartRef
 from ..charts import pinned_chart
+from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ServiceNamespace, after, mirrored, namespace_selector, restricted_container, restricted_pod, split_image, tcp
 from . import dashboards
 from .common import (
@@ -197,6 +200,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     registry, repository, tag = split_image(mirrored(config, catalogue.GRAFANA_IMAGE))
     sidecar_registry, sidecar_repository, sidecar_tag = split_image(mirrored(config, catalogue.GRAFANA_SIDECAR_IMAGE))
     read_only = {**restricted_container(RUN_AS), "readOnlyRootFilesystem": True}
+    exposed = bool(config.services.monitoring.grafana_hostname)
     return {
         "fullnameOverride": FULLNAME,
         "replicas": 1,
@@ -209,6 +213,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
         "securityContext": restricted_pod(RUN_AS, RUN_AS),
         "containerSecurityContext": read_only,
         "resources": GRAFANA_RESOURCES,
+        "podLabels": {INGRESS_TARGET_LABEL: "true"} if exposed else {},
         "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "persistence": {"enabled": False},
         "initChownData": {"enabled": False},
@@ -269,7 +274,7 @@ class Grafana(pulumi.ComponentResource):
 
         space = ServiceNamespace(name, GRAFANA_NAMESPACE, config, "grafana", child)
         self.namespace = space.namespace
-        self._network_policies(space, config)
+        self._network_policies(space, config, exposed=bool(host))
 
         if not isinstance(config.infrastructure, Render):
             password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
@@ -334,7 +339,7 @@ class Grafana(pulumi.ComponentResource):
         }
         self.register_outputs({"summary": self.summary})
 
-    def _network_policies(self, space: ServiceNamespace, config: StackConfig) -> None:
+    def _network_policies(self, space: ServiceNamespace, config: StackConfig, exposed: bool) -> None:
         services = config.services
         to_sources = [{"to": [namespace_selector(MONITORING_NAMESPACE)],
                        "ports": tcp(PROMETHEUS_PORT, *([ALERTMANAGER_PORT] if services.monitoring.mode == "full" else []))}]
@@ -343,7 +348,7 @@ class Grafana(pulumi.ComponentResource):
         if services.tracing.enabled:
             to_sources.append({"to": [namespace_selector(TRACING_NAMESPACE)], "ports": tcp(TEMPO_PORT)})
         space.policy("allow-data-sources", {"podSelector": {}, "policyTypes": ["Egress"], "egress": to_sources})
-        if services.ingress.enabled:
+        if exposed:
             space.policy("allow-ingress-controller", {
                 "podSelector": {},
                 "policyTypes": ["Ingress"],

@@ -395,15 +395,14 @@ def test_grafanas_resources_pass_the_policy_pack(inventory, stack):
     ("dev", [("monitoring", [9090]), ("tracing", [3200])]),
     ("local", [("monitoring", [9090])]),
 ])
-def test_grafana_reaches_its_data_sources_and_is_reached_by_the_ingress_controller(inventory, stack, egress):
+def test_grafana_reaches_its_data_sources_and_without_a_hostname_admits_nothing(inventory, stack, egress):
     policies = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in grafana(inventory, stack).values() if r.type == POLICY}
-    assert set(policies) == {"default-deny", "allow-dns", "allow-kube-api", "allow-data-sources", "allow-ingress-controller"}
+    assert set(policies) == {"default-deny", "allow-dns", "allow-kube-api", "allow-data-sources"}
     assert [(rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], [p["port"] for p in rule["ports"]])
             for rule in policies["allow-data-sources"]["egress"]] == egress
-    assert policies["allow-ingress-controller"]["ingress"] == [{
-        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
-        "ports": [{"protocol": "TCP", "port": 3000}],
-    }]
+    assert policies["allow-data-sources"]["policyTypes"] == ["Egress"]
+    if stack != "local":
+        assert values(inventory, stack)["podLabels"] == {}  # not an ingress target: reached by port-forward only
 
 
 # --- with a hostname -----------------------------------------------------------------------------
@@ -439,6 +438,14 @@ def test_a_hostname_gets_an_ingress_with_tls_from_the_platform_issuer(with_hostn
     assert ini["security"]["cookie_secure"] is True and ini["security"]["strict_transport_security"] is True
     assert ini["server"] == {"domain": "grafana.example.com", "root_url": "https://grafana.example.com/"}
     assert not [r for r in grafana(inventory, "prod").values() if r.type == "kubernetes:networking.k8s.io/v1:Ingress"]
+    # the ingress controller reaches only labelled pods, and Grafana admits it on its port
+    assert registered["g-chart"].inputs["values"]["podLabels"] == {"complete-cluster/ingress": "true"}
+    assert registered["g-allow-ingress-controller"].inputs["spec"] == {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                     "ports": [{"protocol": "TCP", "port": 3000}]}],
+    }
 
 
 def test_the_summary_names_the_chart_data_sources_links_and_dashboards(with_hostname):

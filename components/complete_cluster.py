@@ -102,7 +102,8 @@ class CompleteCluster(pulumi.ComponentResource):
         if services.postgres.enabled:
             # WAL archiving and logical backups go to the stack's object storage, when it has one.
             # The databases run in their teams' data namespaces, which the operator component creates.
-            self.postgres = PostgresOperator(f"{name}-postgres", config, getattr(self, "storage", None), on_cluster)
+            # The owner's credentials Secret lands in the team namespace, so each cluster waits for it.
+            self.postgres = PostgresOperator(f"{name}-postgres", config, getattr(self, "storage", None), on_cluster, team_namespaces=namespaces)
         if services.redis.enabled:
             self.redis = RedisOperator(f"{name}-redis", config, namespaces, on_cluster)
         if services.rabbitmq.enabled:

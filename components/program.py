@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.loader import ConfigError
 from stacks.model import Render, StackConfig
 from stacks.model.site import standby_of
 
 from . import outputs
-from .charts import missing_charts
 from .complete_cluster import CompleteCluster
-from .services import backup as backup_service
-from .services import registry as registry_service
-from .services.operators import required_charts, shared_services_summary
+from .services.operators import shared_services_summary
 
 
 def build(config: StackConfig) -> CompleteCluster:
-    # A chart missing from a local chart directory is a config error, reported before anything is
-    # registered (with every other missing chart).
-    problems = missing_charts(config, required_charts(config) + registry_service.charts_for(config) + backup_service.charts_for(config))
-    if problems:
-        raise ConfigError(f"stacks/Pulumi.{pulumi.get_stack()}.yaml", problems)
+    # (A chart missing from a local chart directory is a config error the loader reports, with the
+    # stack's other problems, before anything is registered.)
     cluster = CompleteCluster("platform", config)
     pulumi.export(outputs.ENVIRONMENT, config.environment)
     pulumi.export(outputs.SITE, config.site.name)

@@ -17,6 +17,12 @@ from typing import Any
 from .loader import STACKS_DIR
 from .model import StackConfig
 
+
+def spilo_service_accounts(config: StackConfig) -> list[str]:
+    from components.services.postgres import spilo_service_accounts as accounts  # the component names the account
+
+    return accounts(config)
+
 POLICY_CONFIG_DIR = STACKS_DIR.parent / "policies" / "config"
 
 
@@ -40,6 +46,10 @@ def pack_config(config: StackConfig, estimate: dict[str, Any] | None = None) -> 
     generated["all"] = config.policy.enforcement
     _entry(generated, "workload-images")["allowedRegistries"] = config.allowed_registries()
     _entry(generated, "rbac-least-privilege")["platformGroups"] = list(config.policy.platform_groups)
+    # Spilo's pods keep their API token (Patroni holds its leader lock through the API); the account
+    # exists once per data namespace, so the stack's own list is added to the environment's.
+    automount = _entry(generated, "workload-token-automount")
+    automount["exemptServiceAccounts"] = [*automount.get("exemptServiceAccounts", []), *spilo_service_accounts(config)]
     budget = _entry(generated, "stack-budget")
     budget["currency"] = config.policy.currency
     if config.policy.budget_monthly is not None:

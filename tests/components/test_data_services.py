@@ -105,7 +105,8 @@ def test_with_charts_off_the_instances_still_register_after_their_namespaces(inv
     registrations = inventory("local")
     assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
     cluster = registrations.named("postgres-payments-db-cluster")
-    assert cluster.options["depends_on"] == ["kubernetes:core/v1:Namespace::postgres-payments-data-namespace"]
+    # Its data namespace, and the team namespace its owner's credentials Secret lands in.
+    assert sorted(cluster.options["depends_on"]) == ["kubernetes:core/v1:Namespace::postgres-payments-data-namespace", "kubernetes:core/v1:Namespace::team-payments-namespace"]
     kafka = registrations.named("platform-kafka-cluster")
     assert "kubernetes:core/v1:Namespace::platform-kafka-namespace" in kafka.options["depends_on"]
 

@@ -258,6 +258,8 @@ def loki_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
             "extraArgs": ["-config.expand-env=true"],
             "extraEnv": storage_env(access),
         },
+        # Neither Loki nor its gateway talks to the API server (the rules sidecar is off).
+        "serviceAccount": {"create": True, "automountServiceAccountToken": False},
         "read": {"replicas": 0},
         "write": {"replicas": 0},
         "backend": {"replicas": 0},

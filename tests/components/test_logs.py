@@ -101,6 +101,7 @@ def test_loki_keeps_logs_searchable_for_the_environments_retention_on_the_logs_b
     assert (loki["fullnameOverride"], loki["deploymentMode"]) == ("loki", "SingleBinary")
     assert (loki["read"], loki["write"], loki["backend"]) == ({"replicas": 0},) * 3
     assert loki["gateway"]["enabled"] is True  # loki-gateway:80, common.LOKI_URL
+    assert loki["serviceAccount"] == {"create": True, "automountServiceAccountToken": False}
     config = loki["loki"]
     assert config["limits_config"]["retention_period"] == f"{hours}h"
     assert config["compactor"]["retention_enabled"] is True

@@ -128,6 +128,12 @@ VELERO_PLUGIN_IMAGES = {
 }
 # Sentinels only watch and vote: one small fixed size for every cache.
 SENTINEL_SIZE = ("100m", "128Mi")
+# The redis_exporter sidecar the operator adds to every Redis pod (metrics on 9121, scraped by the
+# PodMonitor of components/observability/monitors.py). v1.91.0: oliver006/redis_exporter release
+# (prometheus-community chart prometheus-redis-exporter-6.31.0 moved to it, 2026-09-07); quay.io is
+# where the operator's own default exporter image comes from. Its size counts in the team's quota.
+REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.91.0"
+REDIS_EXPORTER_SIZE = ("50m", "64Mi")
 
 
 # --- logs and traces charts ----------------------------------------------------------------------

@@ -44,6 +44,17 @@ DEFAULT_ALLOW = (
     "inventory[harbor:index/registry:Registry::platform-harbor-primary]",
     "inventory[harbor:index/replication:Replication::platform-harbor-from-primary]",
     "services.registry.replication_secret",
+    # The central view follows the roles too: the primary receives metrics and logs at its telemetry
+    # host (Ingresses, basic-auth Secrets, the policies admitting the ingress controller, Prometheus's
+    # remote-write receiver) and watches its secondaries (SiteDown rules); a secondary sends there
+    # (Prometheus remote-write, a second Loki output of Fluent Bit, their credentials).
+    "inventory[*::platform-observability-*central*]",
+    "inventory[*::platform-observability-*remote-write*]",
+    "inventory[kubernetes:networking.k8s.io/v1:NetworkPolicy::platform-observability-metrics-ingress-to-prometheus]",
+    "inventory[kubernetes:monitoring.coreos.com/v1:PrometheusRule::platform-observability-alert-rules-sites]",
+    "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack].inputs.values.prometheus.prometheusSpec.enableRemoteWriteReceiver",
+    "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack].inputs.values.prometheus.prometheusSpec.remoteWrite",
+    "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-logs-fluent-bit].inputs.values.config.outputs",
 )
 
 ABSENT = object()

@@ -23,12 +23,9 @@ from .operators import (
 
 OPERATOR_SIZE = ("100m", "128Mi")
 RUN_AS = 1000
-# The redis_exporter sidecar the operator adds to every Redis pod (metrics on 9121, scraped by the
-# PodMonitor of components/observability/monitors.py). v1.91.0: oliver006/redis_exporter release
-# (prometheus-community chart prometheus-redis-exporter-6.31.0 moved to it, 2026-09-07); quay.io is
-# where the operator's own default exporter image comes from.
-EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.91.0"
-EXPORTER_SIZE = ("50m", "64Mi")
+# The redis_exporter sidecar the operator adds to every Redis pod (catalogue.REDIS_EXPORTER_IMAGE).
+EXPORTER_IMAGE = catalogue.REDIS_EXPORTER_IMAGE
+EXPORTER_SIZE = catalogue.REDIS_EXPORTER_SIZE
 
 
 def operator_values(config: StackConfig) -> dict[str, Any]:

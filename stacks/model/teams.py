@@ -153,7 +153,8 @@ def instance_pods(stack, field: str, instance) -> list[tuple[int, str, str]]:
     if field == "databases":
         return [(services.postgres.instances, cpu, memory)]
     if field == "caches":
-        return [(services.redis.replicas, cpu, memory), (services.redis.sentinels, *catalogue.SENTINEL_SIZE)]
+        # Each Redis pod also runs the metrics exporter sidecar.
+        return [(services.redis.replicas, cpu, memory), (services.redis.replicas, *catalogue.REDIS_EXPORTER_SIZE), (services.redis.sentinels, *catalogue.SENTINEL_SIZE)]
     return [(services.rabbitmq.replicas, cpu, memory)]
 
 

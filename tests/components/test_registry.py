@@ -114,7 +114,8 @@ def test_every_container_is_restricted_with_resources(inventory, stack):
         assert set(resources["requests"]) == {"cpu", "memory"} and set(resources["limits"]) == {"memory"}, part
     # Trivy would download its vulnerability database from the internet at run time
     assert harbor["trivy"] == {"enabled": False}
-    assert harbor["metrics"] == {"enabled": False}
+    # Metrics on for the platform's ServiceMonitor (components/observability/monitors.py), not the chart's.
+    assert harbor["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": False}}
     assert harbor["jobservice"]["jobLoggers"] == ["database"]  # no job-log volume
     assert {part: harbor[part]["replicas"] for part in ("core", "portal", "jobservice", "registry")} == dict.fromkeys(("core", "portal", "jobservice", "registry"), 1)
 

@@ -382,7 +382,7 @@ CASES = [
     ("policy-enforcement-unknown", "prod", set_section("policy", {"enforcement": "strict"}), "policy.enforcement", "Input should be 'advisory' or 'mandatory'"),
     # shared services: ingress, certificates and the data services teams declare
     ("cache-size-beyond-quota", "prod", set_in("teams", "1.caches.0.size", "xlarge"), "teams[1].caches[0].size",
-     "`xlarge` (4 CPU, 8Gi per pod, 3 pods) takes the team to 15300m cpu with its workloads at peak, beyond quota.cpu (8); choose a smaller size or raise the quota"),
+     "`xlarge` (4 CPU, 8Gi per pod, 3 pods) takes the team to 15450m cpu with its workloads at peak, beyond quota.cpu (8); choose a smaller size or raise the quota"),
     ("database-volume-beyond-quota", "prod", set_in("teams", "0.databases.0.volume_gi", 150), "teams[0].databases[0].volume_gi",
      "the team's volumes come to 300Gi with this one, beyond quota.storage (200Gi); choose a smaller volume or raise the quota"),
     ("instance-size-unknown", "prod", set_in("teams", "0.caches.0.size", "huge"), "teams[0].caches[0].size",

@@ -30,6 +30,21 @@ PRIMARY_BACKUPS = "kubernetes:velero.io/v1:BackupStorageLocation::platform-backu
 # Harbor with the robot account the primary grants.
 PULL_FROM_PRIMARY = ["harbor:index/registry:Registry::platform-harbor-primary", "harbor:index/replication:Replication::platform-harbor-from-primary"]
 REPLICATION_ROBOT = "harbor:index/robotAccount:RobotAccount::platform-harbor-replication-robot"
+# The central view (components/observability/): a primary with secondaries receives their metrics and
+# logs at its telemetry host and alerts when one stops reporting.
+CENTRAL_VIEW = [
+    "kubernetes:core/v1:Secret::platform-observability-logs-central-auth",
+    "kubernetes:core/v1:Secret::platform-observability-metrics-central-auth",
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule::platform-observability-alert-rules-sites",
+    "kubernetes:networking.k8s.io/v1:Ingress::platform-observability-logs-central-ingress",
+    "kubernetes:networking.k8s.io/v1:Ingress::platform-observability-metrics-central-ingress",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy::platform-observability-logs-loki-allow-central-push",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy::platform-observability-metrics-ingress-to-prometheus",
+]
+# ... and a site of several keeps the credentials it would send with, whatever its role.
+SEND_CREDENTIALS = "kubernetes:core/v1:Secret::platform-observability-metrics-remote-write"
+PROMETHEUS = "kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack"
+FLUENT_BIT = "kubernetes:helm.sh/v4:Chart::platform-observability-logs-fluent-bit"
 
 
 class Sites:
@@ -91,12 +106,22 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
             sites.set_site(stack, site)
     after, outputs_after = sites.evaluate("onprem-dc2")
 
-    # dc2 grants the robot account only when it has a secondary to replicate to.
+    # dc2 grants the robot account and receives the central view only when it has a secondary; it
+    # stops remote-writing and pushing logs to dc1 (the charts' values), and with no other site left
+    # it no longer holds the credentials to send with.
+    with_secondary = drill == "dc1-becomes-secondary"
     assert changes(before, after) == {
-        "added": [REPLICATION_ROBOT] if drill == "dc1-becomes-secondary" else [],
-        "removed": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]),
-        "changed": {CLUSTER: ["annotations", "labels"]},
+        "added": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]) if with_secondary else [],
+        "removed": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS, *([] if with_secondary else [SEND_CREDENTIALS])]),
+        "changed": {
+            CLUSTER: ["annotations", "labels"],
+            PROMETHEUS: ["values"] if with_secondary else ["values", "options.depends_on"],
+            FLUENT_BIT: ["values"],
+        },
     }
+    prometheus_before, prometheus_after = (side[PROMETHEUS].inputs["values"]["prometheus"]["prometheusSpec"] for side in (before, after))
+    assert prometheus_before["remoteWrite"][0]["url"] == "https://telemetry.dc1.example.com/api/v1/write" and "remoteWrite" not in prometheus_after
+    assert prometheus_after.get("enableRemoteWriteReceiver") is (True if with_secondary else None)
     cluster_before, cluster_after = before[CLUSTER].inputs, after[CLUSTER].inputs
     assert cluster_before["labels"]["complete-cluster/site-role"] == "secondary"
     assert cluster_after["labels"]["complete-cluster/site-role"] == "primary"
@@ -119,8 +144,11 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
     for stack, site in FAILOVER["dc1-becomes-secondary"].items():
         sites.set_site(stack, site)
     after, outputs = sites.evaluate("onprem-dc1")
-    assert changes(before, after) == {"added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]), "removed": [REPLICATION_ROBOT],
-                                      "changed": {CLUSTER: ["annotations", "labels"]}}
+    assert changes(before, after) == {"added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]), "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]),
+                                      "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"]}}
+    # It sends its metrics to dc2's telemetry host now.
+    remote_write = after[PROMETHEUS].inputs["values"]["prometheus"]["prometheusSpec"]["remoteWrite"]
+    assert [target["url"] for target in remote_write] == ["https://telemetry.dc2.example.com/api/v1/write"]
     # It pulls dc2's images now.
     assert after[PULL_FROM_PRIMARY[0]].inputs["endpointUrl"] == "https://harbor.dc2.example.com"
     assert after[CLUSTER].inputs["annotations"] == {"complete-cluster/standby-for": "onprem-dc2"}

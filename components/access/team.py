@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pulumi
-import pulumi_kubernetes as k8s
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig, Team as TeamConfig

@@ -170,6 +170,9 @@ def collector_values(config: StackConfig) -> dict[str, Any]:
             "metrics": {"enabled": False},
         },
         "config": collector_config(config),
+        # The collector never calls the API: its account (made by the Traces component, not the
+        # chart, whose versions read here have no switch for it) mounts no token.
+        "serviceAccount": {"create": False, "name": COLLECTOR_FULLNAME},
     }
 
 
@@ -208,9 +211,13 @@ class Traces(pulumi.ComponentResource):
             tempo_values(config, self.access),
             pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.access.secret])),
         )
+        self.collector_account = k8s.core.v1.ServiceAccount(
+            f"{name}-otel-collector-account", metadata=self.namespace.metadata(COLLECTOR_FULLNAME),
+            automount_service_account_token=False, opts=in_namespace,
+        )
         self.collector = pinned_chart(
             f"{name}-otel-collector", catalogue.OTEL_COLLECTOR_CHART, config.charts, self.namespace.namespace.metadata.name,
-            collector_values(config), in_namespace,
+            collector_values(config), pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.collector_account])),
         )
 
         teams = dict(sorted(args.teams.items()))

@@ -202,3 +202,14 @@ def test_the_summary_states_charts_retention_and_the_collector_endpoint(monkeypa
                       "samplingPercent": 25.0, "logsToLoki": True},
         "teams": ["payments", "search"],
     }
+
+
+def test_the_collector_runs_as_its_own_account_without_an_api_token(inventory):
+    objects = traces(inventory, "prod")
+    account = objects["otel-collector-account"]
+    assert account.inputs["metadata"]["name"] == "otel-collector" and account.inputs["metadata"]["namespace"] == "tracing"
+    assert account.inputs["automountServiceAccountToken"] is False
+    collector = values(inventory, "prod", "otel-collector")
+    assert collector["serviceAccount"] == {"create": False, "name": "otel-collector"}
+    chart = next(r for r in inventory("prod") if r.name.endswith("-otel-collector") and r.type == "kubernetes:helm.sh/v4:Chart")
+    assert "kubernetes:core/v1:ServiceAccount::platform-observability-traces-otel-collector-account" in chart.options["depends_on"]

@@ -26,6 +26,11 @@ OPERATOR_ACCOUNTS = [
     "rabbitmq-system/platform-rabbitmq-chart-rabbitmq-cluster-operator",
     "redis-operator/platform-redis-chart-redis-operator",
     "velero/platform-backup-velero-server",
+    # observability (components/observability/)
+    "monitoring/monitoring-operator",
+    "monitoring/kube-state-metrics",
+    "grafana/grafana",
+    "node-agents/fluent-bit",
 ]
 
 
@@ -37,6 +42,8 @@ def shipped(environment: str) -> dict:
 def test_the_shipped_config_exempts_exactly_the_operators(environment):
     config = shipped(environment)
     assert config["workload-token-automount"]["exemptServiceAccounts"] == OPERATOR_ACCOUNTS
+    assert config["pod-security"]["exemptNamespaces"][-1] == "node-agents"  # node-exporter and Fluent Bit read the node
+    assert config["rbac-least-privilege"]["exemptRoles"] == ["system:*", "monitoring-operator"]
     assert config["rbac-least-privilege"]["platformServiceAccountNamespaces"] == ["kube-system", "velero"]
     assert config["rbac-least-privilege"]["privilegedRoles"] == ["cluster-admin"]
 
@@ -80,8 +87,12 @@ def chart_accounts(release: str, chart: str, values: dict) -> list[str]:
         return [values.get("serviceAccount") or "strimzi-cluster-operator"]
     if chart == "velero":  # velero.serverServiceAccount
         return [values.get("serviceAccount", {}).get("server", {}).get("name") or f"{base}-server"]
-    if chart in ("ingress-nginx", "postgres-operator", "redis-operator"):  # <chart>.serviceAccountName / the SA template's fullname
+    if chart in ("ingress-nginx", "postgres-operator", "redis-operator", "grafana", "fluent-bit"):  # <chart>.serviceAccountName / the SA template's fullname
         return [values.get("serviceAccount", {}).get("name") or base]
+    if chart == "kube-prometheus-stack":  # kube-prometheus-stack.operator.serviceAccountName; the kube-state-metrics subchart's fullname
+        state_metrics = values.get("kube-state-metrics", {})
+        return [values.get("prometheusOperator", {}).get("serviceAccount", {}).get("name") or f"{base}-operator",
+                state_metrics.get("serviceAccount", {}).get("name") or fullname("kube-state-metrics", "kube-state-metrics", state_metrics)]
     return []  # charts whose workloads do not call the API (Harbor) or are not an operator's
 
 

@@ -27,8 +27,9 @@ stays: component parents, the explicit `depends_on` of every team child on the t
 (each waits for the namespace's URN), and deeper call stacks, which the SDK walks frame by frame to
 record each resource's source position.
 
-Every process warms up before its timed run (a 1-team evaluation, or importing the classes it will
-use): pulumi-kubernetes imports its modules lazily on first use, and import time is not evaluation.
+Every process warms up before its timed run (the program and the replay with a 1-team evaluation,
+the plain baselines by importing the class they use): pulumi-kubernetes imports its modules lazily
+on first use, and import time is not evaluation.
 
 It reports resources, seconds, resources per second, peak memory, and our cost per resource over
 each baseline (the budget is at most 1.5x over the replay), and checks growth is linear.
@@ -140,7 +141,10 @@ def measure_replay(record: str) -> dict:
             )
         return lambda name, inputs, opts: pulumi.CustomResource(type_token, name, inputs, opts)
 
-    # Resolving the classes imports their modules: done before timing, as for the program.
+    # The same warm-up as the program's (it registers the same classes once), then resolving the
+    # classes, before timing.
+    with tempfile.TemporaryDirectory() as directory:
+        _evaluate(1, directory)
     plan = [(constructor(type_token, custom), name, inputs) for type_token, name, inputs, custom in recorded[1:]]
 
     def program():

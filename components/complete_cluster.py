@@ -118,7 +118,8 @@ class CompleteCluster(pulumi.ComponentResource):
         watched = [self.storage, self.registry, self.backup, self.ingress, self.cert_manager, self.postgres, self.redis, self.rabbitmq, self.kafka]
         self.observability = Observability(
             f"{name}-observability",
-            ObservabilityArgs(stack=config, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams),
+            ObservabilityArgs(stack=config, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams,
+                              aks=self.aks),
             on_cluster,
         )
 

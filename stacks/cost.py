@@ -65,6 +65,23 @@ _CLAIMING_RESOURCES = {
     ),
 }
 
+CHART = "kubernetes:helm.sh/v4:Chart"
+#: Charts whose values claim volumes: chart name -> (what, where the size is, where the count is (None: one), storage class).
+_CHART_VOLUMES = {
+    "kube-prometheus-stack": [(
+        "Prometheus",
+        ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "resources", "requests", "storage"),
+        ("prometheus", "prometheusSpec", "replicas"),
+        ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "storageClassName"),
+    )],
+    "loki": [("Loki", ("singleBinary", "persistence", "size"), ("singleBinary", "replicas"), ("singleBinary", "persistence", "storageClass"))],
+    "tempo": [("Tempo", ("persistence", "size"), ("replicas",), ("persistence", "storageClassName"))],
+    "harbor": [
+        ("Harbor's database", ("persistence", "persistentVolumeClaim", "database", "size"), None, ("persistence", "persistentVolumeClaim", "database", "storageClass")),
+        ("Harbor's Redis", ("persistence", "persistentVolumeClaim", "redis", "size"), None, ("persistence", "persistentVolumeClaim", "redis", "storageClass")),
+    ],
+}
+
 
 # --- the price table -----------------------------------------------------------------------------
 
@@ -417,6 +434,14 @@ class _Estimator:
                 if size is not None:
                     name = _get(template, ("metadata", "name")) or "data"
                     self.volume(key, f"volume `{name}` of StatefulSet `{resource.name}`", size, replicas, _get(template, ("spec", "storageClassName")))
+        elif resource.type == CHART:
+            chart = str(props.get("chart") or "").rstrip("/").rsplit("/", 1)[-1]  # a repository chart name, a path or an OCI reference
+            values = props.get("values") or {}
+            for what, size_at, count_at, class_at in _CHART_VOLUMES.get(chart, ()):
+                size = gib(_get(values, size_at))
+                if size is not None:
+                    count = _count(_get(values, count_at), 1) if count_at else 1
+                    self.volume(key, f"{what} volumes of chart `{resource.name}`", size, count, _get(values, class_at))
         elif resource.type in _CLAIMING_RESOURCES:
             size_at, count_at, class_at = _CLAIMING_RESOURCES[resource.type]
             kind = resource.type.rsplit(":", 1)[-1]

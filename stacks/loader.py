@@ -255,18 +255,11 @@ def stack_charts(config: StackConfig) -> list[Any]:
     """Every chart (`components.catalogue.ChartRef`) the stack installs: ingress, certificates and
     the data services' operators, the registry, backups, and each observability part's
     `charts_for(config)`."""
-    import importlib
-    import pkgutil
-
     from components import observability
     from components.services import backup, registry
     from components.services.operators import required_charts
 
-    refs = required_charts(config) + registry.charts_for(config) + backup.charts_for(config)
-    for part in sorted(module.name for module in pkgutil.iter_modules(observability.__path__)):
-        charts_for = getattr(importlib.import_module(f"{observability.__name__}.{part}"), "charts_for", None)
-        if callable(charts_for):
-            refs += charts_for(config)
+    refs = required_charts(config) + registry.charts_for(config) + backup.charts_for(config) + observability.charts_for(config)
     return list(dict.fromkeys(refs))
 
 

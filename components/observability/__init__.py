@@ -23,9 +23,21 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 
+from ..catalogue import ChartRef
+from ..services.cert_manager import CertManager
+from . import grafana, logs, metrics, traces
 from .common import node_agents_namespace
+from .grafana import Grafana, GrafanaArgs
+from .logs import Logs, LogsArgs
+from .metrics import Metrics, MetricsArgs
 from .monitors import Monitors, MonitorsArgs
 from .rules import AlertRules, AlertRulesArgs
+from .traces import Traces, TracesArgs
+
+
+def charts_for(config: StackConfig) -> list[ChartRef]:
+    """Every chart the observability parts install for `config`."""
+    return [ref for part in (metrics, grafana, logs, traces) for ref in part.charts_for(config)]
 
 
 class ObservabilityArgs(BaseModel):
@@ -37,10 +49,19 @@ class ObservabilityArgs(BaseModel):
     """The shared-service components already created; monitors and rules for them come after them."""
     teams: dict[str, Any] = {}
     """The Team components by team name (their namespaces exist once the component is created)."""
+    aks: Any = None
+    """The AksCluster on AKS stacks: its audit log leaves the cluster through a diagnostic setting."""
 
 
 class Observability(pulumi.ComponentResource):
     """The parts of observability the stack enables (module docstring)."""
+
+    metrics: Metrics | None = None
+    monitors: Monitors | None = None
+    alert_rules: AlertRules | None = None
+    grafana: Grafana | None = None
+    logs: Logs | None = None
+    traces: Traces | None = None
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:Observability", name, None, opts)
@@ -50,46 +71,25 @@ class Observability(pulumi.ComponentResource):
         self.summary: dict[str, Any] = {}
         # node-exporter and the log agent share the one namespace that may use the node.
         self.node_agents = node_agents_namespace(f"{name}-node-agents", config, child) if services.monitoring.enabled or services.logging.enabled else None
-        # --- metrics (metrics.py) ---
-        from ..services.cert_manager import CertManager
-        from .metrics import Metrics, MetricsArgs
 
-        self.metrics: Metrics | None = None
         if services.monitoring.enabled:
+            # Prometheus, Alertmanager and the operator; its webhook certificate from cert-manager when the stack runs it.
             cert_manager = next((service for service in args.services if isinstance(service, CertManager)), None)
             self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, node_agents=self.node_agents, cert_manager=cert_manager), child)
             self.summary["metrics"] = self.metrics.summary
-        # --- monitors and rules (monitors.py, rules.py) ---
-        if services.monitoring.enabled:
-            # After the metrics part: its chart serves the monitoring.coreos.com CRDs (None when charts are off).
-            metrics_chart = self.metrics.chart if self.metrics is not None else None
-            monitoring_namespace = self.metrics.namespace.namespace if self.metrics is not None else None
-            self.monitors = Monitors(f"{name}-monitors", MonitorsArgs(stack=config, services=args.services, teams=args.teams, metrics_chart=metrics_chart), child)
-            self.alert_rules = AlertRules(f"{name}-alert-rules", AlertRulesArgs(stack=config, after=[metrics_chart, monitoring_namespace]), child)
+            # Monitors and rules after the metrics chart, which serves the monitoring.coreos.com CRDs (None when charts are off).
+            monitoring_namespace = self.metrics.namespace.namespace
+            self.monitors = Monitors(f"{name}-monitors", MonitorsArgs(stack=config, services=args.services, teams=args.teams, metrics_chart=self.metrics.chart), child)
+            self.alert_rules = AlertRules(f"{name}-alert-rules", AlertRulesArgs(stack=config, after=[self.metrics.chart, monitoring_namespace]), child)
             self.summary.update({"monitors": self.monitors.summary, "alertRules": self.alert_rules.summary})
-        # --- grafana (grafana.py) ---
-        if services.monitoring.enabled:
-            from .grafana import Grafana, GrafanaArgs
-
-            # After the `monitoring` namespace (the sidecar's Role there), which the metrics part creates.
-            metrics = getattr(self, "metrics", None)
-            monitoring = [metrics.namespace.namespace] if metrics is not None else []
-            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=monitoring), child)
+            # Grafana after the `monitoring` namespace, where its dashboard sidecar gets a Role.
+            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=[monitoring_namespace]), child)
             self.summary["grafana"] = self.grafana.summary
-        # --- logs (logs.py) ---
-        from .logs import Logs, LogsArgs
 
-        self.logs: Logs | None = None
         if services.logging.enabled:
-            # On AKS the audit log leaves the cluster through a diagnostic setting on its ManagedCluster;
-            # the AksCluster is the CompleteCluster's (ObservabilityArgs carries no infrastructure).
-            aks = getattr(opts.parent, "aks", None) if opts is not None else None
-            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, storage=args.storage, node_agents=self.node_agents, aks=aks), child)
+            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, storage=args.storage, node_agents=self.node_agents, aks=args.aks), child)
             self.summary["logs"] = self.logs.summary
-        # --- traces (traces.py) ---
-        from .traces import Traces, TracesArgs
 
-        self.traces: Traces | None = None
         if services.tracing.enabled:
             self.traces = Traces(f"{name}-traces", TracesArgs(stack=config, storage=args.storage, teams=args.teams), child)
             self.summary["traces"] = self.traces.summary

@@ -168,6 +168,16 @@ def test_strimzi_node_pool_volumes_are_priced_per_jbod_volume_and_node(estimates
     assert site["volume 0 of KafkaNodePool `platform-kafka-controllers`: 3 × 5 GiB"] == (3 * 5 * 0.1,) * 2
 
 
+def test_chart_volumes_are_priced_from_the_chart_values(estimates):
+    site = {line.what: (line.monthly_min, line.monthly_max) for line in estimates["onprem-dc1"].lines}
+    # Prometheus: 2 replicas × 200 GiB at 0.1 per GiB (components/observability/metrics.py, prod profile).
+    assert site["Prometheus volumes of chart `platform-observability-metrics-kube-prometheus-stack`: 2 × 200 GiB"] == (40.0, 40.0)
+    assert site["Loki volumes of chart `platform-observability-logs-loki`: 1 × 50 GiB"] == (5.0, 5.0)
+    assert site["Harbor's database volumes of chart `platform-registry-harbor`: 1 × 5 GiB"] == (0.5, 0.5)
+    # On AKS the default storage class (Standard SSD) has no price in the table: listed, not guessed.
+    assert any(item.what.startswith("Prometheus volumes of chart") for item in estimates["prod"].unpriced)
+
+
 def test_load_balancer_services_add_rules_and_public_ips(inventory):
     config = load("prod")
     public = Registration("kubernetes:core/v1:Service", "web", None, {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}})

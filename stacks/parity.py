@@ -44,6 +44,9 @@ DEFAULT_ALLOW = (
     "inventory[harbor:index/registry:Registry::platform-harbor-primary]",
     "inventory[harbor:index/replication:Replication::platform-harbor-from-primary]",
     "services.registry.replication_secret",
+    # A secondary's databases are standbys of the primary's (components/services/postgres.py).
+    "inventory[kubernetes:acid.zalan.do/v1:postgresql::*].inputs.spec.standby",
+    "inventory[kubernetes:acid.zalan.do/v1:postgresql::*].inputs.spec.env[STANDBY_*]",
     # The central view follows the roles too: the primary receives metrics and logs at its telemetry
     # host (Ingresses, basic-auth Secrets, the policies admitting the ingress controller, Prometheus's
     # remote-write receiver) and watches its secondaries (SiteDown rules); a secondary sends there

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
+from stacks.model.site import StandbySource, standby_of
 from stacks.model.base import quantity_value
 from stacks.model.teams import Database, Team, instance_pods, instance_storage_gi
 
@@ -190,6 +191,34 @@ def wal_archive_env(backup: Any, cluster: str, version: str, kept: int) -> list[
     ]
 
 
+def wal_archive_path(bucket: str, cluster: str, version: str) -> str:
+    """Where Spilo archives a cluster's WAL in an S3 bucket: `WAL_S3_BUCKET` set in the cluster's
+    own env (wal_archive_env) leaves the operator's bucket scope suffix (the cluster's UID) out, so
+    the path is the same for the cluster at the other site."""
+    return f"s3://{bucket}/spilo/{cluster}/wal/{version}"
+
+
+def standby_spec(standby: StandbySource, backup: Any, cluster: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `standby` section and the `STANDBY_` env of a cluster that follows the same cluster at the
+    primary site from its WAL archive (the primary's `postgres` bucket, on the primary's endpoint),
+    read with this site's credentials (docs/storage.md: the storage administrators grant read on the
+    primary's buckets). The operator's documentation: copy the variables that reach the archive and
+    prefix them with `STANDBY_`. Removing the section promotes the cluster (the failover)."""
+
+    def secret(variable: str, key: str) -> dict[str, Any]:
+        return {"name": variable, "valueFrom": {"secretKeyRef": {"name": backup.secret_name, "key": key}}}
+
+    env = [
+        {"name": "STANDBY_USE_WALG_RESTORE", "value": "true"},
+        secret("STANDBY_AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+        secret("STANDBY_AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+        {"name": "STANDBY_AWS_ENDPOINT", "value": standby.storage_endpoint},
+        {"name": "STANDBY_AWS_REGION", "value": standby.storage_region},
+        {"name": "STANDBY_AWS_S3_FORCE_PATH_STYLE", "value": "true"},
+    ]
+    return {"s3_wal_path": wal_archive_path(standby.buckets["postgres"], cluster, version)}, env
+
+
 class PostgresArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: Team
@@ -198,6 +227,8 @@ class PostgresArgs(BaseModel):
     backup: Any = None
     """The `StorageAccess` for the `postgres` bucket in the team's data namespace (components/storage),
     or None: no WAL archiving and no logical backups (stacks without object storage)."""
+    standby: StandbySource | None = None
+    """On a secondary site, the primary it follows: the cluster runs as a standby of the primary's."""
 
 
 class Postgres(pulumi.ComponentResource):
@@ -242,6 +273,10 @@ class Postgres(pulumi.ComponentResource):
             spec["env"] = wal_archive_env(args.backup, self.cluster_name, version, service.base_backups_kept)
             spec["enableLogicalBackup"] = True
             spec["logicalBackupSchedule"] = service.logical_backup_schedule
+            # A secondary site's cluster follows the primary's from its WAL archive (S3 sites only).
+            if args.standby is not None and args.standby.storage_endpoint and "postgres" in args.standby.buckets:
+                spec["standby"], standby_env = standby_spec(args.standby, args.backup, self.cluster_name, version)
+                spec["env"] = [*spec["env"], *standby_env]
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=catalogue.POSTGRES_API,
@@ -444,11 +479,12 @@ class PostgresOperator(pulumi.ComponentResource):
             f"{name}-chart", catalogue.POSTGRES_OPERATOR, config.charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(config, any_backup), after(child, self.namespace),
         )
         self.clusters = {}
+        standby = standby_of(config.site)
         for team in config.teams:
             for database in team.databases:
                 cluster = Postgres(
                     f"postgres-{team.name}-{database.name}",
-                    PostgresArgs(team=team, database=database, stack=config, backup=backups.get(team.name)),
+                    PostgresArgs(team=team, database=database, stack=config, backup=backups.get(team.name), standby=standby),
                     # The operator writes the owner's Secret into the team namespace (owner_role).
                     after(child, self.chart, self.data_namespaces[team.name].namespace, (team_namespaces or {}).get(team.name)),
                 )

@@ -550,3 +550,23 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
     assert (component.type, policy.type) == ("platform:services:Postgres", "kubernetes:networking.k8s.io/v1:NetworkPolicy")
     assert [backup_egress.inputs["metadata"]["name"], backup_ingress.inputs["metadata"]["name"]] == ["payments-db-logical-backup", "payments-db-from-logical-backup"]
     assert cluster.options["protect"] is True  # onprem-dc1 is prod
+
+
+def test_a_secondary_sites_databases_are_standbys_of_the_primarys_wal_archive(inventory):
+    def spec(stack):
+        return inventory(stack).named("postgres-payments-db-cluster").inputs["spec"]
+
+    standby = spec("onprem-dc2")
+    assert standby["standby"] == {"s3_wal_path": "s3://dc1-postgres/spilo/payments-db/wal/17"}
+    env = {item["name"]: item for item in standby["env"]}
+    # The primary's endpoint, this site's credentials (granted read on the primary's bucket).
+    assert env["STANDBY_AWS_ENDPOINT"]["value"] == "https://s3.dc1.example.com" and env["STANDBY_USE_WALG_RESTORE"]["value"] == "true"
+    assert env["STANDBY_AWS_ACCESS_KEY_ID"]["valueFrom"] == env["AWS_ACCESS_KEY_ID"]["valueFrom"]
+    # It still archives its own WAL, to its own bucket: after a promotion it is the primary's archive.
+    assert env["WAL_S3_BUCKET"]["value"] == "dc2-postgres"
+    # The primary's clusters (and a single-site prod on AKS) are not standbys of anything.
+    for stack in ("onprem-dc1", "prod"):
+        assert "standby" not in spec(stack) and not [name for name in (item["name"] for item in spec(stack)["env"]) if name.startswith("STANDBY_")]
+    # The standby reads exactly where the primary writes: WAL_S3_BUCKET without the operator's UID suffix.
+    primary = {item["name"]: item.get("value") for item in spec("onprem-dc1")["env"]}
+    assert standby["standby"]["s3_wal_path"] == f"s3://{primary['WAL_S3_BUCKET']}/spilo/payments-db/wal/17"

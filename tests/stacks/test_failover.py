@@ -45,6 +45,8 @@ CENTRAL_VIEW = [
 SEND_CREDENTIALS = "kubernetes:core/v1:Secret::platform-observability-metrics-remote-write"
 PROMETHEUS = "kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack"
 FLUENT_BIT = "kubernetes:helm.sh/v4:Chart::platform-observability-logs-fluent-bit"
+# A secondary's PostgreSQL clusters are standbys of the primary's, from its WAL archive.
+DATABASE = "kubernetes:acid.zalan.do/v1:postgresql::postgres-payments-db-cluster"
 
 
 class Sites:
@@ -117,8 +119,15 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
             CLUSTER: ["annotations", "labels"],
             PROMETHEUS: ["values"] if with_secondary else ["values", "options.depends_on"],
             FLUENT_BIT: ["values"],
+            DATABASE: ["spec"],
         },
     }
+    # The database is promoted: it no longer follows dc1's WAL archive, and keeps archiving its own.
+    database_before, database_after = before[DATABASE].inputs["spec"], after[DATABASE].inputs["spec"]
+    assert database_before["standby"] == {"s3_wal_path": "s3://dc1-postgres/spilo/payments-db/wal/17"} and "standby" not in database_after
+    assert not [env for env in database_after["env"] if env["name"].startswith("STANDBY_")]
+    assert {env["name"]: env.get("value") for env in database_after["env"]}["WAL_S3_BUCKET"] == "dc2-postgres"
+    assert after[DATABASE].options["protect"] is True
     prometheus_before, prometheus_after = (side[PROMETHEUS].inputs["values"]["prometheus"]["prometheusSpec"] for side in (before, after))
     assert prometheus_before["remoteWrite"][0]["url"] == "https://telemetry.dc1.example.com/api/v1/write" and "remoteWrite" not in prometheus_after
     assert prometheus_after.get("enableRemoteWriteReceiver") is (True if with_secondary else None)
@@ -145,7 +154,11 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
         sites.set_site(stack, site)
     after, outputs = sites.evaluate("onprem-dc1")
     assert changes(before, after) == {"added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]), "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]),
-                                      "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"]}}
+                                      "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"]}}
+    # Its database is rebuilt as a standby of dc2's, from dc2's WAL archive on dc2's endpoint.
+    database = after[DATABASE].inputs["spec"]
+    assert database["standby"] == {"s3_wal_path": "s3://dc2-postgres/spilo/payments-db/wal/17"}
+    assert {env["name"]: env.get("value") for env in database["env"]}["STANDBY_AWS_ENDPOINT"] == "https://s3.dc2.example.com"
     # It sends its metrics to dc2's telemetry host now.
     remote_write = after[PROMETHEUS].inputs["values"]["prometheus"]["prometheusSpec"]["remoteWrite"]
     assert [target["url"] for target in remote_write] == ["https://telemetry.dc2.example.com/api/v1/write"]

@@ -111,6 +111,8 @@ INSTANCE_SIZES = {
 # and node-exporter. Image tags are the chart's own for this version; components/observability/
 # metrics.py overrides only their registry (the stack's approved one), as for ingress-nginx.
 KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "92.3.0", "https://prometheus-community.github.io/helm-charts")
+# The API of the operator's ServiceMonitor, PodMonitor and PrometheusRule (its CRDs come with the chart).
+PROMETHEUS_OPERATOR_API = "monitoring.coreos.com/v1"
 
 
 # --- storage, registry and backup charts ---------------------------------------------------------

@@ -58,7 +58,7 @@ from ..services.registry import Registry
 from ..workloads.endpoints import pod_labels, postgres_cluster_name, postgres_namespace
 from .common import MONITORING_NAMESPACE
 
-MONITORING_API = "monitoring.coreos.com/v1"
+MONITORING_API = catalogue.PROMETHEUS_OPERATOR_API
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 # Target labels the alert rules select by.
 SERVICE_LABEL = "platform_service"

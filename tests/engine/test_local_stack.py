@@ -28,6 +28,7 @@ KUBERNETES_VERSION = "1.33.0"  # the minor the catalogue pins for Pod Security
 # Custom resources have no schema in kubernetes-validate; these are the APIs the catalogue pins.
 CUSTOM_RESOURCE_APIS = (
     catalogue.CERT_MANAGER_API, catalogue.POSTGRES_API, catalogue.REDIS_API, catalogue.RABBITMQ_API, catalogue.KAFKA_API,
+    catalogue.PROMETHEUS_OPERATOR_API,
 )
 
 

@@ -12,9 +12,11 @@ import base64
 import hashlib
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from stacks.model import StackConfig
 
+from .. import catalogue
 from ..services.operators import ServiceNamespace, namespace_selector
 
 # --- namespaces ----------------------------------------------------------------------------------
@@ -83,3 +85,43 @@ def htpasswd_line(stack: str, password: pulumi.Output[str]) -> pulumi.Output[str
         return f"{CENTRAL_USERNAME}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n"
 
     return pulumi.Output.secret(password).apply(line)
+
+
+def central_receiver(
+    name: str, space: ServiceNamespace, *, ingress_name: str, auth_secret: str, tls_secret: str, hostname: str, path: str,
+    service: str, port: int, password: pulumi.Output[str], opts: pulumi.ResourceOptions,
+) -> tuple[k8s.core.v1.Secret, k8s.networking.v1.Ingress]:
+    """A primary's receiving end for one kind of telemetry from its secondaries: an Ingress on its
+    telemetry host for exactly `path`, routed to `service:port`, with a certificate from the
+    ClusterIssuer and ingress-nginx basic auth from a Secret holding the shared password's entry."""
+    auth = k8s.core.v1.Secret(
+        f"{name}-central-auth",
+        metadata=space.metadata(auth_secret),
+        type="Opaque",
+        string_data={"auth": htpasswd_line(pulumi.get_stack(), password)},
+        opts=opts,
+    )
+    ingress = k8s.networking.v1.Ingress(
+        f"{name}-central-ingress",
+        metadata={
+            **space.metadata(ingress_name),
+            "annotations": {
+                "cert-manager.io/cluster-issuer": catalogue.CLUSTER_ISSUER,
+                "nginx.ingress.kubernetes.io/auth-type": "basic",
+                "nginx.ingress.kubernetes.io/auth-secret": auth_secret,
+                "nginx.ingress.kubernetes.io/auth-realm": "complete-cluster central view",
+                # Remote-write and push batches may exceed nginx's 1m default body size.
+                "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
+            },
+        },
+        spec={
+            "ingressClassName": catalogue.INGRESS_CLASS,
+            "tls": [{"hosts": [hostname], "secretName": tls_secret}],
+            "rules": [{
+                "host": hostname,
+                "http": {"paths": [{"path": path, "pathType": "Exact", "backend": {"service": {"name": service, "port": {"number": port}}}}]},
+            }],
+        },
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[auth])),
+    )
+    return auth, ingress

@@ -54,6 +54,7 @@ from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S
 # account, where Azure writes it to this container.
 from ..storage.object_storage import AKS_AUDIT_CATEGORY, AKS_AUDIT_CONTAINER, log_archive_rule
 from .common import (
+    central_receiver,
     CENTRAL_USERNAME,
     GRAFANA_NAMESPACE,
     LOGGING_NAMESPACE,
@@ -63,7 +64,6 @@ from .common import (
     SITE_LABEL,
     TRACING_NAMESPACE,
     from_namespace,
-    htpasswd_line,
 )
 
 LOKI_FULLNAME = "loki"  # fullnameOverride: Services loki (3100) and loki-gateway (80)
@@ -570,39 +570,9 @@ class Logs(pulumi.ComponentResource):
     def _central_receiver(self, name: str, hostname: str, password: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
         """The primary's receiving end for its secondaries' logs: the push path only, behind TLS and
         ingress-nginx basic auth (the htpasswd entry of the shared password)."""
-        self.central_auth = k8s.core.v1.Secret(
-            f"{name}-central-auth",
-            metadata=self.namespace.metadata(CENTRAL_AUTH_SECRET),
-            type="Opaque",
-            string_data={"auth": htpasswd_line(pulumi.get_stack(), password)},
-            opts=opts,
-        )
-        self.central_ingress = k8s.networking.v1.Ingress(
-            f"{name}-central-ingress",
-            metadata={
-                **self.namespace.metadata("central-logs-push"),
-                "annotations": {
-                    "cert-manager.io/cluster-issuer": catalogue.CLUSTER_ISSUER,
-                    "nginx.ingress.kubernetes.io/auth-type": "basic",
-                    "nginx.ingress.kubernetes.io/auth-secret": CENTRAL_AUTH_SECRET,
-                    "nginx.ingress.kubernetes.io/auth-realm": "complete-cluster central view",
-                    # Push batches may exceed nginx's 1m default body size.
-                    "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
-                },
-            },
-            spec={
-                "ingressClassName": catalogue.INGRESS_CLASS,
-                "tls": [{"hosts": [hostname], "secretName": CENTRAL_TLS_SECRET}],
-                "rules": [{
-                    "host": hostname,
-                    "http": {"paths": [{
-                        "path": LOKI_PUSH_PATH,
-                        "pathType": "Exact",
-                        "backend": {"service": {"name": f"{LOKI_FULLNAME}-gateway", "port": {"number": 80}}},
-                    }]},
-                }],
-            },
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.central_auth])),
+        self.central_auth, self.central_ingress = central_receiver(
+            name, self.namespace, ingress_name="central-logs-push", auth_secret=CENTRAL_AUTH_SECRET, tls_secret=CENTRAL_TLS_SECRET,
+            hostname=hostname, path=LOKI_PUSH_PATH, service=f"{LOKI_FULLNAME}-gateway", port=80, password=password, opts=opts,
         )
 
     def _network_policies(self, storage_port: int, agents: ServiceNamespace) -> None:

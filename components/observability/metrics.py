@@ -42,6 +42,7 @@ from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, ServiceNamespace, namespace_selector, registry_for, tcp
 from .common import (
+    central_receiver,
     CENTRAL_USERNAME,
     GRAFANA_NAMESPACE,
     MONITORING_NAMESPACE,
@@ -49,7 +50,6 @@ from .common import (
     PROMETHEUS_REMOTE_WRITE_PATH,
     SITE_LABEL,
     from_namespace,
-    htpasswd_line,
 )
 
 FULLNAME = "monitoring"  # fullnameOverride: Services monitoring-prometheus and monitoring-alertmanager
@@ -449,39 +449,9 @@ class Metrics(pulumi.ComponentResource):
     def _central_receiver(self, name: str, hostname: str, password: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
         """The primary's receiving end: an Ingress on its telemetry host for the remote-write path
         only, behind TLS and ingress-nginx basic auth (the htpasswd entry of the shared password)."""
-        self.central_auth = k8s.core.v1.Secret(
-            f"{name}-central-auth",
-            metadata=self.namespace.metadata(CENTRAL_AUTH_SECRET),
-            type="Opaque",
-            string_data={"auth": htpasswd_line(pulumi.get_stack(), password)},
-            opts=opts,
-        )
-        self.central_ingress = k8s.networking.v1.Ingress(
-            f"{name}-central-ingress",
-            metadata={
-                **self.namespace.metadata("central-remote-write"),
-                "annotations": {
-                    "cert-manager.io/cluster-issuer": catalogue.CLUSTER_ISSUER,
-                    "nginx.ingress.kubernetes.io/auth-type": "basic",
-                    "nginx.ingress.kubernetes.io/auth-secret": CENTRAL_AUTH_SECRET,
-                    "nginx.ingress.kubernetes.io/auth-realm": "complete-cluster central view",
-                    # Remote-write batches are compressed but may exceed nginx's 1m default body size.
-                    "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
-                },
-            },
-            spec={
-                "ingressClassName": catalogue.INGRESS_CLASS,
-                "tls": [{"hosts": [hostname], "secretName": CENTRAL_TLS_SECRET}],
-                "rules": [{
-                    "host": hostname,
-                    "http": {"paths": [{
-                        "path": PROMETHEUS_REMOTE_WRITE_PATH,
-                        "pathType": "Exact",
-                        "backend": {"service": {"name": PROMETHEUS_SERVICE, "port": {"number": PROMETHEUS_PORT}}},
-                    }]},
-                }],
-            },
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.central_auth])),
+        self.central_auth, self.central_ingress = central_receiver(
+            name, self.namespace, ingress_name="central-remote-write", auth_secret=CENTRAL_AUTH_SECRET, tls_secret=CENTRAL_TLS_SECRET,
+            hostname=hostname, path=PROMETHEUS_REMOTE_WRITE_PATH, service=PROMETHEUS_SERVICE, port=PROMETHEUS_PORT, password=password, opts=opts,
         )
 
     def _network_policies(self, config: StackConfig) -> None:

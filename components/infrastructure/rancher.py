@@ -53,6 +53,39 @@ def cluster_name(stack: StackConfig) -> str:
     return f"{stack.environment}-{stack.infrastructure.data_centre}"
 
 
+# The API server's audit policy, written to every control-plane node (Rancher's machine selector
+# files, from a ConfigMap in the management cluster's fleet-default namespace) and named in RKE2's
+# `audit-policy-file`: RKE2's own default policy records nothing. The log lands in
+# /var/lib/rancher/rke2/server/logs/audit.log, which the log agent ships (components/observability/logs.py).
+# Writes at Metadata level (who changed what, never the objects' contents, so no Secret data);
+# reads, health checks and the kubelets' and controllers' own chatter left out.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/version", "/metrics"]
+  - level: None
+    verbs: [get, list, watch]
+  - level: None
+    users: ["system:kube-proxy", "system:kube-scheduler", "system:kube-controller-manager"]
+  - level: None
+    userGroups: ["system:nodes"]
+  - level: None
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
+  - level: Metadata
+"""
+AUDIT_POLICY_PATH = "/etc/rancher/rke2/audit-policy.yaml"
+AUDIT_POLICY_KEY = "audit-policy.yaml"
+CONTROL_PLANE_MACHINES = {"match_labels": {"rke.cattle.io/control-plane-role": "true"}}
+# Rancher hands a machine-selector file to a cluster only when its source names that cluster here.
+AUTHORIZED_FOR_CLUSTERS = "rke.cattle.io/object-authorized-for-clusters"
+FILE_SOURCE_NAMESPACE = "fleet-default"  # where Rancher keeps the ClusterV2 objects
+
+
 def group_principal(infrastructure: Rancher, group: str) -> str:
     return infrastructure.group_principal.replace("{group}", group)
 
@@ -166,6 +199,23 @@ class RancherCluster(pulumi.ComponentResource):
                 "worker_drain_options": {"enabled": True, "delete_empty_dir_data": True, "ignore_daemon_sets": True, "timeout": 600},
             },
         }
+        self.audit_policy = rancher2.ConfigMapV2(
+            f"{name}-audit-policy",
+            cluster_id="local",  # the Rancher management cluster, beside the ClusterV2 object
+            namespace=FILE_SOURCE_NAMESPACE,
+            name=f"{self.cluster_name}-audit-policy",
+            annotations={AUTHORIZED_FOR_CLUSTERS: self.cluster_name},
+            data={AUDIT_POLICY_KEY: AUDIT_POLICY},
+            opts=on_rancher,
+        )
+        rke_config["machine_selector_files"] = [{
+            "machine_label_selector": CONTROL_PLANE_MACHINES,
+            "file_sources": [{"configmap": {"name": self.audit_policy.name, "items": [{"key": AUDIT_POLICY_KEY, "path": AUDIT_POLICY_PATH, "permissions": "0600"}]}}],
+        }]
+        rke_config["machine_selector_configs"] = [{
+            "machine_label_selector": CONTROL_PLANE_MACHINES,
+            "config": yaml.safe_dump({"audit-policy-file": AUDIT_POLICY_PATH}),
+        }]
         mirrors = registry_mirrors(stack)
         if mirrors:
             rke_config["registries"] = {"mirrors": mirrors}

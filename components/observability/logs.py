@@ -47,6 +47,7 @@ from stacks.model.site import standby_of
 
 from .. import catalogue
 from ..charts import pinned_chart
+from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, split_image, tcp
 from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
@@ -81,30 +82,10 @@ SCHEMA_FROM = "2024-04-01"
 # RKE2 writes the API server's audit log here on server (control-plane) nodes
 # (`<data-dir>/server/logs/audit.log`, data dir /var/lib/rancher/rke2). Its default audit policy
 # logs nothing (`level: None`), so the file exists but stays empty until the cluster config sets
-# `audit-policy-file` (AUDIT_POLICY below; docs/observability.md).
+# `audit-policy-file`: the RancherCluster puts components.infrastructure.rancher.AUDIT_POLICY on the
+# control-plane nodes and points RKE2 at it (docs/observability.md).
 RKE2_AUDIT_DIRECTORY = "/var/lib/rancher/rke2/server/logs"
 RKE2_AUDIT_LOG = f"{RKE2_AUDIT_DIRECTORY}/audit.log"
-# Writes at Metadata level (who changed what, never the objects' contents, so no Secret data);
-# reads, health checks and the kubelets' and controllers' own chatter left out.
-AUDIT_POLICY = """\
-apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-  - level: None
-    nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/version", "/metrics"]
-  - level: None
-    verbs: [get, list, watch]
-  - level: None
-    users: ["system:kube-proxy", "system:kube-scheduler", "system:kube-controller-manager"]
-  - level: None
-    userGroups: ["system:nodes"]
-  - level: None
-    resources:
-      - group: coordination.k8s.io
-        resources: [leases]
-  - level: Metadata
-"""
 
 # On the node (hostPath): the log files read, and Fluent Bit's read positions and buffers.
 NODE_LOGS = "/var/log"

@@ -61,6 +61,7 @@ def test_the_component_registers_the_rancher_resources_of_a_site(inventory, stac
     assert mine(inventory(stack)) == sorted([
         ("pulumi:providers:rancher2", "platform-rancher-rancher2"),
         ("rancher2:index/cloudCredential:CloudCredential", "platform-rancher-etcd-s3"),
+        ("rancher2:index/configMapV2:ConfigMapV2", "platform-rancher-audit-policy"),
         (CLUSTER, "platform-rancher-cluster"),
         ("rancher2:index/clusterSync:ClusterSync", "platform-rancher-sync"),
         ("rancher2:index/project:Project", "platform-rancher-project-payments"),
@@ -154,10 +155,32 @@ def test_the_primary_cluster_has_every_setting(inventory):
                 "workerConcurrency": "1",
                 "workerDrainOptions": {"enabled": True, "deleteEmptyDirData": True, "ignoreDaemonSets": True, "timeout": 600},
             },
+            # The API server's audit policy on every control-plane node, and RKE2 pointed at it.
+            "machineSelectorFiles": [{
+                "machineLabelSelector": {"matchLabels": {"rke.cattle.io/control-plane-role": "true"}},
+                "fileSources": [{"configmap": {"name": "prod-dc1-audit-policy", "items": [
+                    {"key": "audit-policy.yaml", "path": "/etc/rancher/rke2/audit-policy.yaml", "permissions": "0600"}]}}],
+            }],
+            "machineSelectorConfigs": [{
+                "machineLabelSelector": {"matchLabels": {"rke.cattle.io/control-plane-role": "true"}},
+                "config": "audit-policy-file: /etc/rancher/rke2/audit-policy.yaml\n",
+            }],
         },
     }
     assert registered.options["protect"] is True
-    assert registered.options["depends_on"] == ["rancher2:index/cloudCredential:CloudCredential::platform-rancher-etcd-s3"]
+    assert sorted(registered.options["depends_on"]) == ["rancher2:index/cloudCredential:CloudCredential::platform-rancher-etcd-s3",
+                                                        "rancher2:index/configMapV2:ConfigMapV2::platform-rancher-audit-policy"]
+
+
+def test_the_audit_policy_is_authorised_for_its_cluster_and_records_writes_without_contents(inventory):
+    import yaml
+
+    source = inventory("onprem-dc1").named("platform-rancher-audit-policy").inputs
+    assert (source["clusterId"], source["namespace"], source["name"]) == ("local", "fleet-default", "prod-dc1-audit-policy")
+    assert source["annotations"] == {"rke.cattle.io/object-authorized-for-clusters": "prod-dc1"}
+    policy = yaml.safe_load(source["data"]["audit-policy.yaml"])
+    assert policy["kind"] == "Policy" and policy["rules"][-1] == {"level": "Metadata"}  # never Request/RequestResponse: no Secret data
+    assert {"level": "None", "verbs": ["get", "list", "watch"]} in policy["rules"]
 
 
 def test_the_secondary_cluster_differs_only_where_the_site_does(inventory):

@@ -67,7 +67,12 @@ class CompleteCluster(pulumi.ComponentResource):
     def _access(self, name: str, config: StackConfig) -> dict[str, Team]:
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
         PlatformAccess(f"{name}-platform-access", config, on_cluster)
-        return {team.name: Team(f"team-{team.name}", TeamArgs(team=team, stack=config), on_cluster) for team in config.teams}
+        # On Rancher stacks each team namespace joins the team's Rancher project.
+        projects = self.rancher.projects if self.rancher is not None else {}
+        return {
+            team.name: Team(f"team-{team.name}", TeamArgs(team=team, stack=config, project_id=projects[team.name].id if team.name in projects else None), on_cluster)
+            for team in config.teams
+        }
 
     def _storage_registry_and_backup(self, name: str, config: StackConfig) -> None:
         """Object storage, then Harbor and Velero on it (the config requires storage for both)."""

@@ -31,17 +31,9 @@ class TeamArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     team: TeamConfig
     stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
-    # pulumi.Input[str]: the team's Rancher project, `<cluster id>:<project id>`, on Rancher stacks.
-    # When not given, the project the parent's RancherCluster made for the team (rancher_project_id).
+    # pulumi.Input[str]: the team's Rancher project, `<cluster id>:<project id>`, on Rancher stacks
+    # (RancherCluster.projects); None elsewhere.
     project_id: SkipValidation[Any] = None
-
-
-def rancher_project_id(team: str, opts: pulumi.ResourceOptions | None) -> pulumi.Output[str] | None:
-    """The id of the Rancher project made for `team`, when the Team's parent built a RancherCluster
-    (CompleteCluster creates its infrastructure before its teams); None on other stacks."""
-    rancher = getattr(opts.parent, "rancher", None) if opts is not None else None
-    project = rancher.projects.get(team) if rancher is not None else None
-    return project.id if project is not None else None
 
 
 class Team(pulumi.ComponentResource):
@@ -64,7 +56,7 @@ class Team(pulumi.ComponentResource):
             for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
         }
         metadata = {"name": team.name, "labels": {**labels, **pod_security}}
-        project_id = args.project_id if args.project_id is not None else rancher_project_id(team.name, opts)
+        project_id = args.project_id
         if project_id is not None:
             # An Output of the project: the namespace joins the project once Rancher has made it.
             metadata["annotations"] = {PROJECT_ANNOTATION: project_id}

@@ -150,11 +150,9 @@ def test_the_data_namespace_is_view_only_for_the_teams_groups_in_every_environme
 
 
 def test_a_given_rancher_project_annotates_the_namespace_and_none_leaves_it_bare():
-    """TeamArgs.project_id, as a caller passes it (the inventory tests of test_rancher.py cover the
-    project the parent's RancherCluster made)."""
-    import pulumi
-
-    from components.access.team import Team, TeamArgs, rancher_project_id
+    """TeamArgs.project_id, as CompleteCluster passes it from its RancherCluster (the inventory tests
+    of test_rancher.py cover the shipped sites)."""
+    from components.access.team import Team, TeamArgs
     from stacks.inventory import run_program
     from stacks.loader import load
 
@@ -164,6 +162,3 @@ def test_a_given_rancher_project_annotates_the_namespace_and_none_leaves_it_bare
         registered = run_program(lambda: Team("team", TeamArgs(team=team, stack=config, project_id=project_id)), "local")
         [namespace] = [r for r in registered if r.name == "team-namespace"]
         assert namespace.inputs["metadata"].get("annotations") == expected
-    # Off Rancher (no parent with a RancherCluster), there is no project to look up.
-    assert rancher_project_id(team.name, None) is None
-    assert rancher_project_id(team.name, pulumi.ResourceOptions()) is None

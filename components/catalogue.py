@@ -15,6 +15,9 @@ POD_SECURITY_VERSION = "v1.33"
 # ClusterIssuer that signs every Ingress certificate.
 INGRESS_CLASS = "nginx"
 CLUSTER_ISSUER = "platform-issuer"
+# The ClusterIssuer of the cluster's own CA, for in-cluster service certificates (`<name>.<ns>.svc`),
+# which an ACME CA cannot issue: every stack with cert-manager has it, whatever `platform-issuer` is.
+INTERNAL_ISSUER = "platform-internal-ca"
 
 
 # Helm charts: each chart-based component names its ChartRef here, so every chart version is

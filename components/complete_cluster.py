@@ -112,7 +112,7 @@ class CompleteCluster(pulumi.ComponentResource):
         if services.redis.enabled:
             self.redis = RedisOperator(f"{name}-redis", config, namespaces, on_cluster)
         if services.rabbitmq.enabled:
-            issuer = self.cert_manager.issuer if self.cert_manager is not None else None
+            issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
             self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", config, namespaces, issuer, on_cluster)
         if services.kafka.enabled:
             self.kafka = Kafka(f"{name}-kafka", config, on_cluster)

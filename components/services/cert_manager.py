@@ -1,4 +1,5 @@
-"""cert-manager and the platform's ClusterIssuer: ACME for public hosts, or an internal CA."""
+"""cert-manager, the platform's ClusterIssuer (ACME for public hosts, or the internal CA) and the
+internal CA's own ClusterIssuer for in-cluster service certificates."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.model import StackConfig
-from stacks.model.services import AcmeIssuer
+from stacks.model.services import AcmeIssuer, InternalCaIssuer
 
 from .. import catalogue
 from ..charts import pinned_chart
@@ -77,12 +78,15 @@ class CertManager(pulumi.ComponentResource):
     """Creates the `cert-manager` namespace (restricted, default-deny), the cert-manager chart at
     its pinned version (CRDs kept on uninstall, ingress-shim defaulting to the platform issuer), and
     the ClusterIssuer `platform-issuer` every Ingress uses: an ACME account with HTTP-01 solvers
-    through the ingress controller, or an internal CA (a self-signed issuer, a root CA Certificate
-    kept in the namespace, and a CA issuer signing with it)."""
+    through the ingress controller, or the internal CA. The internal CA (a self-signed issuer, a root
+    CA Certificate kept in the namespace, and the CA ClusterIssuer `platform-internal-ca` signing
+    with it) exists on every stack: in-cluster services (RabbitMQ's TLS listener) need certificates
+    for `.svc` names, which no ACME CA issues."""
 
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
     issuer: k8s.apiextensions.CustomResource
+    internal_issuer: k8s.apiextensions.CustomResource
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:CertManager", name, None, opts)
@@ -105,34 +109,37 @@ class CertManager(pulumi.ComponentResource):
         self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, config.charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(config), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)
         meta = lambda resource_name: {"name": resource_name, "labels": space.labels}  # noqa: E731 - cluster-scoped
-        if isinstance(issuer, AcmeIssuer):
-            spec = acme_issuer(issuer)
-            depends: list[pulumi.Resource] = []
-        else:
-            self_signed = k8s.apiextensions.CustomResource(
-                f"{name}-self-signed", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
-                metadata=meta(SELF_SIGNED), spec={"selfSigned": {}}, opts=on_crds,
-            )
-            root = k8s.apiextensions.CustomResource(
-                f"{name}-root-ca", api_version=catalogue.CERT_MANAGER_API, kind="Certificate",
-                metadata=space.metadata(ROOT_SECRET),
-                spec={
-                    "isCA": True,
-                    "commonName": issuer.common_name,
-                    "secretName": ROOT_SECRET,
-                    "duration": f"{issuer.root_validity_days * 24}h",
-                    # Renewed a year (or a third of its life) before it expires.
-                    "renewBefore": f"{min(365, issuer.root_validity_days // 3) * 24}h",
-                    "privateKey": {"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Always"},
-                    "issuerRef": {"name": SELF_SIGNED, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-                },
-                opts=after(on_crds, self_signed),
-            )
-            # A CA ClusterIssuer reads its key pair from cert-manager's own namespace.
-            spec = {"ca": {"secretName": ROOT_SECRET}}
-            depends = [root]
+        internal = issuer if isinstance(issuer, InternalCaIssuer) else InternalCaIssuer(kind="internal_ca")
+        # The internal CA, on every stack.
+        self_signed = k8s.apiextensions.CustomResource(
+            f"{name}-self-signed", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
+            metadata=meta(SELF_SIGNED), spec={"selfSigned": {}}, opts=on_crds,
+        )
+        root = k8s.apiextensions.CustomResource(
+            f"{name}-root-ca", api_version=catalogue.CERT_MANAGER_API, kind="Certificate",
+            metadata=space.metadata(ROOT_SECRET),
+            spec={
+                "isCA": True,
+                "commonName": internal.common_name,
+                "secretName": ROOT_SECRET,
+                "duration": f"{internal.root_validity_days * 24}h",
+                # Renewed a year (or a third of its life) before it expires.
+                "renewBefore": f"{min(365, internal.root_validity_days // 3) * 24}h",
+                "privateKey": {"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Always"},
+                "issuerRef": {"name": SELF_SIGNED, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            },
+            opts=after(on_crds, self_signed),
+        )
+        # A CA ClusterIssuer reads its key pair from cert-manager's own namespace.
+        ca = {"ca": {"secretName": ROOT_SECRET}}
+        self.internal_issuer = k8s.apiextensions.CustomResource(
+            f"{name}-internal-issuer", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
+            metadata=meta(catalogue.INTERNAL_ISSUER), spec=ca, opts=after(on_crds, root),
+        )
         self.issuer = k8s.apiextensions.CustomResource(
             f"{name}-issuer", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
-            metadata=meta(catalogue.CLUSTER_ISSUER), spec=spec, opts=after(on_crds, *depends),
+            metadata=meta(catalogue.CLUSTER_ISSUER),
+            spec=acme_issuer(issuer) if isinstance(issuer, AcmeIssuer) else ca,
+            opts=on_crds if isinstance(issuer, AcmeIssuer) else after(on_crds, root),
         )
-        self.register_outputs({"issuer": catalogue.CLUSTER_ISSUER})
+        self.register_outputs({"issuer": catalogue.CLUSTER_ISSUER, "internalIssuer": catalogue.INTERNAL_ISSUER})

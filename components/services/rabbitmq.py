@@ -91,7 +91,8 @@ class RabbitMQ(pulumi.ComponentResource):
                 spec={
                     "secretName": secret,
                     "dnsNames": [f"{queue.name}.{team.name}.svc", f"{queue.name}.{team.name}.svc.cluster.local"],
-                    "issuerRef": {"name": catalogue.CLUSTER_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                    # `.svc` names: the cluster's own CA, whatever issues the public hosts.
+                    "issuerRef": {"name": catalogue.INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
                 },
                 opts=child,
             )

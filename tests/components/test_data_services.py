@@ -425,8 +425,8 @@ def test_prod_rabbitmq_cluster_has_the_settings_config_asks_for(inventory):
     assert template["containers"] == [{"name": "rabbitmq", "securityContext": RESTRICTED_CONTAINER}]
     assert template["initContainers"][0]["securityContext"] == RESTRICTED_CONTAINER
     certificate = registrations.named("rabbitmq-payments-queue-certificate")
-    assert certificate.inputs["spec"]["issuerRef"]["name"] == catalogue.CLUSTER_ISSUER
-    assert "kubernetes:cert-manager.io/v1:ClusterIssuer::platform-cert-manager-issuer" in certificate.options["depends_on"]
+    assert certificate.inputs["spec"]["issuerRef"]["name"] == catalogue.INTERNAL_ISSUER  # .svc names: the internal CA
+    assert "kubernetes:cert-manager.io/v1:ClusterIssuer::platform-cert-manager-internal-issuer" in certificate.options["depends_on"]
     assert cluster.options["protect"] is True
 
 

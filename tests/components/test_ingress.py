@@ -158,6 +158,17 @@ def test_dev_issues_from_acme_through_the_ingress_controller(inventory):
     assert "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart" in issuer.options["depends_on"]
 
 
+def test_every_stack_with_cert_manager_has_the_internal_ca_for_in_cluster_names(inventory):
+    """ACME cannot issue `<name>.<namespace>.svc` names, so the internal CA's issuer exists on ACME
+    stacks too, signing with the same root (RabbitMQ's TLS listener uses it)."""
+    for stack in ("dev", "prod", "onprem-dc1"):
+        registrations = inventory(stack)
+        internal = registrations.named("platform-cert-manager-internal-issuer")
+        assert (internal.inputs["metadata"]["name"], internal.inputs["spec"]) == (catalogue.INTERNAL_ISSUER, {"ca": {"secretName": "platform-root-ca"}})
+        assert "kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca" in internal.options["depends_on"]
+    assert "acme" in inventory("dev").named("platform-cert-manager-issuer").inputs["spec"]  # the public hosts' issuer stays ACME
+
+
 def test_the_issuer_is_the_one_every_api_ingress_names(inventory):
     registrations = inventory("prod")
     ingresses = registrations.of_type("kubernetes:networking.k8s.io/v1:Ingress")

@@ -227,7 +227,7 @@ def test_rabbitmq_metrics_are_scraped_over_verified_tls(inventory):
     assert tls["ca"] == {"secret": {"name": "queue-tls", "key": "ca.crt"}}
     certificate = certificates[("payments", "queue-tls")]
     assert tls["serverName"] in certificate.inputs["spec"]["dnsNames"]
-    assert certificate.inputs["spec"]["issuerRef"]["name"] == "platform-issuer"
+    assert certificate.inputs["spec"]["issuerRef"]["name"] == "platform-internal-ca"
 
 
 # --- network policies ----------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 import pulumi
 
 from components.program import build
+from components.runtime import tune_garbage_collector
 from stacks.loader import ConfigError, load_for_engine
+
+tune_garbage_collector()
 
 try:
     config = load_for_engine(pulumi.get_stack())

@@ -285,6 +285,9 @@ def evaluate(stack: str, path: Path | None = None, into: list[Registration] | No
 def run_program(program: Callable[[], Any], stack: str, into: list[Registration] | None = None) -> list[Registration]:
     """Run any Pulumi program function under the recording mock monitor (components' tests use
     this for programs smaller than a stack)."""
+    from components.runtime import tune_garbage_collector
+
+    tune_garbage_collector()  # as under the engine (__main__.py)
     monitor = RecordingMonitor(InventoryMocks(), into if into is not None else [])
     settings.ROOT.set(None)  # a fresh root stack resource for each evaluation
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

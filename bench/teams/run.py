@@ -21,16 +21,13 @@ their ratios mostly measure what pulumi-kubernetes itself costs per Kubernetes o
 Where the time goes (2026-11): under cProfile well under 1% of the program's CPU time is in our own
 code (components/, stacks/, pydantic models and label dicts included) and about 3% in reading the
 stack file; the rest is the SDK, pulumi-kubernetes, asyncio and the recording mock monitor (which
-runs on the SDK's worker threads, the same for the replay). What we add over the replay is CPython's
+runs on the SDK's worker threads, the same for the replay). What we added over the replay was CPython's
 cyclic garbage collector: with it off (`gc.disable()`), ours and the replay cost the same per
-resource (400 teams: 590 and 584 resources/s of CPU), with it on 184 and 247. Why the collector
-costs ours more is not pinned down yet: it runs about as often in both (100 teams: 1727, 157 and 11
-collections of generations 0, 1 and 2 for ours, 1666, 151 and 9 for the replay), and the replay
-ends with more tracked objects (467k, ours 362k), so the difference is in what each pass walks (our
-young objects, such as component args, options and Outputs, surviving longer is the suspect). It is a
-process setting, not something a component should change: tuning the collector where the program
-starts (a `gc.freeze()` after imports, a higher first threshold) would cut it for real `pulumi up`
-runs as well.
+resource (400 teams: 590 and 584 resources/s of CPU), with it on 184 and 247, and the collector's
+passes over the growing set of live objects made the cost per resource grow with the stack. The
+program now raises the collector's first threshold (components/runtime.py, applied by `__main__.py`
+and by `stacks.inventory.run_program`, so the replay and the other baselines run with it too):
+2026-11-21, 100 teams 10.9 -> 6.3 CPU seconds, 1000 teams 122 -> 81.
 
 Every process warms up before its timed run (the program and the replay with a 1-team evaluation,
 the plain baselines by importing the class they use): pulumi-kubernetes imports its modules lazily

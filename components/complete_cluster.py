@@ -115,7 +115,8 @@ class CompleteCluster(pulumi.ComponentResource):
             issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
             self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", config, namespaces, issuer, on_cluster)
         if services.kafka.enabled:
-            self.kafka = Kafka(f"{name}-kafka", config, on_cluster)
+            internal_issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
+            self.kafka = Kafka(f"{name}-kafka", config, on_cluster, team_namespaces=namespaces, issuer=internal_issuer)
 
     def _observability(self, name: str, config: StackConfig) -> None:
         """Metrics, alerts, dashboards, logs and traces, after the services they watch."""

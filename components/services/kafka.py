@@ -12,7 +12,7 @@ from stacks.model import StackConfig
 from .. import catalogue
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX
-from ..workloads.endpoints import PORTS, pod_labels
+from ..workloads.endpoints import KAFKA_CLIENT_SECRET, PORTS, pod_labels
 from .operators import (
     ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, namespace_selector, protect,
     registry_for, resources,
@@ -22,6 +22,20 @@ OPERATOR_SIZE = ("200m", "512Mi")
 ENTITY_OPERATOR_SIZE = ("100m", "256Mi")
 CONTROLLER_STORAGE_GI = 5  # KRaft metadata only
 LISTENER = {"name": "tls", "port": PORTS["kafka"][0], "type": "internal", "tls": True}
+# With cert-manager, the TLS listener presents a certificate of the cluster's internal CA (instead of
+# Strimzi's own per-cluster CA), so clients in the team namespaces can trust it: each team that uses
+# Kafka gets a client certificate of the same CA, whose Secret carries the CA's `ca.crt`
+# (endpoints.KAFKA_CLIENT_SECRET; connections.py hands it to the pods as a PEM).
+LISTENER_CERTIFICATE_SECRET = f"{catalogue.KAFKA_CLUSTER}-listener-tls"
+
+
+def listener_dns_names(cluster: str, namespace: str) -> list[str]:
+    """Every name a client reaches the internal listener by: the bootstrap Service, and each broker
+    through the headless brokers Service (`<pod>.<cluster>-kafka-brokers.<namespace>.svc`)."""
+    names = []
+    for suffix in (f"{namespace}.svc", f"{namespace}.svc.cluster.local"):
+        names += [f"{cluster}-kafka-bootstrap.{suffix}", f"*.{cluster}-kafka-brokers.{suffix}"]
+    return names
 CLUSTER_LABEL = "strimzi.io/cluster"
 # Prometheus metrics from Kafka's MBeans through Strimzi's JMX exporter (port 9404, scraped by the
 # PodMonitor of components/observability/monitors.py). The rules are the generic ones of Strimzi's
@@ -91,6 +105,15 @@ def retention_ms(hours: int) -> str:
     return str(hours * 3600 * 1000)
 
 
+def certificate(name: str, metadata: dict[str, Any], secret: str, spec: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """A cert-manager Certificate from the cluster's internal CA (catalogue.INTERNAL_ISSUER)."""
+    return k8s.apiextensions.CustomResource(
+        name, api_version=catalogue.CERT_MANAGER_API, kind="Certificate", metadata=metadata,
+        spec={"secretName": secret, **spec, "issuerRef": {"name": catalogue.INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"}},
+        opts=opts,
+    )
+
+
 class Kafka(pulumi.ComponentResource):
     """Creates the `kafka` namespace (restricted, default-deny; its pods talk to each other, and
     the workloads that declare they use Kafka reach the TLS listener), the Strimzi chart at its
@@ -105,7 +128,8 @@ class Kafka(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
     topics: dict[str, k8s.apiextensions.CustomResource]
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None,
+                 team_namespaces: dict[str, pulumi.Resource] | None = None, issuer: pulumi.Resource | None = None):
         super().__init__("platform:services:Kafka", name, None, opts)
         kafka = config.services.kafka
         child = pulumi.ResourceOptions(parent=self)
@@ -126,7 +150,26 @@ class Kafka(pulumi.ComponentResource):
             })
         self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, config.charts, namespace, operator_values(config), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)
-        stateful = after(on_crds, protected=protect(config))
+        listener = dict(LISTENER)
+        self.listener_certificate = None
+        self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
+        if config.services.cert_manager.enabled:
+            self.listener_certificate = certificate(
+                f"{name}-listener-certificate", space.metadata(LISTENER_CERTIFICATE_SECRET), LISTENER_CERTIFICATE_SECRET,
+                {"dnsNames": listener_dns_names(cluster_name, namespace), "usages": ["server auth", "digital signature", "key encipherment"]},
+                after(child, self.namespace, issuer),
+            )
+            listener["configuration"] = {"brokerCertChainAndKey": {"secretName": LISTENER_CERTIFICATE_SECRET, "certificate": "tls.crt", "key": "tls.key"}}
+            for team in config.teams:
+                if clients_of(team, "kafka", cluster_name):
+                    self.client_certificates[team.name] = certificate(
+                        f"{name}-client-{team.name}",
+                        {"name": KAFKA_CLIENT_SECRET, "namespace": team.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
+                        KAFKA_CLIENT_SECRET,
+                        {"commonName": team.name, "usages": ["client auth", "digital signature", "key encipherment"]},
+                        after(child, issuer, (team_namespaces or {}).get(team.name)),
+                    )
+        stateful = after(on_crds, self.listener_certificate, protected=protect(config))
         placement = {"pod": {"tolerations": database_tolerations(), "affinity": {"nodeAffinity": database_node_affinity()}}}
         cluster_labels = {**space.labels, CLUSTER_LABEL: cluster_name}
         pools = {
@@ -164,7 +207,7 @@ class Kafka(pulumi.ComponentResource):
             spec={
                 "kafka": {
                     "version": catalogue.KAFKA_VERSION,
-                    "listeners": [LISTENER],
+                    "listeners": [listener],
                     "config": {
                         "default.replication.factor": replication,
                         "min.insync.replicas": min_insync,

@@ -18,7 +18,7 @@ from stacks.model import Render, StackConfig
 
 from ..services.operators import shared_services_summary
 from ..services.postgres import DATABASE
-from .endpoints import DEFAULT_INSTANCE, connection_secret
+from .endpoints import DEFAULT_INSTANCE, KAFKA_CLIENT_SECRET, connection_secret
 
 # Keys of the Secrets the operators write: Zalando postgres-operator's role Secret and the RabbitMQ
 # cluster operator's `<cluster>-default-user` Secret both hold `username` and `password`; the
@@ -84,6 +84,10 @@ def connection_env(stack: StackConfig, team: str, uses: list[Any]) -> list[dict[
                 # The cluster's only listener is TLS (components/services/kafka.py).
                 _value(f"{p}_SECURITY_PROTOCOL", "SSL"),
             ]
+            if stack.services.cert_manager.enabled:
+                # The CA the listener's certificate chains to, as a PEM string: librdkafka's
+                # `ssl.ca.pem`, Java's `ssl.truststore.type=PEM` + `ssl.truststore.certificates`.
+                env.append(_secret(f"{p}_SSL_CA_PEM", KAFKA_CLIENT_SECRET, "ca.crt"))
             continue
         host, port = _address(stack, use.service, team, instance)
         secret = connection_secret(use.service, team, instance)

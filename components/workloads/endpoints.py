@@ -10,10 +10,13 @@ from stacks.model.teams import DEFAULT_INSTANCE
 
 from .. import catalogue
 
-__all__ = ["DEFAULT_INSTANCE", "KAFKA_NAMESPACE", "Endpoint", "endpoint", "connection_secret", "pod_labels", "postgres_cluster_name", "postgres_namespace"]
+__all__ = ["DEFAULT_INSTANCE", "KAFKA_CLIENT_SECRET", "KAFKA_NAMESPACE", "Endpoint", "endpoint", "connection_secret", "pod_labels", "postgres_cluster_name", "postgres_namespace"]
 
 # Kafka is one platform cluster shared by teams (they declare topics), in its own namespace.
 KAFKA_NAMESPACE = catalogue.KAFKA_NAMESPACE
+# In each team namespace that uses Kafka: the team's client certificate of the internal CA, whose
+# `ca.crt` is what the listener's certificate chains to (components/services/kafka.py).
+KAFKA_CLIENT_SECRET = "kafka-client-tls"
 
 PORTS = {
     "postgres": (5432,),

@@ -441,7 +441,9 @@ def test_prod_kafka_is_kraft_with_node_pools_sized_from_config(inventory):
     )
     spec = kafka.inputs["spec"]["kafka"]
     assert spec["version"] == catalogue.KAFKA_VERSION
-    assert spec["listeners"] == [{"name": "tls", "port": 9093, "type": "internal", "tls": True}]
+    # The listener presents a certificate of the internal CA, which clients trust (test below).
+    assert spec["listeners"] == [{"name": "tls", "port": 9093, "type": "internal", "tls": True, "configuration": {
+        "brokerCertChainAndKey": {"secretName": "events-listener-tls", "certificate": "tls.crt", "key": "tls.key"}}}]
     assert "zookeeper" not in kafka.inputs["spec"] and "replicas" not in spec and "storage" not in spec
     config = spec["config"]
     assert (config["default.replication.factor"], config["min.insync.replicas"], config["offsets.topic.replication.factor"]) == (3, 2, 3)
@@ -570,3 +572,26 @@ def test_a_secondary_sites_databases_are_standbys_of_the_primarys_wal_archive(in
     # The standby reads exactly where the primary writes: WAL_S3_BUCKET without the operator's UID suffix.
     primary = {item["name"]: item.get("value") for item in spec("onprem-dc1")["env"]}
     assert standby["standby"]["s3_wal_path"] == f"s3://{primary['WAL_S3_BUCKET']}/spilo/payments-db/wal/17"
+
+
+def test_kafka_clients_trust_the_listener_through_the_internal_ca(inventory):
+    registrations = inventory("prod")
+    listener = registrations.named("platform-kafka-listener-certificate").inputs
+    assert (listener["metadata"]["namespace"], listener["spec"]["secretName"]) == ("kafka", "events-listener-tls")
+    assert listener["spec"]["issuerRef"]["name"] == catalogue.INTERNAL_ISSUER
+    # The bootstrap Service and every broker behind the headless Service, short and full names.
+    assert listener["spec"]["dnsNames"] == [
+        "events-kafka-bootstrap.kafka.svc", "*.events-kafka-brokers.kafka.svc",
+        "events-kafka-bootstrap.kafka.svc.cluster.local", "*.events-kafka-brokers.kafka.svc.cluster.local",
+    ]
+    assert "kubernetes:cert-manager.io/v1:Certificate::platform-kafka-listener-certificate" in registrations.named("platform-kafka-cluster").options["depends_on"]
+    # Exactly the teams whose workloads use Kafka get a client certificate (and with it ca.crt) in their namespace.
+    from stacks.loader import load
+
+    users = {team.name for team in load("prod").teams if any(u.service == "kafka" for w in team.workloads for u in w.uses)}
+    clients = {r.inputs["metadata"]["namespace"]: r for r in registrations if r.name.startswith("platform-kafka-client-")}
+    assert set(clients) == users and users
+    for team, client in clients.items():
+        assert (client.inputs["spec"]["secretName"], client.inputs["spec"]["commonName"]) == ("kafka-client-tls", team)
+        assert client.inputs["spec"]["issuerRef"]["name"] == catalogue.INTERNAL_ISSUER
+        assert f"kubernetes:core/v1:Namespace::team-{team}-namespace" in client.options["depends_on"]

@@ -208,7 +208,9 @@ def test_kafka_users_get_the_tls_bootstrap_address(inventory):
     env = container_env(inventory, "prod", "team-search-indexer")
     assert value(env["KAFKA_BOOTSTRAP_SERVERS"]) == shared_services_summary(load("prod"))["kafka"]["bootstrap"] == "events-kafka-bootstrap.kafka.svc:9093"
     assert value(env["KAFKA_SECURITY_PROTOCOL"]) == "SSL"
-    assert sorted(env) == ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL"]
+    # The CA the listener's certificate chains to, from the team's client certificate Secret.
+    assert env["KAFKA_SSL_CA_PEM"]["valueFrom"] == {"secretKeyRef": {"name": "kafka-client-tls", "key": "ca.crt"}}
+    assert sorted(env) == ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CA_PEM"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "test", "prod", "onprem-dc1", "onprem-dc2", "local"])
@@ -232,4 +234,5 @@ def test_another_instance_gets_its_own_names_and_a_repeat_counts_once():
     assert connection_env(stack, "payments", [Uses(service="kafka"), Uses(service="kafka")]) == [
         {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "events-kafka-bootstrap.kafka.svc:9093"},
         {"name": "KAFKA_SECURITY_PROTOCOL", "value": "SSL"},
+        {"name": "KAFKA_SSL_CA_PEM", "valueFrom": {"secretKeyRef": {"name": "kafka-client-tls", "key": "ca.crt"}}},
     ]

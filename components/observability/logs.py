@@ -49,7 +49,7 @@ from .. import catalogue
 from ..charts import pinned_chart
 from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
 from ..labels import INGRESS_TARGET_LABEL
-from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, split_image, tcp
+from ..services.operators import ANYWHERE, KUBE_API_PORTS, RESTRICTED_CONTAINER, ServiceNamespace, mirrored, split_image, tcp
 from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
 # AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
 # account, where Azure writes it to this container.
@@ -95,13 +95,6 @@ CENTRAL_AUTH_SECRET = "central-logs-auth"  # htpasswd entry at a receiving prima
 CENTRAL_TLS_SECRET = "central-logs-tls"
 CENTRAL_PASSWORD_SECRET = "central-logs-push"  # a secondary's password at its primary
 
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 RESTRICTED_POD = {
     "runAsNonRoot": True,
     "runAsUser": NON_ROOT_ID,

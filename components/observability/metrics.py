@@ -40,7 +40,7 @@ from stacks.model.site import standby_of
 from .. import catalogue
 from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
-from ..services.operators import ANYWHERE, ServiceNamespace, namespace_selector, registry_for, tcp
+from ..services.operators import ANYWHERE, RESTRICTED_CONTAINER, ServiceNamespace, namespace_selector, registry_for, tcp
 from .common import (
     central_receiver,
     CENTRAL_USERNAME,
@@ -83,13 +83,6 @@ OPERATOR_POD = {"app": "kube-prometheus-stack-operator"}
 # the Prometheus, Alertmanager and config-reloader containers itself (read-only root file system,
 # no privilege escalation, all capabilities dropped); the pod-level context comes from the values.
 NOBODY = 65534
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 def restricted_pod(user: int, group: int) -> dict[str, Any]:

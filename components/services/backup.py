@@ -38,7 +38,7 @@ from ..access.team import DNS_NAMESPACE, DNS_POD_LABELS
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
-from .operators import mirrored
+from .operators import RESTRICTED_CONTAINER, mirrored
 
 NAMESPACE = "velero"
 VELERO_API = "velero.io/v1"
@@ -54,13 +54,6 @@ NON_ROOT_ID = 65532
 # destination after the Service's address translation).
 API_SERVER_PORTS = (443, 6443)
 
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 RESTRICTED_POD = {
     "runAsNonRoot": True,
     "runAsUser": NON_ROOT_ID,

@@ -94,6 +94,10 @@ def restricted_container(run_as: int | None = None) -> dict[str, Any]:
     return context
 
 
+# The restricted container context with a read-only root file system, for images that allow it.
+RESTRICTED_CONTAINER: dict[str, Any] = {**restricted_container(), "readOnlyRootFilesystem": True}
+
+
 def restricted_pod(run_as: int | None = None, fs_group: int | None = None) -> dict[str, Any]:
     """A pod security context that meets Pod Security `restricted`."""
     context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}

@@ -13,6 +13,7 @@ from pydantic import ValidationInfo, model_validator
 from .base import PROJECT, DnsLabel, Strict, check
 
 Environment = Literal["dev", "test", "prod"]
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # --- the other sites' stack files ----------------------------------------------------------------
@@ -45,7 +46,8 @@ def sibling_stacks(exclude: str | None = None) -> dict[str, dict[str, Any]]:
         if stack == exclude:
             continue
         try:
-            document = yaml.safe_load(path.read_text()) or {}
+            # libyaml's parser where PyYAML has it: every stack's validation reads every site file.
+            document = yaml.load(path.read_text(), Loader=_FAST_LOADER) or {}
         except (OSError, yaml.YAMLError):
             continue
         config = document.get("config") if isinstance(document, dict) else None

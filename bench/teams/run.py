@@ -19,8 +19,9 @@ Deployment (the SDK serializes, checks for unknowns and translates every propert
 their ratios mostly measure what pulumi-kubernetes itself costs per Kubernetes object.
 
 Where the time goes (2026-11): under cProfile well under 1% of the program's CPU time is in our own
-code (components/, stacks/, pydantic models and label dicts included) and about 3% in reading the
-stack file; the rest is the SDK, pulumi-kubernetes, asyncio and the recording mock monitor (which
+code (components/, stacks/, pydantic models and label dicts included); reading the site stack files
+for the cross-site rules was most of a small stack's fixed cost until they were parsed with libyaml
+(stacks/model/site.py; 10 teams 0.88 -> 0.57-0.80 CPU seconds); the rest is the SDK, pulumi-kubernetes, asyncio and the recording mock monitor (which
 runs on the SDK's worker threads, the same for the replay). What we added over the replay was CPython's
 cyclic garbage collector: with it off (`gc.disable()`), ours and the replay cost the same per
 resource (400 teams: 590 and 584 resources/s of CPU), with it on 184 and 247, and the collector's
@@ -28,6 +29,10 @@ passes over the growing set of live objects made the cost per resource grow with
 program now raises the collector's first threshold (components/runtime.py, applied by `__main__.py`
 and by `stacks.inventory.run_program`, so the replay and the other baselines run with it too):
 2026-11-21, 100 teams 10.9 -> 6.3 CPU seconds, 1000 teams 122 -> 81.
+
+Last run (2026-11-21, `--sizes 10,100,1000`, after both changes): 10 teams 0.80 CPU s (1.32x the
+replay), 100 teams 6.67 (1.37x), 1000 teams 79.3 (1.25x); per resource ours grows 1.38x from 10 to
+1000 teams, the replay itself 1.45x. Runs on this shared machine vary by up to a third at 10 teams.
 
 Every process warms up before its timed run (the program and the replay with a 1-team evaluation,
 the plain baselines by importing the class they use): pulumi-kubernetes imports its modules lazily

@@ -39,13 +39,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import Render, StackConfig
+from stacks.model import StackConfig
 
 from .. import catalogue
 from ..catalogue import ChartRef
 from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
-from ..services.operators import ServiceNamespace, after, mirrored, namespace_selector, restricted_container, restricted_pod, split_image, tcp
+from ..services.operators import ServiceNamespace, after, generates_passwords, mirrored, namespace_selector, restricted_container, restricted_pod, split_image, tcp
 from . import dashboards
 from .common import (
     ALERTMANAGER_URL, GRAFANA_NAMESPACE, LOGGING_NAMESPACE, LOKI_URL, MONITORING_NAMESPACE, PROMETHEUS_URL, SITE_LABEL, TEMPO_URL,
@@ -276,7 +276,7 @@ class Grafana(pulumi.ComponentResource):
         self.namespace = space.namespace
         self._network_policies(space, config, exposed=bool(host))
 
-        if not isinstance(config.infrastructure, Render):
+        if generates_passwords(config):
             password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
             secret_key = random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=child)
             self.admin_secret = k8s.core.v1.Secret(

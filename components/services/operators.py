@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import Rancher, StackConfig
+from stacks.model import Rancher, Render, StackConfig
 
 from .. import catalogue
 from ..catalogue import ChartRef
@@ -121,6 +121,13 @@ def database_node_selector() -> dict[str, str]:
 def database_node_affinity() -> dict[str, Any]:
     key, value = catalogue.DATABASE_NODE_LABEL
     return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}
+
+
+def generates_passwords(config: StackConfig) -> bool:
+    """Whether the program generates passwords into Secrets (Redis auth, Grafana's admin): only on
+    clusters it deploys to. A render target writes Secrets to files in plain text, so there the
+    services run without generated passwords (and workloads get no reference to one)."""
+    return not isinstance(config.infrastructure, Render)
 
 
 def protect(config: StackConfig) -> bool:

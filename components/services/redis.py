@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import Render, StackConfig
+from stacks.model import StackConfig
 from stacks.model.teams import Cache, Team
 
 from .. import catalogue
@@ -17,7 +17,7 @@ from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, connection_secret, pod_labels
 from .operators import (
-    ServiceNamespace, after, clients_of, database_node_selector, database_tolerations, instance_network_policy, mirrored,
+    ServiceNamespace, after, clients_of, database_node_selector, database_tolerations, generates_passwords, instance_network_policy, mirrored,
     protect, resources, restricted_container, restricted_pod,
 )
 
@@ -98,9 +98,9 @@ class Redis(pulumi.ComponentResource):
             },
         }
         password_secret = None
-        # A render target writes Secrets to files in plain text, so only real clusters get a password;
-        # on every stack only the workloads that declare the cache can reach it (NetworkPolicy).
-        if not isinstance(stack.infrastructure, Render):
+        # Only real clusters get a password (generates_passwords); on every stack only the workloads
+        # that declare the cache can reach it (NetworkPolicy).
+        if generates_passwords(stack):
             password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
             secret_name = connection_secret("redis", team.name, cache.name)
             password_secret = k8s.core.v1.Secret(

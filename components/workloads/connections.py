@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.model import Render, StackConfig
+from stacks.model import StackConfig
 
-from ..services.operators import shared_services_summary
+from ..services.operators import generates_passwords, shared_services_summary
 from ..services.postgres import DATABASE
 from .endpoints import DEFAULT_INSTANCE, KAFKA_CLIENT_SECRET, connection_secret
 
@@ -40,13 +40,6 @@ def _summary(stack: StackConfig) -> dict[str, Any]:
     if _summary_cache is None or _summary_cache[0] is not stack:
         _summary_cache = (stack, shared_services_summary(stack))
     return _summary_cache[1]
-
-
-def redis_has_auth(stack: StackConfig) -> bool:
-    """Whether the stack's Redis instances require a password. components/services/redis.py makes
-    the auth Secret only on clusters the program deploys to: a render target writes Secrets to
-    files in plain text, so rendered caches run without auth and have no Secret to reference."""
-    return not isinstance(stack.infrastructure, Render)
 
 
 def prefix(service: str, instance: str) -> str:
@@ -91,18 +84,11 @@ def connection_env(stack: StackConfig, team: str, uses: list[Any]) -> list[dict[
             continue
         host, port = _address(stack, use.service, team, instance)
         secret = connection_secret(use.service, team, instance)
-        if use.service == "postgres":
+        if use.service in ("postgres", "rabbitmq"):
             env += [
                 _value(f"{p}_HOST", host),
                 _value(f"{p}_PORT", port),
-                _value(f"{p}_DATABASE", DATABASE),
-                _secret(f"{p}_USERNAME", secret, USERNAME_KEY),
-                _secret(f"{p}_PASSWORD", secret, PASSWORD_KEY),
-            ]
-        elif use.service == "rabbitmq":
-            env += [
-                _value(f"{p}_HOST", host),
-                _value(f"{p}_PORT", port),
+                *([_value(f"{p}_DATABASE", DATABASE)] if use.service == "postgres" else []),
                 _secret(f"{p}_USERNAME", secret, USERNAME_KEY),
                 _secret(f"{p}_PASSWORD", secret, PASSWORD_KEY),
             ]
@@ -112,6 +98,6 @@ def connection_env(stack: StackConfig, team: str, uses: list[Any]) -> list[dict[
                 _value(f"{p}_SENTINEL_PORT", port),
                 _value(f"{p}_MASTER_NAME", REDIS_MASTER_NAME),
             ]
-            if redis_has_auth(stack):
+            if generates_passwords(stack):  # the auth Secret components/services/redis.py makes
                 env.append(_secret(f"{p}_PASSWORD", secret, PASSWORD_KEY))
     return env

@@ -13,7 +13,7 @@ import yaml
 from stacks.model import StackConfig
 from stacks.model.charts import Charts
 
-from .catalogue import ChartRef
+from stacks.catalogue import ChartRef
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 

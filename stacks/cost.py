@@ -56,7 +56,7 @@ _CLAIMING_RESOURCES = {
     "kubernetes:acid.zalan.do/v1:postgresql": (("spec", "volume", "size"), ("spec", "numberOfInstances"), ("spec", "volume", "storageClass")),
     "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": (("spec", "persistence", "storage"), ("spec", "replicas"), ("spec", "persistence", "storageClassName")),
     "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
-    # Strimzi 1.x serves only v1 (components/catalogue.py KAFKA_API).
+    # Strimzi 1.x serves only v1 (stacks/catalogue.py KAFKA_API).
     "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
     "kubernetes:databases.spotahome.com/v1:RedisFailover": (
         ("spec", "redis", "storage", "persistentVolumeClaim", "spec", "resources", "requests", "storage"),

@@ -252,7 +252,7 @@ def validate(sections: dict[str, Any], stack: str, file: str) -> StackConfig:
 
 
 def stack_charts(config: StackConfig) -> list[Any]:
-    """Every chart (`components.catalogue.ChartRef`) the stack installs: ingress, certificates and
+    """Every chart (`stacks.catalogue.ChartRef`) the stack installs: ingress, certificates and
     the data services' operators, the registry, backups, and each observability part's
     `charts_for(config)`."""
     from components import observability

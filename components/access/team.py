@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig, Team as TeamConfig
 
-from .. import catalogue
+from stacks import catalogue
 from ..infrastructure.rancher import PROJECT_ANNOTATION
 from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, kubernetes_labels
 from ..workloads.api import Api

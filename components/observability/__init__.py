@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 
-from ..catalogue import ChartRef
+from stacks.catalogue import ChartRef
 from ..services.cert_manager import CertManager
 from . import grafana, logs, metrics, traces
 from .common import node_agents_namespace

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from stacks.model import StackConfig
 
-from .. import catalogue
+from stacks import catalogue
 from ..services.operators import ServiceNamespace, namespace_selector
 
 # --- namespaces ----------------------------------------------------------------------------------

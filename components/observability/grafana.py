@@ -41,8 +41,8 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 
-from .. import catalogue
-from ..catalogue import ChartRef
+from stacks import catalogue
+from stacks.catalogue import ChartRef
 from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ServiceNamespace, after, generates_passwords, mirrored, namespace_selector, restricted_container, restricted_pod, split_image, tcp

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import S3, Aks, Rancher, StackConfig
 from stacks.model.site import standby_of
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
 from ..labels import INGRESS_TARGET_LABEL

@@ -37,7 +37,7 @@ from stacks.model import StackConfig
 from stacks.model.observability import PagerDutyReceiver, SlackReceiver, WebhookReceiver
 from stacks.model.site import standby_of
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, RESTRICTED_CONTAINER, ServiceNamespace, namespace_selector, registry_for, tcp

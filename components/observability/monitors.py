@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 
-from .. import catalogue
+from stacks import catalogue
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..services.backup import NAMESPACE as VELERO_NAMESPACE
 from ..services.backup import Backup

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, namespace_selector, split_image, tcp
 from ..storage import StorageAccess

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import Aks, StackConfig
 from stacks.model.site import StandbySource, standby_of
 
-from .. import catalogue
+from stacks import catalogue
 from ..access.team import DNS_NAMESPACE, DNS_POD_LABELS
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels

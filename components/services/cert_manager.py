@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from stacks.model import StackConfig
 from stacks.model.services import AcmeIssuer, InternalCaIssuer
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
 from .operators import ANYWHERE, ServiceNamespace, after, mirrored, resources, restricted_container, restricted_pod, tcp

@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from stacks.model import Aks, StackConfig
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..labels import INGRESS_TARGET_LABEL
 from .operators import ANYWHERE, ServiceNamespace, after, registry_for, resources, restricted_container, restricted_pod, tcp

@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from stacks.model import StackConfig
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX
 from ..workloads.endpoints import KAFKA_CLIENT_SECRET, PORTS, pod_labels

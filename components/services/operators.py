@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 
 from stacks.model import Rancher, Render, StackConfig
 
-from .. import catalogue
-from ..catalogue import ChartRef
+from stacks import catalogue
+from stacks.catalogue import ChartRef
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import DEFAULT_INSTANCE, connection_secret, postgres_cluster_name, postgres_namespace
 

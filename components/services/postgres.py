@@ -13,7 +13,7 @@ from stacks.model.site import StandbySource, standby_of
 from stacks.model.base import quantity_value
 from stacks.model.teams import Database, Team, instance_pods, instance_storage_gi
 
-from .. import catalogue
+from stacks import catalogue
 from ..access import rbac
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import StackConfig
 from stacks.model.teams import Queue, Team
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, pod_labels

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import StackConfig
 from stacks.model.teams import Cache, Team
 
-from .. import catalogue
+from stacks import catalogue
 from ..charts import pinned_chart
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, connection_secret, pod_labels

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import Rancher, StackConfig
 from stacks.model.site import standby_of
 
-from .. import catalogue
+from stacks import catalogue
 from ..access.team import INGRESS_NAMESPACE
 from ..charts import pinned_chart
 from ..labels import kubernetes_labels

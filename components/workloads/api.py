@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import catalogue
+from stacks import catalogue
 from ..labels import INGRESS_TARGET_LABEL
 from .base import WorkloadArgs, WorkloadComponent
 from .pod import http_probe, pod_template

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from stacks.model.teams import DEFAULT_INSTANCE
 
-from .. import catalogue
+from stacks import catalogue
 
 __all__ = ["DEFAULT_INSTANCE", "KAFKA_CLIENT_SECRET", "KAFKA_NAMESPACE", "Endpoint", "endpoint", "connection_secret", "pod_labels", "postgres_cluster_name", "postgres_namespace"]
 

@@ -12,7 +12,7 @@ from .base import Strict, check
 class Charts(Strict):
     """Chart source for every chart-based component (operators, ingress, registry, ...).
 
-    - `remote`: the chart repository pinned in components/catalogue.py (needs the network).
+    - `remote`: the chart repository pinned in stacks/catalogue.py (needs the network).
     - `oci`: the same chart and version from an OCI mirror, e.g. the site's Harbor
       (`oci_registry: harbor.dc1.example.com/charts`).
     - `local`: packaged charts in `directory` (`<name>-<version>.tgz` or an unpacked `<name>/`

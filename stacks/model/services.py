@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 
-from components import catalogue
+from stacks import catalogue
 
 from .base import Secret, Strict, check, matching
 from .observability import Logging, Monitoring, Tracing
@@ -29,8 +29,8 @@ def _one_of(choices, what: str):
 
 
 PostgresVersion = _one_of(catalogue.POSTGRES_VERSIONS, f"a PostgreSQL major version that {catalogue.POSTGRES_OPERATOR.name} {catalogue.POSTGRES_OPERATOR.version} runs")
-RedisVersion = _one_of(tuple(catalogue.REDIS_IMAGES), "a Redis version the catalogue pins (components/catalogue.py REDIS_IMAGES)")
-RabbitMQVersion = _one_of(tuple(catalogue.RABBITMQ_IMAGES), "a RabbitMQ version the catalogue pins (components/catalogue.py RABBITMQ_IMAGES)")
+RedisVersion = _one_of(tuple(catalogue.REDIS_IMAGES), "a Redis version the catalogue pins (stacks/catalogue.py REDIS_IMAGES)")
+RabbitMQVersion = _one_of(tuple(catalogue.RABBITMQ_IMAGES), "a RabbitMQ version the catalogue pins (stacks/catalogue.py RABBITMQ_IMAGES)")
 InstanceSize = _one_of(tuple(catalogue.INSTANCE_SIZES), "an instance size (" + ", ".join(f"{name}: {cpu} CPU, {memory}" for name, (cpu, memory) in catalogue.INSTANCE_SIZES.items()) + ")")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from components import catalogue
+from stacks import catalogue
 
 from .base import DnsLabel, Quantity, Strict, check, matching, quantity_value
 from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from components import catalogue
+from stacks import catalogue
 from components.services.backup import EXCLUDED_NAMESPACES
 from policies.evaluate import Evaluator
 

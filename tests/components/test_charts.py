@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components import charts as charts_module
-from components.catalogue import ChartRef
+from stacks.catalogue import ChartRef
 from components.charts import chart_source, missing_charts, pinned_chart
 from stacks.inventory import run_program
 from stacks.loader import load

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import catalogue
+from stacks import catalogue
 
 STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]
 DATABASE_TOLERATION = [{"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}]

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from components import catalogue
+from stacks import catalogue
 from components.observability import dashboards
 from components.observability.grafana import Grafana, GrafanaArgs, charts_for, data_sources
 from policies.evaluate import Evaluator

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components import catalogue
+from stacks import catalogue
 from components.labels import INGRESS_TARGET_LABEL
 from components.services.operators import mirrored, registry_for, required_charts
 from stacks.loader import load

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import catalogue
+from stacks import catalogue
 from components.observability import logs as logs_module
 from components.observability.logs import AUDIT_POLICY, RKE2_AUDIT_LOG, fluent_bit_config
 from components.labels import INGRESS_TARGET_LABEL

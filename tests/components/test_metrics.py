@@ -13,7 +13,7 @@ import re
 import pytest
 import yaml
 
-from components import catalogue
+from stacks import catalogue
 from components.observability import metrics as metrics_module
 from components.observability.metrics import Metrics, MetricsArgs, alertmanager_config, charts_for
 from policies.evaluate import Evaluator

@@ -12,7 +12,7 @@ import yaml
 from pulumi.runtime import settings
 from pulumi.runtime.sync_await import _sync_await
 
-from components import catalogue
+from stacks import catalogue
 from components.charts import missing_charts
 from components.services import registry as registry_module
 from components.services.registry import Registry, RegistryArgs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import catalogue
+from stacks import catalogue
 from components.access import rbac
 from stacks.inventory import evaluate
 

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from components import catalogue
+from stacks import catalogue
 from components.observability import traces as traces_module
 from components.observability.common import OTEL_COLLECTOR_HOST, TEMPO_OTLP_GRPC
 from policies.evaluate import Evaluator

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import catalogue
+from stacks import catalogue
 from stacks.inventory import evaluate
 
 pytestmark = pytest.mark.engine
@@ -190,7 +190,7 @@ CHART_PROGRAM = '''
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.catalogue import ChartRef
+from stacks.catalogue import ChartRef
 from components.charts import pinned_chart
 from stacks.model.charts import Charts
 

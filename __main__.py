@@ -9,10 +9,10 @@ from stacks.loader import ConfigError, load_for_engine
 tune_garbage_collector()
 
 try:
-    config = load_for_engine(pulumi.get_stack())
+    stack = load_for_engine(pulumi.get_stack())
 except ConfigError as error:
     # RunError ends the program with just this message: every problem, no traceback, and
     # nothing registered.
     raise pulumi.RunError(str(error)) from None
 
-build(config)
+build(stack)

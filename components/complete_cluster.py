@@ -5,7 +5,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from stacks.loader import LoadedStack
 from stacks.model import Aks, Existing, Render, StackConfig
+from stacks.sites import OtherSites
 
 from .access.platform import PlatformAccess
 from .access.team import Team, TeamArgs
@@ -50,9 +52,11 @@ class CompleteCluster(pulumi.ComponentResource):
     kafka: Kafka | None = None
     observability: Observability | None = None
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, stack: LoadedStack, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:index:CompleteCluster", name, None, opts)
+        config = stack.config
         self.config = config
+        self.other_sites: OtherSites = stack.other_sites
         self.infrastructure_kind = config.infrastructure.kind
         self.kubernetes = self._infrastructure(name, config)
         if self.kubernetes is not None and config.storage is not None:
@@ -88,11 +92,11 @@ class CompleteCluster(pulumi.ComponentResource):
             on_cluster,
         )
         if config.services.registry.enabled:
-            self.registry = registry_service.Registry(f"{name}-registry", registry_service.RegistryArgs(stack=config, storage=self.storage), on_cluster)
+            self.registry = registry_service.Registry(f"{name}-registry", registry_service.RegistryArgs(stack=config, storage=self.storage, standby=self.other_sites.standby), on_cluster)
             # Proxy-cache projects and replication between the sites, in Harbor itself.
-            self.harbor = HarborConfiguration(f"{name}-harbor", config, self.registry, pulumi.ResourceOptions(parent=self))
+            self.harbor = HarborConfiguration(f"{name}-harbor", config, self.registry, pulumi.ResourceOptions(parent=self), standby=self.other_sites.standby)
         if config.services.backup.enabled:
-            self.backup = backup_service.Backup(f"{name}-backup", backup_service.BackupArgs(stack=config, storage=self.storage), on_cluster)
+            self.backup = backup_service.Backup(f"{name}-backup", backup_service.BackupArgs(stack=config, storage=self.storage, standby=self.other_sites.standby), on_cluster)
 
     def _shared_services(self, name: str, config: StackConfig) -> None:
         """Ingress and certificates, then the data services: each operator, and the instances the
@@ -108,7 +112,8 @@ class CompleteCluster(pulumi.ComponentResource):
             # WAL archiving and logical backups go to the stack's object storage, when it has one.
             # The databases run in their teams' data namespaces, which the operator component creates.
             # The owner's credentials Secret lands in the team namespace, so each cluster waits for it.
-            self.postgres = PostgresOperator(f"{name}-postgres", config, getattr(self, "storage", None), on_cluster, team_namespaces=namespaces)
+            self.postgres = PostgresOperator(f"{name}-postgres", config, getattr(self, "storage", None), on_cluster, team_namespaces=namespaces,
+                                             standby=self.other_sites.standby)
         if services.redis.enabled:
             self.redis = RedisOperator(f"{name}-redis", config, namespaces, on_cluster)
         if services.rabbitmq.enabled:
@@ -124,7 +129,7 @@ class CompleteCluster(pulumi.ComponentResource):
         watched = [self.storage, self.registry, self.backup, self.ingress, self.cert_manager, self.postgres, self.redis, self.rabbitmq, self.kafka]
         self.observability = Observability(
             f"{name}-observability",
-            ObservabilityArgs(stack=config, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams,
+            ObservabilityArgs(stack=config, other_sites=self.other_sites, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams,
                               aks=self.aks),
             on_cluster,
         )

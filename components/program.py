@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.model import Render, StackConfig
-from stacks.model.site import standby_of
+from stacks.loader import LoadedStack
+from stacks.model import Render
 
 from . import outputs
 from .complete_cluster import CompleteCluster
 from .services.operators import shared_services_summary
 
 
-def build(config: StackConfig) -> CompleteCluster:
+def build(stack: LoadedStack) -> CompleteCluster:
     # (A chart missing from a local chart directory is a config error the loader reports, with the
     # stack's other problems, before anything is registered.)
-    cluster = CompleteCluster("platform", config)
+    config = stack.config
+    cluster = CompleteCluster("platform", stack)
     pulumi.export(outputs.ENVIRONMENT, config.environment)
     pulumi.export(outputs.SITE, config.site.name)
     pulumi.export(outputs.INFRASTRUCTURE, config.infrastructure.kind)
@@ -27,7 +28,7 @@ def build(config: StackConfig) -> CompleteCluster:
         pulumi.export(outputs.OIDC_ISSUER_URL, cluster.aks.oidc_issuer_url)
         pulumi.export(outputs.KUBECONFIG, cluster.aks.kubeconfig)  # a secret
     pulumi.export(outputs.SITE_ROLE, config.site.role)
-    standby = standby_of(config.site)
+    standby = stack.other_sites.standby
     if standby is not None:
         pulumi.export(outputs.STANDBY, standby.model_dump())
     if cluster.rancher is not None:

@@ -22,7 +22,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .loader import load
+from .loader import load_stack
 from .model import PROJECT
 
 SECRET = "[secret]"
@@ -270,16 +270,17 @@ class InventoryMocks(mocks.Mocks):
         return {}
 
 
-def evaluate(stack: str, path: Path | None = None, into: list[Registration] | None = None) -> list[Registration]:
-    """Every resource the program registers for `stack` (from `path`, default its stack file), in
-    registration order, appended to `into` as they happen.
+def evaluate(stack: str, path: Path | None = None, into: list[Registration] | None = None, sites: Path | None = None) -> list[Registration]:
+    """Every resource the program registers for `stack` (from `path`, default its stack file, checked
+    against the other sites' stack files in `sites`, default stacks/), in registration order,
+    appended to `into` as they happen.
 
     Raises loader.ConfigError, before anything is registered, when the config is invalid.
     """
     from components.program import build
 
-    config = load(stack, path)
-    return run_program(lambda: build(config), stack, into)
+    loaded = load_stack(stack, path, sites)
+    return run_program(lambda: build(loaded), stack, into)
 
 
 def run_program(program: Callable[[], Any], stack: str, into: list[Registration] | None = None) -> list[Registration]:

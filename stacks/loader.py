@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,22 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .model import PROJECT, Problems, SecretValue, StackConfig
+from .sites import OtherSites, StandbySource, cross_stack_problems, file_key, read_sites, secondary_sites
 
 STACKS_DIR = Path(__file__).resolve().parent
 PROFILES_DIR = STACKS_DIR / "profiles"
 _NAMESPACE = f"{PROJECT}:"
 # Keys a Pulumi stack file may carry besides `config`.
 _FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"}
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    """A stack as the loader hands it down: its validated config, and what the other sites' stack
+    files say about it (resolved once here, so no component reads another stack's file)."""
+
+    config: StackConfig
+    other_sites: OtherSites
 
 
 class ConfigError(Exception):
@@ -228,10 +239,9 @@ def _problems_from(error: ValidationError, data: dict, stack: str) -> list[tuple
     return problems
 
 
-def validate(sections: dict[str, Any], stack: str, file: str) -> StackConfig:
-    """Layer defaults, profile and stack file, then validate, reporting every problem at once."""
+def _layered(sections: dict[str, Any]) -> dict[str, Any]:
+    """Built-in defaults of the infrastructure kind and the environment profile under the stack file."""
     environment = sections.get("environment")
-    problems: list[tuple[str, str]] = []
     data = dict(sections)
     if environment in ("dev", "test", "prod"):
         data = merge(read_profile(environment), sections)
@@ -240,15 +250,71 @@ def validate(sections: dict[str, Any], stack: str, file: str) -> StackConfig:
         kind_defaults = PROFILES_DIR / "kinds" / f"{infrastructure.get('kind')}.yaml"
         if kind_defaults.is_file():
             data["infrastructure"] = merge(yaml.safe_load(kind_defaults.read_text()) or {}, infrastructure)
+    return data
+
+
+def _model(data: dict[str, Any], stack: str) -> tuple[StackConfig | None, list[tuple[str, str]]]:
+    """The single-file model of the layered sections, or every problem pydantic and the model's
+    cross-field rules find."""
     try:
-        config = StackConfig.model_validate(data, context={"environment": environment, "stack": stack})
+        return StackConfig.model_validate(data, context={"environment": data.get("environment"), "stack": stack}), []
     except ValidationError as error:
-        problems += _problems_from(error, data, stack)
-        raise ConfigError(file, problems) from None
-    problems += chart_problems(config)
+        return None, _problems_from(error, data, stack)
+
+
+_others_cache: dict[tuple[str, int, int, int], StackConfig | ConfigError] = {}
+
+
+def _validated_other(stack: str, directory: Path) -> StackConfig:
+    """Another site's single-file config, validated once per file version (its rules against the
+    other sites are its own load's business); raises its ConfigError."""
+    path = directory / f"Pulumi.{stack}.yaml"
+    key = file_key(path)
+    found = _others_cache.get(key) if key is not None else None
+    if found is None:
+        try:
+            config, problems = _model(_layered(read_stack_file(path)), stack)
+            found = config if config is not None else ConfigError(display_path(path), problems)
+        except ConfigError as error:  # no such file, or not YAML
+            found = error
+        if key is not None:
+            _others_cache[key] = found
+    if isinstance(found, ConfigError):
+        raise found
+    return found
+
+
+def _other_sites(config: StackConfig, directory: Path) -> tuple[OtherSites, list[tuple[str, str]]]:
+    """What a secondary follows (its primary's validated settings) and whom a primary watches."""
+    site = config.site
+    standby = None
+    problems: list[tuple[str, str]] = []
+    if site.role == "secondary" and site.primary:
+        try:
+            standby = StandbySource.of(site.primary, _validated_other(site.primary, directory))
+        except ConfigError as error:
+            count = len(error.problems)
+            problems.append(("site.primary", f"`{site.primary}` has {count} problem{'s' if count != 1 else ''}, so this site cannot follow it; "
+                                             f"fix its stack file first (`python -m stacks validate {error.file}`)"))
+    secondaries, more = secondary_sites(site, directory)
+    return OtherSites(standby=standby, secondaries=secondaries), problems + more
+
+
+def validate(sections: dict[str, Any], stack: str, file: str, sites: Path = STACKS_DIR) -> LoadedStack:
+    """Layer defaults, profile and stack file, then validate it on its own and against the other
+    sites' stack files in `sites`, reporting every problem at once; then resolve the other sites'
+    facts."""
+    data = _layered(sections)
+    config, problems = _model(data, stack)
+    problems += cross_stack_problems(stack, data, read_sites(sites, exclude=stack))
+    if config is not None:
+        problems += chart_problems(config)
+    if problems or config is None:
+        raise ConfigError(file, problems)
+    other_sites, problems = _other_sites(config, sites)
     if problems:
         raise ConfigError(file, problems)
-    return config
+    return LoadedStack(config, other_sites)
 
 
 def stack_charts(config: StackConfig) -> list[Any]:
@@ -274,14 +340,22 @@ def chart_problems(config: StackConfig) -> list[tuple[str, str]]:
     return missing_charts(config, stack_charts(config))
 
 
-def load(stack: str, path: Path | None = None) -> StackConfig:
-    """The validated config of `stack` from its stack file (offline: secrets stay ciphertext)."""
+def load_stack(stack: str, path: Path | None = None, sites: Path | None = None) -> LoadedStack:
+    """`stack` from its stack file (`path`, default stacks/Pulumi.<stack>.yaml), checked against the
+    other sites' stack files in `sites` (default stacks/, wherever the stack file itself is: a copy
+    edited elsewhere is still checked against the real sites; a failover drill passes its copies).
+    Offline: secrets stay ciphertext."""
     path = path or stack_file(stack)
-    return validate(read_stack_file(path), stack, display_path(path))
+    return validate(read_stack_file(path), stack, display_path(path), sites or STACKS_DIR)
 
 
-def load_for_engine(stack: str) -> StackConfig:
-    """The validated config under the Pulumi engine: secret leaves carry the decrypted values."""
+def load(stack: str, path: Path | None = None, sites: Path | None = None) -> StackConfig:
+    """The validated config of `stack` (`load_stack`, without the other sites' facts)."""
+    return load_stack(stack, path, sites).config
+
+
+def load_for_engine(stack: str) -> LoadedStack:
+    """The loaded stack under the Pulumi engine: secret leaves carry the decrypted values."""
     import pulumi.runtime
 
     path = stack_file(stack)
@@ -305,4 +379,4 @@ def load_for_engine(stack: str) -> StackConfig:
         except json.JSONDecodeError:
             plain = raw
         sections[section] = decrypt(value, plain)
-    return validate(sections, stack, display_path(path))
+    return validate(sections, stack, display_path(path), STACKS_DIR)

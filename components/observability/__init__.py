@@ -22,6 +22,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
+from stacks.sites import OtherSites
 
 from stacks.catalogue import ChartRef
 from ..services.cert_manager import CertManager
@@ -43,6 +44,9 @@ def charts_for(config: StackConfig) -> list[ChartRef]:
 class ObservabilityArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    other_sites: OtherSites = OtherSites()
+    """What the other sites' stack files say about this one (the primary a secondary sends to, the
+    secondaries a primary watches)."""
     storage: Any = None
     """The stack's ObjectStorage (None on a render target)."""
     services: list[Any] = []
@@ -75,19 +79,19 @@ class Observability(pulumi.ComponentResource):
         if services.monitoring.enabled:
             # Prometheus, Alertmanager and the operator; its webhook certificate from cert-manager when the stack runs it.
             cert_manager = next((service for service in args.services if isinstance(service, CertManager)), None)
-            self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, node_agents=self.node_agents, cert_manager=cert_manager), child)
+            self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, standby=args.other_sites.standby, node_agents=self.node_agents, cert_manager=cert_manager), child)
             self.summary["metrics"] = self.metrics.summary
             # Monitors and rules after the metrics chart, which serves the monitoring.coreos.com CRDs (None when charts are off).
             monitoring_namespace = self.metrics.namespace.namespace
             self.monitors = Monitors(f"{name}-monitors", MonitorsArgs(stack=config, services=args.services, teams=args.teams, metrics_chart=self.metrics.chart), child)
-            self.alert_rules = AlertRules(f"{name}-alert-rules", AlertRulesArgs(stack=config, after=[self.metrics.chart, monitoring_namespace]), child)
+            self.alert_rules = AlertRules(f"{name}-alert-rules", AlertRulesArgs(stack=config, secondary_sites=args.other_sites.secondaries, after=[self.metrics.chart, monitoring_namespace]), child)
             self.summary.update({"monitors": self.monitors.summary, "alertRules": self.alert_rules.summary})
             # Grafana after the `monitoring` namespace, where its dashboard sidecar gets a Role.
             self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=[monitoring_namespace]), child)
             self.summary["grafana"] = self.grafana.summary
 
         if services.logging.enabled:
-            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, storage=args.storage, node_agents=self.node_agents, aks=args.aks), child)
+            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, standby=args.other_sites.standby, storage=args.storage, node_agents=self.node_agents, aks=args.aks), child)
             self.summary["logs"] = self.logs.summary
 
         if services.tracing.enabled:

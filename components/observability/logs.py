@@ -43,7 +43,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import S3, Aks, Rancher, StackConfig
-from stacks.model.site import standby_of
+from stacks.sites import StandbySource
 
 from stacks import catalogue
 from ..charts import pinned_chart
@@ -440,6 +440,8 @@ def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: 
 class LogsArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    standby: StandbySource | None = None
+    """On a secondary site, the primary it ships logs to (its telemetry host)."""
     storage: Any
     """The stack's ObjectStorage (the config requires one when logging is on)."""
     node_agents: Any
@@ -479,7 +481,7 @@ class Logs(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.loki_access.secret])),
         )
 
-        standby = standby_of(config.site)
+        standby = args.standby
         central_host = standby.central_hostname if standby is not None else None
         central = config.services.monitoring.central
         agents_opts = pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace])

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 from stacks.model.observability import PagerDutyReceiver, SlackReceiver, WebhookReceiver
-from stacks.model.site import standby_of
+from stacks.sites import StandbySource
 
 from stacks import catalogue
 from ..charts import pinned_chart
@@ -213,7 +213,7 @@ def alertmanager_yaml(receivers: list) -> pulumi.Output[str]:
 # --- chart values ----------------------------------------------------------------------------------
 
 
-def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]:
+def chart_values(config: StackConfig, with_cert_manager: bool, standby: StandbySource | None = None) -> dict[str, Any]:
     monitoring = config.services.monitoring
     full = monitoring.mode == "full"
     quay, k8s_registry = registry_for(config, "quay.io"), registry_for(config, "registry.k8s.io")
@@ -244,7 +244,6 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
         # Replicas on different nodes where the cluster has them.
         "podAntiAffinity": "soft",
     }
-    standby = standby_of(config.site)
     if standby is not None and standby.central_hostname:
         prometheus_spec["remoteWrite"] = [{
             "url": remote_write_url(standby.central_hostname),
@@ -358,6 +357,8 @@ def chart_values(config: StackConfig, with_cert_manager: bool) -> dict[str, Any]
 class MetricsArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    standby: StandbySource | None = None
+    """On a secondary site, the primary it remote-writes to (its telemetry host)."""
     node_agents: Any = None
     """The node agents' ServiceNamespace (node-exporter runs there)."""
     cert_manager: Any = None
@@ -396,7 +397,7 @@ class Metrics(pulumi.ComponentResource):
             )
             secrets.append(self.alertmanager_config)
 
-        standby = standby_of(config.site)
+        standby = args.standby
         central = monitoring.central
         # Every site of several holds the credentials it would remote-write with: a failover then
         # changes only where Prometheus writes, not which objects exist.
@@ -414,7 +415,7 @@ class Metrics(pulumi.ComponentResource):
         node_agents = args.node_agents.namespace if args.node_agents is not None else None
         self.chart = pinned_chart(
             f"{name}-kube-prometheus-stack", catalogue.KUBE_PROMETHEUS_STACK, config.charts, MONITORING_NAMESPACE,
-            chart_values(config, with_cert_manager=cert_manager is not None),
+            chart_values(config, with_cert_manager=cert_manager is not None, standby=standby),
             pulumi.ResourceOptions(parent=self, depends_on=[
                 self.namespace.namespace, *([node_agents] if node_agents is not None else []), *secrets,
                 # the webhook's Issuer and Certificates need cert-manager's CRDs

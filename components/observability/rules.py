@@ -32,9 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.loader import load
 from stacks.model import StackConfig
-from stacks.model.site import _SITES_DIRECTORY
 
 from ..labels import kubernetes_labels
 from .common import MONITORING_NAMESPACE, SITE_LABEL
@@ -286,15 +284,11 @@ def service_alerts(config: StackConfig) -> dict[str, list[Alert]]:
     return by_service
 
 
-def secondary_sites(config: StackConfig) -> dict[str, str]:
-    """Stack name -> site name of each secondary a primary receives from, read from its stack file in
-    the directory the sites are read from (stacks/, or a failover drill's copy), as `standby_of` does."""
+def site_alerts(config: StackConfig, secondary_sites: dict[str, str]) -> list[Alert]:
+    """SiteDown per secondary (`secondary_sites`: stack name -> site name, resolved by the loader from
+    their stack files), on a primary that receives its secondaries' telemetry."""
     if config.site.role != "primary" or not config.services.monitoring.central.hostname:
-        return {}
-    return {stack: load(stack, _SITES_DIRECTORY.get() / f"Pulumi.{stack}.yaml").site.name for stack in config.site.secondaries}
-
-
-def site_alerts(config: StackConfig) -> list[Alert]:
+        return []
     minutes = config.services.monitoring.central.site_down_after_minutes
     return [
         Alert(
@@ -305,16 +299,16 @@ def site_alerts(config: StackConfig) -> list[Alert]:
             f"No series labelled {SITE_LABEL}={site} has arrived from {stack} for {minutes} minutes: the site, its Prometheus or the "
             "link to this site is down.",
         )
-        for stack, site in secondary_sites(config).items()
+        for stack, site in secondary_sites.items()
     ]
 
 
-def rule_groups(config: StackConfig) -> dict[str, list[Alert]]:
+def rule_groups(config: StackConfig, secondary_sites: dict[str, str] | None = None) -> dict[str, list[Alert]]:
     """Group name -> alerts, for every group this stack has."""
     groups: dict[str, list[Alert]] = {"nodes": node_alerts(), "workloads": workload_alerts(config)}
     for service, alerts in service_alerts(config).items():
         groups[service.replace("_", "-")] = alerts
-    sites = site_alerts(config)
+    sites = site_alerts(config, secondary_sites or {})
     if sites:
         groups["sites"] = sites
     return groups
@@ -323,6 +317,8 @@ def rule_groups(config: StackConfig) -> dict[str, list[Alert]]:
 class AlertRulesArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    secondary_sites: dict[str, str] = {}
+    """Stack name -> site name of each secondary (stacks.sites.OtherSites.secondaries)."""
     after: list[Any] = []
     """What the rules need first: the metrics chart (the PrometheusRule CRD) and the monitoring namespace."""
 
@@ -340,7 +336,7 @@ class AlertRules(pulumi.ComponentResource):
         labels = kubernetes_labels(config, "monitoring")
         after = pulumi.ResourceOptions(parent=self, depends_on=[resource for resource in args.after if resource is not None])
         self.rules, self.summary = {}, {}
-        for group, alerts in rule_groups(config).items():
+        for group, alerts in rule_groups(config, args.secondary_sites).items():
             self.rules[group] = k8s.apiextensions.CustomResource(
                 f"{name}-{group}",
                 api_version=MONITORING_API,

@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import Aks, StackConfig
-from stacks.model.site import StandbySource, standby_of
+from stacks.sites import StandbySource
 
 from stacks import catalogue
 from ..access.team import DNS_NAMESPACE, DNS_POD_LABELS
@@ -160,6 +160,8 @@ class BackupArgs(BaseModel):
     stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
     storage: Any
     """The stack's ObjectStorage."""
+    standby: StandbySource | None = None
+    """On a secondary site, the primary it follows (its backups are restorable here, read-only)."""
 
 
 def location_prefix(environment: str, site: str) -> str:
@@ -269,7 +271,7 @@ class Backup(pulumi.ComponentResource):
             opts=after_chart,
         )
 
-        standby = standby_of(config.site)
+        standby = args.standby
         if standby is not None and standby.storage_endpoint:
             self.primary_location = self._primary_location(name, standby, config, labels, after_chart)
 

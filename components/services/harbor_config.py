@@ -28,7 +28,7 @@ import pulumi
 import pulumiverse_harbor as harbor
 
 from stacks.model import Rancher, StackConfig
-from stacks.model.site import standby_of
+from stacks.sites import StandbySource
 
 # Harbor's adapter for each upstream registry (src/pkg/reg/model: RegistryType*) and its endpoint.
 UPSTREAMS: dict[str, tuple[str, str]] = {
@@ -71,7 +71,7 @@ class HarborConfiguration(pulumi.ComponentResource):
     replication: harbor.Replication | None = None
     summary: dict[str, Any]
 
-    def __init__(self, name: str, config: StackConfig, registry, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, registry, opts: pulumi.ResourceOptions | None = None, standby: StandbySource | None = None):
         super().__init__("platform:services:HarborConfiguration", name, None, opts)
         settings = config.services.registry
         # Harbor answers only once its chart is installed.
@@ -103,7 +103,6 @@ class HarborConfiguration(pulumi.ComponentResource):
             )
             self.summary["replicationRobot"] = {"name": f"robot${REPLICATION_ROBOT}", "for": list(config.site.secondaries)}
 
-        standby = standby_of(config.site)
         if standby is not None and standby.registry_hostname and secret is not None:
             source = harbor.Registry(
                 f"{name}-primary", name=f"primary-{standby.site}", provider_name="harbor", endpoint_url=f"https://{standby.registry_hostname}",

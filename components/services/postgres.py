@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
-from stacks.model.site import StandbySource, standby_of
+from stacks.sites import StandbySource
 from stacks.model.base import quantity_value
 from stacks.model.teams import Database, Team, instance_pods, instance_storage_gi
 
@@ -440,7 +440,7 @@ class PostgresOperator(pulumi.ComponentResource):
 
     def __init__(
         self, name: str, config: StackConfig, storage: Any = None, opts: pulumi.ResourceOptions | None = None,
-        team_namespaces: dict[str, pulumi.Resource] | None = None,
+        team_namespaces: dict[str, pulumi.Resource] | None = None, standby: StandbySource | None = None,
     ):
         super().__init__("platform:services:PostgresOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -479,7 +479,6 @@ class PostgresOperator(pulumi.ComponentResource):
             f"{name}-chart", catalogue.POSTGRES_OPERATOR, config.charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(config, any_backup), after(child, self.namespace),
         )
         self.clusters = {}
-        standby = standby_of(config.site)
         for team in config.teams:
             for database in team.databases:
                 cluster = Postgres(

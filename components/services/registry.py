@@ -32,7 +32,7 @@ import pulumi_tls as tls
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import Rancher, StackConfig
-from stacks.model.site import standby_of
+from stacks.sites import StandbySource
 
 from stacks import catalogue
 from ..access.team import INGRESS_NAMESPACE
@@ -122,6 +122,8 @@ class RegistryArgs(BaseModel):
     stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
     storage: Any
     """The stack's ObjectStorage."""
+    standby: StandbySource | None = None
+    """On a secondary site, the primary it follows (its Harbor is the replication source)."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -149,7 +151,7 @@ class Registry(pulumi.ComponentResource):
         labels = kubernetes_labels(config, "registry")
         child = pulumi.ResourceOptions(parent=self)
 
-        standby = standby_of(config.site)
+        standby = args.standby
         self.replicate_from = standby.registry_hostname if standby is not None else None
         self.namespace = service_namespace(name, NAMESPACE, config, "registry", child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])

@@ -9,7 +9,6 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_validator
 
 from .base import Cidr, IpAddress, Secret, Strict, check, matching, overlapping_ranges
-from .site import sibling_stacks
 
 _TAINT = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?=[-A-Za-z0-9_.]*:(NoSchedule|PreferNoSchedule|NoExecute)$")
 
@@ -292,7 +291,7 @@ class Rancher(Strict):
     project (e.g. `docker.io: dockerhub`)."""
 
     @model_validator(mode="after")
-    def _pools_cover_roles(self, info: ValidationInfo):
+    def _pools_cover_roles(self):
         roles = {role for pool in self.machine_pools.values() if pool.quantity > 0 for role in pool.roles}
         missing = {"etcd", "controlplane", "worker"} - roles
         problems = []
@@ -308,33 +307,8 @@ class Rancher(Strict):
                 problems.append((f"registry_mirrors.{host}", f"`{host}` is not a registry host name (e.g. `docker.io`)"))
             if not _HARBOR_PROJECT.match(project):
                 problems.append((f"registry_mirrors.{host}", f"`{project}` is not a Harbor project name (lower-case letters, digits, '.', '_' and '-')"))
-        problems += _ranges_of_other_sites(self.network, info)
         check(problems)
         return self
-
-
-def _ranges_of_other_sites(network: RancherNetwork, info: ValidationInfo) -> list[tuple[str, str]]:
-    """The site's ranges against those of the environment's other Rancher sites (their stack files)."""
-    context = info.context or {}
-    environment, stack = context.get("environment"), context.get("stack")
-    if not environment or not stack:
-        return []
-    mine = {key: ipaddress.ip_network(getattr(network, key)) for key in ("node_cidr", "cluster_cidr", "service_cidr")}
-    problems = []
-    for other, sections in sibling_stacks(exclude=stack).items():
-        infrastructure = sections.get("infrastructure")
-        if sections.get("environment") != environment or not isinstance(infrastructure, dict) or infrastructure.get("kind") != "rancher":
-            continue
-        theirs = infrastructure.get("network") if isinstance(infrastructure.get("network"), dict) else {}
-        for key, net in mine.items():
-            for their_key in ("node_cidr", "cluster_cidr", "service_cidr"):
-                try:
-                    their_net = ipaddress.ip_network(str(theirs.get(their_key)))
-                except ValueError:
-                    continue  # missing or invalid there: that stack file reports it itself
-                if net.version == their_net.version and net.overlaps(their_net):
-                    problems.append((f"network.{key}", f"{net} overlaps {their_key} of `{other}` ({their_net}); the sites of one environment need disjoint ranges"))
-    return problems
 
 
 # --- no cloud ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from components.observability import metrics as metrics_module
 from components.observability.metrics import Metrics, MetricsArgs, alertmanager_config, charts_for
 from policies.evaluate import Evaluator
 from stacks.inventory import run_program
-from stacks.loader import load
+from stacks.loader import load, load_stack
 from stacks.model.observability import Monitoring
 
 KEY = "platform:observability:Metrics::platform-observability-metrics"
@@ -469,7 +469,8 @@ def test_the_api_server_reaches_the_operator_webhook_and_grafana_reaches_prometh
 
 def _component(stack: str) -> Metrics:
     built: list[Metrics] = []
-    run_program(lambda: built.append(Metrics("m", MetricsArgs(stack=load(stack)))), stack)
+    loaded = load_stack(stack)
+    run_program(lambda: built.append(Metrics("m", MetricsArgs(stack=loaded.config, standby=loaded.other_sites.standby))), stack)
     return built[0]
 
 

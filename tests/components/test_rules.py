@@ -230,8 +230,7 @@ def test_after_a_failover_the_new_primary_watches_the_old_one(tmp_path):
     import yaml
 
     from components.observability.rules import rule_groups
-    from stacks.loader import STACKS_DIR
-    from stacks.model.site import sites_directory
+    from stacks.loader import STACKS_DIR, load_stack
 
     for stack in ("onprem-dc1", "onprem-dc2"):
         shutil.copy(STACKS_DIR / f"Pulumi.{stack}.yaml", tmp_path)
@@ -244,9 +243,10 @@ def test_after_a_failover_the_new_primary_watches_the_old_one(tmp_path):
 
     set_site("onprem-dc2", {"name": "dc2", "role": "primary", "secondaries": ["onprem-dc1"]})
     set_site("onprem-dc1", {"name": "dc1", "role": "secondary", "primary": "onprem-dc2"})
-    with sites_directory(tmp_path):
-        promoted = rule_groups(load("onprem-dc2", tmp_path / "Pulumi.onprem-dc2.yaml"))
-        demoted = rule_groups(load("onprem-dc1", tmp_path / "Pulumi.onprem-dc1.yaml"))
+    promoted_stack = load_stack("onprem-dc2", tmp_path / "Pulumi.onprem-dc2.yaml", sites=tmp_path)
+    demoted_stack = load_stack("onprem-dc1", tmp_path / "Pulumi.onprem-dc1.yaml", sites=tmp_path)
+    promoted = rule_groups(promoted_stack.config, promoted_stack.other_sites.secondaries)
+    demoted = rule_groups(demoted_stack.config, demoted_stack.other_sites.secondaries)
     [site_down] = promoted["sites"]
     assert site_down.expr == 'absent_over_time(up{site="dc1"}[10m])'
     assert "sites" not in demoted

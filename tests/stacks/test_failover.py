@@ -19,7 +19,6 @@ from pulumi.runtime.sync_await import _sync_await
 
 from stacks.inventory import evaluate
 from stacks.loader import ConfigError, load
-from stacks.model.site import sites_directory
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 SITE = "complete-cluster:site"
@@ -67,8 +66,7 @@ class Sites:
 
     def evaluate(self, stack: str):
         """(registrations by `type::name`, stack outputs) of `stack`, against these sites."""
-        with sites_directory(self.directory):
-            registrations = {f"{r.type}::{r.name}": r for r in evaluate(stack, self.path(stack))}
+        registrations = {f"{r.type}::{r.name}": r for r in evaluate(stack, self.path(stack), sites=self.directory)}
         outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in settings.ROOT.get().outputs.items()}
         return registrations, outputs
 
@@ -185,11 +183,10 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
 def test_a_half_done_failover_is_a_config_error_in_both_files(tmp_path):
     sites = Sites(tmp_path)
     sites.set_site("onprem-dc2", FAILOVER["dc1-becomes-secondary"]["onprem-dc2"])  # dc1 left as it was
-    with sites_directory(tmp_path):
-        with pytest.raises(ConfigError) as dc2:
-            load("onprem-dc2", sites.path("onprem-dc2"))
-        with pytest.raises(ConfigError) as dc1:
-            load("onprem-dc1", sites.path("onprem-dc1"))
+    with pytest.raises(ConfigError) as dc2:
+        load("onprem-dc2", sites.path("onprem-dc2"), sites=tmp_path)
+    with pytest.raises(ConfigError) as dc1:
+        load("onprem-dc1", sites.path("onprem-dc1"), sites=tmp_path)
     assert dc2.value.problems == [
         ("site.secondaries[0]", "`onprem-dc1` is a primary, not a secondary: an environment has one primary; make `onprem-dc1` a secondary naming `onprem-dc2`, or remove it here"),
         ("site.role", "`onprem-dc1` is a primary too and lists this stack among its secondaries; an environment has one primary: "
@@ -200,6 +197,23 @@ def test_a_half_done_failover_is_a_config_error_in_both_files(tmp_path):
         ("site.role", "`onprem-dc2` is a primary too and lists this stack among its secondaries; an environment has one primary: "
                       "to fail over, make `onprem-dc2` a secondary naming `onprem-dc1` (docs/runbooks/disaster-recovery.md)"),
     ]
+
+
+def test_a_secondary_whose_primary_is_broken_says_so_without_a_traceback(tmp_path):
+    """The loader resolves what a secondary follows from its primary's validated stack file; a broken
+    primary is a problem of the secondary's load, named at `site.primary`, before anything is registered."""
+    sites = Sites(tmp_path)
+    document = yaml.safe_load(sites.path("onprem-dc1").read_text())
+    document["config"]["complete-cluster:storage"]["endpoint"] = "http://s3.dc1.example.com"
+    sites.path("onprem-dc1").write_text(yaml.safe_dump(document, sort_keys=False))
+    registered: list = []
+    with pytest.raises(ConfigError) as raised:
+        evaluate("onprem-dc2", sites.path("onprem-dc2"), into=registered, sites=tmp_path)
+    assert raised.value.problems == [
+        ("site.primary", f"`onprem-dc1` has 1 problem, so this site cannot follow it; fix its stack file first "
+                         f"(`python -m stacks validate {sites.path('onprem-dc1')}`)"),
+    ]
+    assert registered == []
 
 
 def test_the_drill_leaves_the_shipped_files_alone():

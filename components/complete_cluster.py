@@ -57,6 +57,7 @@ class CompleteCluster(pulumi.ComponentResource):
         config = stack.config
         self.config = config
         self.other_sites: OtherSites = stack.other_sites
+        self.charts = stack.charts
         self.infrastructure_kind = config.infrastructure.kind
         self.kubernetes = self._infrastructure(name, config)
         if self.kubernetes is not None and config.storage is not None:
@@ -92,11 +93,13 @@ class CompleteCluster(pulumi.ComponentResource):
             on_cluster,
         )
         if config.services.registry.enabled:
-            self.registry = registry_service.Registry(f"{name}-registry", registry_service.RegistryArgs(stack=config, storage=self.storage, standby=self.other_sites.standby), on_cluster)
+            self.registry = registry_service.Registry(f"{name}-registry", registry_service.RegistryArgs(
+                stack=config, storage=self.storage, standby=self.other_sites.standby, charts=self.charts.of("registry")), on_cluster)
             # Proxy-cache projects and replication between the sites, in Harbor itself.
             self.harbor = HarborConfiguration(f"{name}-harbor", config, self.registry, pulumi.ResourceOptions(parent=self), standby=self.other_sites.standby)
         if config.services.backup.enabled:
-            self.backup = backup_service.Backup(f"{name}-backup", backup_service.BackupArgs(stack=config, storage=self.storage, standby=self.other_sites.standby), on_cluster)
+            self.backup = backup_service.Backup(f"{name}-backup", backup_service.BackupArgs(
+                stack=config, storage=self.storage, standby=self.other_sites.standby, charts=self.charts.of("backup")), on_cluster)
 
     def _shared_services(self, name: str, config: StackConfig) -> None:
         """Ingress and certificates, then the data services: each operator, and the instances the
@@ -105,23 +108,23 @@ class CompleteCluster(pulumi.ComponentResource):
         services = config.services
         namespaces = {team_name: team.namespace for team_name, team in self.teams.items()}
         if services.ingress.enabled:
-            self.ingress = Ingress(f"{name}-ingress", config, on_cluster)
+            self.ingress = Ingress(f"{name}-ingress", config, self.charts.of("ingress"), on_cluster)
         if services.cert_manager.enabled:
-            self.cert_manager = CertManager(f"{name}-cert-manager", config, on_cluster)
+            self.cert_manager = CertManager(f"{name}-cert-manager", config, self.charts.of("cert_manager"), on_cluster)
         if services.postgres.enabled:
             # WAL archiving and logical backups go to the stack's object storage, when it has one.
             # The databases run in their teams' data namespaces, which the operator component creates.
             # The owner's credentials Secret lands in the team namespace, so each cluster waits for it.
-            self.postgres = PostgresOperator(f"{name}-postgres", config, getattr(self, "storage", None), on_cluster, team_namespaces=namespaces,
+            self.postgres = PostgresOperator(f"{name}-postgres", config, self.charts.of("postgres"), getattr(self, "storage", None), on_cluster, team_namespaces=namespaces,
                                              standby=self.other_sites.standby)
         if services.redis.enabled:
-            self.redis = RedisOperator(f"{name}-redis", config, namespaces, on_cluster)
+            self.redis = RedisOperator(f"{name}-redis", config, self.charts.of("redis"), namespaces, on_cluster)
         if services.rabbitmq.enabled:
             issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
-            self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", config, namespaces, issuer, on_cluster)
+            self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", config, self.charts.of("rabbitmq"), namespaces, issuer, on_cluster)
         if services.kafka.enabled:
             internal_issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
-            self.kafka = Kafka(f"{name}-kafka", config, on_cluster, team_namespaces=namespaces, issuer=internal_issuer)
+            self.kafka = Kafka(f"{name}-kafka", config, self.charts.of("kafka"), on_cluster, team_namespaces=namespaces, issuer=internal_issuer)
 
     def _observability(self, name: str, config: StackConfig) -> None:
         """Metrics, alerts, dashboards, logs and traces, after the services they watch."""
@@ -129,7 +132,7 @@ class CompleteCluster(pulumi.ComponentResource):
         watched = [self.storage, self.registry, self.backup, self.ingress, self.cert_manager, self.postgres, self.redis, self.rabbitmq, self.kafka]
         self.observability = Observability(
             f"{name}-observability",
-            ObservabilityArgs(stack=config, other_sites=self.other_sites, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams,
+            ObservabilityArgs(stack=config, charts=self.charts, other_sites=self.other_sites, storage=self.storage, services=[service for service in watched if service is not None], teams=self.teams,
                               aks=self.aks),
             on_cluster,
         )

@@ -166,3 +166,23 @@ TEMPO_IMAGE = "docker.io/grafana/tempo:2.9.0"
 # 0.149 the OTLP exporters are named `otlp_grpc` and `otlp_http`.
 OTEL_COLLECTOR_CHART = ChartRef("opentelemetry-collector", "0.173.1", "https://open-telemetry.github.io/opentelemetry-helm-charts")
 OTEL_COLLECTOR_IMAGE = "docker.io/otel/opentelemetry-collector-contrib:0.160.0"
+
+
+# --- which part installs which charts ----------------------------------------------------------------
+# The one declaration of the charts each part of the platform installs (a part is a `services`
+# section; its charts are installed when it is enabled). The loader checks these (a local chart
+# directory must hold each) and resolves their sources once (stacks/chart_sources.py); a component
+# installs a chart only through its part's resolved sources, which refuse a chart not declared here.
+PART_CHARTS: dict[str, tuple[ChartRef, ...]] = {
+    "ingress": (INGRESS_NGINX,),
+    "cert_manager": (CERT_MANAGER,),
+    "postgres": (POSTGRES_OPERATOR,),
+    "redis": (REDIS_OPERATOR,),
+    "rabbitmq": (RABBITMQ_OPERATOR,),
+    "kafka": (STRIMZI,),
+    "registry": (HARBOR_CHART,),
+    "backup": (VELERO_CHART,),
+    "monitoring": (KUBE_PROMETHEUS_STACK, GRAFANA_CHART),
+    "logging": (LOKI_CHART, FLUENT_BIT_CHART),
+    "tracing": (TEMPO_CHART, OTEL_COLLECTOR_CHART),
+}

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .chart_sources import ChartSources, resolve_charts
 from .model import PROJECT, Problems, SecretValue, StackConfig
 from .sites import OtherSites, StandbySource, cross_stack_problems, file_key, read_sites, secondary_sites
 
@@ -28,11 +29,13 @@ _FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt", "en
 
 @dataclass(frozen=True)
 class LoadedStack:
-    """A stack as the loader hands it down: its validated config, and what the other sites' stack
-    files say about it (resolved once here, so no component reads another stack's file)."""
+    """A stack as the loader hands it down: its validated config, what the other sites' stack files
+    say about it, and where its charts come from (each resolved once here, so no component reads a
+    file)."""
 
     config: StackConfig
     other_sites: OtherSites
+    charts: ChartSources
 
 
 class ConfigError(Exception):
@@ -307,37 +310,16 @@ def validate(sections: dict[str, Any], stack: str, file: str, sites: Path = STAC
     data = _layered(sections)
     config, problems = _model(data, stack)
     problems += cross_stack_problems(stack, data, read_sites(sites, exclude=stack))
+    charts = ChartSources()
     if config is not None:
-        problems += chart_problems(config)
+        charts, missing = resolve_charts(config)
+        problems += missing
     if problems or config is None:
         raise ConfigError(file, problems)
     other_sites, problems = _other_sites(config, sites)
     if problems:
         raise ConfigError(file, problems)
-    return LoadedStack(config, other_sites)
-
-
-def stack_charts(config: StackConfig) -> list[Any]:
-    """Every chart (`stacks.catalogue.ChartRef`) the stack installs: ingress, certificates and
-    the data services' operators, the registry, backups, and each observability part's
-    `charts_for(config)`."""
-    from components import observability
-    from components.services import backup, registry
-    from components.services.operators import required_charts
-
-    refs = required_charts(config) + registry.charts_for(config) + backup.charts_for(config) + observability.charts_for(config)
-    return list(dict.fromkeys(refs))
-
-
-def chart_problems(config: StackConfig) -> list[tuple[str, str]]:
-    """With `charts.source: local`, one problem under `charts.directory` for each chart the stack
-    installs that the directory lacks, so `validate`, `inventory` and the engine all stop on it
-    before anything is registered; nothing to check for the other sources."""
-    if config.charts.source != "local":
-        return []
-    from components.charts import missing_charts
-
-    return missing_charts(config, stack_charts(config))
+    return LoadedStack(config, other_sites, charts)
 
 
 def load_stack(stack: str, path: Path | None = None, sites: Path | None = None) -> LoadedStack:

@@ -24,9 +24,8 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import StackConfig
 from stacks.sites import OtherSites
 
-from stacks.catalogue import ChartRef
+from stacks.chart_sources import ChartSources
 from ..services.cert_manager import CertManager
-from . import grafana, logs, metrics, traces
 from .common import node_agents_namespace
 from .grafana import Grafana, GrafanaArgs
 from .logs import Logs, LogsArgs
@@ -36,14 +35,11 @@ from .rules import AlertRules, AlertRulesArgs
 from .traces import Traces, TracesArgs
 
 
-def charts_for(config: StackConfig) -> list[ChartRef]:
-    """Every chart the observability parts install for `config`."""
-    return [ref for part in (metrics, grafana, logs, traces) for ref in part.charts_for(config)]
-
-
 class ObservabilityArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    charts: ChartSources
+    """The stack's resolved charts; each part installs its own (monitoring, logging, tracing)."""
     other_sites: OtherSites = OtherSites()
     """What the other sites' stack files say about this one (the primary a secondary sends to, the
     secondaries a primary watches)."""
@@ -79,7 +75,7 @@ class Observability(pulumi.ComponentResource):
         if services.monitoring.enabled:
             # Prometheus, Alertmanager and the operator; its webhook certificate from cert-manager when the stack runs it.
             cert_manager = next((service for service in args.services if isinstance(service, CertManager)), None)
-            self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, standby=args.other_sites.standby, node_agents=self.node_agents, cert_manager=cert_manager), child)
+            self.metrics = Metrics(f"{name}-metrics", MetricsArgs(stack=config, standby=args.other_sites.standby, charts=args.charts.of("monitoring"), node_agents=self.node_agents, cert_manager=cert_manager), child)
             self.summary["metrics"] = self.metrics.summary
             # Monitors and rules after the metrics chart, which serves the monitoring.coreos.com CRDs (None when charts are off).
             monitoring_namespace = self.metrics.namespace.namespace
@@ -87,14 +83,14 @@ class Observability(pulumi.ComponentResource):
             self.alert_rules = AlertRules(f"{name}-alert-rules", AlertRulesArgs(stack=config, secondary_sites=args.other_sites.secondaries, after=[self.metrics.chart, monitoring_namespace]), child)
             self.summary.update({"monitors": self.monitors.summary, "alertRules": self.alert_rules.summary})
             # Grafana after the `monitoring` namespace, where its dashboard sidecar gets a Role.
-            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, after=[monitoring_namespace]), child)
+            self.grafana = Grafana(f"{name}-grafana", GrafanaArgs(stack=config, charts=args.charts.of("monitoring"), after=[monitoring_namespace]), child)
             self.summary["grafana"] = self.grafana.summary
 
         if services.logging.enabled:
-            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, standby=args.other_sites.standby, storage=args.storage, node_agents=self.node_agents, aks=args.aks), child)
+            self.logs = Logs(f"{name}-logs", LogsArgs(stack=config, standby=args.other_sites.standby, charts=args.charts.of("logging"), storage=args.storage, node_agents=self.node_agents, aks=args.aks), child)
             self.summary["logs"] = self.logs.summary
 
         if services.tracing.enabled:
-            self.traces = Traces(f"{name}-traces", TracesArgs(stack=config, storage=args.storage, teams=args.teams), child)
+            self.traces = Traces(f"{name}-traces", TracesArgs(stack=config, charts=args.charts.of("tracing"), storage=args.storage, teams=args.teams), child)
             self.summary["traces"] = self.traces.summary
         self.register_outputs({"summary": self.summary})

@@ -42,8 +42,8 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 from stacks.model import StackConfig
 
 from stacks import catalogue
-from stacks.catalogue import ChartRef
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ServiceNamespace, after, generates_passwords, mirrored, namespace_selector, restricted_container, restricted_pod, split_image, tcp
 from . import dashboards
@@ -81,11 +81,6 @@ TRACE_TO_LOG_TAGS = [
     {"key": "k8s.namespace.name", "value": "namespace"},
     {"key": "k8s.pod.name", "value": "pod"},
 ]
-
-
-def charts_for(config: StackConfig) -> list[ChartRef]:
-    """The charts this part installs for `config` (checked before anything is registered)."""
-    return [catalogue.GRAFANA_CHART] if config.services.monitoring.enabled else []
 
 
 # --- data sources --------------------------------------------------------------------------------
@@ -250,6 +245,8 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
 class GrafanaArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    charts: PartCharts
+    """The monitoring part's charts (Grafana), resolved by the loader."""
     after: list[Any] = []
     """Resources to create the chart and the `monitoring` Role after: the `monitoring` namespace,
     which the metrics part creates."""
@@ -304,7 +301,7 @@ class Grafana(pulumi.ComponentResource):
             )
 
         self.chart = pinned_chart(
-            f"{name}-chart", catalogue.GRAFANA_CHART, config.charts, GRAFANA_NAMESPACE, chart_values(config),
+            f"{name}-chart", catalogue.GRAFANA_CHART, args.charts, GRAFANA_NAMESPACE, chart_values(config),
             after(space.opts, self.admin_secret, *args.after),
         )
 

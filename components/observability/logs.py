@@ -47,6 +47,7 @@ from stacks.sites import StandbySource
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, KUBE_API_PORTS, RESTRICTED_CONTAINER, ServiceNamespace, mirrored, split_image, tcp
@@ -118,11 +119,6 @@ FLUENT_BIT_CONTAINER = {
 LOKI_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
 GATEWAY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 FLUENT_BIT_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "384Mi"}}
-
-
-def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
-    """The charts this part installs for `config` (checked before anything is registered)."""
-    return [catalogue.LOKI_CHART, catalogue.FLUENT_BIT_CHART] if config.services.logging.enabled else []
 
 
 def archive_prefix(config: StackConfig) -> str:
@@ -442,6 +438,8 @@ class LogsArgs(BaseModel):
     stack: SkipValidation[StackConfig]  # validated once by the loader
     standby: StandbySource | None = None
     """On a secondary site, the primary it ships logs to (its telemetry host)."""
+    charts: PartCharts
+    """The logging part's charts (Loki, Fluent Bit), resolved by the loader."""
     storage: Any
     """The stack's ObjectStorage (the config requires one when logging is on)."""
     node_agents: Any
@@ -476,7 +474,7 @@ class Logs(pulumi.ComponentResource):
         in_namespace = self.namespace.opts
         self.loki_access = storage.access_for("loki", self.namespace.namespace.metadata.name, "logs")
         self.loki = pinned_chart(
-            f"{name}-loki", catalogue.LOKI_CHART, config.charts, self.namespace.namespace.metadata.name,
+            f"{name}-loki", catalogue.LOKI_CHART, args.charts, self.namespace.namespace.metadata.name,
             loki_values(config, self.loki_access),
             pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.loki_access.secret])),
         )
@@ -501,7 +499,7 @@ class Logs(pulumi.ComponentResource):
         if self.central_password is None:
             central_host = None
         self.fluent_bit = pinned_chart(
-            f"{name}-fluent-bit", catalogue.FLUENT_BIT_CHART, config.charts, agents.namespace.metadata.name,
+            f"{name}-fluent-bit", catalogue.FLUENT_BIT_CHART, args.charts, agents.namespace.metadata.name,
             fluent_bit_values(config, self.agent_access, central_host, with_password=self.central_password is not None),
             pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace, *agent_secrets]),
         )
@@ -527,7 +525,7 @@ class Logs(pulumi.ComponentResource):
                 "coolAfterDays": actions["tier_to_cool"]["days_after_modification_greater_than"] if "tier_to_cool" in actions else None,
             }
         self.summary = {
-            "charts": {ref.name: ref.version for ref in charts_for(config)},
+            "charts": {ref.name: ref.version for ref, _ in args.charts.sources},
             "namespace": LOGGING_NAMESPACE,
             "loki": {"url": LOKI_URL, "mode": "SingleBinary", "bucket": self.loki_access.bucket, "retentionDays": logging.retention_days, "volumeGi": logging.volume_gi},
             "agent": {"namespace": NODE_AGENTS_NAMESPACE, "kind": "DaemonSet", "tolerates": "every taint"},

@@ -39,6 +39,7 @@ from stacks.sites import StandbySource
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import INGRESS_TARGET_LABEL
 from ..services.operators import ANYWHERE, RESTRICTED_CONTAINER, ServiceNamespace, namespace_selector, registry_for, tcp
 from .common import (
@@ -110,11 +111,6 @@ def disruption_budget(replicas: int) -> dict[str, Any]:
     """values.yaml `prometheus.podDisruptionBudget` / `alertmanager.podDisruptionBudget`: with two
     replicas or more, a node drain keeps one running (alerting survives maintenance)."""
     return {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}} if replicas >= 2 else {}
-
-
-def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
-    """The charts this part installs for `config` (checked before anything is registered)."""
-    return [catalogue.KUBE_PROMETHEUS_STACK] if config.services.monitoring.enabled else []
 
 
 def retention_size(volume_gi: int) -> str:
@@ -359,6 +355,8 @@ class MetricsArgs(BaseModel):
     stack: SkipValidation[StackConfig]  # validated once by the loader
     standby: StandbySource | None = None
     """On a secondary site, the primary it remote-writes to (its telemetry host)."""
+    charts: PartCharts
+    """The monitoring part's charts (kube-prometheus-stack), resolved by the loader."""
     node_agents: Any = None
     """The node agents' ServiceNamespace (node-exporter runs there)."""
     cert_manager: Any = None
@@ -414,7 +412,7 @@ class Metrics(pulumi.ComponentResource):
         cert_manager = args.cert_manager
         node_agents = args.node_agents.namespace if args.node_agents is not None else None
         self.chart = pinned_chart(
-            f"{name}-kube-prometheus-stack", catalogue.KUBE_PROMETHEUS_STACK, config.charts, MONITORING_NAMESPACE,
+            f"{name}-kube-prometheus-stack", catalogue.KUBE_PROMETHEUS_STACK, args.charts, MONITORING_NAMESPACE,
             chart_values(config, with_cert_manager=cert_manager is not None, standby=standby),
             pulumi.ResourceOptions(parent=self, depends_on=[
                 self.namespace.namespace, *([node_agents] if node_agents is not None else []), *secrets,

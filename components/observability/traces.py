@@ -32,6 +32,7 @@ from stacks.model import StackConfig
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, namespace_selector, split_image, tcp
 from ..storage import StorageAccess
 from .common import GRAFANA_NAMESPACE, LOGGING_NAMESPACE, OTEL_COLLECTOR_HOST, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_OTLP_GRPC, TRACING_NAMESPACE, TEMPO_URL, from_namespace
@@ -50,11 +51,6 @@ TEAM_EGRESS_POLICY = "allow-otel-collector"
 
 TEMPO_RESOURCES = {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
 COLLECTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
-
-
-def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
-    """The charts this part installs for `config` (checked before anything is registered)."""
-    return [catalogue.TEMPO_CHART, catalogue.OTEL_COLLECTOR_CHART] if config.services.tracing.enabled else []
 
 
 def restricted_pod(uid: int) -> dict[str, Any]:
@@ -179,6 +175,8 @@ def collector_values(config: StackConfig) -> dict[str, Any]:
 class TracesArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     stack: SkipValidation[StackConfig]  # validated once by the loader
+    charts: PartCharts
+    """The tracing part's charts (Tempo, the OpenTelemetry Collector), resolved by the loader."""
     storage: Any
     """The stack's ObjectStorage (the config requires one when tracing is on)."""
     teams: dict[str, Any] = {}
@@ -207,7 +205,7 @@ class Traces(pulumi.ComponentResource):
         in_namespace = self.namespace.opts
         self.access = storage.access_for("tempo", self.namespace.namespace.metadata.name, "traces")
         self.tempo = pinned_chart(
-            f"{name}-tempo", catalogue.TEMPO_CHART, config.charts, self.namespace.namespace.metadata.name,
+            f"{name}-tempo", catalogue.TEMPO_CHART, args.charts, self.namespace.namespace.metadata.name,
             tempo_values(config, self.access),
             pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.access.secret])),
         )
@@ -216,7 +214,7 @@ class Traces(pulumi.ComponentResource):
             automount_service_account_token=False, opts=in_namespace,
         )
         self.collector = pinned_chart(
-            f"{name}-otel-collector", catalogue.OTEL_COLLECTOR_CHART, config.charts, self.namespace.namespace.metadata.name,
+            f"{name}-otel-collector", catalogue.OTEL_COLLECTOR_CHART, args.charts, self.namespace.namespace.metadata.name,
             collector_values(config), pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.collector_account])),
         )
 
@@ -238,7 +236,7 @@ class Traces(pulumi.ComponentResource):
         }
 
         self.summary = {
-            "charts": {ref.name: ref.version for ref in charts_for(config)},
+            "charts": {ref.name: ref.version for ref, _ in args.charts.sources},
             "namespace": TRACING_NAMESPACE,
             "tempo": {"url": TEMPO_URL, "bucket": self.access.bucket, "retentionDays": tracing.retention_days},
             "collector": {

@@ -36,6 +36,7 @@ from stacks.sites import StandbySource
 from stacks import catalogue
 from ..access.team import DNS_NAMESPACE, DNS_POD_LABELS
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
 from .operators import RESTRICTED_CONTAINER, mirrored
@@ -64,11 +65,6 @@ RESTRICTED_POD = {
 VELERO_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
 PLUGIN_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 PROVIDERS = {"s3": "aws", "azure_blob": "azure"}
-
-
-def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
-    """The charts this component installs for `config` (checked before anything is registered)."""
-    return [catalogue.VELERO_CHART] if config.services.backup.enabled else []
 
 
 # --- namespace helpers (also used by registry.py) ------------------------------------------------
@@ -162,6 +158,8 @@ class BackupArgs(BaseModel):
     """The stack's ObjectStorage."""
     standby: StandbySource | None = None
     """On a secondary site, the primary it follows (its backups are restorable here, read-only)."""
+    charts: PartCharts
+    """The backup part's charts (Velero), resolved by the loader."""
 
 
 def location_prefix(environment: str, site: str) -> str:
@@ -247,7 +245,7 @@ class Backup(pulumi.ComponentResource):
         self.access = storage.access_for("velero", self.namespace.metadata.name, "backups")
 
         self.chart = pinned_chart(
-            f"{name}-velero", catalogue.VELERO_CHART, config.charts, self.namespace.metadata.name,
+            f"{name}-velero", catalogue.VELERO_CHART, args.charts, self.namespace.metadata.name,
             chart_values(config, storage.kind, self.access),
             pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret]),
         )

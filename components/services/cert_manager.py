@@ -13,6 +13,7 @@ from stacks.model.services import AcmeIssuer, InternalCaIssuer
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import INGRESS_TARGET_LABEL
 from .operators import ANYWHERE, ServiceNamespace, after, mirrored, resources, restricted_container, restricted_pod, tcp
 
@@ -88,7 +89,7 @@ class CertManager(pulumi.ComponentResource):
     issuer: k8s.apiextensions.CustomResource
     internal_issuer: k8s.apiextensions.CustomResource
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:CertManager", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, config, "certificates", child, internal=True)
@@ -106,7 +107,7 @@ class CertManager(pulumi.ComponentResource):
                 "policyTypes": ["Egress"],
                 "egress": [{"to": ANYWHERE, "ports": tcp(80)}],
             })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, config.charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(config), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)
         meta = lambda resource_name: {"name": resource_name, "labels": space.labels}  # noqa: E731 - cluster-scoped
         internal = issuer if isinstance(issuer, InternalCaIssuer) else InternalCaIssuer(kind="internal_ca")

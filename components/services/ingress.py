@@ -11,6 +11,7 @@ from stacks.model import Aks, StackConfig
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import INGRESS_TARGET_LABEL
 from .operators import ANYWHERE, ServiceNamespace, after, registry_for, resources, restricted_container, restricted_pod, tcp
 
@@ -93,7 +94,7 @@ class Ingress(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Ingress", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         space = ServiceNamespace(name, catalogue.INGRESS_NAMESPACE, config, "ingress", child)
@@ -112,5 +113,5 @@ class Ingress(pulumi.ComponentResource):
             "policyTypes": ["Egress"],
             "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}}}]}],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.INGRESS_NGINX, config.charts, catalogue.INGRESS_NAMESPACE, chart_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.INGRESS_NGINX, charts, catalogue.INGRESS_NAMESPACE, chart_values(config), after(child, self.namespace))
         self.register_outputs({"namespace": catalogue.INGRESS_NAMESPACE})

@@ -11,6 +11,7 @@ from stacks.model import StackConfig
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX
 from ..workloads.endpoints import KAFKA_CLIENT_SECRET, PORTS, pod_labels
 from .operators import (
@@ -128,7 +129,7 @@ class Kafka(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
     topics: dict[str, k8s.apiextensions.CustomResource]
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None,
+    def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None,
                  team_namespaces: dict[str, pulumi.Resource] | None = None, issuer: pulumi.Resource | None = None):
         super().__init__("platform:services:Kafka", name, None, opts)
         kafka = config.services.kafka
@@ -148,7 +149,7 @@ class Kafka(pulumi.ComponentResource):
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": port} for port in PORTS["kafka"]]}],
             })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, config.charts, namespace, operator_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, charts, namespace, operator_values(config), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)
         listener = dict(LISTENER)
         self.listener_certificate = None

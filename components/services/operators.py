@@ -23,21 +23,6 @@ KUBE_API_PORTS = (443, 6443)
 ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
 
 
-def required_charts(config: StackConfig) -> list[ChartRef]:
-    """Every chart the stack's ingress, certificate and data services install, so a local chart
-    directory can be checked before anything is registered."""
-    services = config.services
-    wanted = [
-        (services.ingress.enabled, catalogue.INGRESS_NGINX),
-        (services.cert_manager.enabled, catalogue.CERT_MANAGER),
-        (services.postgres.enabled, catalogue.POSTGRES_OPERATOR),
-        (services.redis.enabled, catalogue.REDIS_OPERATOR),
-        (services.rabbitmq.enabled, catalogue.RABBITMQ_OPERATOR),
-        (services.kafka.enabled, catalogue.STRIMZI),
-    ]
-    return [ref for enabled, ref in wanted if enabled]
-
-
 # --- images from the approved registry ------------------------------------------------------------
 
 

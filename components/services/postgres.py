@@ -16,6 +16,7 @@ from stacks.model.teams import Database, Team, instance_pods, instance_storage_g
 from stacks import catalogue
 from ..access import rbac
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, pod_labels, postgres_cluster_name, postgres_namespace
 from .operators import (
@@ -439,7 +440,7 @@ class PostgresOperator(pulumi.ComponentResource):
     data_namespaces: dict[str, DataNamespace]
 
     def __init__(
-        self, name: str, config: StackConfig, storage: Any = None, opts: pulumi.ResourceOptions | None = None,
+        self, name: str, config: StackConfig, charts: PartCharts, storage: Any = None, opts: pulumi.ResourceOptions | None = None,
         team_namespaces: dict[str, pulumi.Resource] | None = None, standby: StandbySource | None = None,
     ):
         super().__init__("platform:services:PostgresOperator", name, None, opts)
@@ -476,7 +477,7 @@ class PostgresOperator(pulumi.ComponentResource):
             backups[team.name] = backup
         any_backup = next(iter(backups.values()), None)
         self.chart = pinned_chart(
-            f"{name}-chart", catalogue.POSTGRES_OPERATOR, config.charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(config, any_backup), after(child, self.namespace),
+            f"{name}-chart", catalogue.POSTGRES_OPERATOR, charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(config, any_backup), after(child, self.namespace),
         )
         self.clusters = {}
         for team in config.teams:

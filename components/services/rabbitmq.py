@@ -13,6 +13,7 @@ from stacks.model.teams import Queue, Team
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, pod_labels
 from .operators import (
@@ -132,7 +133,7 @@ class RabbitMQOperator(pulumi.ComponentResource):
     clusters: dict[str, RabbitMQ]
 
     def __init__(
-        self, name: str, config: StackConfig, team_namespaces: dict[str, pulumi.Resource], issuer: pulumi.Resource | None = None,
+        self, name: str, config: StackConfig, charts: PartCharts, team_namespaces: dict[str, pulumi.Resource], issuer: pulumi.Resource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("platform:services:RabbitMQOperator", name, None, opts)
@@ -147,7 +148,7 @@ class RabbitMQOperator(pulumi.ComponentResource):
                 "ports": [{"protocol": "TCP", "port": port} for port in MANAGEMENT_PORTS],
             }],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.RABBITMQ_OPERATOR, config.charts, catalogue.RABBITMQ_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.RABBITMQ_OPERATOR, charts, catalogue.RABBITMQ_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
         self.clusters = {}
         for team in config.teams:
             for queue in team.queues:

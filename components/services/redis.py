@@ -14,6 +14,7 @@ from stacks.model.teams import Cache, Team
 
 from stacks import catalogue
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
 from ..workloads.endpoints import PORTS, connection_secret, pod_labels
 from .operators import (
@@ -143,7 +144,7 @@ class RedisOperator(pulumi.ComponentResource):
     chart: k8s.helm.v4.Chart | None
     caches: dict[str, Redis]
 
-    def __init__(self, name: str, config: StackConfig, team_namespaces: dict[str, pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, charts: PartCharts, team_namespaces: dict[str, pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:RedisOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         space = ServiceNamespace(name, catalogue.REDIS_OPERATOR_NAMESPACE, config, "cache-operator", child)
@@ -156,7 +157,7 @@ class RedisOperator(pulumi.ComponentResource):
                 "ports": [{"protocol": "TCP", "port": port} for port in PORTS["redis"]],
             }],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, config.charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
         self.caches = {}
         for team in config.teams:
             for cache in team.caches:

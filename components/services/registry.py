@@ -37,6 +37,7 @@ from stacks.sites import StandbySource
 from stacks import catalogue
 from ..access.team import INGRESS_NAMESPACE
 from ..charts import pinned_chart
+from stacks.chart_sources import PartCharts
 from ..labels import kubernetes_labels
 from ..storage import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
 from .backup import egress_ports, network_policies, service_namespace
@@ -76,11 +77,6 @@ RESOURCES = {
     "redis": _resources("100m", "128Mi", "512Mi"),
     "exporter": _resources("50m", "64Mi", "128Mi"),
 }
-
-
-def charts_for(config: StackConfig) -> list[catalogue.ChartRef]:
-    """The charts this component installs for `config` (checked before anything is registered)."""
-    return [catalogue.HARBOR_CHART] if config.services.registry.enabled else []
 
 
 def storage_values(access: StorageAccess) -> dict[str, Any]:
@@ -124,6 +120,8 @@ class RegistryArgs(BaseModel):
     """The stack's ObjectStorage."""
     standby: StandbySource | None = None
     """On a secondary site, the primary it follows (its Harbor is the replication source)."""
+    charts: PartCharts
+    """The registry part's charts (Harbor), resolved by the loader."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -181,7 +179,7 @@ class Registry(pulumi.ComponentResource):
         self.values = self._values(config, secrets["database"])
         production = config.environment == "prod"
         self.chart = pinned_chart(
-            f"{name}-harbor", catalogue.HARBOR_CHART, config.charts, self.namespace.metadata.name, self.values,
+            f"{name}-harbor", catalogue.HARBOR_CHART, args.charts, self.namespace.metadata.name, self.values,
             pulumi.ResourceOptions(
                 parent=self, protect=production,
                 depends_on=[self.namespace, self.access.secret, *secrets["resources"]],

@@ -7,9 +7,10 @@ import pulumi
 import pytest
 import yaml
 
-from components import charts as charts_module
+from components.charts import pinned_chart
+from stacks import chart_sources as charts_module
 from stacks.catalogue import ChartRef
-from components.charts import chart_source, missing_charts, pinned_chart
+from stacks.chart_sources import PartCharts, UndeclaredChart, chart_source, missing_charts
 from stacks.inventory import run_program
 from stacks.loader import load
 from stacks.model.charts import Charts
@@ -73,7 +74,8 @@ def test_oci_without_a_registry_is_a_config_error():
 def test_a_chart_registers_as_helm_v4_chart_with_its_source(chart_dir):
     def program():
         provider = pulumi.ProviderResource("kubernetes", "render", {"renderYamlToDirectory": "rendered"})
-        pinned_chart("demo", DEMO, Charts(source="local"), "payments", {"greeting": "hi"}, pulumi.ResourceOptions(provider=provider))
+        charts = PartCharts("demo", ((DEMO, chart_source(Charts(source="local"), DEMO)),))
+        pinned_chart("demo", DEMO, charts, "payments", {"greeting": "hi"}, pulumi.ResourceOptions(provider=provider))
 
     [provider, chart] = run_program(program, "charts")
     assert chart.type == "kubernetes:helm.sh/v4:Chart"
@@ -81,5 +83,16 @@ def test_a_chart_registers_as_helm_v4_chart_with_its_source(chart_dir):
 
 
 def test_charts_off_registers_nothing():
-    registered = run_program(lambda: pinned_chart("demo", DEMO, Charts(source="off"), "payments", {}, pulumi.ResourceOptions()), "charts")
+    charts = PartCharts("demo", ((DEMO, chart_source(Charts(source="off"), DEMO)),))
+    registered = run_program(lambda: pinned_chart("demo", DEMO, charts, "payments", {}, pulumi.ResourceOptions()), "charts")
     assert registered == []
+
+
+def test_a_chart_its_part_does_not_declare_fails_loudly_and_registers_nothing():
+    """A component installs only the charts catalogue.PART_CHARTS declares for its part: those are
+    the ones the loader checked and resolved."""
+    charts = PartCharts("demo", ((DEMO, chart_source(Charts(source="remote"), DEMO)),))
+    other = ChartRef(name="other", version="1.0.0", repository="https://charts.example.com")
+    with pytest.raises(UndeclaredChart, match=r"^the demo part installs other 1.0.0, which stacks/catalogue.py PART_CHARTS does not declare for it "
+                                              r"\(it declares: demo 0.1.0\); declare it there, so the loader checks and resolves it$"):
+        run_program(lambda: pinned_chart("other", other, charts, "payments", {}, pulumi.ResourceOptions()), "charts")

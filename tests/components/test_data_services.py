@@ -68,7 +68,7 @@ def test_operator_pods_are_restricted_through_their_values(inventory):
 
 
 def test_an_oci_only_chart_is_pulled_by_reference():
-    from components.charts import chart_source, missing_charts
+    from stacks.chart_sources import chart_source, missing_charts
     from stacks.loader import load
     from stacks.model.charts import Charts
 
@@ -239,13 +239,14 @@ def test_a_cluster_waits_for_the_team_namespace_that_receives_its_secret():
 
     from components.services.postgres import PostgresOperator
     from stacks.inventory import run_program
-    from stacks.loader import load
+    from stacks.loader import load_stack
 
-    config = load("local")
+    loaded = load_stack("local")
+    config = loaded.config
 
     def program():
         team = k8s.core.v1.Namespace("team-payments", metadata={"name": "payments"})
-        PostgresOperator("pg", config, None, pulumi.ResourceOptions(), team_namespaces={"payments": team})
+        PostgresOperator("pg", config, loaded.charts.of("postgres"), None, pulumi.ResourceOptions(), team_namespaces={"payments": team})
 
     [cluster] = [r for r in run_program(program, "postgres") if r.type == "kubernetes:acid.zalan.do/v1:postgresql"]
     assert "kubernetes:core/v1:Namespace::team-payments" in cluster.options["depends_on"]

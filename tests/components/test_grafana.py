@@ -12,10 +12,11 @@ import pytest
 
 from stacks import catalogue
 from components.observability import dashboards
-from components.observability.grafana import Grafana, GrafanaArgs, charts_for, data_sources
+from components.observability.grafana import Grafana, GrafanaArgs, data_sources
 from policies.evaluate import Evaluator
+from stacks.chart_sources import part_charts
 from stacks.inventory import run_program
-from stacks.loader import load
+from stacks.loader import load, load_stack
 
 GRAFANA = "platform:observability:Grafana"
 KEY = f"{GRAFANA}::platform-observability-grafana"
@@ -68,13 +69,13 @@ def test_every_stack_with_monitoring_runs_one_grafana_in_the_observability_compo
     [component] = inventory(stack).of_type(GRAFANA)
     assert component.parent == "platform:observability:Observability::platform-observability"
     assert load(stack).services.monitoring.enabled
-    assert charts_for(load(stack)) == [catalogue.GRAFANA_CHART]
+    assert part_charts(load(stack), "monitoring") == [catalogue.KUBE_PROMETHEUS_STACK, catalogue.GRAFANA_CHART]
 
 
 def test_no_monitoring_no_grafana_chart():
     config = load("prod")
     off = config.model_copy(update={"services": config.services.model_copy(update={"monitoring": config.services.monitoring.model_copy(update={"enabled": False})})})
-    assert charts_for(off) == []
+    assert part_charts(off, "monitoring") == []
 
 
 def test_charts_off_leave_everything_else_in_place(inventory):
@@ -410,13 +411,14 @@ def test_grafana_reaches_its_data_sources_and_without_a_hostname_admits_nothing(
 
 @pytest.fixture(scope="module")
 def with_hostname():
-    config = load("prod")
+    loaded = load_stack("prod")
+    config = loaded.config
     monitoring = config.services.monitoring.model_copy(update={"grafana_hostname": "grafana.example.com"})
     config = config.model_copy(update={"services": config.services.model_copy(update={"monitoring": monitoring})})
     built = {}
 
     def program():
-        built["grafana"] = Grafana("g", GrafanaArgs(stack=config))
+        built["grafana"] = Grafana("g", GrafanaArgs(stack=config, charts=loaded.charts.of("monitoring")))
 
     registrations = run_program(program, "prod")
     return built["grafana"], {r.name: r for r in registrations}

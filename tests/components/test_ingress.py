@@ -10,8 +10,16 @@ import pytest
 
 from stacks import catalogue
 from components.labels import INGRESS_TARGET_LABEL
-from components.services.operators import mirrored, registry_for, required_charts
+from components.services.operators import mirrored, registry_for
+from stacks.chart_sources import part_charts
 from stacks.loader import load
+
+SERVICE_PARTS = ("ingress", "cert_manager", "postgres", "redis", "rabbitmq", "kafka")
+
+
+def required_charts(config):
+    """The charts of the ingress, certificate and data-service parts (catalogue.PART_CHARTS)."""
+    return [ref for part in SERVICE_PARTS for ref in part_charts(config, part)]
 
 RESTRICTED_LABELS = {
     f"pod-security.kubernetes.io/{mode}{suffix}": value

@@ -18,6 +18,7 @@ from components.observability.logs import AUDIT_POLICY, RKE2_AUDIT_LOG, fluent_b
 from components.labels import INGRESS_TARGET_LABEL
 from components.storage import StorageAccess
 from policies.evaluate import Evaluator
+from stacks.chart_sources import part_charts
 from stacks.inventory import evaluate
 from stacks.loader import load, stack_file
 
@@ -83,8 +84,8 @@ def test_test_prod_and_the_sites_run_loki_and_fluent_bit_dev_and_local_do_not(in
 
 
 def test_charts_for_names_the_pinned_charts_only_when_logging_is_on():
-    assert logs_module.charts_for(load("prod")) == [catalogue.LOKI_CHART, catalogue.FLUENT_BIT_CHART]
-    assert logs_module.charts_for(load("dev")) == []
+    assert part_charts(load("prod"), "logging") == [catalogue.LOKI_CHART, catalogue.FLUENT_BIT_CHART]
+    assert part_charts(load("dev"), "logging") == []
     assert (catalogue.LOKI_CHART.version, catalogue.FLUENT_BIT_CHART.version) == ("7.3.0", "0.58.2")
 
 

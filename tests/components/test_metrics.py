@@ -15,8 +15,9 @@ import yaml
 
 from stacks import catalogue
 from components.observability import metrics as metrics_module
-from components.observability.metrics import Metrics, MetricsArgs, alertmanager_config, charts_for
+from components.observability.metrics import Metrics, MetricsArgs, alertmanager_config
 from policies.evaluate import Evaluator
+from stacks.chart_sources import part_charts
 from stacks.inventory import run_program
 from stacks.loader import load, load_stack
 from stacks.model.observability import Monitoring
@@ -59,7 +60,7 @@ def test_every_stack_with_monitoring_runs_one_metrics_component_in_the_monitorin
     namespace = metrics(inventory, stack)["namespace"].inputs["metadata"]
     assert namespace["name"] == "monitoring"
     assert namespace["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert charts_for(load(stack)) == [catalogue.KUBE_PROMETHEUS_STACK]
+    assert part_charts(load(stack), "monitoring") == [catalogue.KUBE_PROMETHEUS_STACK, catalogue.GRAFANA_CHART]
 
 
 @pytest.mark.parametrize("stack", WITH_CHART)
@@ -470,7 +471,7 @@ def test_the_api_server_reaches_the_operator_webhook_and_grafana_reaches_prometh
 def _component(stack: str) -> Metrics:
     built: list[Metrics] = []
     loaded = load_stack(stack)
-    run_program(lambda: built.append(Metrics("m", MetricsArgs(stack=loaded.config, standby=loaded.other_sites.standby))), stack)
+    run_program(lambda: built.append(Metrics("m", MetricsArgs(stack=loaded.config, standby=loaded.other_sites.standby, charts=loaded.charts.of("monitoring")))), stack)
     return built[0]
 
 

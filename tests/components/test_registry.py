@@ -13,12 +13,12 @@ from pulumi.runtime import settings
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks import catalogue
-from components.charts import missing_charts
 from components.services import registry as registry_module
 from components.services.registry import Registry, RegistryArgs
 from components.storage import ObjectStorage, ObjectStorageArgs
+from stacks.chart_sources import missing_charts, part_charts
 from stacks.inventory import evaluate, run_program
-from stacks.loader import STACKS_DIR, load
+from stacks.loader import STACKS_DIR, load, load_stack
 from stacks.model.charts import Charts
 
 REGISTRY = "platform:services:Registry::platform-registry"
@@ -176,12 +176,13 @@ def test_every_secret_harbor_would_generate_is_generated_once_by_pulumi(inventor
 
 
 def test_the_secrets_hold_the_keys_the_chart_reads():
-    config = load("onprem-dc1")
+    loaded = load_stack("onprem-dc1")
+    config = loaded.config
     built: list[Registry] = []
 
     def program():
         storage = ObjectStorage("storage", ObjectStorageArgs.from_stack(config))
-        built.append(Registry("registry", RegistryArgs(stack=config, storage=storage)))
+        built.append(Registry("registry", RegistryArgs(stack=config, storage=storage, charts=loaded.charts.of("registry"))))
 
     run_program(program, "onprem-dc1")
     [harbor] = built
@@ -253,12 +254,12 @@ def test_a_site_without_the_registry_installs_no_harbor(tmp_path):
 
 
 def test_a_local_chart_directory_without_harbor_is_a_config_error(tmp_path, monkeypatch):
-    from components import charts as charts_module
+    from stacks import chart_sources as charts_module
 
     monkeypatch.setattr(charts_module, "PROJECT_DIR", tmp_path)
     config = load("onprem-dc1").model_copy(update={"charts": Charts(source="local")})
-    assert registry_module.charts_for(config) == [catalogue.HARBOR_CHART]
-    assert missing_charts(config, registry_module.charts_for(config)) == [(
+    assert part_charts(config, "registry") == [catalogue.HARBOR_CHART]
+    assert missing_charts(config, part_charts(config, "registry")) == [(
         "charts.directory",
         "charts/ has no harbor 1.18.3 (`harbor-1.18.3.tgz` or `harbor/`); fetch it on a connected machine with "
         "`helm pull harbor --repo https://helm.goharbor.io --version 1.18.3`, or set `charts.source` to remote, oci or off",

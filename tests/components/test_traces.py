@@ -12,6 +12,7 @@ from stacks import catalogue
 from components.observability import traces as traces_module
 from components.observability.common import OTEL_COLLECTOR_HOST, TEMPO_OTLP_GRPC
 from policies.evaluate import Evaluator
+from stacks.chart_sources import part_charts
 from stacks.inventory import evaluate
 from stacks.loader import load
 
@@ -47,8 +48,8 @@ def test_every_stack_with_tracing_runs_tempo_and_the_collector_and_local_does_no
             inputs = children[chart].inputs
             assert (inputs["chart"], inputs["version"], inputs["repositoryOpts"], inputs["namespace"]) == (
                 ref.name, ref.version, {"repo": ref.repository}, "tracing")
-    assert traces_module.charts_for(load("prod")) == [catalogue.TEMPO_CHART, catalogue.OTEL_COLLECTOR_CHART]
-    assert traces_module.charts_for(load("local")) == []
+    assert part_charts(load("prod"), "tracing") == [catalogue.TEMPO_CHART, catalogue.OTEL_COLLECTOR_CHART]
+    assert part_charts(load("local"), "tracing") == []
 
 
 @pytest.mark.parametrize("stack, hours, backend, bucket", [

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components import charts as charts_module
+from stacks import chart_sources as charts_module
 from stacks.__main__ import main
-from stacks.loader import load, stack_charts, stack_file
+from stacks.chart_sources import stack_charts
+from stacks.loader import load, stack_file
 
 DIRECTORY = "vendor/charts"
 # What onprem-dc1 installs besides the observability parts (which their own modules name).

@@ -26,6 +26,7 @@ from .services.rabbitmq import RabbitMQOperator
 from .services.redis import RedisOperator
 from .services import registry as registry_service
 from .storage import ObjectStorage, ObjectStorageArgs
+from .workloads.connections import ConnectionSettings
 
 
 class CompleteCluster(pulumi.ComponentResource):
@@ -152,3 +153,10 @@ class CompleteCluster(pulumi.ComponentResource):
             self.rancher = RancherCluster(f"{name}-rancher", RancherClusterArgs(stack=config), child)
             return self.rancher.provider
         return None
+
+
+def connection_settings(config: StackConfig) -> ConnectionSettings:
+    """How the stack's workloads connect to its instances: Redis has an auth Secret where the
+    program generates passwords (not into a render target's files), and Kafka clients get the
+    internal CA where cert-manager runs."""
+    return ConnectionSettings(redis_password=not isinstance(config.infrastructure, Render), kafka_ca=config.services.cert_manager.enabled)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pulumi
 
+from typing import Any
+
+from stacks import catalogue
 from stacks.loader import LoadedStack
-from stacks.model import Render
+from stacks.model import Render, StackConfig
+from stacks.shared_services import INSTANCE_SERVICES, SHARED_SERVICES
 
 from . import outputs
 from .complete_cluster import CompleteCluster
-from .services.operators import shared_services_summary
 
 
 def build(stack: LoadedStack) -> CompleteCluster:
@@ -51,3 +54,29 @@ def build(stack: LoadedStack) -> CompleteCluster:
     if cluster.kubernetes is not None:
         pulumi.export(outputs.SHARED_SERVICES, shared_services_summary(config))
     return cluster
+
+
+def shared_services_summary(config: StackConfig) -> dict[str, Any]:
+    """What application teams connect to, per service: in-cluster addresses and Secret names (no
+    credentials), as the `sharedServices` stack output; the same endpoints the workloads get."""
+    services = config.services
+    summary: dict[str, Any] = {}
+    if services.ingress.enabled:
+        summary["ingress"] = {"ingressClass": catalogue.INGRESS_CLASS, "namespace": catalogue.INGRESS_NAMESPACE}
+    if services.cert_manager.enabled:
+        summary["certificates"] = {"clusterIssuer": catalogue.CLUSTER_ISSUER, "kind": services.cert_manager.issuer.kind}
+    for service in INSTANCE_SERVICES:
+        if getattr(services, service.name).enabled:
+            summary[service.team_field] = {
+                f"{team.name}/{instance.name}": {"address": endpoint.address, "secret": endpoint.secret}
+                for team in config.teams
+                for instance in getattr(team, service.team_field)
+                for endpoint in [service.endpoint(team.name, instance.name)]
+            }
+    kafka = SHARED_SERVICES["kafka"]
+    if services.kafka.enabled:
+        summary["kafka"] = {
+            "bootstrap": kafka.endpoint("").address,
+            "topics": [f"{team.name}.{topic.name}" for team in config.teams for topic in team.topics],
+        }
+    return summary

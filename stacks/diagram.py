@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .model import Aks, Existing, Rancher, Render, StackConfig
+from .shared_services import SHARED_SERVICES
 
 #: Service config keys in drawing order, with their label and whether they hold data (drawn as a cylinder).
 SERVICES = (
@@ -35,8 +36,6 @@ SERVICES = (
 )
 #: Services that keep their data (or a copy of it) in object storage.
 _STORES_IN_OBJECT_STORAGE = {"registry": "images", "backup": "backups", "logging": "log archive", "tracing": "traces", "postgres": "WAL archive"}
-#: Team service instances (team config key, the service they live in).
-_TEAM_INSTANCES = (("databases", "postgres"), ("caches", "redis"), ("queues", "rabbitmq"), ("topics", "kafka"))
 _WORKLOAD_LABELS = {"api": "API", "worker": "worker", "scheduled_job": "job"}
 
 
@@ -121,7 +120,8 @@ def mermaid(config: StackConfig, resources: Sequence = (), layer_sizes: dict[str
                 if host and config.services.ingress.enabled:
                     edges.append(f"  {node_id('svc', 'ingress')} -- {label(host)} --> {workload_id}")
             lines.append("    end")
-            for attribute, service in _TEAM_INSTANCES:
+            for service in SHARED_SERVICES:
+                attribute = SHARED_SERVICES[service].team_field
                 instances = getattr(team, attribute, None) or []
                 if instances and getattr(config.services, service).enabled:
                     names = ", ".join(str(getattr(instance, "name", instance)) for instance in instances)

@@ -34,9 +34,9 @@ from urllib.parse import quote
 
 from stacks.model import StackConfig
 from stacks.model.teams import Team
+from stacks.shared_services import postgres_cluster_name, postgres_namespace
 
 from stacks import catalogue
-from ..workloads.endpoints import postgres_cluster_name, postgres_namespace
 from .common import LOGGING_NAMESPACE, MONITORING_NAMESPACE, SITE_LABEL, TRACING_NAMESPACE
 from .monitors import INSTANCE_LABEL
 

@@ -41,6 +41,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
+from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
 
 from stacks import catalogue
 from ..labels import LABEL_PREFIX, kubernetes_labels
@@ -55,7 +56,6 @@ from ..services.rabbitmq import RabbitMQOperator
 from ..services.redis import RedisOperator
 from ..services.registry import NAMESPACE as HARBOR_NAMESPACE
 from ..services.registry import Registry
-from ..workloads.endpoints import pod_labels, postgres_cluster_name, postgres_namespace
 from .common import MONITORING_NAMESPACE
 
 MONITORING_API = catalogue.PROMETHEUS_OPERATOR_API
@@ -138,20 +138,20 @@ def targets(config: StackConfig) -> list[Target]:
             for database in team.databases:
                 cluster = postgres_cluster_name(team.name, database.name)
                 found.append(Target("postgres", f"{cluster}-patroni", postgres_namespace(team.name), "PodMonitor",
-                                    pod_labels("postgres", team.name, database.name), PATRONI_PORT, f"{team.name}/{database.name}", team.name))
+                                    SHARED_SERVICES["postgres"].endpoint(team.name, database.name).pod_labels, PATRONI_PORT, f"{team.name}/{database.name}", team.name))
         if services.redis.enabled:
             for cache in team.caches:
                 key, value = REDIS_ROLE_LABEL
                 found.append(Target("redis", f"{cache.name}-redis", team.name, "PodMonitor",
-                                    {**pod_labels("redis", team.name, cache.name), key: value}, REDIS_EXPORTER_PORT, f"{team.name}/{cache.name}", team.name))
+                                    {**SHARED_SERVICES["redis"].endpoint(team.name, cache.name).pod_labels, key: value}, REDIS_EXPORTER_PORT, f"{team.name}/{cache.name}", team.name))
         if services.rabbitmq.enabled:
             for queue in team.queues:
                 port, endpoint = _rabbitmq_endpoint(config, team.name, queue.name)
                 found.append(Target("rabbitmq", f"{queue.name}-rabbitmq", team.name, "PodMonitor",
-                                    pod_labels("rabbitmq", team.name, queue.name), port, f"{team.name}/{queue.name}", team.name, endpoint))
+                                    SHARED_SERVICES["rabbitmq"].endpoint(team.name, queue.name).pod_labels, port, f"{team.name}/{queue.name}", team.name, endpoint))
     if services.kafka.enabled:
         found.append(Target("kafka", f"{catalogue.KAFKA_CLUSTER}-kafka", catalogue.KAFKA_NAMESPACE, "PodMonitor",
-                            pod_labels("kafka", "", catalogue.KAFKA_CLUSTER), KAFKA_METRICS_PORT))
+                            SHARED_SERVICES["kafka"].endpoint("").pod_labels, KAFKA_METRICS_PORT))
     if services.registry.enabled:
         # Harbor's core, registry, jobservice and exporter each serve metrics behind a Service port
         # named `http-metrics`; one ServiceMonitor over the chart's Services finds them all.

@@ -8,25 +8,26 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.model import StackConfig
+from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES
 
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX
-from ..workloads.endpoints import KAFKA_CLIENT_SECRET, PORTS, pod_labels
 from .operators import (
     ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, namespace_selector, protect,
     registry_for, resources,
 )
 
+KAFKA = SHARED_SERVICES["kafka"]
 OPERATOR_SIZE = ("200m", "512Mi")
 ENTITY_OPERATOR_SIZE = ("100m", "256Mi")
 CONTROLLER_STORAGE_GI = 5  # KRaft metadata only
-LISTENER = {"name": "tls", "port": PORTS["kafka"][0], "type": "internal", "tls": True}
+LISTENER = {"name": "tls", "port": KAFKA.ports[0], "type": "internal", "tls": True}
 # With cert-manager, the TLS listener presents a certificate of the cluster's internal CA (instead of
 # Strimzi's own per-cluster CA), so clients in the team namespaces can trust it: each team that uses
 # Kafka gets a client certificate of the same CA, whose Secret carries the CA's `ca.crt`
-# (endpoints.KAFKA_CLIENT_SECRET; connections.py hands it to the pods as a PEM).
+# (stacks/shared_services.py KAFKA_CLIENT_SECRET; connections.py hands it to the pods as a PEM).
 LISTENER_CERTIFICATE_SECRET = f"{catalogue.KAFKA_CLUSTER}-listener-tls"
 
 
@@ -145,9 +146,9 @@ class Kafka(pulumi.ComponentResource):
         ]
         if clients:
             space.policy("allow-clients", {
-                "podSelector": {"matchLabels": pod_labels("kafka", "", cluster_name)},
+                "podSelector": {"matchLabels": KAFKA.endpoint("", cluster_name).pod_labels},
                 "policyTypes": ["Ingress"],
-                "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": port} for port in PORTS["kafka"]]}],
+                "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": port} for port in KAFKA.ports]}],
             })
         self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, charts, namespace, operator_values(config), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)

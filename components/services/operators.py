@@ -14,7 +14,7 @@ from stacks.model import Rancher, Render, StackConfig
 from stacks import catalogue
 from stacks.catalogue import ChartRef
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..workloads.endpoints import DEFAULT_INSTANCE, connection_secret, postgres_cluster_name, postgres_namespace
+from stacks.shared_services import SHARED_SERVICES
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}
@@ -239,33 +239,5 @@ def clients_of(team, service: str, instance: str) -> list[dict[str, str]]:
     return [
         {"app.kubernetes.io/name": workload.name, f"{LABEL_PREFIX}/team": team.name}
         for workload in team.workloads
-        if any(uses.service == service and (uses.instance or DEFAULT_INSTANCE[service]) == instance for uses in workload.uses)
+        if any(uses.service == service and (uses.instance or SHARED_SERVICES[service].default_instance) == instance for uses in workload.uses)
     ]
-
-
-def shared_services_summary(config: StackConfig) -> dict[str, Any]:
-    """What application teams connect to, per service: in-cluster addresses and Secret names (no
-    credentials), as the `sharedServices` stack output."""
-    services = config.services
-    summary: dict[str, Any] = {}
-    if services.ingress.enabled:
-        summary["ingress"] = {"ingressClass": catalogue.INGRESS_CLASS, "namespace": catalogue.INGRESS_NAMESPACE}
-    if services.cert_manager.enabled:
-        summary["certificates"] = {"clusterIssuer": catalogue.CLUSTER_ISSUER, "kind": services.cert_manager.issuer.kind}
-    for service, field, host in (
-        ("postgres", "databases", lambda team, name: f"{postgres_cluster_name(team, name)}.{postgres_namespace(team)}.svc:5432"),
-        ("redis", "caches", lambda team, name: f"rfs-{name}.{team}.svc:26379"),
-        ("rabbitmq", "queues", lambda team, name: f"{name}.{team}.svc:5671"),
-    ):
-        if getattr(services, service).enabled:
-            summary[field] = {
-                f"{team.name}/{instance.name}": {"address": host(team.name, instance.name), "secret": connection_secret(service, team.name, instance.name)}
-                for team in config.teams
-                for instance in getattr(team, field)
-            }
-    if services.kafka.enabled:
-        summary["kafka"] = {
-            "bootstrap": f"{catalogue.KAFKA_CLUSTER}-kafka-bootstrap.{catalogue.KAFKA_NAMESPACE}.svc:9093",
-            "topics": [f"{team.name}.{topic.name}" for team in config.teams for topic in team.topics],
-        }
-    return summary

@@ -12,19 +12,20 @@ from stacks.model import StackConfig
 from stacks.sites import StandbySource
 from stacks.model.base import quantity_value
 from stacks.model.teams import Database, Team, instance_pods, instance_storage_gi
+from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
 
 from stacks import catalogue
 from ..access import rbac
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..workloads.endpoints import PORTS, pod_labels, postgres_cluster_name, postgres_namespace
 from .operators import (
     ANYWHERE, DNS_NAMESPACE, DNS_POD_LABELS, KUBE_API_PORTS, ServiceNamespace, after, clients_of, database_node_affinity,
     database_tolerations, instance_network_policy, mirrored, namespace_selector, protect, resources, restricted_container,
     restricted_pod, split_image, tcp,
 )
 
+POSTGRES = SHARED_SERVICES["postgres"]
 OPERATOR_SIZE = ("100m", "256Mi")
 PATRONI_PORT = 8008
 # The chart's objects, its ServiceAccount among them, are named `postgres-operator` whatever the
@@ -35,7 +36,7 @@ OPERATOR_NAME = "postgres-operator"
 # (which look up the replica to dump through the API). The chart's `podServiceAccount.name`.
 POD_SERVICE_ACCOUNT = "postgres-pod"
 DATABASE = "app"  # the database every cluster is created with
-OWNER = "app"  # the role that owns it, as `<team>.app` (owner_role); its Secret: endpoints.connection_secret
+OWNER = "app"  # the role that owns it, as `<team>.app` (owner_role); its Secret: the shared services' postgres endpoint
 # Spilo's postgres user and group; the data volume is group-writable for it.
 SPILO_USER, SPILO_GROUP = 101, 103
 BASE_BACKUP_SCHEDULE = "0 2 * * *"
@@ -68,7 +69,7 @@ def owner_role(team: str) -> str:
     `enable_cross_namespace_secret` the operator writes the role's credentials Secret into the
     namespace before the first dot (the team namespace, where the workloads run) instead of the
     cluster's (`<team>-data`), as `<team>.app.<cluster>.credentials.postgresql.acid.zalan.do`
-    (endpoints.connection_secret). The whole string is the PostgreSQL role name and the Secret's
+    (stacks/shared_services.py, the postgres endpoint's `secret`). The whole string is the PostgreSQL role name and the Secret's
     `username` (postgres-operator pkg/cluster/cluster.go `initRobotUsers`; docs/reference/cluster_manifest.md
     `users`)."""
     return f"{team}.{OWNER}"
@@ -289,20 +290,20 @@ class Postgres(pulumi.ComponentResource):
         instance_network_policy(
             f"{name}-network",
             {"name": f"{self.cluster_name}-postgres", "namespace": postgres_namespace(team.name), "labels": labels},
-            pod_labels("postgres", team.name, database.name),
-            client_ports=PORTS["postgres"],
-            peer_ports=(*PORTS["postgres"], PATRONI_PORT),
+            POSTGRES.endpoint(team.name, database.name).pod_labels,
+            client_ports=POSTGRES.ports,
+            peer_ports=(*POSTGRES.ports, PATRONI_PORT),
             clients=clients_of(team, "postgres", database.name),
             clients_namespace=team.name,
             operator_namespace=catalogue.POSTGRES_OPERATOR_NAMESPACE,
-            operator_ports=(*PORTS["postgres"], PATRONI_PORT),
+            operator_ports=(*POSTGRES.ports, PATRONI_PORT),
             # Patroni keeps its state through the API server; WAL-G ships to object storage.
             https_egress=True,
             opts=child,
         )
         if args.backup is not None:
             logical_backup_network_policies(
-                f"{name}-logical-backup", self.cluster_name, postgres_namespace(team.name), pod_labels("postgres", team.name, database.name), labels, child,
+                f"{name}-logical-backup", self.cluster_name, postgres_namespace(team.name), POSTGRES.endpoint(team.name, database.name).pod_labels, labels, child,
             )
         self.register_outputs({"cluster": self.cluster_name})
 
@@ -323,7 +324,7 @@ def logical_backup_network_policies(
             "podSelector": backup_pods,
             "policyTypes": ["Egress"],
             "egress": [
-                {"to": [{"podSelector": database_pods}], "ports": tcp(*PORTS["postgres"])},
+                {"to": [{"podSelector": database_pods}], "ports": tcp(*POSTGRES.ports)},
                 {"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)},
             ],
         },
@@ -335,7 +336,7 @@ def logical_backup_network_policies(
         spec={
             "podSelector": database_pods,
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"podSelector": backup_pods}], "ports": tcp(*PORTS["postgres"])}],
+            "ingress": [{"from": [{"podSelector": backup_pods}], "ports": tcp(*POSTGRES.ports)}],
         },
         opts=opts,
     )
@@ -451,7 +452,7 @@ class PostgresOperator(pulumi.ComponentResource):
             "podSelector": {},
             "policyTypes": ["Egress"],
             "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"application": "spilo"}}}], "ports": [
-                {"protocol": "TCP", "port": port} for port in (*PORTS["postgres"], PATRONI_PORT)
+                {"protocol": "TCP", "port": port} for port in (*POSTGRES.ports, PATRONI_PORT)
             ]}],
         })
         self.data_namespaces = {

@@ -10,17 +10,18 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 from stacks.model.teams import Queue, Team
+from stacks.shared_services import SHARED_SERVICES
 
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..workloads.endpoints import PORTS, pod_labels
 from .operators import (
     ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, instance_network_policy, mirrored,
     protect, registry_for, resources, restricted_container, restricted_pod,
 )
 
+RABBITMQ = SHARED_SERVICES["rabbitmq"]
 OPERATOR_SIZE = ("100m", "256Mi")
 SETUP_SIZE = ("100m", "128Mi")
 MANAGEMENT_PORTS = (15671, 15672)
@@ -109,9 +110,9 @@ class RabbitMQ(pulumi.ComponentResource):
         instance_network_policy(
             f"{name}-network",
             {"name": f"{queue.name}-rabbitmq", "namespace": team.name, "labels": labels},
-            pod_labels("rabbitmq", team.name, queue.name),
-            client_ports=PORTS["rabbitmq"],
-            peer_ports=(*CLUSTER_PORTS, *PORTS["rabbitmq"]),
+            RABBITMQ.endpoint(team.name, queue.name).pod_labels,
+            client_ports=RABBITMQ.ports,
+            peer_ports=(*CLUSTER_PORTS, *RABBITMQ.ports),
             clients=clients_of(team, "rabbitmq", queue.name),
             operator_namespace=catalogue.RABBITMQ_OPERATOR_NAMESPACE,
             operator_ports=MANAGEMENT_PORTS,

@@ -11,17 +11,18 @@ from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
 from stacks.model.teams import Cache, Team
+from stacks.shared_services import SHARED_SERVICES
 
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..workloads.endpoints import PORTS, connection_secret, pod_labels
 from .operators import (
     ServiceNamespace, after, clients_of, database_node_selector, database_tolerations, generates_passwords, instance_network_policy, mirrored,
     protect, resources, restricted_container, restricted_pod,
 )
 
+REDIS = SHARED_SERVICES["redis"]
 OPERATOR_SIZE = ("100m", "128Mi")
 RUN_AS = 1000
 # The redis_exporter sidecar the operator adds to every Redis pod (catalogue.REDIS_EXPORTER_IMAGE).
@@ -103,7 +104,8 @@ class Redis(pulumi.ComponentResource):
         # that declare the cache can reach it (NetworkPolicy).
         if generates_passwords(stack):
             password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
-            secret_name = connection_secret("redis", team.name, cache.name)
+            secret_name = REDIS.endpoint(team.name, cache.name).secret
+            assert secret_name is not None  # the Secret workloads reference (stacks/shared_services.py)
             password_secret = k8s.core.v1.Secret(
                 f"{name}-auth",
                 metadata={"name": secret_name, "namespace": team.name, "labels": labels},
@@ -123,12 +125,12 @@ class Redis(pulumi.ComponentResource):
         instance_network_policy(
             f"{name}-network",
             {"name": f"{cache.name}-redis", "namespace": team.name, "labels": labels},
-            pod_labels("redis", team.name, cache.name),
-            client_ports=PORTS["redis"],
-            peer_ports=PORTS["redis"],
+            REDIS.endpoint(team.name, cache.name).pod_labels,
+            client_ports=REDIS.ports,
+            peer_ports=REDIS.ports,
             clients=clients_of(team, "redis", cache.name),
             operator_namespace=catalogue.REDIS_OPERATOR_NAMESPACE,
-            operator_ports=PORTS["redis"],
+            operator_ports=REDIS.ports,
             https_egress=False,
             opts=child,
         )
@@ -154,7 +156,7 @@ class RedisOperator(pulumi.ComponentResource):
             "policyTypes": ["Egress"],
             "egress": [{
                 "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "redis-failover"}}}],
-                "ports": [{"protocol": "TCP", "port": port} for port in PORTS["redis"]],
+                "ports": [{"protocol": "TCP", "port": port} for port in REDIS.ports],
             }],
         })
         self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))

@@ -9,10 +9,11 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from stacks.model import StackConfig
+from stacks.shared_services import SHARED_SERVICES
 
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from .connections import connection_env
-from .endpoints import endpoint
+from ..services.operators import generates_passwords
+from .connections import ConnectionSettings, connection_env
 
 
 class WorkloadArgs(BaseModel):
@@ -50,7 +51,8 @@ class WorkloadComponent(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=self.child,
         )
-        self.connections = connection_env(args.stack, args.team, workload.uses) if workload.uses else None
+        settings = ConnectionSettings(redis_password=generates_passwords(args.stack), kafka_ca=args.stack.services.cert_manager.enabled)
+        self.connections = connection_env(settings, args.team, workload.uses) if workload.uses else None
         if workload.uses:
             self._egress(name, args)
 
@@ -60,9 +62,9 @@ class WorkloadComponent(pulumi.ComponentResource):
     def _egress(self, name: str, args: WorkloadArgs) -> None:
         rules = []
         for uses in args.workload.uses:
-            target = endpoint(uses.service, args.team, uses.instance)
+            target = SHARED_SERVICES[uses.service].endpoint(args.team, uses.instance)
             peer: dict[str, Any] = {"podSelector": {"matchLabels": target.pod_labels}}
-            if target.namespace:
+            if not target.in_team_namespace:
                 peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": target.namespace}}
             rules.append({"to": [peer], "ports": [{"protocol": "TCP", "port": port} for port in target.ports]})
         k8s.networking.v1.NetworkPolicy(

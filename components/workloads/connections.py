@@ -1,24 +1,22 @@
 """The environment variables that connect a workload to the shared services it declares in `uses`:
 each instance's address as plain values, its credentials as references into the instance's
-connection Secret (`endpoints.connection_secret`), never as values.
+connection Secret, never as values. Addresses and Secrets are the instances' endpoints
+(stacks/shared_services.py), the same the `sharedServices` stack output reports.
 
 Names: `<SERVICE>_<FIELD>` for the team's default instance (the one `uses` means without
 `instance`), and `<SERVICE>_<INSTANCE>_<FIELD>` for any other (upper case, `-` as `_`), so a workload
 can use two instances of a service. docs/onboarding.md lists them.
-
-The addresses come from `shared_services_summary` (components/services/operators.py), the same
-data as the `sharedServices` stack output, so what a pod is given and what the stack reports agree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from stacks.model import StackConfig
+from stacks.model.workloads import Uses
+from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES
 
-from ..services.operators import generates_passwords, shared_services_summary
 from ..services.postgres import DATABASE
-from .endpoints import DEFAULT_INSTANCE, KAFKA_CLIENT_SECRET, connection_secret
 
 # Keys of the Secrets the operators write: Zalando postgres-operator's role Secret and the RabbitMQ
 # cluster operator's `<cluster>-default-user` Secret both hold `username` and `password`; the
@@ -28,22 +26,22 @@ PASSWORD_KEY = "password"
 # The master group name the Spotahome operator configures in its Sentinels (clients ask the
 # Sentinels for the master of this group).
 REDIS_MASTER_NAME = "mymaster"
-# Summary sections per service (shared_services_summary).
-_SUMMARY_FIELD = {"postgres": "databases", "redis": "caches", "rabbitmq": "queues"}
-
-_summary_cache: tuple[StackConfig, dict[str, Any]] | None = None
 
 
-def _summary(stack: StackConfig) -> dict[str, Any]:
-    """The stack's summary, computed once per stack config (every workload of every team asks)."""
-    global _summary_cache
-    if _summary_cache is None or _summary_cache[0] is not stack:
-        _summary_cache = (stack, shared_services_summary(stack))
-    return _summary_cache[1]
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the stack decides about its instances' credentials."""
+
+    redis_password: bool
+    """The Redis instances have an auth Secret (the program generates passwords only on clusters it
+    deploys to, not into a render target's files)."""
+    kafka_ca: bool
+    """Kafka's listener chains to the cluster's internal CA, whose PEM each team's client certificate
+    Secret carries (the stack runs cert-manager)."""
 
 
 def prefix(service: str, instance: str) -> str:
-    name = service if instance == DEFAULT_INSTANCE[service] else f"{service}_{instance}"
+    name = service if instance == SHARED_SERVICES[service].default_instance else f"{service}_{instance}"
     return name.upper().replace("-", "_")
 
 
@@ -55,49 +53,46 @@ def _secret(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def _address(stack: StackConfig, service: str, team: str, instance: str) -> tuple[str, str]:
-    host, _, port = _summary(stack)[_SUMMARY_FIELD[service]][f"{team}/{instance}"]["address"].rpartition(":")
-    return host, port
-
-
-def connection_env(stack: StackConfig, team: str, uses: list[Any]) -> list[dict[str, Any]]:
-    """Container `env` entries for every service in `uses` (stacks.model.workloads.Uses), in order;
-    a service and instance named twice counts once."""
+def connection_env(settings: ConnectionSettings, team: str, uses: list[Uses]) -> list[dict[str, Any]]:
+    """Container `env` entries for every service in `uses`, in order; a service and instance named
+    twice counts once."""
     env: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for use in uses:
-        instance = use.instance or DEFAULT_INSTANCE[use.service]
+        service = SHARED_SERVICES[use.service]
+        instance = use.instance or service.default_instance
         if (use.service, instance) in seen:
             continue
         seen.add((use.service, instance))
         p = prefix(use.service, instance)
+        endpoint = service.endpoint(team, instance)
         if use.service == "kafka":
             env += [
-                _value(f"{p}_BOOTSTRAP_SERVERS", _summary(stack)["kafka"]["bootstrap"]),
+                _value(f"{p}_BOOTSTRAP_SERVERS", endpoint.address),
                 # The cluster's only listener is TLS (components/services/kafka.py).
                 _value(f"{p}_SECURITY_PROTOCOL", "SSL"),
             ]
-            if stack.services.cert_manager.enabled:
+            if settings.kafka_ca:
                 # The CA the listener's certificate chains to, as a PEM string: librdkafka's
                 # `ssl.ca.pem`, Java's `ssl.truststore.type=PEM` + `ssl.truststore.certificates`.
                 env.append(_secret(f"{p}_SSL_CA_PEM", KAFKA_CLIENT_SECRET, "ca.crt"))
             continue
-        host, port = _address(stack, use.service, team, instance)
-        secret = connection_secret(use.service, team, instance)
+        secret = endpoint.secret
+        assert secret is not None  # every instance teams declare has one (stacks/shared_services.py)
         if use.service in ("postgres", "rabbitmq"):
             env += [
-                _value(f"{p}_HOST", host),
-                _value(f"{p}_PORT", port),
+                _value(f"{p}_HOST", endpoint.host),
+                _value(f"{p}_PORT", endpoint.port),
                 *([_value(f"{p}_DATABASE", DATABASE)] if use.service == "postgres" else []),
                 _secret(f"{p}_USERNAME", secret, USERNAME_KEY),
                 _secret(f"{p}_PASSWORD", secret, PASSWORD_KEY),
             ]
         elif use.service == "redis":
             env += [
-                _value(f"{p}_SENTINEL_HOST", host),
-                _value(f"{p}_SENTINEL_PORT", port),
+                _value(f"{p}_SENTINEL_HOST", endpoint.host),
+                _value(f"{p}_SENTINEL_PORT", endpoint.port),
                 _value(f"{p}_MASTER_NAME", REDIS_MASTER_NAME),
             ]
-            if generates_passwords(stack):  # the auth Secret components/services/redis.py makes
+            if settings.redis_password:  # the auth Secret components/services/redis.py makes
                 env.append(_secret(f"{p}_PASSWORD", secret, PASSWORD_KEY))
     return env

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 
-from stacks import catalogue
+from .. import catalogue
 
 from .base import Secret, Strict, check, matching
 from .observability import Logging, Monitoring, Tracing

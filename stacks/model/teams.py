@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from stacks import catalogue
+from .. import catalogue
+from ..shared_services import INSTANCE_SERVICES, SHARED_SERVICES
 
 from .base import DnsLabel, Quantity, Strict, check, matching, quantity_value
 from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion
@@ -36,7 +37,7 @@ class Database(Strict):
     with one database `app` owned by the role `app`. Instances and volume follow the environment
     (services.postgres) unless set here."""
 
-    name: DnsLabel = "db"
+    name: DnsLabel = SHARED_SERVICES["postgres"].default_instance
     size: InstanceSize = "small"
     version: PostgresVersion | None = None
     """None: services.postgres.version."""
@@ -48,7 +49,7 @@ class Cache(Strict):
     """A Redis failover (Spotahome `RedisFailover`) in the team's namespace: Redis pods and the
     Sentinels that elect their master, counts by environment (services.redis)."""
 
-    name: DnsLabel = "cache"
+    name: DnsLabel = SHARED_SERVICES["redis"].default_instance
     size: InstanceSize = "small"
     version: RedisVersion | None = None
     """None: services.redis.version."""
@@ -58,7 +59,7 @@ class Queue(Strict):
     """A RabbitMQ cluster (`RabbitmqCluster`) in the team's namespace, replicas by environment
     (services.rabbitmq)."""
 
-    name: DnsLabel = "queue"
+    name: DnsLabel = SHARED_SERVICES["rabbitmq"].default_instance
     size: InstanceSize = "small"
     version: RabbitMQVersion | None = None
     """None: services.rabbitmq.version."""
@@ -135,17 +136,6 @@ def _format(total: float, resource: str) -> str:
 
 # --- the teams' service instances against the stack's services -------------------------------------
 
-# The instance list a team declares per shared service, and the instance a workload means when its
-# `uses` names none (components/workloads/endpoints.py selects that instance's pods).
-INSTANCE_LISTS = {"postgres": "databases", "redis": "caches", "rabbitmq": "queues"}
-DEFAULT_INSTANCE = {
-    "postgres": Database.model_fields["name"].default,
-    "redis": Cache.model_fields["name"].default,
-    "rabbitmq": Queue.model_fields["name"].default,
-    "kafka": catalogue.KAFKA_CLUSTER,
-}
-
-
 def instance_pods(stack, field: str, instance) -> list[tuple[int, str, str]]:
     """(pods, cpu, memory) per pod kind an instance runs in the team namespace, requests = limits."""
     cpu, memory = catalogue.INSTANCE_SIZES[instance.size]
@@ -174,9 +164,10 @@ def service_instance_problems(stack) -> list[tuple[str, str]]:
     services = stack.services
     for t, team in enumerate(stack.teams):
         key = f"teams[{t}]"
-        for service, field in (*INSTANCE_LISTS.items(), ("kafka", "topics")):
-            if getattr(team, field) and not getattr(services, service).enabled:
-                problems.append((f"{key}.{field}", f"this stack does not run {service}; enable services.{service} or remove them"))
+        for service in SHARED_SERVICES.values():
+            field = service.team_field
+            if getattr(team, field) and not getattr(services, service.name).enabled:
+                problems.append((f"{key}.{field}", f"this stack does not run {service.name}; enable services.{service.name} or remove them"))
         for j, topic in enumerate(team.topics):
             replicas = topic.replicas or services.kafka.default_replication_factor
             if services.kafka.enabled and replicas > services.kafka.brokers:
@@ -187,13 +178,16 @@ def service_instance_problems(stack) -> list[tuple[str, str]]:
             for u, uses in enumerate(workload.uses):
                 if not getattr(services, uses.service).enabled:
                     continue  # reported with the workloads
-                instance = uses.instance or DEFAULT_INSTANCE[uses.service]
+                service = SHARED_SERVICES[uses.service]
+                instance = uses.instance or service.default_instance
                 implicit = "" if uses.instance else f" (no `instance` given, so `{instance}`)"
-                if uses.service == "kafka":
-                    if instance != catalogue.KAFKA_CLUSTER:
-                        problems.append((f"{key}.workloads[{w}].uses[{u}].instance", f"Kafka is the one shared cluster `{catalogue.KAFKA_CLUSTER}`; remove `instance` or set it to `{catalogue.KAFKA_CLUSTER}`"))
+                if service.shared_cluster:
+                    if instance != service.default_instance:
+                        cluster = service.default_instance
+                        problems.append((f"{key}.workloads[{w}].uses[{u}].instance",
+                                         f"Kafka is the one shared cluster `{cluster}`; remove `instance` or set it to `{cluster}`"))
                     continue
-                field = INSTANCE_LISTS[uses.service]
+                field = service.team_field
                 declared = [item.name for item in getattr(team, field)]
                 if instance not in declared:
                     listed = ", ".join(f"`{name}`" for name in declared) or "none"
@@ -213,8 +207,9 @@ def _quota_problems(stack, key: str, team: Team) -> list[tuple[str, str]]:
     }
     storage = 0.0
     reported: set[str] = set()
-    for service, field in INSTANCE_LISTS.items():
-        if not getattr(stack.services, service).enabled:
+    for service in INSTANCE_SERVICES:
+        field = service.team_field
+        if not getattr(stack.services, service.name).enabled:
             continue  # reported as a service the stack does not run
         for j, instance in enumerate(getattr(team, field)):
             pods = instance_pods(stack, field, instance)

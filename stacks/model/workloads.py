@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, Field, model_validator
 
+from ..shared_services import SharedServiceName
 from .base import DnsLabel, Quantity, Strict, check, quantity_value
 
 # `registry/path/name:tag` or `registry/path/name@sha256:<64 hex>`; the registry is the part before
@@ -89,15 +90,13 @@ Schedule = Annotated[str, AfterValidator(_cron)]
 
 # --- workloads -----------------------------------------------------------------------------------
 
-SharedService = Literal["postgres", "redis", "rabbitmq", "kafka"]
-
-
 class Uses(Strict):
     """A shared service instance the workload talks to; it gets network egress to exactly that."""
 
-    service: SharedService
+    service: SharedServiceName
     instance: DnsLabel | None = None
-    """The instance name in the team's namespace; defaults to the team's name."""
+    """The instance of the team's (`databases`, `caches`, `queues`); None: the service's default instance
+    (`db`, `cache`, `queue`; for Kafka its one shared cluster `events`)."""
 
 
 class Resources(Strict):

@@ -204,8 +204,8 @@ def operator_user_secret(cluster) -> tuple[str, str]:
 
 @pytest.mark.parametrize("stack", [stack for stack in STACKS if stack != "dev"])  # dev declares no database
 def test_the_apps_credentials_land_in_the_team_namespace_under_the_name_workloads_use(inventory, stack):
-    from components.workloads.endpoints import connection_secret
     from stacks.loader import load
+    from stacks.shared_services import SHARED_SERVICES
 
     registrations = inventory(stack)
     clusters = {r.inputs["metadata"]["name"]: r for r in registrations if r.type == "kubernetes:acid.zalan.do/v1:postgresql"}
@@ -213,7 +213,7 @@ def test_the_apps_credentials_land_in_the_team_namespace_under_the_name_workload
     assert clusters and len(clusters) == len(declared)
     for team, database in declared:
         cluster = clusters[f"{team}-{database}"]
-        assert operator_user_secret(cluster) == (team, connection_secret("postgres", team, database))
+        assert operator_user_secret(cluster) == (team, SHARED_SERVICES["postgres"].endpoint(team, database).secret)
         # The role that receives the Secret owns the database the apps use.
         assert cluster.inputs["spec"]["databases"] == {"app": f"{team}.app"}
     charts = registrations.of_type("kubernetes:helm.sh/v4:Chart")
@@ -223,7 +223,7 @@ def test_the_apps_credentials_land_in_the_team_namespace_under_the_name_workload
 
 
 def test_the_postgres_secret_name_is_the_one_shared_services_report():
-    from components.services.operators import shared_services_summary
+    from components.program import shared_services_summary
     from stacks.loader import load
 
     databases = shared_services_summary(load("prod"))["databases"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from components.services.operators import shared_services_summary
+from components.complete_cluster import connection_settings
+from components.program import shared_services_summary
 from components.workloads.connections import connection_env, prefix
-from components.workloads.endpoints import connection_secret
 from components.workloads.pod import RUN_AS
 from stacks.loader import load
 from stacks.model.workloads import Uses
+from stacks.shared_services import SHARED_SERVICES
 
 TEAM = "platform:access:Team::team-payments"
 
@@ -165,7 +166,7 @@ def address(stack: str, section: str, key: str) -> tuple[str, str]:
 @pytest.mark.parametrize("stack", ["prod", "local"])
 def test_postgres_users_get_the_address_and_the_owner_secret(inventory, stack):
     env = container_env(inventory, stack, "team-payments-payments-api")
-    secret = connection_secret("postgres", "payments", None)
+    secret = SHARED_SERVICES["postgres"].endpoint("payments").secret
     assert (value(env["POSTGRES_HOST"]), value(env["POSTGRES_PORT"])) == address(stack, "databases", "payments/db")
     assert value(env["POSTGRES_HOST"]) == "payments-db.payments-data.svc" and value(env["POSTGRES_PORT"]) == "5432"
     assert value(env["POSTGRES_DATABASE"]) == "app"
@@ -191,7 +192,7 @@ def test_redis_users_get_the_sentinels_and_on_clusters_the_auth_secret(inventory
     assert (value(env["REDIS_SENTINEL_HOST"]), value(env["REDIS_SENTINEL_PORT"])) == address("prod", "caches", "search/cache") == ("rfs-cache.search.svc", "26379")
     assert value(env["REDIS_MASTER_NAME"]) == "mymaster"
     name, key = secret_ref(env["REDIS_PASSWORD"])
-    assert (name, key) == (connection_secret("redis", "search", None), "password")
+    assert (name, key) == (SHARED_SERVICES["redis"].endpoint("search").secret, "password")
     # The referenced Secret is one the program makes, in the workload's namespace, with that key.
     [auth] = [r for r in inventory("prod").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"] == {**r.inputs["metadata"], "name": name, "namespace": "search"}]
     assert auth.name == "redis-search-cache-auth" and auth.inputs["stringData"] == "[secret]"
@@ -201,7 +202,7 @@ def test_on_a_render_target_redis_has_no_password_to_reference(inventory):
     env = container_env(inventory, "local", "team-search-search-api")
     assert sorted(env) == ["REDIS_MASTER_NAME", "REDIS_SENTINEL_HOST", "REDIS_SENTINEL_PORT"]
     # ...because the render target's caches get no auth Secret at all.
-    assert not [r for r in inventory("local").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == connection_secret("redis", "search", None)]
+    assert not [r for r in inventory("local").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == SHARED_SERVICES["redis"].endpoint("search").secret]
 
 
 def test_kafka_users_get_the_tls_bootstrap_address(inventory):
@@ -225,7 +226,7 @@ def test_no_credential_is_ever_a_plain_value(inventory, stack):
 
 
 def test_another_instance_gets_its_own_names_and_a_repeat_counts_once():
-    stack = load("prod")
+    stack = connection_settings(load("prod"))
     # `db` is the team's default database instance, named or not; any other instance is in the names.
     assert prefix("postgres", "db") == "POSTGRES" and prefix("postgres", "orders") == "POSTGRES_ORDERS"
     assert prefix("redis", "session-store") == "REDIS_SESSION_STORE"

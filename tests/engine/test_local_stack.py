@@ -190,13 +190,15 @@ CHART_PROGRAM = '''
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.catalogue import ChartRef
 from components.charts import pinned_chart
+from stacks.catalogue import ChartRef
+from stacks.chart_sources import PartCharts, chart_source
 from stacks.model.charts import Charts
 
 render = k8s.Provider("render", render_yaml_to_directory="rendered")
 demo = ChartRef(name="demo", version="0.1.0", repository="https://charts.example.com")
-pinned_chart("demo", demo, Charts(source="local"), "payments", {"greeting": "hello"}, pulumi.ResourceOptions(provider=render))
+charts = PartCharts("demo", ((demo, chart_source(Charts(source="local"), demo)),))
+pinned_chart("demo", demo, charts, "payments", {"greeting": "hello"}, pulumi.ResourceOptions(provider=render))
 '''
 
 

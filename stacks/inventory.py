@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings

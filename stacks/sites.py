@@ -14,7 +14,6 @@ network); a file that cannot be read is left out here (it reports itself when it
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

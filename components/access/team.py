@@ -12,6 +12,8 @@ from stacks.model import StackConfig, Team as TeamConfig
 
 from stacks import catalogue
 from ..infrastructure.rancher import PROJECT_ANNOTATION
+from ..kit.namespaces import HardenedNamespace
+from ..kit.network import namespace_selector
 from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, kubernetes_labels
 from ..workloads.api import Api
 from ..workloads.base import WorkloadArgs
@@ -21,10 +23,6 @@ from . import rbac
 
 WORKLOAD_COMPONENTS = {"api": Api, "worker": Worker, "scheduled_job": ScheduledJob}
 
-# Where DNS and the ingress controller run; the team's network policies allow exactly these.
-DNS_NAMESPACE = "kube-system"
-DNS_POD_LABELS = {"k8s-app": "kube-dns"}
-INGRESS_NAMESPACE = "ingress-nginx"
 
 
 class TeamArgs(BaseModel):
@@ -50,26 +48,16 @@ class Team(pulumi.ComponentResource):
         super().__init__("platform:access:Team", name, None, opts)
         team, stack = args.team, args.stack
         labels = {**kubernetes_labels(stack, "team"), f"{LABEL_PREFIX}/team": team.name}
-        pod_security = {
-            f"pod-security.kubernetes.io/{mode}{suffix}": value
-            for mode in ("enforce", "audit", "warn")
-            for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
-        }
-        metadata = {"name": team.name, "labels": {**labels, **pod_security}}
-        project_id = args.project_id
-        if project_id is not None:
-            # An Output of the project: the namespace joins the project once Rancher has made it.
-            metadata["annotations"] = {PROJECT_ANNOTATION: project_id}
-        self.namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata=metadata, opts=pulumi.ResourceOptions(parent=self))
+        # On Rancher stacks the namespace joins the team's project (an Output: once Rancher has made it).
+        annotations = {PROJECT_ANNOTATION: args.project_id} if args.project_id is not None else None
+        space = HardenedNamespace(name, team.name, labels, pulumi.ResourceOptions(parent=self), annotations=annotations)
+        self.namespace = space.namespace
         self.namespace_name = self.namespace.metadata.name
         # Everything else lives in the namespace, so it is created after it. The name is fixed
         # (team.name), so children use the plain string and order on the namespace explicitly,
         # which keeps evaluation cheap for stacks with many teams.
-        child = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-
-        def meta(role: str) -> dict:
-            return {"name": role, "namespace": team.name, "labels": labels}
-
+        child = space.opts
+        meta = space.metadata
         quota = team.quota
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
@@ -102,50 +90,16 @@ class Team(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self._network_policies(name, meta, child)
+        space.policy("allow-ingress-controller", {
+            "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [namespace_selector(catalogue.INGRESS_NAMESPACE)]}],
+        })
         self._access(name, team, stack, meta, labels, child)
         for workload in team.workloads:
             component = WORKLOAD_COMPONENTS[workload.kind]
             component(f"{name}-{workload.name}", WorkloadArgs(team=team.name, namespace=team.name, workload=workload, stack=stack), child)
         self.register_outputs({"namespace": self.namespace_name})
-
-    def _network_policies(self, name, meta, child) -> None:
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny",
-            metadata=meta("default-deny"),
-            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-            opts=child,
-        )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-dns",
-            metadata=meta("allow-dns"),
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}},
-                                "podSelector": {"matchLabels": DNS_POD_LABELS},
-                            }
-                        ],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    }
-                ],
-            },
-            opts=child,
-        )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-ingress-controller",
-            metadata=meta("allow-ingress-controller"),
-            spec={
-                "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}}]}],
-            },
-            opts=child,
-        )
 
     def _access(self, name, team, stack, meta, labels, child) -> None:
         role_name = rbac.role_name(stack.environment)

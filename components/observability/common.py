@@ -17,7 +17,8 @@ import pulumi_kubernetes as k8s
 from stacks.model import StackConfig
 
 from stacks import catalogue
-from ..services.operators import ServiceNamespace, namespace_selector
+from ..kit.namespaces import ServiceNamespace
+from ..labels import kubernetes_labels
 
 # --- namespaces ----------------------------------------------------------------------------------
 
@@ -55,15 +56,7 @@ def node_agents_namespace(name: str, config: StackConfig, opts: pulumi.ResourceO
     audits and warns at `restricted`; the policy pack exempts it by name with that reason
     (policies/config/*.json, policies/README.md). Nothing else runs here.
     """
-    return ServiceNamespace(name, NODE_AGENTS_NAMESPACE, config, "node-agents", opts, enforce="privileged")
-
-
-def from_namespace(namespace: str, pod_labels: dict[str, str] | None = None) -> dict:
-    """A NetworkPolicy peer: pods of `namespace` (those with `pod_labels`, or all)."""
-    peer = namespace_selector(namespace)
-    if pod_labels:
-        peer["podSelector"] = {"matchLabels": pod_labels}
-    return peer
+    return ServiceNamespace(name, NODE_AGENTS_NAMESPACE, kubernetes_labels(config, "node-agents"), opts, enforce="privileged")
 
 
 # --- the cross-site view's credentials -----------------------------------------------------------

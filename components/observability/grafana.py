@@ -44,8 +44,12 @@ from stacks.model import StackConfig
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL
-from ..services.operators import ServiceNamespace, after, generates_passwords, mirrored, namespace_selector, restricted_container, restricted_pod, split_image, tcp
+from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from ..kit.namespaces import ServiceNamespace
+from ..kit.network import namespace_selector, tcp
+from ..kit.options import after
+from ..kit.security import restricted_container, restricted_pod
+from ..services.operators import generates_passwords, mirrored, split_image
 from . import dashboards
 from .common import (
     ALERTMANAGER_URL, GRAFANA_NAMESPACE, LOGGING_NAMESPACE, LOKI_URL, MONITORING_NAMESPACE, PROMETHEUS_URL, SITE_LABEL, TEMPO_URL,
@@ -269,7 +273,7 @@ class Grafana(pulumi.ComponentResource):
         host = services.monitoring.grafana_hostname
         child = pulumi.ResourceOptions(parent=self)
 
-        space = ServiceNamespace(name, GRAFANA_NAMESPACE, config, "grafana", child)
+        space = ServiceNamespace(name, GRAFANA_NAMESPACE, kubernetes_labels(config, "grafana"), child)
         self.namespace = space.namespace
         self._network_policies(space, config, exposed=bool(host))
 

@@ -49,8 +49,11 @@ from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
-from ..labels import INGRESS_TARGET_LABEL
-from ..services.operators import ANYWHERE, KUBE_API_PORTS, RESTRICTED_CONTAINER, ServiceNamespace, mirrored, split_image, tcp
+from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from ..kit.namespaces import ServiceNamespace
+from ..kit.network import from_namespace, tcp, ANYWHERE, KUBE_API_PORTS
+from ..kit.security import RESTRICTED_CONTAINER
+from ..services.operators import mirrored, split_image
 from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
 # AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
 # account, where Azure writes it to this container.
@@ -65,7 +68,6 @@ from .common import (
     NODE_AGENTS_NAMESPACE,
     SITE_LABEL,
     TRACING_NAMESPACE,
-    from_namespace,
 )
 
 LOKI_FULLNAME = "loki"  # fullnameOverride: Services loki (3100) and loki-gateway (80)
@@ -470,7 +472,7 @@ class Logs(pulumi.ComponentResource):
             raise ValueError("central logging keeps its chunks and archive in object storage; the stack has none (configure `storage`)")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(f"{name}-loki", LOGGING_NAMESPACE, config, "logging", child, internal=True)
+        self.namespace = ServiceNamespace(f"{name}-loki", LOGGING_NAMESPACE, kubernetes_labels(config, "logging"), child, internal=True)
         in_namespace = self.namespace.opts
         self.loki_access = storage.access_for("loki", self.namespace.namespace.metadata.name, "logs")
         self.loki = pinned_chart(

@@ -40,8 +40,11 @@ from stacks.sites import StandbySource
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL
-from ..services.operators import ANYWHERE, RESTRICTED_CONTAINER, ServiceNamespace, namespace_selector, registry_for, tcp
+from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from ..kit.namespaces import ServiceNamespace
+from ..kit.network import from_namespace, namespace_selector, tcp, ANYWHERE
+from ..kit.security import RESTRICTED_CONTAINER
+from ..services.operators import registry_for
 from .common import (
     central_receiver,
     CENTRAL_USERNAME,
@@ -50,7 +53,6 @@ from .common import (
     NODE_AGENTS_NAMESPACE,
     PROMETHEUS_REMOTE_WRITE_PATH,
     SITE_LABEL,
-    from_namespace,
 )
 
 FULLNAME = "monitoring"  # fullnameOverride: Services monitoring-prometheus and monitoring-alertmanager
@@ -380,7 +382,7 @@ class Metrics(pulumi.ComponentResource):
         monitoring = config.services.monitoring
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(name, MONITORING_NAMESPACE, config, "monitoring", child, internal=True)
+        self.namespace = ServiceNamespace(name, MONITORING_NAMESPACE, kubernetes_labels(config, "monitoring"), child, internal=True)
         in_namespace = self.namespace.opts
         self._network_policies(config)
 

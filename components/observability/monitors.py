@@ -50,7 +50,7 @@ from ..services.backup import Backup
 from ..services.cert_manager import CertManager
 from ..services.ingress import Ingress
 from ..services.kafka import Kafka
-from ..services.operators import namespace_selector
+from ..kit.network import namespace_selector
 from ..services.postgres import PATRONI_PORT, PostgresOperator
 from ..services.rabbitmq import RabbitMQOperator
 from ..services.redis import RedisOperator

@@ -33,9 +33,12 @@ from stacks.model import StackConfig
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..services.operators import ANYWHERE, KUBE_API_PORTS, ServiceNamespace, mirrored, namespace_selector, split_image, tcp
+from ..kit.namespaces import ServiceNamespace
+from ..labels import kubernetes_labels
+from ..kit.network import from_namespace, namespace_selector, tcp, ANYWHERE, KUBE_API_PORTS
+from ..services.operators import mirrored, split_image
 from ..storage import StorageAccess
-from .common import GRAFANA_NAMESPACE, LOGGING_NAMESPACE, OTEL_COLLECTOR_HOST, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_OTLP_GRPC, TRACING_NAMESPACE, TEMPO_URL, from_namespace
+from .common import GRAFANA_NAMESPACE, LOGGING_NAMESPACE, OTEL_COLLECTOR_HOST, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_OTLP_GRPC, TRACING_NAMESPACE, TEMPO_URL
 from .logs import RESTRICTED_CONTAINER, _host, storage_env
 
 TEMPO_FULLNAME = "tempo"
@@ -201,7 +204,7 @@ class Traces(pulumi.ComponentResource):
             raise ValueError("tracing keeps its traces in object storage; the stack has none (configure `storage`)")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(f"{name}-tracing", TRACING_NAMESPACE, config, "tracing", child, internal=True)
+        self.namespace = ServiceNamespace(f"{name}-tracing", TRACING_NAMESPACE, kubernetes_labels(config, "tracing"), child, internal=True)
         in_namespace = self.namespace.opts
         self.access = storage.access_for("tempo", self.namespace.namespace.metadata.name, "traces")
         self.tempo = pinned_chart(

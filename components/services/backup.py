@@ -34,12 +34,14 @@ from stacks.model import Aks, StackConfig
 from stacks.sites import StandbySource
 
 from stacks import catalogue
-from ..access.team import DNS_NAMESPACE, DNS_POD_LABELS
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
-from .operators import RESTRICTED_CONTAINER, mirrored
+from ..storage import CLOUD_CREDENTIALS, StorageAccess
+from ..kit.namespaces import HardenedNamespace
+from ..kit.network import KUBE_API_PORTS, allow_egress_outside_the_cluster
+from ..kit.security import RESTRICTED_CONTAINER
+from .operators import mirrored
 
 NAMESPACE = "velero"
 VELERO_API = "velero.io/v1"
@@ -51,9 +53,6 @@ SNAPSHOT_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
 EXCLUDED_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
 # Velero images run as any non-root user; this is the conventional `nonroot` ID.
 NON_ROOT_ID = 65532
-# The API server: 443 behind the `kubernetes` Service on AKS, 6443 on RKE2 nodes (policies see the
-# destination after the Service's address translation).
-API_SERVER_PORTS = (443, 6443)
 
 RESTRICTED_POD = {
     "runAsNonRoot": True,
@@ -65,74 +64,6 @@ RESTRICTED_POD = {
 VELERO_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
 PLUGIN_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
 PROVIDERS = {"s3": "aws", "azure_blob": "azure"}
-
-
-# --- namespace helpers (also used by registry.py) ------------------------------------------------
-
-
-def service_namespace(name: str, namespace: str, config: StackConfig, component: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
-    """A platform service's namespace: Pod Security `restricted` enforced, audited and warned at
-    the pinned version, like the team namespaces."""
-    pod_security = {
-        f"pod-security.kubernetes.io/{mode}{suffix}": value
-        for mode in ("enforce", "audit", "warn")
-        for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
-    }
-    return k8s.core.v1.Namespace(
-        f"{name}-namespace",
-        metadata={"name": namespace, "labels": {**kubernetes_labels(config, component), **pod_security}},
-        opts=opts,
-    )
-
-
-def egress_ports(storage: ObjectStorage, extra: tuple[int, ...] = ()) -> list[int]:
-    """HTTPS, the object storage endpoint's port and `extra` ports, each once."""
-    return sorted({443, storage.endpoint_port, *extra})
-
-
-def network_policies(name: str, namespace: str, labels: dict[str, str], egress: list[int], opts: pulumi.ResourceOptions,
-                     ingress_from: list[dict] | None = None) -> list[k8s.networking.v1.NetworkPolicy]:
-    """Default-deny for the namespace, then DNS, TCP egress on `egress` ports to addresses outside
-    the cluster, and ingress from `ingress_from` peers (none by default)."""
-
-    def meta(role: str) -> dict:
-        return {"name": role, "namespace": namespace, "labels": labels}
-
-    policies = [
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny", metadata=meta("default-deny"),
-            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, opts=opts,
-        ),
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-dns", metadata=meta("allow-dns"),
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}}, "podSelector": {"matchLabels": DNS_POD_LABELS}}],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }],
-            },
-            opts=opts,
-        ),
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-egress", metadata=meta("allow-egress"),
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                # The object storage endpoint and the API server have no stable in-cluster selector.
-                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": port} for port in egress]}],
-            },
-            opts=opts,
-        ),
-    ]
-    if ingress_from:
-        policies.append(k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-ingress", metadata=meta("allow-ingress"),
-            spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": ingress_from}]},
-            opts=opts,
-        ))
-    return policies
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -239,9 +170,9 @@ class Backup(pulumi.ComponentResource):
         labels = kubernetes_labels(config, "backup")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = service_namespace(name, NAMESPACE, config, "backup", child)
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        network_policies(name, NAMESPACE, labels, egress_ports(storage, API_SERVER_PORTS), in_namespace)
+        space = HardenedNamespace(name, NAMESPACE, labels, child)
+        space.policy("allow-egress", allow_egress_outside_the_cluster(storage.egress_ports(*KUBE_API_PORTS)))
+        self.namespace = space.namespace
         self.access = storage.access_for("velero", self.namespace.metadata.name, "backups")
 
         self.chart = pinned_chart(

@@ -14,8 +14,12 @@ from stacks.model.services import AcmeIssuer, InternalCaIssuer
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL
-from .operators import ANYWHERE, ServiceNamespace, after, mirrored, resources, restricted_container, restricted_pod, tcp
+from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from ..kit.namespaces import ServiceNamespace
+from ..kit.network import ANYWHERE, tcp
+from ..kit.options import after
+from ..kit.security import resources, restricted_container, restricted_pod
+from .operators import mirrored
 
 CONTROLLER_SIZE = ("100m", "256Mi")
 HELPER_SIZE = ("50m", "128Mi")
@@ -92,7 +96,7 @@ class CertManager(pulumi.ComponentResource):
     def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:CertManager", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, config, "certificates", child, internal=True)
+        space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, kubernetes_labels(config, "certificates"), child, internal=True)
         self.namespace = space.namespace
         issuer = config.services.cert_manager.issuer
         space.policy("allow-webhook", {

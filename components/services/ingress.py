@@ -12,8 +12,12 @@ from stacks.model import Aks, StackConfig
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL
-from .operators import ANYWHERE, ServiceNamespace, after, registry_for, resources, restricted_container, restricted_pod, tcp
+from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from ..kit.namespaces import ServiceNamespace
+from ..kit.network import ANYWHERE, tcp
+from ..kit.options import after
+from ..kit.security import resources, restricted_container, restricted_pod
+from .operators import registry_for
 
 # The controller listens on unprivileged ports, so it needs no NET_BIND_SERVICE capability and
 # runs under Pod Security `restricted`; the Service still offers 80 and 443.
@@ -97,7 +101,7 @@ class Ingress(pulumi.ComponentResource):
     def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Ingress", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.INGRESS_NAMESPACE, config, "ingress", child)
+        space = ServiceNamespace(name, catalogue.INGRESS_NAMESPACE, kubernetes_labels(config, "ingress"), child)
         self.namespace = space.namespace
         controller = {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}}
         space.policy("allow-clients", {

@@ -13,11 +13,13 @@ from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES
 from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import LABEL_PREFIX
-from .operators import (
-    ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, namespace_selector, protect,
-    registry_for, resources,
-)
+from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..kit.namespaces import ServiceNamespace
+from ..kit.network import namespace_selector
+from ..kit.options import after
+from ..kit.placement import database_node_affinity, database_tolerations
+from ..kit.security import resources
+from .operators import clients_of, protect, registry_for
 
 KAFKA = SHARED_SERVICES["kafka"]
 OPERATOR_SIZE = ("200m", "512Mi")
@@ -137,7 +139,7 @@ class Kafka(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         namespace = catalogue.KAFKA_NAMESPACE
         cluster_name = catalogue.KAFKA_CLUSTER
-        space = ServiceNamespace(name, namespace, config, "events", child, internal=True)
+        space = ServiceNamespace(name, namespace, kubernetes_labels(config, "events"), child, internal=True)
         self.namespace = space.namespace
         clients = [
             {**namespace_selector(team.name), "podSelector": {"matchLabels": selector}}

@@ -1,6 +1,5 @@
-"""What every operator-run service shares: a namespace of its own (Pod Security restricted,
-default-deny networking), its chart at the pinned version, images from the approved registry, and
-the placement of data-service pods on the database node pool."""
+"""What the operator-run services share beyond the platform kit (components/kit): images from the
+approved registry, and the network policy of the instances teams declare."""
 
 from __future__ import annotations
 
@@ -10,18 +9,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.model import Rancher, Render, StackConfig
-
-from stacks import catalogue
-from stacks.catalogue import ChartRef
-from ..labels import LABEL_PREFIX, kubernetes_labels
 from stacks.shared_services import SHARED_SERVICES
 
-DNS_NAMESPACE = "kube-system"
-DNS_POD_LABELS = {"k8s-app": "kube-dns"}
-# The API server's address is not a pod; operators reach it (and object storage) over HTTPS.
-KUBE_API_PORTS = (443, 6443)
-ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
-
+from ..kit.network import ANYWHERE, KUBE_API_PORTS, namespace_selector, tcp
+from ..labels import LABEL_PREFIX
 
 # --- images from the approved registry ------------------------------------------------------------
 
@@ -58,56 +49,6 @@ def split_image(image: str) -> tuple[str, str, str]:
     return registry, repository, tag
 
 
-# --- pods ------------------------------------------------------------------------------------------
-
-
-def resources(cpu: str, memory: str) -> dict[str, Any]:
-    """Requests equal to limits: the pod is Guaranteed and its quota cost is what it can use."""
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
-
-
-def restricted_container(run_as: int | None = None) -> dict[str, Any]:
-    """A container security context that meets Pod Security `restricted`."""
-    context: dict[str, Any] = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    if run_as is not None:
-        context["runAsUser"] = run_as
-    return context
-
-
-# The restricted container context with a read-only root file system, for images that allow it.
-RESTRICTED_CONTAINER: dict[str, Any] = {**restricted_container(), "readOnlyRootFilesystem": True}
-
-
-def restricted_pod(run_as: int | None = None, fs_group: int | None = None) -> dict[str, Any]:
-    """A pod security context that meets Pod Security `restricted`."""
-    context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    if run_as is not None:
-        context["runAsUser"] = run_as
-        context["runAsGroup"] = run_as
-    if fs_group is not None:
-        context["fsGroup"] = fs_group
-    return context
-
-
-def database_tolerations() -> list[dict[str, str]]:
-    return [dict(catalogue.DATABASE_NODE_TAINT)]
-
-
-def database_node_selector() -> dict[str, str]:
-    key, value = catalogue.DATABASE_NODE_LABEL
-    return {key: value}
-
-
-def database_node_affinity() -> dict[str, Any]:
-    key, value = catalogue.DATABASE_NODE_LABEL
-    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}
-
-
 def generates_passwords(config: StackConfig) -> bool:
     """Whether the program generates passwords into Secrets (Redis auth, Grafana's admin): only on
     clusters it deploys to. A render target writes Secrets to files in plain text, so there the
@@ -118,84 +59,6 @@ def generates_passwords(config: StackConfig) -> bool:
 def protect(config: StackConfig) -> bool:
     """Stateful instances are protected in prod (policy `stateful-protection`)."""
     return config.environment == "prod"
-
-
-# --- the operator's namespace ------------------------------------------------------------------------
-
-
-def pod_security_labels() -> dict[str, str]:
-    return {
-        f"pod-security.kubernetes.io/{mode}{suffix}": value
-        for mode in ("enforce", "audit", "warn")
-        for suffix, value in (("", catalogue.POD_SECURITY_LEVEL), ("-version", catalogue.POD_SECURITY_VERSION))
-    }
-
-
-def namespace_selector(namespace: str) -> dict[str, Any]:
-    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
-
-
-def tcp(*ports: int) -> list[dict[str, Any]]:
-    return [{"protocol": "TCP", "port": port} for port in ports]
-
-
-class ServiceNamespace:
-    """A platform namespace and its baseline network policies, created under `parent`:
-
-    - the Namespace, enforcing Pod Security `restricted` at the pinned version;
-    - `default-deny` (no ingress, no egress), `allow-dns`, and `allow-kube-api` (HTTPS egress: the
-      API server, and object storage or ACME for the services that need them);
-    - with `internal=True`, `allow-internal`: pods of the namespace talk to each other.
-
-    `policy(role, spec)` adds a NetworkPolicy for what the service itself needs.
-    """
-
-    def __init__(self, name: str, namespace: str, config: StackConfig, component: str, opts: pulumi.ResourceOptions, internal: bool = False,
-                 enforce: str = catalogue.POD_SECURITY_LEVEL):
-        self.name = name
-        self.namespace_name = namespace
-        self.labels = kubernetes_labels(config, component)
-        # `enforce` other than restricted is for the node agents alone (components/observability/common.py);
-        # audit and warn stay at restricted everywhere.
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": namespace, "labels": {**self.labels, **pod_security_labels(), "pod-security.kubernetes.io/enforce": enforce}},
-            opts=opts,
-        )
-        # Everything else lives in the namespace (fixed name), so it is created after it.
-        self.opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.namespace]))
-        self.policy("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
-        self.policy("allow-dns", {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [{
-                "to": [{**namespace_selector(DNS_NAMESPACE), "podSelector": {"matchLabels": DNS_POD_LABELS}}],
-                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-            }],
-        })
-        self.policy("allow-kube-api", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)}]})
-        if internal:
-            self.policy("allow-internal", {
-                "podSelector": {},
-                "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [{"podSelector": {}}]}],
-                "egress": [{"to": [{"podSelector": {}}]}],
-            })
-
-    def metadata(self, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-        return {"name": name, "namespace": self.namespace_name, "labels": {**self.labels, **(labels or {})}}
-
-    def policy(self, role: str, spec: dict[str, Any]) -> k8s.networking.v1.NetworkPolicy:
-        return k8s.networking.v1.NetworkPolicy(f"{self.name}-{role}", metadata=self.metadata(role), spec=spec, opts=self.opts)
-
-
-def after(opts: pulumi.ResourceOptions, *resources: pulumi.Resource | None, protected: bool = False) -> pulumi.ResourceOptions:
-    """Options for a resource created after `resources` (operator charts, namespaces): custom
-    resources need their operator's CRDs, and everything needs its namespace."""
-    extra = pulumi.ResourceOptions(depends_on=[r for r in resources if r is not None])
-    if protected:
-        extra.protect = True
-    return pulumi.ResourceOptions.merge(opts, extra)
 
 
 def instance_network_policy(

@@ -19,11 +19,12 @@ from ..access import rbac
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from .operators import (
-    ANYWHERE, DNS_NAMESPACE, DNS_POD_LABELS, KUBE_API_PORTS, ServiceNamespace, after, clients_of, database_node_affinity,
-    database_tolerations, instance_network_policy, mirrored, namespace_selector, protect, resources, restricted_container,
-    restricted_pod, split_image, tcp,
-)
+from ..kit.namespaces import HardenedNamespace, ServiceNamespace
+from ..kit.network import ANYWHERE, KUBE_API_PORTS, tcp
+from ..kit.options import after
+from ..kit.placement import database_node_affinity, database_tolerations
+from ..kit.security import resources, restricted_container, restricted_pod
+from .operators import clients_of, instance_network_policy, mirrored, protect, split_image
 
 POSTGRES = SHARED_SERVICES["postgres"]
 OPERATOR_SIZE = ("100m", "256Mi")
@@ -362,65 +363,28 @@ def data_quota(stack: StackConfig, team: Team, backups: bool) -> dict[str, str]:
     }
 
 
-class DataNamespace:
+class DataNamespace(HardenedNamespace):
     """A team's data namespace `<team>-data`, for its `postgresql` clusters only, created under
-    `opts`' parent:
-
-    - the Namespace, enforcing Pod Security `baseline` (audit and warn stay `restricted`, so the
-      gap shows) at the pinned version, annotated with the reason (POD_SECURITY_EXEMPTION);
-    - a ResourceQuota of exactly the declared databases (`data_quota`);
-    - `default-deny` and `allow-dns`; each cluster adds its own policy (peers, the operator,
-      the team's declared clients, HTTPS for Patroni and WAL-G);
-    - the team's groups bound to a view-only Role in every environment (`rbac.data_rules`).
+    `opts`' parent: the hardened namespace (components/kit/namespaces.py) enforcing Pod Security
+    `baseline` (audit and warn stay `restricted`, so the gap shows), annotated with the reason
+    (POD_SECURITY_EXEMPTION); a ResourceQuota of exactly the declared databases (`data_quota`); and
+    the team's groups bound to a view-only Role in every environment (`rbac.data_rules`). Each
+    cluster adds its own policy (peers, the operator, the team's declared clients, HTTPS for Patroni
+    and WAL-G).
     """
 
     def __init__(self, name: str, team: Team, stack: StackConfig, backups: bool, opts: pulumi.ResourceOptions):
-        self.name = postgres_namespace(team.name)
         labels = {**kubernetes_labels(stack, "database"), f"{LABEL_PREFIX}/team": team.name}
-        pod_security = {
-            f"pod-security.kubernetes.io/{mode}{suffix}": value
-            for mode, level in (("enforce", "baseline"), ("audit", catalogue.POD_SECURITY_LEVEL), ("warn", catalogue.POD_SECURITY_LEVEL))
-            for suffix, value in (("", level), ("-version", catalogue.POD_SECURITY_VERSION))
-        }
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={
-                "name": self.name,
-                "labels": {**labels, **pod_security},
-                "annotations": {f"{LABEL_PREFIX}/pod-security-exemption": POD_SECURITY_EXEMPTION},
-            },
-            opts=opts,
-        )
-        # Everything else lives in the namespace (fixed name), so it is created after it.
-        inside = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.namespace]))
-
-        def meta(role: str) -> dict[str, Any]:
-            return {"name": role, "namespace": self.name, "labels": labels}
-
-        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("data-quota"), spec={"hard": data_quota(stack, team, backups)}, opts=inside)
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny", metadata=meta("default-deny"), spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, opts=inside,
-        )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-dns",
-            metadata=meta("allow-dns"),
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [{
-                    "to": [{**namespace_selector(DNS_NAMESPACE), "podSelector": {"matchLabels": DNS_POD_LABELS}}],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }],
-            },
-            opts=inside,
-        )
-        k8s.rbac.v1.Role(f"{name}-role", metadata=meta(rbac.DATA_ROLE_NAME), rules=rbac.data_rules(), opts=inside)
+        super().__init__(name, postgres_namespace(team.name), labels, opts, enforce="baseline",
+                         annotations={f"{LABEL_PREFIX}/pod-security-exemption": POD_SECURITY_EXEMPTION})
+        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=self.metadata("data-quota"), spec={"hard": data_quota(stack, team, backups)}, opts=self.opts)
+        k8s.rbac.v1.Role(f"{name}-role", metadata=self.metadata(rbac.DATA_ROLE_NAME), rules=rbac.data_rules(), opts=self.opts)
         k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
-            metadata=meta(f"{rbac.DATA_ROLE_NAME}-groups"),
+            metadata=self.metadata(f"{rbac.DATA_ROLE_NAME}-groups"),
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": rbac.DATA_ROLE_NAME},
             subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in team.groups],
-            opts=inside,
+            opts=self.opts,
         )
 
 
@@ -446,7 +410,7 @@ class PostgresOperator(pulumi.ComponentResource):
     ):
         super().__init__("platform:services:PostgresOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, config, "database-operator", child)
+        space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, kubernetes_labels(config, "database-operator"), child)
         self.namespace = space.namespace
         space.policy("allow-databases", {
             "podSelector": {},
@@ -470,7 +434,7 @@ class PostgresOperator(pulumi.ComponentResource):
             backup = storage.access_for(f"postgres-{team.name}", data.namespace.metadata.name, "postgres", aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None)
             k8s.core.v1.Secret(
                 f"{name}-{team.name}-logical-backup",
-                metadata={"name": LOGICAL_BACKUP_SECRET, "namespace": data.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
+                metadata={"name": LOGICAL_BACKUP_SECRET, "namespace": data.namespace_name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
                 type="Opaque",
                 string_data=backup.secret.string_data,
                 opts=after(child, data.namespace, backup.secret),

@@ -16,10 +16,11 @@ from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from .operators import (
-    ServiceNamespace, after, clients_of, database_node_affinity, database_tolerations, instance_network_policy, mirrored,
-    protect, registry_for, resources, restricted_container, restricted_pod,
-)
+from ..kit.namespaces import ServiceNamespace
+from ..kit.options import after
+from ..kit.placement import database_node_affinity, database_tolerations
+from ..kit.security import resources, restricted_container, restricted_pod
+from .operators import clients_of, instance_network_policy, mirrored, protect, registry_for
 
 RABBITMQ = SHARED_SERVICES["rabbitmq"]
 OPERATOR_SIZE = ("100m", "256Mi")
@@ -139,7 +140,7 @@ class RabbitMQOperator(pulumi.ComponentResource):
     ):
         super().__init__("platform:services:RabbitMQOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.RABBITMQ_OPERATOR_NAMESPACE, config, "queue-operator", child)
+        space = ServiceNamespace(name, catalogue.RABBITMQ_OPERATOR_NAMESPACE, kubernetes_labels(config, "queue-operator"), child)
         self.namespace = space.namespace
         space.policy("allow-clusters", {
             "podSelector": {},

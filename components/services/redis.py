@@ -17,10 +17,11 @@ from stacks import catalogue
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import LABEL_PREFIX, kubernetes_labels
-from .operators import (
-    ServiceNamespace, after, clients_of, database_node_selector, database_tolerations, generates_passwords, instance_network_policy, mirrored,
-    protect, resources, restricted_container, restricted_pod,
-)
+from ..kit.namespaces import ServiceNamespace
+from ..kit.options import after
+from ..kit.placement import database_node_selector, database_tolerations
+from ..kit.security import resources, restricted_container, restricted_pod
+from .operators import clients_of, generates_passwords, instance_network_policy, mirrored, protect
 
 REDIS = SHARED_SERVICES["redis"]
 OPERATOR_SIZE = ("100m", "128Mi")
@@ -149,7 +150,7 @@ class RedisOperator(pulumi.ComponentResource):
     def __init__(self, name: str, config: StackConfig, charts: PartCharts, team_namespaces: dict[str, pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:RedisOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.REDIS_OPERATOR_NAMESPACE, config, "cache-operator", child)
+        space = ServiceNamespace(name, catalogue.REDIS_OPERATOR_NAMESPACE, kubernetes_labels(config, "cache-operator"), child)
         self.namespace = space.namespace
         space.policy("allow-caches", {
             "podSelector": {},

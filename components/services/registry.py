@@ -35,12 +35,12 @@ from stacks.model import Rancher, StackConfig
 from stacks.sites import StandbySource
 
 from stacks import catalogue
-from ..access.team import INGRESS_NAMESPACE
 from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
 from ..labels import kubernetes_labels
 from ..storage import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
-from .backup import egress_ports, network_policies, service_namespace
+from ..kit.namespaces import HardenedNamespace
+from ..kit.network import allow_egress_outside_the_cluster, namespace_selector
 from .operators import mirrored
 
 NAMESPACE = "harbor"
@@ -151,22 +151,16 @@ class Registry(pulumi.ComponentResource):
 
         standby = args.standby
         self.replicate_from = standby.registry_hostname if standby is not None else None
-        self.namespace = service_namespace(name, NAMESPACE, config, "registry", child)
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        network_policies(
-            name, NAMESPACE, labels, egress_ports(storage), in_namespace,
-            ingress_from=[
-                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}},
-                {"podSelector": {}},
-            ],
-        )
-        # Harbor's components talk to each other (core, registry, database, redis, jobservice).
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-internal-egress",
-            metadata={"name": "allow-internal-egress", "namespace": NAMESPACE, "labels": labels},
-            spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"podSelector": {}}]}]},
-            opts=in_namespace,
-        )
+        space = HardenedNamespace(name, NAMESPACE, labels, child)
+        self.namespace = space.namespace
+        in_namespace = space.opts
+        space.policy("allow-egress", allow_egress_outside_the_cluster(storage.egress_ports()))
+        # The ingress controller reaches Harbor, and Harbor's components talk to each other (core,
+        # registry, database, redis, jobservice).
+        space.policy("allow-ingress", {
+            "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [namespace_selector(catalogue.INGRESS_NAMESPACE), {"podSelector": {}}]}],
+        })
+        space.policy("allow-internal-egress", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"podSelector": {}}]}]})
 
         # The chart's S3 driver reads its own key names; its Azure driver reads AZURE_STORAGE_ACCESS_KEY,
         # a canonical key of the access Secret.

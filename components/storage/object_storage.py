@@ -265,6 +265,10 @@ class ObjectStorage(pulumi.ComponentResource):
         )
         self._account_key = pulumi.Output.secret(keys.keys[0].value)
 
+    def egress_ports(self, *extra: int) -> list[int]:
+        """The ports a consumer's egress policy opens: HTTPS, the endpoint's port and `extra`, each once."""
+        return sorted({443, self.endpoint_port, *extra})
+
     def archive_audit_log(self, name: str, cluster_id: pulumi.Input[str]) -> monitor.DiagnosticSetting:
         """The AKS API server's audit log (`kube-audit-admin`) into this account, where Azure writes
         it to the container `insights-logs-kube-audit-admin`, kept by the log archive's lifecycle

@@ -1,0 +1,15 @@
+"""Resource options for ordering and protection."""
+
+from __future__ import annotations
+
+import pulumi
+
+
+def after(opts: pulumi.ResourceOptions, *resources: pulumi.Resource | None, protected: bool = False) -> pulumi.ResourceOptions:
+    """Options for a resource created after `resources` (operator charts, namespaces): custom
+    resources need their operator's CRDs, and everything needs its namespace. `protected`: the
+    resource is stateful and the stack is prod (policy `stateful-protection`)."""
+    extra = pulumi.ResourceOptions(depends_on=[r for r in resources if r is not None])
+    if protected:
+        extra.protect = True
+    return pulumi.ResourceOptions.merge(opts, extra)

@@ -14,14 +14,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components.services.postgres import POD_SERVICE_ACCOUNT
+
 from .loader import STACKS_DIR
 from .model import StackConfig
+from .shared_services import postgres_namespace
 
 
 def spilo_service_accounts(config: StackConfig) -> list[str]:
-    from components.services.postgres import spilo_service_accounts as accounts  # the component names the account
-
-    return accounts(config)
+    """`namespace/name` of the ServiceAccount the Spilo pods and logical backup jobs run as, in every
+    data namespace of the stack (for the policy pack's `workload-token-automount` exemptions)."""
+    if not config.services.postgres.enabled:
+        return []
+    return [f"{postgres_namespace(team.name)}/{POD_SERVICE_ACCOUNT}" for team in config.teams if team.databases]
 
 POLICY_CONFIG_DIR = STACKS_DIR.parent / "policies" / "config"
 

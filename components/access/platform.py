@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import StackConfig
+from ..labels import StackIdentity, kubernetes_labels
 
-from ..labels import kubernetes_labels
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformAccessArgs:
+    platform_groups: list[str]
+    """The directory groups of the platform operators (`policy.platform_groups`)."""
+    identity: StackIdentity
 
 
 class PlatformAccess(pulumi.ComponentResource):
@@ -16,13 +23,13 @@ class PlatformAccess(pulumi.ComponentResource):
 
     binding: k8s.rbac.v1.ClusterRoleBinding
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: PlatformAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:access:PlatformAccess", name, None, opts)
         self.binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-operators",
-            metadata={"name": "platform-operators", "labels": kubernetes_labels(config, "access")},
+            metadata={"name": "platform-operators", "labels": kubernetes_labels(args.identity, "access")},
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in config.policy.platform_groups],
+            subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in args.platform_groups],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})

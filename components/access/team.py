@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import StackConfig, Team as TeamConfig
 
 from stacks import catalogue
+from stacks.model.teams import Team as TeamSettings
+
 from ..infrastructure.rancher import PROJECT_ANNOTATION
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import namespace_selector
-from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, kubernetes_labels
+from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, StackIdentity, kubernetes_labels
 from ..workloads.api import Api
 from ..workloads.base import WorkloadArgs
+from ..workloads.connections import ConnectionSettings
 from ..workloads.scheduled_job import ScheduledJob
 from ..workloads.worker import Worker
 from . import rbac
@@ -25,13 +26,14 @@ WORKLOAD_COMPONENTS = {"api": Api, "worker": Worker, "scheduled_job": ScheduledJ
 
 
 
-class TeamArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    team: TeamConfig
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
-    # pulumi.Input[str]: the team's Rancher project, `<cluster id>:<project id>`, on Rancher stacks
-    # (RancherCluster.projects); None elsewhere.
-    project_id: SkipValidation[Any] = None
+@dataclass(frozen=True, kw_only=True)
+class TeamArgs:
+    team: TeamSettings
+    identity: StackIdentity
+    connections: ConnectionSettings
+    """How the team's workloads connect to the shared services they use."""
+    project_id: pulumi.Input[str] | None = None
+    """The team's Rancher project, `<cluster id>:<project id>`, on Rancher stacks (RancherCluster.projects)."""
 
 
 class Team(pulumi.ComponentResource):
@@ -46,8 +48,8 @@ class Team(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:access:Team", name, None, opts)
-        team, stack = args.team, args.stack
-        labels = {**kubernetes_labels(stack, "team"), f"{LABEL_PREFIX}/team": team.name}
+        team, identity = args.team, args.identity
+        labels = {**kubernetes_labels(identity, "team"), f"{LABEL_PREFIX}/team": team.name}
         # On Rancher stacks the namespace joins the team's project (an Output: once Rancher has made it).
         annotations = {PROJECT_ANNOTATION: args.project_id} if args.project_id is not None else None
         space = HardenedNamespace(name, team.name, labels, pulumi.ResourceOptions(parent=self), annotations=annotations)
@@ -95,15 +97,16 @@ class Team(pulumi.ComponentResource):
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [namespace_selector(catalogue.INGRESS_NAMESPACE)]}],
         })
-        self._access(name, team, stack, meta, labels, child)
+        self._access(name, team, identity, meta, child)
         for workload in team.workloads:
             component = WORKLOAD_COMPONENTS[workload.kind]
-            component(f"{name}-{workload.name}", WorkloadArgs(team=team.name, namespace=team.name, workload=workload, stack=stack), child)
+            workload_args = WorkloadArgs(team=team.name, namespace=team.name, workload=workload, identity=identity, connections=args.connections)
+            component(f"{name}-{workload.name}", workload_args, child)
         self.register_outputs({"namespace": self.namespace_name})
 
-    def _access(self, name, team, stack, meta, labels, child) -> None:
-        role_name = rbac.role_name(stack.environment)
-        k8s.rbac.v1.Role(f"{name}-role", metadata=meta(role_name), rules=rbac.team_rules(stack.environment), opts=child)
+    def _access(self, name: str, team: TeamSettings, identity: StackIdentity, meta: Callable[[str], dict[str, Any]], child: pulumi.ResourceOptions) -> None:
+        role_name = rbac.role_name(identity.environment)
+        k8s.rbac.v1.Role(f"{name}-role", metadata=meta(role_name), rules=rbac.team_rules(identity.environment), opts=child)
         k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
             metadata=meta(f"{role_name}-groups"),

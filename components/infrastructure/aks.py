@@ -12,6 +12,7 @@ Choices that are not config (each explained in docs/aks.md):
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
@@ -27,12 +28,10 @@ from pulumi_azure_native import (
     operationalinsights,
     resources,
 )
-from pydantic import BaseModel, ConfigDict
 
-from stacks.model import Aks, StackConfig
+from stacks.model import Aks
 from stacks.model.infrastructure import AksNodePool
 
-from ..labels import cloud_tags
 
 # Built-in Azure role definitions (the same IDs in every tenant).
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
@@ -60,10 +59,10 @@ KUBELOGIN_INSTALL_HINT = (
 KubeloginMode = Literal["azurecli", "workloadidentity", "spn"]
 
 
-class AksClusterArgs(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class AksClusterArgs:
     """What the component needs from a stack: the cluster config, where it runs, and its tags."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     cluster: Aks
     environment: Literal["dev", "test", "prod"]
     site: str
@@ -73,11 +72,6 @@ class AksClusterArgs(BaseModel):
     def production(self) -> bool:
         """Prod locks its resource group and protects its stateful resources."""
         return self.environment == "prod"
-
-    @classmethod
-    def from_stack(cls, config: StackConfig) -> "AksClusterArgs":
-        assert isinstance(config.infrastructure, Aks)
-        return cls(cluster=config.infrastructure, environment=config.environment, site=config.site.name, tags=cloud_tags(config))
 
 
 def _role(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:

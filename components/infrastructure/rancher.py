@@ -14,17 +14,21 @@ the environment variable `RANCHER_TOKEN_KEY` (a CI secret variable, or the opera
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_rancher2 as rancher2
 import yaml
-from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import S3, Rancher, StackConfig
+from stacks.model import S3, Rancher
+from stacks.model.infrastructure import MachinePool
+from stacks.model.site import Site
+from stacks.model.teams import Team
 
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 
 # Rancher's built-in Pod Security Admission template: `restricted` everywhere except Rancher's own
 # system namespaces (the same standard the team namespaces enforce).
@@ -43,14 +47,24 @@ STANDBY_ANNOTATION = f"{LABEL_PREFIX}/standby-for"
 TOKEN_VARIABLE = "RANCHER_TOKEN_KEY"
 
 
-class RancherClusterArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
+@dataclass(frozen=True, kw_only=True)
+class RancherClusterArgs:
+    cluster: Rancher
+    storage: S3
+    """The site's object storage, where the etcd snapshots go (a Rancher stack requires S3)."""
+    site: Site
+    identity: StackIdentity
+    teams: list[Team]
+    """A Rancher project per team, with the team's groups bound."""
+    platform_groups: list[str]
+    """Bound as the cluster's owners."""
+    harbor: str | None = None
+    """The site's own Harbor, when it runs one: containerd pulls upstream registries through it."""
 
 
-def cluster_name(stack: StackConfig) -> str:
+def cluster_name(identity: StackIdentity, cluster: Rancher) -> str:
     """The cluster's name in Rancher (and its kubeconfig context): environment and data centre."""
-    return f"{stack.environment}-{stack.infrastructure.data_centre}"
+    return f"{identity.environment}-{cluster.data_centre}"
 
 
 # The API server's audit policy, written to every control-plane node (Rancher's machine selector
@@ -98,7 +112,7 @@ def machine_global_config(infrastructure: Rancher) -> str:
     )
 
 
-def registration_flags(pool) -> str:
+def registration_flags(pool: MachinePool) -> str:
     """The rancher-system-agent install flags that give a registered machine its pool's place."""
     flags = [f"--{role}" for role in ("etcd", "controlplane", "worker") if role in pool.roles]
     flags += [f"--label {key}={value}" for key, value in sorted(pool.labels.items())]
@@ -106,15 +120,14 @@ def registration_flags(pool) -> str:
     return " ".join(flags)
 
 
-def registry_mirrors(stack: StackConfig) -> list[dict] | None:
+def registry_mirrors(cluster: Rancher, harbor: str | None) -> list[dict[str, Any]] | None:
     """containerd mirrors: every upstream registry through its proxy-cache project on the site's own
     Harbor (a secondary's too, so it keeps pulling when the primary's data centre is gone)."""
-    registry = stack.services.registry
-    mirrors = stack.infrastructure.registry_mirrors
-    if not (registry.enabled and registry.hostname and mirrors):
+    mirrors = cluster.registry_mirrors
+    if not (harbor and mirrors):
         return None
     return [
-        {"hostname": host, "endpoints": [f"https://{registry.hostname}"], "rewrites": {"^(.*)$": f"{project}/$1"}}
+        {"hostname": host, "endpoints": [f"https://{harbor}"], "rewrites": {"^(.*)$": f"{project}/$1"}}
         for host, project in sorted(mirrors.items())
     ]
 
@@ -142,10 +155,8 @@ class RancherCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RancherClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:infrastructure:RancherCluster", name, None, opts)
-        stack = args.stack
-        infrastructure: Rancher = stack.infrastructure
-        storage: S3 = stack.storage
-        self.cluster_name = cluster_name(stack)
+        infrastructure, storage, site, identity = args.cluster, args.storage, args.site, args.identity
+        self.cluster_name = cluster_name(identity, infrastructure)
 
         self.rancher = rancher2.Provider(
             f"{name}-rancher2",
@@ -160,7 +171,7 @@ class RancherCluster(pulumi.ComponentResource):
         self.credential = rancher2.CloudCredential(
             f"{name}-etcd-s3",
             name=f"{self.cluster_name}-etcd-s3",
-            description=f"Object storage of {stack.site.name} for the etcd snapshots of {self.cluster_name}",
+            description=f"Object storage of {site.name} for the etcd snapshots of {self.cluster_name}",
             s3_credential_config={
                 "access_key": storage.credentials.access_key_id.output(),
                 "secret_key": storage.credentials.secret_access_key.output(),
@@ -216,7 +227,7 @@ class RancherCluster(pulumi.ComponentResource):
             "machine_label_selector": CONTROL_PLANE_MACHINES,
             "config": yaml.safe_dump({"audit-policy-file": AUDIT_POLICY_PATH}),
         }]
-        mirrors = registry_mirrors(stack)
+        mirrors = registry_mirrors(infrastructure, args.harbor)
         if mirrors:
             rke_config["registries"] = {"mirrors": mirrors}
         if snapshots.restore is not None:
@@ -225,20 +236,20 @@ class RancherCluster(pulumi.ComponentResource):
                 "generation": snapshots.restore.generation,
                 "restore_rke_config": snapshots.restore.restore_rke_config,
             }
-        labels = {**kubernetes_labels(stack, "cluster"), SITE_ROLE_LABEL: stack.site.role}
+        labels = {**kubernetes_labels(identity, "cluster"), SITE_ROLE_LABEL: site.role}
         self.cluster = rancher2.ClusterV2(
             f"{name}-cluster",
             name=self.cluster_name,
             kubernetes_version=infrastructure.kubernetes_version,
             labels=labels,
             # Fleet and people read which primary a standby cluster follows; gone after a failover.
-            annotations={STANDBY_ANNOTATION: stack.site.primary} if stack.site.role == "secondary" else None,
+            annotations={STANDBY_ANNOTATION: site.primary} if site.role == "secondary" and site.primary else None,
             default_pod_security_admission_configuration_template_name=POD_SECURITY_TEMPLATE,
             enable_network_policy=True,
             # kubectl keeps working straight to the cluster while the Rancher server is unreachable.
             local_auth_endpoint={"enabled": True},
             rke_config=rke_config,
-            opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, protect=stack.environment == "prod"),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, protect=identity.production),
         )
 
         self.sync = rancher2.ClusterSync(
@@ -249,9 +260,9 @@ class RancherCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")),
         )
 
-        role = TEAM_PROJECT_ROLE[stack.environment]
+        role = TEAM_PROJECT_ROLE[identity.environment]
         self.projects = {}
-        for team in stack.teams:
+        for team in args.teams:
             project = rancher2.Project(
                 f"{name}-project-{team.name}",
                 name=team.name,
@@ -269,7 +280,7 @@ class RancherCluster(pulumi.ComponentResource):
                     group_principal_id=group_principal(infrastructure, group),
                     opts=on_rancher,
                 )
-        for group in stack.policy.platform_groups:
+        for group in args.platform_groups:
             rancher2.ClusterRoleTemplateBinding(
                 f"{name}-owner-{_slug(group)}",
                 cluster_id=self.sync.id,

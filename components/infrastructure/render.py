@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict
 
 
-class RenderTargetArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class RenderTargetArgs:
     directory: str
+    """Where the manifests are written, relative to the project."""
 
 
 class RenderTarget(pulumi.ComponentResource):

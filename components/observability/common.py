@@ -14,11 +14,11 @@ import hashlib
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import StackConfig
-
 from stacks import catalogue
+from stacks.model.site import Site
+
 from ..kit.namespaces import ServiceNamespace
-from ..labels import kubernetes_labels
+from ..labels import StackIdentity, kubernetes_labels
 
 # --- namespaces ----------------------------------------------------------------------------------
 
@@ -45,10 +45,23 @@ PROMETHEUS_REMOTE_WRITE_PATH = "/api/v1/write"
 # The label every metric and log line carries, so the primary's central view tells sites apart.
 SITE_LABEL = "site"
 
+# --- the sites' roles --------------------------------------------------------------------------------
+
+
+def several_sites(site: Site) -> bool:
+    """The environment has several sites: every site holds the central view's credentials."""
+    return site.role == "secondary" or bool(site.secondaries)
+
+
+def receives_from_secondaries(site: Site) -> bool:
+    """A primary with secondaries receives their metrics and logs (the central view)."""
+    return site.role == "primary" and bool(site.secondaries)
+
+
 # --- the node agents' namespace ------------------------------------------------------------------
 
 
-def node_agents_namespace(name: str, config: StackConfig, opts: pulumi.ResourceOptions) -> ServiceNamespace:
+def node_agents_namespace(name: str, identity: StackIdentity, opts: pulumi.ResourceOptions) -> ServiceNamespace:
     """The one namespace whose pods may use the node: node-exporter (host network and PID namespace,
     the root file system read-only) and the log agent (the pod log and audit log directories).
 
@@ -56,7 +69,7 @@ def node_agents_namespace(name: str, config: StackConfig, opts: pulumi.ResourceO
     audits and warns at `restricted`; the policy pack exempts it by name with that reason
     (policies/config/*.json, policies/README.md). Nothing else runs here.
     """
-    return ServiceNamespace(name, NODE_AGENTS_NAMESPACE, kubernetes_labels(config, "node-agents"), opts, enforce="privileged")
+    return ServiceNamespace(name, NODE_AGENTS_NAMESPACE, kubernetes_labels(identity, "node-agents"), opts, enforce="privileged")
 
 
 # --- the cross-site view's credentials -----------------------------------------------------------

@@ -32,7 +32,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from stacks.model import StackConfig
+from stacks.model.services import Services
 from stacks.model.teams import Team
 from stacks.shared_services import postgres_cluster_name, postgres_namespace
 
@@ -58,9 +58,8 @@ BACKUP_NAMESPACE = "velero"  # components/services/backup.py
 BACKUP_SCHEDULE = "daily"
 
 
-def shared_services(config: StackConfig) -> list[tuple[str, str]]:
+def shared_services(services: Services) -> list[tuple[str, str]]:
     """(name, namespace) of every shared service the stack runs, whose targets' `up` shows its health."""
-    services = config.services
     wanted = [
         (services.ingress.enabled, "ingress-nginx", catalogue.INGRESS_NAMESPACE),
         (services.cert_manager.enabled, "cert-manager", catalogue.CERT_MANAGER_NAMESPACE),
@@ -194,10 +193,9 @@ def targets_of(model: dict[str, Any]) -> list[dict[str, Any]]:
 # --- the platform overview -----------------------------------------------------------------------
 
 
-def platform_overview(config: StackConfig) -> dict[str, Any]:
+def platform_overview(services: Services) -> dict[str, Any]:
     """Sites, nodes and capacity, storage, alerts, each shared service's health, and a row per
     service the stack runs (ingress traffic, certificates, backups, Kafka, PostgreSQL)."""
-    services = config.services
     layout = _Layout()
 
     layout.row("Cluster")
@@ -227,7 +225,7 @@ def platform_overview(config: StackConfig) -> dict[str, Any]:
     layout.row("Shared services")
     health = [
         prometheus(f'sum(up{{namespace="{namespace}", {SITE}}}) / count(up{{namespace="{namespace}", {SITE}}})', service, instant=True)
-        for service, namespace in shared_services(config)
+        for service, namespace in shared_services(services)
     ]
     layout.add(stat("Targets up per shared service", health, unit="percentunit",
                     description="The share of each service's scrape targets that answer (1 = all up).",
@@ -302,10 +300,9 @@ def traces_link(namespace: str) -> dict[str, Any]:
     }
 
 
-def team_dashboard(config: StackConfig, team: Team) -> dict[str, Any]:
+def team_dashboard(services: Services, team: Team) -> dict[str, Any]:
     """The team's namespace against its quota, restarts, its hosts' ingress traffic, its data
     services' readiness, its logs and a link to its traces; every query is scoped to the team."""
-    services = config.services
     ns = f'namespace="{team.name}", {SITE}'
     layout = _Layout()
 
@@ -337,7 +334,7 @@ def team_dashboard(config: StackConfig, team: Team) -> dict[str, Any]:
             f"histogram_quantile(0.95, sum by (host, le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{{{by_host}}}[5m])))",
             "{{host}}")], unit="s"), 8, 8)
 
-    instances = data_service_instances(config, team)
+    instances = data_service_instances(services, team)
     if instances:
         layout.row("Data services")
         layout.add(stat("Ready replicas per instance", [
@@ -358,11 +355,10 @@ def team_dashboard(config: StackConfig, team: Team) -> dict[str, Any]:
     return dashboard(team_uid(team.name), f"Team {team.name}", ["team", team.name], layout.panels, links)
 
 
-def data_service_instances(config: StackConfig, team: Team) -> list[tuple[str, str, str]]:
+def data_service_instances(services: Services, team: Team) -> list[tuple[str, str, str]]:
     """(label, namespace, StatefulSet) of each data-service instance the team declares: the
     operators' StatefulSet names (Zalando: the cluster name; Spotahome: `rfr-<cache>`; RabbitMQ:
     `<queue>-server`)."""
-    services = config.services
     found = []
     if services.postgres.enabled:
         found += [(f"postgres {db.name}", postgres_namespace(team.name), postgres_cluster_name(team.name, db.name)) for db in team.databases]
@@ -373,9 +369,9 @@ def data_service_instances(config: StackConfig, team: Team) -> list[tuple[str, s
     return found
 
 
-def dashboards_for(config: StackConfig) -> dict[str, dict[str, Any]]:
+def dashboards_for(services: Services, teams: list[Team]) -> dict[str, dict[str, Any]]:
     """Every dashboard the stack provisions, by uid: the overview first, then one per team."""
-    models = {OVERVIEW_UID: platform_overview(config)}
-    for team in config.teams:
-        models[team_uid(team.name)] = team_dashboard(config, team)
+    models = {OVERVIEW_UID: platform_overview(services)}
+    for team in teams:
+        models[team_uid(team.name)] = team_dashboard(services, team)
     return models

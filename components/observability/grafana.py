@@ -32,24 +32,25 @@ volume the pod restarts on any node at once, and the chart's root `init-chown-da
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import StackConfig
 
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from stacks.model.services import Services
+from stacks.model.teams import Team
+
+from ..charts import pinned_chart
+from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import namespace_selector, tcp
 from ..kit.options import after
 from ..kit.security import restricted_container, restricted_pod
-from ..services.operators import generates_passwords, mirrored, split_image
+from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
 from . import dashboards
 from .common import (
     ALERTMANAGER_URL, GRAFANA_NAMESPACE, LOGGING_NAMESPACE, LOKI_URL, MONITORING_NAMESPACE, PROMETHEUS_URL, SITE_LABEL, TEMPO_URL,
@@ -90,13 +91,29 @@ TRACE_TO_LOG_TAGS = [
 # --- data sources --------------------------------------------------------------------------------
 
 
-def data_sources(config: StackConfig) -> list[dict[str, Any]]:
+@dataclass(frozen=True, kw_only=True)
+class GrafanaArgs:
+    services: Services
+    """Which services the stack runs (data sources and dashboards follow them)."""
+    teams: list[Team]
+    """A dashboard per team."""
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The monitoring part's charts (Grafana), resolved by the loader."""
+    generate_password: bool
+    """Generate the admin password and secret key (only on clusters the program deploys to)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """Resources to create the chart and the `monitoring` Role after: the `monitoring` namespace,
+    which the metrics part creates."""
+
+
+def data_sources(services: Services) -> list[dict[str, Any]]:
     """Grafana's provisioned data sources for the stack (provisioning file `apiVersion: 1`).
 
     Links point only at data sources this stack has: logs -> traces and traces -> logs need both
     Loki and Tempo. Literal `$` is written `$$` because Grafana expands environment variables in
     provisioning files."""
-    services = config.services
     logs, traces = services.logging.enabled, services.tracing.enabled
     prometheus: dict[str, Any] = {
         "name": "Prometheus", "type": "prometheus", "uid": "prometheus", "access": "proxy", "url": PROMETHEUS_URL,
@@ -169,11 +186,11 @@ def data_source_links(sources: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 # --- chart values --------------------------------------------------------------------------------
 
 
-def grafana_ini(config: StackConfig) -> dict[str, Any]:
+def grafana_ini(services: Services) -> dict[str, Any]:
     """Hardened: no anonymous access and no sign-up; secure cookies and HSTS when served over HTTPS;
     nothing that calls the internet (analytics, update checks, plugin preinstall, external
     snapshots, the news feed), since the clusters have no route there."""
-    host = config.services.monitoring.grafana_hostname
+    host = services.monitoring.grafana_hostname
     https = bool(host)
     ini: dict[str, Any] = {
         "auth.anonymous": {"enabled": False},
@@ -195,11 +212,11 @@ def grafana_ini(config: StackConfig) -> dict[str, Any]:
     return ini
 
 
-def chart_values(config: StackConfig) -> dict[str, Any]:
-    registry, repository, tag = split_image(mirrored(config, catalogue.GRAFANA_IMAGE))
-    sidecar_registry, sidecar_repository, sidecar_tag = split_image(mirrored(config, catalogue.GRAFANA_SIDECAR_IMAGE))
+def chart_values(args: GrafanaArgs) -> dict[str, Any]:
+    registry, repository, tag = split_image(args.images.mirrored(catalogue.GRAFANA_IMAGE))
+    sidecar_registry, sidecar_repository, sidecar_tag = split_image(args.images.mirrored(catalogue.GRAFANA_SIDECAR_IMAGE))
     read_only = {**restricted_container(RUN_AS), "readOnlyRootFilesystem": True}
-    exposed = bool(config.services.monitoring.grafana_hostname)
+    exposed = bool(args.services.monitoring.grafana_hostname)
     return {
         "fullnameOverride": FULLNAME,
         "replicas": 1,
@@ -218,8 +235,8 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
         "initChownData": {"enabled": False},
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {"GF_SECURITY_SECRET_KEY": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "secret-key"}}},
-        "grafana.ini": grafana_ini(config),
-        "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": data_sources(config)}},
+        "grafana.ini": grafana_ini(args.services),
+        "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": data_sources(args.services)}},
         "service": {"enabled": True, "type": "ClusterIP", "port": SERVICE_PORT, "targetPort": GRAFANA_PORT},
         "ingress": {"enabled": False},  # our own Ingress below, with the platform's class and issuer
         "serviceMonitor": {"enabled": False},
@@ -246,16 +263,6 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
 # --- the component -------------------------------------------------------------------------------
 
 
-class GrafanaArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader
-    charts: PartCharts
-    """The monitoring part's charts (Grafana), resolved by the loader."""
-    after: list[Any] = []
-    """Resources to create the chart and the `monitoring` Role after: the `monitoring` namespace,
-    which the metrics part creates."""
-
-
 class Grafana(pulumi.ComponentResource):
     """Grafana and its data sources, dashboards, RBAC and network policies (module docstring)."""
 
@@ -268,16 +275,15 @@ class Grafana(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:Grafana", name, None, opts)
-        config = args.stack
-        services = config.services
+        services = args.services
         host = services.monitoring.grafana_hostname
         child = pulumi.ResourceOptions(parent=self)
 
-        space = ServiceNamespace(name, GRAFANA_NAMESPACE, kubernetes_labels(config, "grafana"), child)
+        space = ServiceNamespace(name, GRAFANA_NAMESPACE, kubernetes_labels(args.identity, "grafana"), child)
         self.namespace = space.namespace
-        self._network_policies(space, config, exposed=bool(host))
+        self._network_policies(space, services, exposed=bool(host))
 
-        if generates_passwords(config):
+        if args.generate_password:
             password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
             secret_key = random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=child)
             self.admin_secret = k8s.core.v1.Secret(
@@ -291,7 +297,7 @@ class Grafana(pulumi.ComponentResource):
         self._sidecar_rbac(name, space, args.after)
 
         self.dashboards = {}
-        models = dashboards.dashboards_for(config)
+        models = dashboards.dashboards_for(services, args.teams)
         for uid, model in models.items():
             folder = "Platform" if uid == dashboards.OVERVIEW_UID else "Teams"
             self.dashboards[uid] = k8s.core.v1.ConfigMap(
@@ -305,7 +311,7 @@ class Grafana(pulumi.ComponentResource):
             )
 
         self.chart = pinned_chart(
-            f"{name}-chart", catalogue.GRAFANA_CHART, args.charts, GRAFANA_NAMESPACE, chart_values(config),
+            f"{name}-chart", catalogue.GRAFANA_CHART, args.charts, GRAFANA_NAMESPACE, chart_values(args),
             after(space.opts, self.admin_secret, *args.after),
         )
 
@@ -327,10 +333,10 @@ class Grafana(pulumi.ComponentResource):
                 opts=space.opts,
             )
 
-        sources = data_sources(config)
+        sources = data_sources(services)
         self.summary = {
             "chart": f"{catalogue.GRAFANA_CHART.name} {catalogue.GRAFANA_CHART.version}",
-            "image": mirrored(config, catalogue.GRAFANA_IMAGE),
+            "image": args.images.mirrored(catalogue.GRAFANA_IMAGE),
             "namespace": GRAFANA_NAMESPACE,
             "service": f"{FULLNAME}.{GRAFANA_NAMESPACE}.svc:{SERVICE_PORT}",
             "url": f"https://{host}/" if host else None,
@@ -340,8 +346,7 @@ class Grafana(pulumi.ComponentResource):
         }
         self.register_outputs({"summary": self.summary})
 
-    def _network_policies(self, space: ServiceNamespace, config: StackConfig, exposed: bool) -> None:
-        services = config.services
+    def _network_policies(self, space: ServiceNamespace, services: Services, exposed: bool) -> None:
         to_sources = [{"to": [namespace_selector(MONITORING_NAMESPACE)],
                        "ports": tcp(PROMETHEUS_PORT, *([ALERTMANAGER_PORT] if services.monitoring.mode == "full" else []))}]
         if services.logging.enabled:
@@ -356,7 +361,7 @@ class Grafana(pulumi.ComponentResource):
                 "ingress": [{"from": [namespace_selector(catalogue.INGRESS_NAMESPACE)], "ports": tcp(GRAFANA_PORT)}],
             })
 
-    def _sidecar_rbac(self, name: str, space: ServiceNamespace, later_than: list[Any]) -> None:
+    def _sidecar_rbac(self, name: str, space: ServiceNamespace, later_than: list[pulumi.Resource]) -> None:
         """Read-only ConfigMap access in each namespace the dashboard sidecar searches."""
         for namespace in (GRAFANA_NAMESPACE, MONITORING_NAMESPACE):
             opts = space.opts if namespace == GRAFANA_NAMESPACE else after(space.opts, *later_than)

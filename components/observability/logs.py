@@ -38,23 +38,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import S3, Aks, Rancher, StackConfig
-from stacks.sites import StandbySource
 
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
+from stacks.model import S3
+from stacks.model.observability import CentralView, Logging
+from stacks.model.site import Site
+
+from ..charts import pinned_chart
+from ..infrastructure.aks import AksCluster
 from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
-from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import ServiceNamespace
-from ..kit.network import from_namespace, tcp, ANYWHERE, KUBE_API_PORTS
+from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, tcp
 from ..kit.security import RESTRICTED_CONTAINER
-from ..services.operators import mirrored, split_image
-from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
+from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
+from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, ObjectStorage, StorageAccess
 # AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
 # account, where Azure writes it to this container.
 from ..storage.object_storage import AKS_AUDIT_CATEGORY, AKS_AUDIT_CONTAINER, log_archive_rule
@@ -68,6 +71,7 @@ from .common import (
     NODE_AGENTS_NAMESPACE,
     SITE_LABEL,
     TRACING_NAMESPACE,
+    receives_from_secondaries,
 )
 
 LOKI_FULLNAME = "loki"  # fullnameOverride: Services loki (3100) and loki-gateway (80)
@@ -123,18 +127,39 @@ GATEWAY_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"m
 FLUENT_BIT_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "384Mi"}}
 
 
-def archive_prefix(config: StackConfig) -> str:
+@dataclass(frozen=True, kw_only=True)
+class LogsArgs:
+    logging: Logging
+    central: CentralView
+    """The cross-site view (`services.monitoring.central`): this site's telemetry host and the shared password."""
+    site: Site
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The logging part's charts (Loki, Fluent Bit), resolved by the loader."""
+    audit_log_on_nodes: bool
+    """The API server's audit log is a file on the control-plane nodes (RKE2), which Fluent Bit tails;
+    AKS keeps it off the nodes and writes it to storage itself (`aks`)."""
+    s3: S3 | None = None
+    """The stack's S3 storage settings, which the archive output names; None on Azure Blob storage."""
+    ships_to: str | None = None
+    """On a secondary site, its primary's telemetry host, where it pushes its logs."""
+    storage: ObjectStorage | None = None
+    """The stack's object storage (the config requires one when logging is on)."""
+    node_agents: ServiceNamespace | None = None
+    """The node agents' namespace (common.node_agents_namespace), where Fluent Bit runs."""
+    aks: AksCluster | None = None
+    """The AKS cluster whose audit log goes to the archive (ObjectStorage.archive_audit_log)."""
+
+
+def archive_prefix(identity: StackIdentity) -> str:
     """Where one cluster's archive goes inside the `logs` bucket: `<environment>-<site>`."""
-    return f"{config.environment}-{config.site.name}"
+    return f"{identity.environment}-{identity.site}"
 
 
-def receives_from_secondaries(config: StackConfig) -> bool:
-    return config.site.role == "primary" and bool(config.site.secondaries)
-
-
-def collects_audit_log(config: StackConfig) -> bool:
+def collects_audit_log(args: LogsArgs) -> bool:
     """Fluent Bit tails the audit log where the nodes hold it (RKE2); AKS keeps it off the nodes."""
-    return config.services.logging.audit_logs and isinstance(config.infrastructure, Rancher)
+    return args.logging.audit_logs and args.audit_log_on_nodes
 
 
 def s3_lifecycle_rule(bucket: str, prefix: str, days: int) -> str:
@@ -188,15 +213,15 @@ def loki_storage(access: StorageAccess) -> dict[str, Any]:
     return storage
 
 
-def loki_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
-    logging = config.services.logging
+def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
+    logging = args.logging
     # The ingress controller reaches only pods labelled as its targets. Any site of several may be
     # (or become) the primary that receives its secondaries' pushes, so the gateway carries the
     # label at each of them; Loki's own policy admits the controller only where it receives.
-    gateway_labels = {INGRESS_TARGET_LABEL: "true"} if config.services.monitoring.central.hostname else {}
+    gateway_labels = {INGRESS_TARGET_LABEL: "true"} if args.central.hostname else {}
     store = "s3" if access.kind == "s3" else "azure"
-    registry, repository, tag = split_image(mirrored(config, catalogue.LOKI_IMAGE))
-    gateway_registry, gateway_repository, gateway_tag = split_image(mirrored(config, catalogue.LOKI_GATEWAY_IMAGE))
+    registry, repository, tag = split_image(args.images.mirrored(catalogue.LOKI_IMAGE))
+    gateway_registry, gateway_repository, gateway_tag = split_image(args.images.mirrored(catalogue.LOKI_GATEWAY_IMAGE))
     return {
         "fullnameOverride": LOKI_FULLNAME,
         "deploymentMode": "SingleBinary",
@@ -259,15 +284,15 @@ def loki_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
 # --- Fluent Bit ----------------------------------------------------------------------------------
 
 
-def _section(kind: str, settings: list[tuple[str, Any]]) -> str:
+def _section(kind: str, settings: list[tuple[str, str | int]]) -> str:
     width = max(len(key) for key, _ in settings)
     return "\n".join([f"[{kind}]", *(f"    {key.ljust(width)} {value}" for key, value in settings)])
 
 
-def fluent_bit_config(config: StackConfig, access: StorageAccess, central_host: str | None) -> dict[str, str]:
+def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str | None) -> dict[str, str]:
     """The chart's `config` sections (Fluent Bit's classic format)."""
-    environment, site = config.environment, config.site.name
-    prefix = archive_prefix(config)
+    environment, site = args.identity.environment, args.identity.site
+    prefix = archive_prefix(args.identity)
     service = _section("SERVICE", [
         ("Daemon", "Off"),
         ("Flush", 5),
@@ -295,7 +320,7 @@ def fluent_bit_config(config: StackConfig, access: StorageAccess, central_host: 
         ("Refresh_Interval", 10),
         ("storage.type", "filesystem"),
     ])]
-    if collects_audit_log(config):
+    if collects_audit_log(args):
         inputs.append(_section("INPUT", [
             ("Name", "tail"),
             ("Tag", "audit.kube-apiserver"),
@@ -327,7 +352,7 @@ def fluent_bit_config(config: StackConfig, access: StorageAccess, central_host: 
                    "pod=$kubernetes['pod_name'], container=$kubernetes['container_name']")
     audit_labels = f"job=kube-audit, {fixed}"
 
-    def loki(match: str, labels: str, host: str, port: int, extra: list[tuple[str, Any]]) -> str:
+    def loki(match: str, labels: str, host: str, port: int, extra: list[tuple[str, str | int]]) -> str:
         return _section("OUTPUT", [
             ("Name", "loki"),
             ("Match", match),
@@ -343,14 +368,14 @@ def fluent_bit_config(config: StackConfig, access: StorageAccess, central_host: 
         ])
 
     outputs = [loki("kube.*", kube_labels, LOKI_GATEWAY_HOST, 80, [])]
-    if collects_audit_log(config):
+    if collects_audit_log(args):
         outputs.append(loki("audit.*", audit_labels, LOKI_GATEWAY_HOST, 80, []))
     if central_host:
         central = [("tls", "On"), ("tls.verify", "On"), ("HTTP_User", CENTRAL_USERNAME), ("HTTP_Passwd", "${CENTRAL_PASSWORD}")]
         outputs.append(loki("kube.*", kube_labels, central_host, 443, central))
-        if collects_audit_log(config):
+        if collects_audit_log(args):
             outputs.append(loki("audit.*", audit_labels, central_host, 443, central))
-    outputs.append(archive_output(config, access, prefix))
+    outputs.append(archive_output(args.s3, access, prefix))
     return {
         "service": service,
         "inputs": "\n\n".join(inputs),
@@ -359,17 +384,17 @@ def fluent_bit_config(config: StackConfig, access: StorageAccess, central_host: 
     }
 
 
-def archive_output(config: StackConfig, access: StorageAccess, prefix: str) -> str:
+def archive_output(s3: S3 | None, access: StorageAccess, prefix: str) -> str:
     """The archive: gzip-compressed objects of newline-delimited JSON under `<prefix>/` in the `logs`
     bucket, one object per tag kind and up to 10 minutes or 50 MB of lines. The credentials are the
     environment's (the AWS variables for S3, `${VAR}` references for Azure)."""
-    if isinstance(config.storage, S3):
+    if s3 is not None:
         return _section("OUTPUT", [
             ("Name", "s3"),
             ("Match", "*"),
             ("bucket", access.bucket),
-            ("region", config.storage.region),
-            ("endpoint", str(config.storage.endpoint).rstrip("/")),
+            ("region", s3.region),
+            ("endpoint", str(s3.endpoint).rstrip("/")),
             ("s3_key_format", f"/{prefix}/$TAG[0]/%Y/%m/%d/%H%M%S-$UUID.gz"),
             ("compression", "gzip"),
             ("use_put_object", "On"),
@@ -393,10 +418,10 @@ def archive_output(config: StackConfig, access: StorageAccess, prefix: str) -> s
     ])
 
 
-def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: str | None, with_password: bool = False) -> dict[str, Any]:
+def fluent_bit_values(args: LogsArgs, access: StorageAccess, central_host: str | None, with_password: bool = False) -> dict[str, Any]:
     """The chart's values; `central_host`: the primary's telemetry host a secondary ships to;
     `with_password`: the central password is in the environment (every site of several)."""
-    repository, _, tag = mirrored(config, catalogue.FLUENT_BIT_IMAGE).rpartition(":")
+    repository, _, tag = args.images.mirrored(catalogue.FLUENT_BIT_IMAGE).rpartition(":")
     volumes = [
         {"name": "varlog", "hostPath": {"path": NODE_LOGS, "type": "Directory"}},
         {"name": "state", "hostPath": {"path": NODE_STATE, "type": "DirectoryOrCreate"}},
@@ -405,7 +430,7 @@ def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: 
         {"name": "varlog", "mountPath": NODE_LOGS, "readOnly": True},
         {"name": "state", "mountPath": NODE_STATE},
     ]
-    if collects_audit_log(config):
+    if collects_audit_log(args):
         # Only control-plane nodes hold the file; elsewhere the directory stays empty.
         volumes.append({"name": "audit", "hostPath": {"path": RKE2_AUDIT_DIRECTORY, "type": "DirectoryOrCreate"}})
         mounts.append({"name": "audit", "mountPath": RKE2_AUDIT_DIRECTORY, "readOnly": True})
@@ -428,26 +453,11 @@ def fluent_bit_values(config: StackConfig, access: StorageAccess, central_host: 
         "env": env,
         "daemonSetVolumes": volumes,
         "daemonSetVolumeMounts": mounts,
-        "config": fluent_bit_config(config, access, central_host),
+        "config": fluent_bit_config(args, access, central_host),
     }
 
 
 # --- the component -------------------------------------------------------------------------------
-
-
-class LogsArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader
-    standby: StandbySource | None = None
-    """On a secondary site, the primary it ships logs to (its telemetry host)."""
-    charts: PartCharts
-    """The logging part's charts (Loki, Fluent Bit), resolved by the loader."""
-    storage: Any
-    """The stack's ObjectStorage (the config requires one when logging is on)."""
-    node_agents: Any
-    """The node agents' ServiceNamespace (common.node_agents_namespace), where Fluent Bit runs."""
-    aks: Any = None
-    """The AksCluster whose audit log goes to the archive (ObjectStorage.archive_audit_log); None elsewhere."""
 
 
 class Logs(pulumi.ComponentResource):
@@ -466,24 +476,24 @@ class Logs(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LogsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:Logs", name, None, opts)
-        config, storage, agents = args.stack, args.storage, args.node_agents
-        logging = config.services.logging
+        storage, agents = args.storage, args.node_agents
+        logging = args.logging
         if storage is None:
             raise ValueError("central logging keeps its chunks and archive in object storage; the stack has none (configure `storage`)")
+        assert agents is not None, "Fluent Bit runs in the node agents' namespace, which the Observability component creates first"
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(f"{name}-loki", LOGGING_NAMESPACE, kubernetes_labels(config, "logging"), child, internal=True)
+        self.namespace = ServiceNamespace(f"{name}-loki", LOGGING_NAMESPACE, kubernetes_labels(args.identity, "logging"), child, internal=True)
         in_namespace = self.namespace.opts
         self.loki_access = storage.access_for("loki", self.namespace.namespace.metadata.name, "logs")
         self.loki = pinned_chart(
             f"{name}-loki", catalogue.LOKI_CHART, args.charts, self.namespace.namespace.metadata.name,
-            loki_values(config, self.loki_access),
+            loki_values(args, self.loki_access),
             pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.loki_access.secret])),
         )
 
-        standby = args.standby
-        central_host = standby.central_hostname if standby is not None else None
-        central = config.services.monitoring.central
+        central_host = args.ships_to
+        central = args.central
         agents_opts = pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace])
         self.agent_access = storage.access_for("fluent-bit", agents.namespace.metadata.name, "logs")
         agent_secrets: list[pulumi.Resource] = [self.agent_access.secret]
@@ -502,19 +512,19 @@ class Logs(pulumi.ComponentResource):
             central_host = None
         self.fluent_bit = pinned_chart(
             f"{name}-fluent-bit", catalogue.FLUENT_BIT_CHART, args.charts, agents.namespace.metadata.name,
-            fluent_bit_values(config, self.agent_access, central_host, with_password=self.central_password is not None),
+            fluent_bit_values(args, self.agent_access, central_host, with_password=self.central_password is not None),
             pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace, *agent_secrets]),
         )
 
-        if receives_from_secondaries(config) and central.hostname and central.password is not None:
+        if receives_from_secondaries(args.site) and central.hostname and central.password is not None:
             self._central_receiver(name, central.hostname, central.password.output(), in_namespace)
         self._network_policies(storage.endpoint_port, agents)
 
-        if logging.audit_logs and isinstance(config.infrastructure, Aks) and args.aks is not None and storage.account is not None:
+        if logging.audit_logs and args.aks is not None and storage.account is not None:
             # AKS keeps the API server's audit log off the nodes; Azure writes it into the account.
             self.audit_setting = storage.archive_audit_log(name, args.aks.cluster.id)
 
-        prefix = archive_prefix(config)
+        prefix = archive_prefix(args.identity)
         archive_bucket = self.agent_access.bucket
         if storage.kind == "s3":
             lifecycle: dict[str, Any] = {"by": "the storage administrators", "rule": s3_lifecycle_rule(archive_bucket, prefix, logging.archive_days)}
@@ -534,7 +544,7 @@ class Logs(pulumi.ComponentResource):
             "archive": {"bucket": archive_bucket, "prefix": f"{prefix}/", "days": logging.archive_days, "compression": "gzip", "lifecycle": lifecycle},
             "auditLog": (
                 None if not logging.audit_logs
-                else {"source": RKE2_AUDIT_LOG, "to": "loki and archive"} if collects_audit_log(config)
+                else {"source": RKE2_AUDIT_LOG, "to": "loki and archive"} if collects_audit_log(args)
                 else {"source": f"diagnostic setting {AKS_AUDIT_CATEGORY}", "to": f"storage account container {AKS_AUDIT_CONTAINER}"} if self.audit_setting is not None
                 else None
             ),

@@ -26,33 +26,35 @@ them with `helm show values` when the pinned version moves.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import StackConfig
-from stacks.model.observability import PagerDutyReceiver, SlackReceiver, WebhookReceiver
-from stacks.sites import StandbySource
 
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from stacks.model.observability import Monitoring, PagerDutyReceiver, Receiver, SlackReceiver, WebhookReceiver
+from stacks.model.site import Site
+
+from ..charts import pinned_chart
+from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
-from ..kit.network import from_namespace, namespace_selector, tcp, ANYWHERE
+from ..kit.network import ANYWHERE, from_namespace, namespace_selector, tcp
 from ..kit.security import RESTRICTED_CONTAINER
-from ..services.operators import registry_for
+from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
+from ..services.cert_manager import CertManager
 from .common import (
-    central_receiver,
     CENTRAL_USERNAME,
     GRAFANA_NAMESPACE,
     MONITORING_NAMESPACE,
     NODE_AGENTS_NAMESPACE,
     PROMETHEUS_REMOTE_WRITE_PATH,
     SITE_LABEL,
+    central_receiver,
+    receives_from_secondaries,
+    several_sites,
 )
 
 FULLNAME = "monitoring"  # fullnameOverride: Services monitoring-prometheus and monitoring-alertmanager
@@ -121,12 +123,20 @@ def retention_size(volume_gi: int) -> str:
     return f"{volume_gi * 9 // 10}GiB"
 
 
-def several_sites(config: StackConfig) -> bool:
-    return config.site.role == "secondary" or bool(config.site.secondaries)
-
-
-def receives_from_secondaries(config: StackConfig) -> bool:
-    return config.site.role == "primary" and bool(config.site.secondaries)
+@dataclass(frozen=True, kw_only=True)
+class MetricsArgs:
+    monitoring: Monitoring
+    site: Site
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The monitoring part's charts (kube-prometheus-stack), resolved by the loader."""
+    remote_write_host: str | None = None
+    """On a secondary site, its primary's telemetry host, where it remote-writes."""
+    node_agents: ServiceNamespace | None = None
+    """The node agents' namespace (node-exporter runs there)."""
+    cert_manager: CertManager | None = None
+    """The stack's cert-manager, when it runs one: it issues the operator webhook's certificate."""
 
 
 def remote_write_url(hostname: str) -> str:
@@ -171,7 +181,7 @@ def _receiver_secrets(receiver) -> dict[str, pulumi.Output[str]]:
     return {"routing_key": receiver.routing_key.output()}
 
 
-def alertmanager_config(receivers: list, secrets: list[dict[str, str]]) -> dict[str, Any]:
+def alertmanager_config(receivers: list[Receiver], secrets: list[dict[str, str]]) -> dict[str, Any]:
     """The whole alertmanager.yaml for `receivers` with their secret values `secrets` (same order).
 
     Alerts go to every receiver that lists their `severity` (a route per receiver that continues to
@@ -201,7 +211,7 @@ def alertmanager_config(receivers: list, secrets: list[dict[str, str]]) -> dict[
     }
 
 
-def alertmanager_yaml(receivers: list) -> pulumi.Output[str]:
+def alertmanager_yaml(receivers: list[Receiver]) -> pulumi.Output[str]:
     """alertmanager.yaml as a Pulumi secret: the receivers' secrets are resolved only inside it."""
     wanted = [_receiver_secrets(receiver) for receiver in receivers]
     resolved = pulumi.Output.all(*[pulumi.Output.all(**secrets) for secrets in wanted])
@@ -211,10 +221,10 @@ def alertmanager_yaml(receivers: list) -> pulumi.Output[str]:
 # --- chart values ----------------------------------------------------------------------------------
 
 
-def chart_values(config: StackConfig, with_cert_manager: bool, standby: StandbySource | None = None) -> dict[str, Any]:
-    monitoring = config.services.monitoring
+def chart_values(args: MetricsArgs, with_cert_manager: bool) -> dict[str, Any]:
+    monitoring = args.monitoring
     full = monitoring.mode == "full"
-    quay, k8s_registry = registry_for(config, "quay.io"), registry_for(config, "registry.k8s.io")
+    quay, k8s_registry = args.images.registry_for("quay.io"), args.images.registry_for("registry.k8s.io")
     nobody = restricted_pod(NOBODY, NOBODY)
     prometheus_spec: dict[str, Any] = {
         # Image tags are the pinned chart's; only the registry is the stack's approved one.
@@ -227,7 +237,7 @@ def chart_values(config: StackConfig, with_cert_manager: bool, standby: StandbyS
             "resources": {"requests": {"storage": f"{monitoring.volume_gi}Gi"}},
         }}},
         # Every series this site sends or alerts on says where it came from (the central view).
-        "externalLabels": {SITE_LABEL: config.site.name, "environment": config.environment},
+        "externalLabels": {SITE_LABEL: args.identity.site, "environment": args.identity.environment},
         # Select every ServiceMonitor, PodMonitor, Probe, ScrapeConfig and PrometheusRule in every
         # namespace, not only the chart's (`release` label): with these false and the selectors left
         # empty, templates/prometheus/prometheus.yaml renders `{}` selectors (match all), and it
@@ -238,13 +248,13 @@ def chart_values(config: StackConfig, with_cert_manager: bool, standby: StandbyS
         "probeSelectorNilUsesHelmValues": False,
         "scrapeConfigSelectorNilUsesHelmValues": False,
         "securityContext": restricted_pod(1000, 2000),
-        "resources": sized(*PROMETHEUS_SIZE[config.environment]),
+        "resources": sized(*PROMETHEUS_SIZE[args.identity.environment]),
         # Replicas on different nodes where the cluster has them.
         "podAntiAffinity": "soft",
     }
-    if standby is not None and standby.central_hostname:
+    if args.remote_write_host:
         prometheus_spec["remoteWrite"] = [{
-            "url": remote_write_url(standby.central_hostname),
+            "url": remote_write_url(args.remote_write_host),
             "basicAuth": {
                 "username": {"name": REMOTE_WRITE_SECRET, "key": "username"},
                 "password": {"name": REMOTE_WRITE_SECRET, "key": "password"},
@@ -256,7 +266,7 @@ def chart_values(config: StackConfig, with_cert_manager: bool, standby: StandbyS
         # several may be (or become) the primary that receives, so each carries it; only the
         # receiving site's policy admits the ingress controller.
         prometheus_spec["podMetadata"] = {"labels": {INGRESS_TARGET_LABEL: "true"}}
-    if receives_from_secondaries(config):
+    if receives_from_secondaries(args.site):
         # values.yaml prometheus.prometheusSpec.enableRemoteWriteReceiver: --web.enable-remote-write-receiver
         prometheus_spec["enableRemoteWriteReceiver"] = True
 
@@ -352,19 +362,6 @@ def chart_values(config: StackConfig, with_cert_manager: bool, standby: StandbyS
 # --- the component -------------------------------------------------------------------------------
 
 
-class MetricsArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader
-    standby: StandbySource | None = None
-    """On a secondary site, the primary it remote-writes to (its telemetry host)."""
-    charts: PartCharts
-    """The monitoring part's charts (kube-prometheus-stack), resolved by the loader."""
-    node_agents: Any = None
-    """The node agents' ServiceNamespace (node-exporter runs there)."""
-    cert_manager: Any = None
-    """The CertManager component, when the stack runs one: it issues the operator webhook's certificate."""
-
-
 class Metrics(pulumi.ComponentResource):
     """kube-prometheus-stack, Alertmanager's receivers and the cross-site view (module docstring)."""
 
@@ -378,13 +375,12 @@ class Metrics(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MetricsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:Metrics", name, None, opts)
-        config = args.stack
-        monitoring = config.services.monitoring
+        monitoring = args.monitoring
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(name, MONITORING_NAMESPACE, kubernetes_labels(config, "monitoring"), child, internal=True)
+        self.namespace = ServiceNamespace(name, MONITORING_NAMESPACE, kubernetes_labels(args.identity, "monitoring"), child, internal=True)
         in_namespace = self.namespace.opts
-        self._network_policies(config)
+        self._network_policies(args)
 
         secrets: list[pulumi.Resource] = []
         if monitoring.mode == "full":
@@ -397,11 +393,10 @@ class Metrics(pulumi.ComponentResource):
             )
             secrets.append(self.alertmanager_config)
 
-        standby = args.standby
         central = monitoring.central
         # Every site of several holds the credentials it would remote-write with: a failover then
         # changes only where Prometheus writes, not which objects exist.
-        if several_sites(config) and central.password is not None:
+        if several_sites(args.site) and central.password is not None:
             self.remote_write_secret = k8s.core.v1.Secret(
                 f"{name}-remote-write",
                 metadata=self.namespace.metadata(REMOTE_WRITE_SECRET),
@@ -415,7 +410,7 @@ class Metrics(pulumi.ComponentResource):
         node_agents = args.node_agents.namespace if args.node_agents is not None else None
         self.chart = pinned_chart(
             f"{name}-kube-prometheus-stack", catalogue.KUBE_PROMETHEUS_STACK, args.charts, MONITORING_NAMESPACE,
-            chart_values(config, with_cert_manager=cert_manager is not None, standby=standby),
+            chart_values(args, with_cert_manager=cert_manager is not None),
             pulumi.ResourceOptions(parent=self, depends_on=[
                 self.namespace.namespace, *([node_agents] if node_agents is not None else []), *secrets,
                 # the webhook's Issuer and Certificates need cert-manager's CRDs
@@ -423,7 +418,7 @@ class Metrics(pulumi.ComponentResource):
             ]),
         )
 
-        if receives_from_secondaries(config) and central.hostname and central.password is not None:
+        if receives_from_secondaries(args.site) and central.hostname and central.password is not None:
             self._central_receiver(name, central.hostname, central.password.output(), in_namespace)
 
         self.summary = {
@@ -435,7 +430,7 @@ class Metrics(pulumi.ComponentResource):
             "volumeGi": monitoring.volume_gi,
             "replicas": monitoring.replicas,
             "alertmanager": {"receivers": [receiver.name for receiver in monitoring.receivers]} if monitoring.mode == "full" else None,
-            "remoteWrite": remote_write_url(standby.central_hostname) if standby is not None and standby.central_hostname else None,
+            "remoteWrite": remote_write_url(args.remote_write_host) if args.remote_write_host else None,
             "receives": remote_write_url(central.hostname) if self.central_ingress is not None else None,
         }
         self.register_outputs({"summary": self.summary})
@@ -448,7 +443,7 @@ class Metrics(pulumi.ComponentResource):
             hostname=hostname, path=PROMETHEUS_REMOTE_WRITE_PATH, service=PROMETHEUS_SERVICE, port=PROMETHEUS_PORT, password=password, opts=opts,
         )
 
-    def _network_policies(self, config: StackConfig) -> None:
+    def _network_policies(self, args: MetricsArgs) -> None:
         """What the monitoring pods need beyond the namespace's baseline (default-deny, DNS, HTTPS out
         to the API server and the receivers, and each other)."""
         namespace = self.namespace
@@ -474,13 +469,13 @@ class Metrics(pulumi.ComponentResource):
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [from_namespace(GRAFANA_NAMESPACE)], "ports": tcp(PROMETHEUS_PORT)}],
         })
-        if config.services.monitoring.mode == "full":
+        if args.monitoring.mode == "full":
             namespace.policy("grafana-to-alertmanager", {
                 "podSelector": {"matchLabels": ALERTMANAGER_POD},
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": [from_namespace(GRAFANA_NAMESPACE)], "ports": tcp(ALERTMANAGER_PORT)}],
             })
-        if receives_from_secondaries(config):
+        if receives_from_secondaries(args.site):
             # The secondaries' remote-write arrives through the platform ingress.
             namespace.policy("ingress-to-prometheus", {
                 "podSelector": {"matchLabels": PROMETHEUS_POD},

@@ -38,19 +38,21 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import StackConfig
-from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
 
 from stacks import catalogue
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from stacks.model.services import CertManager as CertManagerSettings
+from stacks.model.services import Services
+from stacks.model.teams import Team as TeamSettings
+from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
+
+from ..access.team import Team
+from ..kit.network import namespace_selector
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 from ..services.backup import NAMESPACE as VELERO_NAMESPACE
 from ..services.backup import Backup
 from ..services.cert_manager import CertManager
 from ..services.ingress import Ingress
 from ..services.kafka import Kafka
-from ..kit.network import namespace_selector
 from ..services.postgres import PATRONI_PORT, PostgresOperator
 from ..services.rabbitmq import RabbitMQOperator
 from ..services.redis import RedisOperator
@@ -84,7 +86,7 @@ VELERO_LABELS = {"app.kubernetes.io/name": "velero"}
 REDIS_ROLE_LABEL = ("app.kubernetes.io/component", "redis")  # Spotahome: Redis pods, not Sentinels
 
 # Which component builds each service: monitors come after its namespace and its chart.
-SERVICE_COMPONENTS: dict[str, type] = {
+SERVICE_COMPONENTS: dict[str, type[pulumi.ComponentResource]] = {
     "ingress": Ingress,
     "cert_manager": CertManager,
     "postgres": PostgresOperator,
@@ -111,29 +113,28 @@ class Target:
     endpoint: dict[str, Any] = field(default_factory=dict)  # scheme, TLS, port name
 
 
-def _rabbitmq_endpoint(config: StackConfig, team: str, queue: str) -> tuple[int, dict[str, Any]]:
+def _rabbitmq_endpoint(cert_manager: CertManagerSettings, team: str, queue: str) -> tuple[int, dict[str, Any]]:
     """With cert-manager the cluster serves only TLS listeners (components/services/rabbitmq.py),
     metrics included: Prometheus verifies the certificate against the platform CA in the cluster's
     own TLS Secret and the Service name the certificate is issued for. An ACME issuer's chain is
     publicly trusted, so the system roots verify it and no CA is named."""
-    if not config.services.cert_manager.enabled:
+    if not cert_manager.enabled:
         return RABBITMQ_PROMETHEUS_PORT, {}
     tls: dict[str, Any] = {"serverName": f"{queue}.{team}.svc"}
-    if config.services.cert_manager.issuer.kind != "acme":
+    if cert_manager.issuer.kind != "acme":
         tls["ca"] = {"secret": {"name": f"{queue}-tls", "key": "ca.crt"}}
     return RABBITMQ_PROMETHEUS_TLS_PORT, {"scheme": "https", "tlsConfig": tls}
 
 
-def targets(config: StackConfig) -> list[Target]:
-    """Every monitor the stack's enabled shared services need."""
-    services = config.services
+def targets(services: Services, teams: list[TeamSettings]) -> list[Target]:
+    """Every monitor the stack's enabled shared services need, for the teams' instances."""
     found: list[Target] = []
     if services.ingress.enabled:
         found.append(Target("ingress", "ingress-nginx-controller", catalogue.INGRESS_NAMESPACE, "PodMonitor", INGRESS_CONTROLLER_LABELS, INGRESS_METRICS_PORT))
     if services.cert_manager.enabled:
         found.append(Target("cert_manager", "cert-manager-controller", catalogue.CERT_MANAGER_NAMESPACE, "PodMonitor", CERT_MANAGER_CONTROLLER_LABELS,
                             CERT_MANAGER_METRICS_PORT))
-    for team in config.teams:
+    for team in teams:
         if services.postgres.enabled:
             for database in team.databases:
                 cluster = postgres_cluster_name(team.name, database.name)
@@ -146,7 +147,7 @@ def targets(config: StackConfig) -> list[Target]:
                                     {**SHARED_SERVICES["redis"].endpoint(team.name, cache.name).pod_labels, key: value}, REDIS_EXPORTER_PORT, f"{team.name}/{cache.name}", team.name))
         if services.rabbitmq.enabled:
             for queue in team.queues:
-                port, endpoint = _rabbitmq_endpoint(config, team.name, queue.name)
+                port, endpoint = _rabbitmq_endpoint(services.cert_manager, team.name, queue.name)
                 found.append(Target("rabbitmq", f"{queue.name}-rabbitmq", team.name, "PodMonitor",
                                     SHARED_SERVICES["rabbitmq"].endpoint(team.name, queue.name).pod_labels, port, f"{team.name}/{queue.name}", team.name, endpoint))
     if services.kafka.enabled:
@@ -191,14 +192,18 @@ def prometheus_policy_spec(target: Target) -> dict[str, Any]:
     }
 
 
-class MonitorsArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader
-    services: list[Any] = []
+@dataclass(frozen=True, kw_only=True)
+class MonitorsArgs:
+    services: Services
+    """Which services the stack runs; each enabled one gets its monitors."""
+    teams: list[TeamSettings]
+    """The teams, whose instances get monitors of their own."""
+    identity: StackIdentity
+    service_components: list[pulumi.ComponentResource] = field(default_factory=list)
     """The shared-service components (components/services/); each monitor comes after its service's."""
-    teams: dict[str, Any] = {}
+    team_components: dict[str, Team] = field(default_factory=dict)
     """The Team components by name; instances in team namespaces come after the team's namespace."""
-    metrics_chart: Any = None
+    metrics_chart: k8s.helm.v4.Chart | None = None
     """The kube-prometheus-stack Chart (it serves the monitoring.coreos.com CRDs), or None when charts are off."""
 
 
@@ -213,16 +218,15 @@ class Monitors(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitorsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:Monitors", name, None, opts)
-        config = args.stack
-        labels = kubernetes_labels(config, "monitoring")
+        labels = kubernetes_labels(args.identity, "monitoring")
         components = {
-            service: next((component for component in args.services if isinstance(component, kind)), None)
+            service: next((component for component in args.service_components if isinstance(component, kind)), None)
             for service, kind in SERVICE_COMPONENTS.items()
         }
         self.monitors, self.policies, self.summary = {}, {}, {}
-        for target in targets(config):
+        for target in targets(args.services, args.teams):
             component = components[target.service]
-            depends = [args.metrics_chart, getattr(component, "chart", None), self._namespace(target, component, args.teams)]
+            depends = [args.metrics_chart, getattr(component, "chart", None), self._namespace(target, component, args.team_components)]
             opts_after = pulumi.ResourceOptions(parent=self, depends_on=[resource for resource in depends if resource is not None])
             meta_labels = {**labels, **({f"{LABEL_PREFIX}/team": target.team} if target.team else {})}
             logical = f"{name}-{target.namespace}-{target.name}"
@@ -245,7 +249,7 @@ class Monitors(pulumi.ComponentResource):
         self.register_outputs({"summary": self.summary})
 
     @staticmethod
-    def _namespace(target: Target, component: Any, teams: dict[str, Any]) -> pulumi.Resource | None:
+    def _namespace(target: Target, component: pulumi.ComponentResource | None, teams: dict[str, Team]) -> pulumi.Resource | None:
         """The Namespace resource the monitor lives in (None where its creator is not part of this program)."""
         if target.service == "postgres":
             data = getattr(component, "data_namespaces", {}).get(target.team)

@@ -25,16 +25,17 @@ label the monitors add (monitors.py), so an alert cannot pick up another workloa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import StackConfig
+from stacks.model.services import Services
+from stacks.model.site import Site
+from stacks.model.teams import Team
 
-from ..labels import kubernetes_labels
+from ..labels import StackIdentity, kubernetes_labels
 from .common import MONITORING_NAMESPACE, SITE_LABEL
 from .monitors import INSTANCE_LABEL, MONITORING_API, SERVICE_LABEL, targets
 
@@ -135,9 +136,22 @@ def node_alerts() -> list[Alert]:
     ]
 
 
-def workload_alerts(config: StackConfig) -> list[Alert]:
-    teams = "|".join(team.name for team in config.teams)
-    quota = f'kube_resourcequota{{namespace=~"{teams}",resourcequota="{TEAM_QUOTA_NAME}"'
+@dataclass(frozen=True, kw_only=True)
+class AlertRulesArgs:
+    services: Services
+    """Which services the stack runs: each monitored one gets its alerts."""
+    teams: list[Team]
+    site: Site
+    secondary_sites: dict[str, str] = field(default_factory=dict)
+    """Stack name -> site name of each secondary, resolved by the loader (stacks.sites.OtherSites)."""
+    identity: StackIdentity
+    after: list[pulumi.Resource | None] = field(default_factory=list)
+    """What the rules need first: the metrics chart (the PrometheusRule CRD) and the monitoring namespace."""
+
+
+def workload_alerts(teams: list[Team]) -> list[Alert]:
+    names = "|".join(team.name for team in teams)
+    quota = f'kube_resourcequota{{namespace=~"{names}",resourcequota="{TEAM_QUOTA_NAME}"'
     alerts = [
         Alert(
             "PodCrashLooping",
@@ -156,7 +170,7 @@ def workload_alerts(config: StackConfig) -> list[Alert]:
             "15m",
         ),
     ]
-    if config.teams:
+    if teams:
         alerts.append(Alert(
             "TeamQuotaAlmostExhausted",
             f'{quota},type="used"}} / ignoring(type) ({quota},type="hard"}} > 0) > {QUOTA_USED_RATIO}',
@@ -168,9 +182,9 @@ def workload_alerts(config: StackConfig) -> list[Alert]:
     return alerts
 
 
-def service_alerts(config: StackConfig) -> dict[str, list[Alert]]:
+def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Alert]]:
     """The alerts of every shared service that has monitors on this stack."""
-    monitored = {target.service for target in targets(config)}
+    monitored = {target.service for target in targets(services, teams)}
     by_service: dict[str, list[Alert]] = {}
     specific: dict[str, list[Alert]] = {
         "ingress": [Alert(
@@ -284,12 +298,13 @@ def service_alerts(config: StackConfig) -> dict[str, list[Alert]]:
     return by_service
 
 
-def site_alerts(config: StackConfig, secondary_sites: dict[str, str]) -> list[Alert]:
+def site_alerts(args: AlertRulesArgs) -> list[Alert]:
     """SiteDown per secondary (`secondary_sites`: stack name -> site name, resolved by the loader from
     their stack files), on a primary that receives its secondaries' telemetry."""
-    if config.site.role != "primary" or not config.services.monitoring.central.hostname:
+    central = args.services.monitoring.central
+    if args.site.role != "primary" or not central.hostname:
         return []
-    minutes = config.services.monitoring.central.site_down_after_minutes
+    minutes = central.site_down_after_minutes
     return [
         Alert(
             "SiteDown",
@@ -299,28 +314,19 @@ def site_alerts(config: StackConfig, secondary_sites: dict[str, str]) -> list[Al
             f"No series labelled {SITE_LABEL}={site} has arrived from {stack} for {minutes} minutes: the site, its Prometheus or the "
             "link to this site is down.",
         )
-        for stack, site in secondary_sites.items()
+        for stack, site in args.secondary_sites.items()
     ]
 
 
-def rule_groups(config: StackConfig, secondary_sites: dict[str, str] | None = None) -> dict[str, list[Alert]]:
+def rule_groups(args: AlertRulesArgs) -> dict[str, list[Alert]]:
     """Group name -> alerts, for every group this stack has."""
-    groups: dict[str, list[Alert]] = {"nodes": node_alerts(), "workloads": workload_alerts(config)}
-    for service, alerts in service_alerts(config).items():
+    groups: dict[str, list[Alert]] = {"nodes": node_alerts(), "workloads": workload_alerts(args.teams)}
+    for service, alerts in service_alerts(args.services, args.teams).items():
         groups[service.replace("_", "-")] = alerts
-    sites = site_alerts(config, secondary_sites or {})
+    sites = site_alerts(args)
     if sites:
         groups["sites"] = sites
     return groups
-
-
-class AlertRulesArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader
-    secondary_sites: dict[str, str] = {}
-    """Stack name -> site name of each secondary (stacks.sites.OtherSites.secondaries)."""
-    after: list[Any] = []
-    """What the rules need first: the metrics chart (the PrometheusRule CRD) and the monitoring namespace."""
 
 
 class AlertRules(pulumi.ComponentResource):
@@ -332,11 +338,10 @@ class AlertRules(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AlertRulesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:AlertRules", name, None, opts)
-        config = args.stack
-        labels = kubernetes_labels(config, "monitoring")
+        labels = kubernetes_labels(args.identity, "monitoring")
         after = pulumi.ResourceOptions(parent=self, depends_on=[resource for resource in args.after if resource is not None])
         self.rules, self.summary = {}, {}
-        for group, alerts in rule_groups(config, args.secondary_sites).items():
+        for group, alerts in rule_groups(args).items():
             self.rules[group] = k8s.apiextensions.CustomResource(
                 f"{name}-{group}",
                 api_version=MONITORING_API,

@@ -22,22 +22,23 @@ gRPC); docs/observability.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import StackConfig
 
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
+from stacks.model.observability import Tracing
+
+from ..access.team import Team
+from ..charts import pinned_chart
+from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import ServiceNamespace
-from ..labels import kubernetes_labels
-from ..kit.network import from_namespace, namespace_selector, tcp, ANYWHERE, KUBE_API_PORTS
-from ..services.operators import mirrored, split_image
-from ..storage import StorageAccess
+from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, namespace_selector, tcp
+from ..labels import StackIdentity, kubernetes_labels
+from ..storage import ObjectStorage, StorageAccess
 from .common import GRAFANA_NAMESPACE, LOGGING_NAMESPACE, OTEL_COLLECTOR_HOST, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_OTLP_GRPC, TRACING_NAMESPACE, TEMPO_URL
 from .logs import RESTRICTED_CONTAINER, _host, storage_env
 
@@ -81,9 +82,24 @@ def tempo_storage(access: StorageAccess) -> dict[str, Any]:
     return {**backend, "wal": {"path": "/var/tempo/wal"}}
 
 
-def tempo_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
-    tracing = config.services.tracing
-    registry, repository, tag = split_image(mirrored(config, catalogue.TEMPO_IMAGE))
+@dataclass(frozen=True, kw_only=True)
+class TracesArgs:
+    tracing: Tracing
+    logs_to_loki: bool
+    """The stack runs central logging: the collector also sends OTLP logs to Loki."""
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The tracing part's charts (Tempo, the OpenTelemetry Collector), resolved by the loader."""
+    storage: ObjectStorage | None = None
+    """The stack's object storage (the config requires one when tracing is on)."""
+    teams: dict[str, Team] = field(default_factory=dict)
+    """The Team components by team name; their pods may send to the collector."""
+
+
+def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
+    tracing = args.tracing
+    registry, repository, tag = split_image(args.images.mirrored(catalogue.TEMPO_IMAGE))
     return {
         "fullnameOverride": TEMPO_FULLNAME,
         "replicas": 1,
@@ -111,10 +127,10 @@ def tempo_values(config: StackConfig, access: StorageAccess) -> dict[str, Any]:
     }
 
 
-def collector_config(config: StackConfig) -> dict[str, Any]:
+def collector_config(args: TracesArgs) -> dict[str, Any]:
     """The collector's configuration, merged by the chart over its defaults (None removes a default)."""
-    tracing = config.services.tracing
-    logs = config.services.logging.enabled
+    tracing = args.tracing
+    logs = args.logs_to_loki
     exporters: dict[str, Any] = {
         "debug": None,
         "otlp_grpc/tempo": {"endpoint": TEMPO_OTLP_GRPC, "tls": {"insecure": True}},
@@ -148,12 +164,12 @@ def collector_config(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def collector_values(config: StackConfig) -> dict[str, Any]:
-    repository, _, tag = mirrored(config, catalogue.OTEL_COLLECTOR_IMAGE).rpartition(":")
+def collector_values(args: TracesArgs) -> dict[str, Any]:
+    repository, _, tag = args.images.mirrored(catalogue.OTEL_COLLECTOR_IMAGE).rpartition(":")
     return {
         "mode": "deployment",
         "fullnameOverride": COLLECTOR_FULLNAME,
-        "replicaCount": 2 if config.environment == "prod" else 1,
+        "replicaCount": 2 if args.identity.production else 1,
         "image": {"repository": repository, "tag": tag},
         "command": {"name": "otelcol-contrib"},
         "podSecurityContext": restricted_pod(COLLECTOR_ID),
@@ -168,22 +184,11 @@ def collector_values(config: StackConfig) -> dict[str, Any]:
             "zipkin": {"enabled": False},
             "metrics": {"enabled": False},
         },
-        "config": collector_config(config),
+        "config": collector_config(args),
         # The collector never calls the API: its account (made by the Traces component, not the
         # chart, whose versions read here have no switch for it) mounts no token.
         "serviceAccount": {"create": False, "name": COLLECTOR_FULLNAME},
     }
-
-
-class TracesArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader
-    charts: PartCharts
-    """The tracing part's charts (Tempo, the OpenTelemetry Collector), resolved by the loader."""
-    storage: Any
-    """The stack's ObjectStorage (the config requires one when tracing is on)."""
-    teams: dict[str, Any] = {}
-    """The Team components by team name; their pods may send to the collector."""
 
 
 class Traces(pulumi.ComponentResource):
@@ -198,18 +203,18 @@ class Traces(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TracesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:observability:Traces", name, None, opts)
-        config, storage = args.stack, args.storage
-        tracing = config.services.tracing
+        storage = args.storage
+        tracing = args.tracing
         if storage is None:
             raise ValueError("tracing keeps its traces in object storage; the stack has none (configure `storage`)")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(f"{name}-tracing", TRACING_NAMESPACE, kubernetes_labels(config, "tracing"), child, internal=True)
+        self.namespace = ServiceNamespace(f"{name}-tracing", TRACING_NAMESPACE, kubernetes_labels(args.identity, "tracing"), child, internal=True)
         in_namespace = self.namespace.opts
         self.access = storage.access_for("tempo", self.namespace.namespace.metadata.name, "traces")
         self.tempo = pinned_chart(
             f"{name}-tempo", catalogue.TEMPO_CHART, args.charts, self.namespace.namespace.metadata.name,
-            tempo_values(config, self.access),
+            tempo_values(args, self.access),
             pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.access.secret])),
         )
         self.collector_account = k8s.core.v1.ServiceAccount(
@@ -218,11 +223,11 @@ class Traces(pulumi.ComponentResource):
         )
         self.collector = pinned_chart(
             f"{name}-otel-collector", catalogue.OTEL_COLLECTOR_CHART, args.charts, self.namespace.namespace.metadata.name,
-            collector_values(config), pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.collector_account])),
+            collector_values(args), pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.collector_account])),
         )
 
         teams = dict(sorted(args.teams.items()))
-        self._network_policies(storage.endpoint_port, list(teams), config.services.logging.enabled)
+        self._network_policies(storage.endpoint_port, list(teams), args.logs_to_loki)
         # Each team's pods may reach the collector; the policy lives in the team's namespace, after it.
         self.team_policies = {
             team_name: k8s.networking.v1.NetworkPolicy(
@@ -246,7 +251,7 @@ class Traces(pulumi.ComponentResource):
                 "otlpGrpc": f"{OTEL_COLLECTOR_HOST}:{OTLP_GRPC_PORT}",
                 "otlpHttp": f"http://{OTEL_COLLECTOR_HOST}:{OTLP_HTTP_PORT}",
                 "samplingPercent": tracing.sampling_percent,
-                "logsToLoki": config.services.logging.enabled,
+                "logsToLoki": args.logs_to_loki,
             },
             "teams": list(teams),
         }

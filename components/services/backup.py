@@ -24,24 +24,24 @@ which Pod Security `restricted` forbids; it is left out (docs/storage.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import Aks, StackConfig
-from stacks.sites import StandbySource
 
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..storage import CLOUD_CREDENTIALS, StorageAccess
+from stacks.model.services import Backup as BackupSettings
+from stacks.sites import StandbySource
+
+from ..charts import pinned_chart
+from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import KUBE_API_PORTS, allow_egress_outside_the_cluster
 from ..kit.security import RESTRICTED_CONTAINER
-from .operators import mirrored
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
+from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
 
 NAMESPACE = "velero"
 VELERO_API = "velero.io/v1"
@@ -82,15 +82,19 @@ class KubernetesObject(pulumi.CustomResource):
 # --- the component -------------------------------------------------------------------------------
 
 
-class BackupArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
-    storage: Any
-    """The stack's ObjectStorage."""
-    standby: StandbySource | None = None
-    """On a secondary site, the primary it follows (its backups are restorable here, read-only)."""
+@dataclass(frozen=True, kw_only=True)
+class BackupArgs:
+    settings: BackupSettings
+    identity: StackIdentity
+    images: ImageSource
     charts: PartCharts
     """The backup part's charts (Velero), resolved by the loader."""
+    storage: ObjectStorage
+    """The stack's object storage: backups go to its `backups` bucket."""
+    on_aks: bool
+    """The cluster is AKS, whose volumes are Azure disks (`disk.csi.azure.com`)."""
+    standby: StandbySource | None = None
+    """On a secondary site, the primary it follows (its backups are restorable here, read-only)."""
 
 
 def location_prefix(environment: str, site: str) -> str:
@@ -110,15 +114,15 @@ def location_config(access: StorageAccess) -> dict[str, Any]:
     }
 
 
-def chart_values(config: StackConfig, kind: str, access: StorageAccess) -> dict[str, Any]:
+def chart_values(images: ImageSource, kind: str, access: StorageAccess) -> dict[str, Any]:
     # Images from the stack's approved registry (the site's Harbor proxy cache, or the registry
     # that mirrors docker.io), like every other chart's.
-    repository, tag = mirrored(config, catalogue.VELERO_IMAGE).rsplit(":", 1)
+    repository, tag = images.mirrored(catalogue.VELERO_IMAGE).rsplit(":", 1)
     return {
         "image": {"repository": repository, "tag": tag},
         "initContainers": [{
             "name": catalogue.VELERO_PLUGIN_IMAGES[kind].rsplit("/", 1)[1].split(":")[0],
-            "image": mirrored(config, catalogue.VELERO_PLUGIN_IMAGES[kind]),
+            "image": images.mirrored(catalogue.VELERO_PLUGIN_IMAGES[kind]),
             "imagePullPolicy": "IfNotPresent",
             "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
             "securityContext": RESTRICTED_CONTAINER,
@@ -165,9 +169,9 @@ class Backup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Backup", name, None, opts)
-        config, storage = args.stack, args.storage
-        backup = config.services.backup
-        labels = kubernetes_labels(config, "backup")
+        storage, identity = args.storage, args.identity
+        backup = args.settings
+        labels = kubernetes_labels(identity, "backup")
         child = pulumi.ResourceOptions(parent=self)
 
         space = HardenedNamespace(name, NAMESPACE, labels, child)
@@ -177,13 +181,13 @@ class Backup(pulumi.ComponentResource):
 
         self.chart = pinned_chart(
             f"{name}-velero", catalogue.VELERO_CHART, args.charts, self.namespace.metadata.name,
-            chart_values(config, storage.kind, self.access),
+            chart_values(args.images, storage.kind, self.access),
             pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret]),
         )
         # The custom resources below need the CRDs the chart installs.
         after_chart = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret, *([self.chart] if self.chart else [])])
 
-        prefix = location_prefix(config.environment, config.site.name)
+        prefix = location_prefix(identity.environment, identity.site)
         self.location = k8s.apiextensions.CustomResource(
             f"{name}-location",
             api_version=VELERO_API,
@@ -202,7 +206,7 @@ class Backup(pulumi.ComponentResource):
 
         standby = args.standby
         if standby is not None and standby.storage_endpoint:
-            self.primary_location = self._primary_location(name, standby, config, labels, after_chart)
+            self.primary_location = self._primary_location(name, standby, identity, labels, after_chart)
 
         self.schedule = k8s.apiextensions.CustomResource(
             f"{name}-daily",
@@ -227,7 +231,7 @@ class Backup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_chart.depends_on, self.location]),
         )
 
-        driver = backup.snapshot_driver or (AKS_DISK_DRIVER if isinstance(config.infrastructure, Aks) else None)
+        driver = backup.snapshot_driver or (AKS_DISK_DRIVER if args.on_aks else None)
         if driver:
             self.snapshot_class = KubernetesObject(
                 f"{name}-snapshot-class", SNAPSHOT_API, "VolumeSnapshotClass",
@@ -249,13 +253,13 @@ class Backup(pulumi.ComponentResource):
             "snapshotDriver": driver,
             "primaryLocation": (
                 {"name": f"primary-{standby.site}", "bucket": standby.buckets.get("backups"), "endpoint": standby.storage_endpoint,
-                 "prefix": location_prefix(config.environment, standby.site)}
+                 "prefix": location_prefix(identity.environment, standby.site)}
                 if self.primary_location is not None and standby is not None else None
             ),
         }
         self.register_outputs({"summary": self.summary})
 
-    def _primary_location(self, name: str, standby: StandbySource, config: StackConfig, labels: dict[str, str],
+    def _primary_location(self, name: str, standby: StandbySource, identity: StackIdentity, labels: dict[str, str],
                           opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
         """Read-only: this site restores the primary's backups and never writes or prunes them. The
         site's own credentials must be allowed to read the primary's backups bucket (docs/storage.md)."""
@@ -266,7 +270,7 @@ class Backup(pulumi.ComponentResource):
             metadata={"name": f"primary-{standby.site}", "namespace": NAMESPACE, "labels": {**labels, f"{LABEL_PREFIX}/standby-for": standby.stack}},
             spec={
                 "provider": PROVIDERS["s3"],
-                "objectStorage": {"bucket": standby.buckets["backups"], "prefix": location_prefix(config.environment, standby.site)},
+                "objectStorage": {"bucket": standby.buckets["backups"], "prefix": location_prefix(identity.environment, standby.site)},
                 "config": {"region": standby.storage_region, "s3ForcePathStyle": "true", "s3Url": standby.storage_endpoint},
                 "credential": {"name": self.access.secret_name, "key": CLOUD_CREDENTIALS},
                 "default": False,

@@ -3,23 +3,24 @@ internal CA's own ClusterIssuer for in-cluster service certificates."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import StackConfig
-from stacks.model.services import AcmeIssuer, InternalCaIssuer
-
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from stacks.model.services import AcmeIssuer, InternalCaIssuer
+from stacks.model.services import CertManager as CertManagerSettings
+
+from ..charts import pinned_chart
+from ..kit.images import ImageSource
+from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import ANYWHERE, tcp
 from ..kit.options import after
 from ..kit.security import resources, restricted_container, restricted_pod
-from .operators import mirrored
 
 CONTROLLER_SIZE = ("100m", "256Mi")
 HELPER_SIZE = ("50m", "128Mi")
@@ -35,8 +36,17 @@ IMAGES = {
 }
 
 
-def chart_values(config: StackConfig) -> dict[str, Any]:
-    replicas = 2 if config.environment == "prod" else 1
+@dataclass(frozen=True, kw_only=True)
+class CertManagerArgs:
+    settings: CertManagerSettings
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The cert_manager part's charts (cert-manager), resolved by the loader."""
+
+
+def chart_values(args: CertManagerArgs) -> dict[str, Any]:
+    replicas = 2 if args.identity.production else 1
     pod, container = restricted_pod(), {**restricted_container(), "readOnlyRootFilesystem": True}
     values: dict[str, Any] = {
         "crds": {"enabled": True, "keep": True},
@@ -55,7 +65,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     }
     for key, image in IMAGES.items():
         target = values if key == "image" else values.setdefault(key, {})
-        target.setdefault("image", {})["repository"] = mirrored(config, image)
+        target.setdefault("image", {})["repository"] = args.images.mirrored(image)
     return values
 
 
@@ -93,12 +103,12 @@ class CertManager(pulumi.ComponentResource):
     issuer: k8s.apiextensions.CustomResource
     internal_issuer: k8s.apiextensions.CustomResource
 
-    def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:CertManager", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, kubernetes_labels(config, "certificates"), child, internal=True)
+        space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, kubernetes_labels(args.identity, "certificates"), child, internal=True)
         self.namespace = space.namespace
-        issuer = config.services.cert_manager.issuer
+        issuer = args.settings.issuer
         space.policy("allow-webhook", {
             "podSelector": {"matchLabels": {"app.kubernetes.io/component": "webhook"}},
             "policyTypes": ["Ingress"],
@@ -111,7 +121,7 @@ class CertManager(pulumi.ComponentResource):
                 "policyTypes": ["Egress"],
                 "egress": [{"to": ANYWHERE, "ports": tcp(80)}],
             })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, args.charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(args), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)
         meta = lambda resource_name: {"name": resource_name, "labels": space.labels}  # noqa: E731 - cluster-scoped
         internal = issuer if isinstance(issuer, InternalCaIssuer) else InternalCaIssuer(kind="internal_ca")

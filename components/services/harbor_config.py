@@ -22,13 +22,16 @@ internal CA). A password changed in Harbor's UI must be set back, or the provide
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumiverse_harbor as harbor
 
-from stacks.model import Rancher, StackConfig
+from stacks.model.services import Registry as RegistrySettings
 from stacks.sites import StandbySource
+
+from .registry import Registry
 
 # Harbor's adapter for each upstream registry (src/pkg/reg/model: RegistryType*) and its endpoint.
 UPSTREAMS: dict[str, tuple[str, str]] = {
@@ -62,6 +65,19 @@ def upstream(host: str) -> tuple[str, str]:
     return UPSTREAMS.get(host, ("docker-registry", f"https://{host}"))
 
 
+@dataclass(frozen=True, kw_only=True)
+class HarborConfigurationArgs:
+    registry: Registry
+    """The site's Harbor (the provider signs in to it as `admin`)."""
+    settings: RegistrySettings
+    mirrors: dict[str, str] = field(default_factory=dict)
+    """Upstream registry host -> proxy-cache project (`infrastructure.registry_mirrors`, Rancher sites)."""
+    secondaries: list[str] = field(default_factory=list)
+    """On a primary: the stacks of its secondaries, which replicate from it."""
+    standby: StandbySource | None = None
+    """On a secondary: the primary whose Harbor it replicates from."""
+
+
 class HarborConfiguration(pulumi.ComponentResource):
     """Proxy-cache projects and site replication in the site's Harbor (module docstring)."""
 
@@ -71,9 +87,9 @@ class HarborConfiguration(pulumi.ComponentResource):
     replication: harbor.Replication | None = None
     summary: dict[str, Any]
 
-    def __init__(self, name: str, config: StackConfig, registry, opts: pulumi.ResourceOptions | None = None, standby: StandbySource | None = None):
+    def __init__(self, name: str, args: HarborConfigurationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:HarborConfiguration", name, None, opts)
-        settings = config.services.registry
+        settings, registry, standby = args.settings, args.registry, args.standby
         # Harbor answers only once its chart is installed.
         self.provider = harbor.Provider(
             f"{name}-provider", url=registry.url, username="admin", password=registry.admin_password,
@@ -83,7 +99,7 @@ class HarborConfiguration(pulumi.ComponentResource):
         self.summary = {"proxyCache": {}}
 
         self.proxy_projects = {}
-        mirrors = config.infrastructure.registry_mirrors if isinstance(config.infrastructure, Rancher) else {}
+        mirrors = args.mirrors
         for host, project in mirrors.items():
             kind, url = upstream(host)
             endpoint = harbor.Registry(f"{name}-upstream-{project}", name=f"upstream-{project}", provider_name=kind, endpoint_url=url,
@@ -95,13 +111,13 @@ class HarborConfiguration(pulumi.ComponentResource):
             self.summary["proxyCache"][host] = {"project": project, "adapter": kind, "endpoint": url}
 
         secret = settings.replication_secret
-        if config.site.secondaries and secret is not None:
+        if args.secondaries and secret is not None:
             self.robot = harbor.RobotAccount(
                 f"{name}-replication-robot", name=REPLICATION_ROBOT, level="system",
-                description=f"pull replication to {', '.join(config.site.secondaries)}",
+                description=f"pull replication to {', '.join(args.secondaries)}",
                 secret=secret.output(), permissions=REPLICATION_PERMISSIONS, opts=child,
             )
-            self.summary["replicationRobot"] = {"name": f"robot${REPLICATION_ROBOT}", "for": list(config.site.secondaries)}
+            self.summary["replicationRobot"] = {"name": f"robot${REPLICATION_ROBOT}", "for": list(args.secondaries)}
 
         if standby is not None and standby.registry_hostname and secret is not None:
             source = harbor.Registry(

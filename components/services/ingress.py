@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import Aks, StackConfig
-
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import INGRESS_TARGET_LABEL, kubernetes_labels
+from stacks.model.services import Ingress as IngressSettings
+
+from ..charts import pinned_chart
+from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import ANYWHERE, tcp
 from ..kit.options import after
 from ..kit.security import resources, restricted_container, restricted_pod
-from .operators import registry_for
+from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
 
 # The controller listens on unprivileged ports, so it needs no NET_BIND_SERVICE capability and
 # runs under Pod Security `restricted`; the Service still offers 80 and 443.
@@ -34,17 +35,28 @@ AZURE_INTERNAL = {"service.beta.kubernetes.io/azure-load-balancer-internal": "tr
 METALLB_INTERNAL = {"metallb.io/address-pool": "internal"}
 
 
-def load_balancer_annotations(config: StackConfig) -> dict[str, str]:
+@dataclass(frozen=True, kw_only=True)
+class IngressArgs:
+    settings: IngressSettings
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The ingress part's charts (ingress-nginx), resolved by the loader."""
+    on_aks: bool
+    """The cluster is AKS (an Azure load balancer); otherwise a site's MetalLB."""
+
+
+def load_balancer_annotations(args: IngressArgs) -> dict[str, str]:
     """What makes the controller's LoadBalancer internal on this stack's infrastructure; none where
     the environment exposes it (dev)."""
-    if not config.services.ingress.internal_load_balancer:
+    if not args.settings.internal_load_balancer:
         return {}
-    return dict(AZURE_INTERNAL if isinstance(config.infrastructure, Aks) else METALLB_INTERNAL)
+    return dict(AZURE_INTERNAL if args.on_aks else METALLB_INTERNAL)
 
 
-def chart_values(config: StackConfig) -> dict[str, Any]:
-    ingress = config.services.ingress
-    registry = registry_for(config, "registry.k8s.io")
+def chart_values(args: IngressArgs) -> dict[str, Any]:
+    ingress = args.settings
+    registry = args.images.registry_for("registry.k8s.io")
     job = {"resources": resources(*JOB_SIZE), "securityContext": {**restricted_container(), "readOnlyRootFilesystem": True}}
     return {
         "controller": {
@@ -66,7 +78,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
             "extraArgs": {"http-port": str(HTTP_PORT), "https-port": str(HTTPS_PORT)},
             "service": {
                 "type": "LoadBalancer",
-                "annotations": load_balancer_annotations(config),
+                "annotations": load_balancer_annotations(args),
                 # Client addresses reach the pods (rate limits and logs see the real source).
                 "externalTrafficPolicy": "Local",
             },
@@ -98,10 +110,10 @@ class Ingress(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
 
-    def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Ingress", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.INGRESS_NAMESPACE, kubernetes_labels(config, "ingress"), child)
+        space = ServiceNamespace(name, catalogue.INGRESS_NAMESPACE, kubernetes_labels(args.identity, "ingress"), child)
         self.namespace = space.namespace
         controller = {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}}
         space.policy("allow-clients", {
@@ -117,5 +129,5 @@ class Ingress(pulumi.ComponentResource):
             "policyTypes": ["Egress"],
             "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}}}]}],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.INGRESS_NGINX, charts, catalogue.INGRESS_NAMESPACE, chart_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.INGRESS_NGINX, args.charts, catalogue.INGRESS_NAMESPACE, chart_values(args), after(child, self.namespace))
         self.register_outputs({"namespace": catalogue.INGRESS_NAMESPACE})

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import StackConfig
+from stacks import catalogue
+from stacks.chart_sources import PartCharts
+from stacks.model.services import Kafka as KafkaSettings
+from stacks.model.teams import Team
 from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES
 
-from stacks import catalogue
 from ..charts import pinned_chart
-from stacks.chart_sources import PartCharts
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import namespace_selector
 from ..kit.options import after
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources
-from .operators import clients_of, protect, registry_for
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
+from .instances import clients_of
 
 KAFKA = SHARED_SERVICES["kafka"]
 OPERATOR_SIZE = ("200m", "512Mi")
@@ -87,12 +90,12 @@ rules:
 """
 
 
-def operator_values(config: StackConfig) -> dict[str, Any]:
+def operator_values(images: ImageSource) -> dict[str, Any]:
     return {
         # The operator watches its own namespace, where the one cluster lives.
         "watchAnyNamespace": False,
         "watchNamespaces": [],
-        "defaultImageRegistry": registry_for(config, "quay.io"),
+        "defaultImageRegistry": images.registry_for("quay.io"),
         "defaultImageRepository": "strimzi",
         "resources": resources(*OPERATOR_SIZE),
         "extraEnvs": [
@@ -118,6 +121,21 @@ def certificate(name: str, metadata: dict[str, Any], secret: str, spec: dict[str
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class KafkaArgs:
+    settings: KafkaSettings
+    teams: list[Team]
+    """The teams whose `topics` the cluster holds, and whose workloads may use it."""
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The kafka part's charts (Strimzi), resolved by the loader."""
+    team_namespaces: dict[str, k8s.core.v1.Namespace]
+    issuer: pulumi.Resource | None = None
+    """The internal CA's ClusterIssuer, when the stack runs cert-manager: the listener's and the
+    teams' client certificates."""
+
+
 class Kafka(pulumi.ComponentResource):
     """Creates the `kafka` namespace (restricted, default-deny; its pods talk to each other, and
     the workloads that declare they use Kafka reach the TLS listener), the Strimzi chart at its
@@ -132,18 +150,18 @@ class Kafka(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
     topics: dict[str, k8s.apiextensions.CustomResource]
 
-    def __init__(self, name: str, config: StackConfig, charts: PartCharts, opts: pulumi.ResourceOptions | None = None,
-                 team_namespaces: dict[str, pulumi.Resource] | None = None, issuer: pulumi.Resource | None = None):
+    def __init__(self, name: str, args: KafkaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Kafka", name, None, opts)
-        kafka = config.services.kafka
+        kafka = args.settings
+        issuer = args.issuer
         child = pulumi.ResourceOptions(parent=self)
         namespace = catalogue.KAFKA_NAMESPACE
         cluster_name = catalogue.KAFKA_CLUSTER
-        space = ServiceNamespace(name, namespace, kubernetes_labels(config, "events"), child, internal=True)
+        space = ServiceNamespace(name, namespace, kubernetes_labels(args.identity, "events"), child, internal=True)
         self.namespace = space.namespace
         clients = [
             {**namespace_selector(team.name), "podSelector": {"matchLabels": selector}}
-            for team in config.teams
+            for team in args.teams
             for selector in clients_of(team, "kafka", cluster_name)
         ]
         if clients:
@@ -152,28 +170,28 @@ class Kafka(pulumi.ComponentResource):
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": port} for port in KAFKA.ports]}],
             })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, charts, namespace, operator_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, args.charts, namespace, operator_values(args.images), after(child, self.namespace))
         on_crds = after(child, self.namespace, self.chart)
         listener = dict(LISTENER)
         self.listener_certificate = None
         self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
-        if config.services.cert_manager.enabled:
+        if issuer is not None:
             self.listener_certificate = certificate(
                 f"{name}-listener-certificate", space.metadata(LISTENER_CERTIFICATE_SECRET), LISTENER_CERTIFICATE_SECRET,
                 {"dnsNames": listener_dns_names(cluster_name, namespace), "usages": ["server auth", "digital signature", "key encipherment"]},
                 after(child, self.namespace, issuer),
             )
             listener["configuration"] = {"brokerCertChainAndKey": {"secretName": LISTENER_CERTIFICATE_SECRET, "certificate": "tls.crt", "key": "tls.key"}}
-            for team in config.teams:
+            for team in args.teams:
                 if clients_of(team, "kafka", cluster_name):
                     self.client_certificates[team.name] = certificate(
                         f"{name}-client-{team.name}",
                         {"name": KAFKA_CLIENT_SECRET, "namespace": team.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
                         KAFKA_CLIENT_SECRET,
                         {"commonName": team.name, "usages": ["client auth", "digital signature", "key encipherment"]},
-                        after(child, issuer, (team_namespaces or {}).get(team.name)),
+                        after(child, issuer, args.team_namespaces.get(team.name)),
                     )
-        stateful = after(on_crds, self.listener_certificate, protected=protect(config))
+        stateful = after(on_crds, self.listener_certificate, protected=args.identity.production)
         placement = {"pod": {"tolerations": database_tolerations(), "affinity": {"nodeAffinity": database_node_affinity()}}}
         cluster_labels = {**space.labels, CLUSTER_LABEL: cluster_name}
         pools = {
@@ -234,7 +252,7 @@ class Kafka(pulumi.ComponentResource):
             opts=after(stateful, *self.node_pools.values(), metrics),
         )
         self.topics = {}
-        for team in config.teams:
+        for team in args.teams:
             for topic in team.topics:
                 topic_name = f"{team.name}.{topic.name}"
                 replicas = topic.replicas or replication

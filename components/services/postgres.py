@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import StackConfig
-from stacks.sites import StandbySource
-from stacks.model.base import quantity_value
-from stacks.model.teams import Database, Team, instance_pods, instance_storage_gi
-from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
 
 from stacks import catalogue
+from stacks.chart_sources import PartCharts
+from stacks.model.base import quantity_value
+from stacks.model.services import Postgres as PostgresSettings
+from stacks.model.teams import Database, Team, database_pods, database_storage_gi
+from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
+from stacks.sites import StandbySource
+
 from ..access import rbac
 from ..charts import pinned_chart
-from stacks.chart_sources import PartCharts
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import HardenedNamespace, ServiceNamespace
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, tcp
 from ..kit.options import after
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
-from .operators import clients_of, instance_network_policy, mirrored, protect, split_image
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
+from ..storage import ObjectStorage, StorageAccess
+from .instances import clients_of, instance_network_policy
 
 POSTGRES = SHARED_SERVICES["postgres"]
 OPERATOR_SIZE = ("100m", "256Mi")
@@ -83,15 +85,7 @@ def logical_backup_pod_labels(cluster: str) -> dict[str, str]:
     return {"application": "spilo-logical-backup", "cluster-name": cluster}
 
 
-def spilo_service_accounts(config: StackConfig) -> list[str]:
-    """`namespace/name` of the ServiceAccount the Spilo pods and logical backup jobs run as, in every
-    data namespace of the stack (for the policy pack's `workload-token-automount` exemptions)."""
-    if not config.services.postgres.enabled:
-        return []
-    return [f"{postgres_namespace(team.name)}/{POD_SERVICE_ACCOUNT}" for team in config.teams if team.databases]
-
-
-def logical_backup_destination(config: StackConfig, backup: Any) -> dict[str, Any]:
+def logical_backup_destination(backup: StorageAccess | None) -> dict[str, Any]:
     """Where the operator's logical backup jobs (pg_dumpall, daily) write: the `postgres` bucket,
     under `logical_backups/` next to the WAL archive; credentials come from LOGICAL_BACKUP_SECRET."""
     if backup is None:
@@ -115,14 +109,14 @@ def logical_backup_destination(config: StackConfig, backup: Any) -> dict[str, An
     return destination
 
 
-def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
-    registry, repository, tag = split_image(mirrored(config, catalogue.POSTGRES_OPERATOR_IMAGE))
+def operator_values(images: ImageSource, backup: StorageAccess | None = None) -> dict[str, Any]:
+    registry, repository, tag = split_image(images.mirrored(catalogue.POSTGRES_OPERATOR_IMAGE))
     return {
         "fullnameOverride": OPERATOR_NAME,
         "podServiceAccount": {"name": POD_SERVICE_ACCOUNT},
         "image": {"registry": registry, "repository": repository, "tag": tag},
         "configTarget": "OperatorConfigurationCRD",
-        "configGeneral": {"docker_image": mirrored(config, catalogue.SPILO_IMAGE), "enable_shm_volume": True},
+        "configGeneral": {"docker_image": images.mirrored(catalogue.SPILO_IMAGE), "enable_shm_volume": True},
         "configKubernetes": {
             "cluster_labels": {"application": "spilo"},
             "cluster_name_label": "cluster-name",
@@ -147,10 +141,10 @@ def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
         },
         "configPostgresPodResources": {"set_memory_request_to_limit": True},
         "configLogicalBackup": {
-            "logical_backup_docker_image": mirrored(config, catalogue.POSTGRES_LOGICAL_BACKUP_IMAGE),
+            "logical_backup_docker_image": images.mirrored(catalogue.POSTGRES_LOGICAL_BACKUP_IMAGE),
             "logical_backup_cpu_request": LOGICAL_BACKUP_SIZE[0], "logical_backup_cpu_limit": LOGICAL_BACKUP_SIZE[0],
             "logical_backup_memory_request": LOGICAL_BACKUP_SIZE[1], "logical_backup_memory_limit": LOGICAL_BACKUP_SIZE[1],
-            **logical_backup_destination(config, backup),
+            **logical_backup_destination(backup),
         },
         "configTeamsApi": {"enable_teams_api": False},
         "resources": resources(*OPERATOR_SIZE),
@@ -159,7 +153,7 @@ def operator_values(config: StackConfig, backup: Any = None) -> dict[str, Any]:
     }
 
 
-def wal_archive_env(backup: Any, cluster: str, version: str, kept: int) -> list[dict[str, Any]]:
+def wal_archive_env(backup: StorageAccess, cluster: str, version: str, kept: int) -> list[dict[str, Any]]:
     """Spilo's WAL-G settings: continuous WAL archiving and daily base backups to the `postgres`
     bucket, so a cluster can be restored to any point in the kept window (`clone` with a timestamp).
 
@@ -201,7 +195,7 @@ def wal_archive_path(bucket: str, cluster: str, version: str) -> str:
     return f"s3://{bucket}/spilo/{cluster}/wal/{version}"
 
 
-def standby_spec(standby: StandbySource, backup: Any, cluster: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def standby_spec(standby: StandbySource, backup: StorageAccess, cluster: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The `standby` section and the `STANDBY_` env of a cluster that follows the same cluster at the
     primary site from its WAL archive (the primary's `postgres` bucket, on the primary's endpoint),
     read with this site's credentials (docs/storage.md: the storage administrators grant read on the
@@ -222,12 +216,13 @@ def standby_spec(standby: StandbySource, backup: Any, cluster: str, version: str
     return {"s3_wal_path": wal_archive_path(standby.buckets["postgres"], cluster, version)}, env
 
 
-class PostgresArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True, kw_only=True)
+class PostgresArgs:
     team: Team
     database: Database
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
-    backup: Any = None
+    settings: PostgresSettings
+    identity: StackIdentity
+    backup: StorageAccess | None = None
     """The `StorageAccess` for the `postgres` bucket in the team's data namespace (components/storage),
     or None: no WAL archiving and no logical backups (stacks without object storage)."""
     standby: StandbySource | None = None
@@ -246,12 +241,12 @@ class Postgres(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Postgres", name, None, opts)
-        team, database, stack = args.team, args.database, args.stack
-        service = stack.services.postgres
+        team, database = args.team, args.database
+        service = args.settings
         self.cluster_name = postgres_cluster_name(team.name, database.name)
         version = database.version or service.version
         cpu, memory = catalogue.INSTANCE_SIZES[database.size]
-        labels = {**kubernetes_labels(stack, "database"), f"{LABEL_PREFIX}/team": team.name}
+        labels = {**kubernetes_labels(args.identity, "database"), f"{LABEL_PREFIX}/team": team.name}
         # Children order on the operator and the data namespace through the component's dependencies.
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
         spec: dict[str, Any] = {
@@ -286,7 +281,7 @@ class Postgres(pulumi.ComponentResource):
             kind="postgresql",
             metadata={"name": self.cluster_name, "namespace": postgres_namespace(team.name), "labels": labels},
             spec=spec,
-            opts=after(child, getattr(args.backup, "secret", None), protected=protect(stack)),
+            opts=after(child, args.backup.secret if args.backup is not None else None, protected=args.identity.production),
         )
         instance_network_policy(
             f"{name}-network",
@@ -343,16 +338,16 @@ def logical_backup_network_policies(
     )
 
 
-def data_quota(stack: StackConfig, team: Team, backups: bool) -> dict[str, str]:
+def data_quota(settings: PostgresSettings, team: Team, backups: bool) -> dict[str, str]:
     """The data namespace's ResourceQuota: exactly the team's declared databases (every instance
     at its size, requests = limits, and its volume claims; the same sums config validation counts
     against the team's quota) plus, with backups, one logical backup job pod per cluster."""
-    pods = [item for database in team.databases for item in instance_pods(stack, "databases", database)]
+    pods = [item for database in team.databases for item in database_pods(settings, database)]
     if backups:
         pods += [(1, *LOGICAL_BACKUP_SIZE)] * len(team.databases)
     cpu = sum(count * quantity_value(cpu) for count, cpu, _ in pods)
     memory = sum(count * quantity_value(memory) for count, _, memory in pods)
-    storage = sum(instance_storage_gi(stack, "databases", database) for database in team.databases)
+    storage = sum(database_storage_gi(settings, database) for database in team.databases)
     cpu_text = f"{cpu:g}" if cpu == int(cpu) else f"{round(cpu * 1000)}m"
     memory_text = f"{memory / 2**30:g}Gi" if memory % 2**30 == 0 else f"{memory / 2**20:g}Mi"
     return {
@@ -373,11 +368,11 @@ class DataNamespace(HardenedNamespace):
     and WAL-G).
     """
 
-    def __init__(self, name: str, team: Team, stack: StackConfig, backups: bool, opts: pulumi.ResourceOptions):
-        labels = {**kubernetes_labels(stack, "database"), f"{LABEL_PREFIX}/team": team.name}
+    def __init__(self, name: str, team: Team, settings: PostgresSettings, identity: StackIdentity, backups: bool, opts: pulumi.ResourceOptions):
+        labels = {**kubernetes_labels(identity, "database"), f"{LABEL_PREFIX}/team": team.name}
         super().__init__(name, postgres_namespace(team.name), labels, opts, enforce="baseline",
                          annotations={f"{LABEL_PREFIX}/pod-security-exemption": POD_SECURITY_EXEMPTION})
-        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=self.metadata("data-quota"), spec={"hard": data_quota(stack, team, backups)}, opts=self.opts)
+        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=self.metadata("data-quota"), spec={"hard": data_quota(settings, team, backups)}, opts=self.opts)
         k8s.rbac.v1.Role(f"{name}-role", metadata=self.metadata(rbac.DATA_ROLE_NAME), rules=rbac.data_rules(), opts=self.opts)
         k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
@@ -386,6 +381,23 @@ class DataNamespace(HardenedNamespace):
             subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group} for group in team.groups],
             opts=self.opts,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresOperatorArgs:
+    settings: PostgresSettings
+    teams: list[Team]
+    """The teams whose `databases` the operator runs."""
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The postgres part's charts (postgres-operator), resolved by the loader."""
+    storage: ObjectStorage | None = None
+    """The stack's object storage: WAL archiving and logical backups go to its `postgres` bucket."""
+    team_namespaces: dict[str, k8s.core.v1.Namespace]
+    """The team namespaces, which receive the owners' credentials Secrets."""
+    standby: StandbySource | None = None
+    """On a secondary site, the primary whose clusters these follow."""
 
 
 class PostgresOperator(pulumi.ComponentResource):
@@ -404,13 +416,11 @@ class PostgresOperator(pulumi.ComponentResource):
     clusters: dict[str, Postgres]
     data_namespaces: dict[str, DataNamespace]
 
-    def __init__(
-        self, name: str, config: StackConfig, charts: PartCharts, storage: Any = None, opts: pulumi.ResourceOptions | None = None,
-        team_namespaces: dict[str, pulumi.Resource] | None = None, standby: StandbySource | None = None,
-    ):
+    def __init__(self, name: str, args: PostgresOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:PostgresOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, kubernetes_labels(config, "database-operator"), child)
+        storage = args.storage
+        space = ServiceNamespace(name, catalogue.POSTGRES_OPERATOR_NAMESPACE, kubernetes_labels(args.identity, "database-operator"), child)
         self.namespace = space.namespace
         space.policy("allow-databases", {
             "podSelector": {},
@@ -420,14 +430,14 @@ class PostgresOperator(pulumi.ComponentResource):
             ]}],
         })
         self.data_namespaces = {
-            team.name: DataNamespace(f"postgres-{team.name}-data", team, config, storage is not None, child)
-            for team in config.teams
+            team.name: DataNamespace(f"postgres-{team.name}-data", team, args.settings, args.identity, storage is not None, child)
+            for team in args.teams
             if team.databases
         }
         # Each data namespace gets the `postgres` bucket's credentials, and a copy under the one
         # name the logical backup jobs read.
-        backups: dict[str, Any] = {}
-        for team in config.teams:
+        backups: dict[str, StorageAccess] = {}
+        for team in args.teams:
             data = self.data_namespaces.get(team.name)
             if storage is None or data is None:
                 continue
@@ -442,16 +452,17 @@ class PostgresOperator(pulumi.ComponentResource):
             backups[team.name] = backup
         any_backup = next(iter(backups.values()), None)
         self.chart = pinned_chart(
-            f"{name}-chart", catalogue.POSTGRES_OPERATOR, charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(config, any_backup), after(child, self.namespace),
+            f"{name}-chart", catalogue.POSTGRES_OPERATOR, args.charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(args.images, any_backup), after(child, self.namespace),
         )
         self.clusters = {}
-        for team in config.teams:
+        for team in args.teams:
             for database in team.databases:
                 cluster = Postgres(
                     f"postgres-{team.name}-{database.name}",
-                    PostgresArgs(team=team, database=database, stack=config, backup=backups.get(team.name), standby=standby),
+                    PostgresArgs(team=team, database=database, settings=args.settings, identity=args.identity, backup=backups.get(team.name),
+                                 standby=args.standby),
                     # The operator writes the owner's Secret into the team namespace (owner_role).
-                    after(child, self.chart, self.data_namespaces[team.name].namespace, (team_namespaces or {}).get(team.name)),
+                    after(child, self.chart, self.data_namespaces[team.name].namespace, args.team_namespaces.get(team.name)),
                 )
                 self.clusters[cluster.cluster_name] = cluster
         self.register_outputs({"clusters": sorted(self.clusters)})

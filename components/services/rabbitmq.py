@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import StackConfig
+from stacks import catalogue
+from stacks.chart_sources import PartCharts
+from stacks.model.services import RabbitMQ as RabbitMQSettings
 from stacks.model.teams import Queue, Team
 from stacks.shared_services import SHARED_SERVICES
 
-from stacks import catalogue
 from ..charts import pinned_chart
-from stacks.chart_sources import PartCharts
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
-from .operators import clients_of, instance_network_policy, mirrored, protect, registry_for
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
+from .instances import clients_of, instance_network_policy
 
 RABBITMQ = SHARED_SERVICES["rabbitmq"]
 OPERATOR_SIZE = ("100m", "256Mi")
@@ -30,27 +31,31 @@ MANAGEMENT_PORTS = (15671, 15672)
 CLUSTER_PORTS = (4369, 25672)
 
 
-def operator_values(config: StackConfig) -> dict[str, Any]:
+def operator_values(images: ImageSource) -> dict[str, Any]:
     return {
         "clusterOperator": {
-            "image": {"registry": registry_for(config, "ghcr.io")},
+            "image": {"registry": images.registry_for("ghcr.io")},
             "resources": resources(*OPERATOR_SIZE),
             "watchAllNamespaces": True,
             # The namespace's own policies (ServiceNamespace) replace the chart's allow-all egress.
             "networkPolicy": {"enabled": False},
         },
-        "rabbitmqImage": {"registry": registry_for(config, "docker.io")},
-        "credentialUpdaterImage": {"registry": registry_for(config, "ghcr.io")},
+        "rabbitmqImage": {"registry": images.registry_for("docker.io")},
+        "credentialUpdaterImage": {"registry": images.registry_for("ghcr.io")},
         # Exchanges, queues and users stay the applications' business; no topology CRDs or webhooks.
         "msgTopologyOperator": {"enabled": False},
     }
 
 
-class RabbitMQArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True, kw_only=True)
+class RabbitMQArgs:
     team: Team
     queue: Queue
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
+    settings: RabbitMQSettings
+    identity: StackIdentity
+    images: ImageSource
+    tls: bool
+    """Serve only TLS listeners, with a certificate of the cluster's internal CA (the stack runs cert-manager)."""
 
 
 class RabbitMQ(pulumi.ComponentResource):
@@ -64,15 +69,15 @@ class RabbitMQ(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RabbitMQArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:RabbitMQ", name, None, opts)
-        team, queue, stack = args.team, args.queue, args.stack
-        service = stack.services.rabbitmq
+        team, queue = args.team, args.queue
+        service = args.settings
         cpu, memory = catalogue.INSTANCE_SIZES[queue.size]
-        labels = {**kubernetes_labels(stack, "queue"), f"{LABEL_PREFIX}/team": team.name}
+        labels = {**kubernetes_labels(args.identity, "queue"), f"{LABEL_PREFIX}/team": team.name}
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
         restricted = restricted_container()
         spec: dict[str, Any] = {
             "replicas": service.replicas,
-            "image": mirrored(stack, catalogue.RABBITMQ_IMAGES[queue.version or service.version]),
+            "image": args.images.mirrored(catalogue.RABBITMQ_IMAGES[queue.version or service.version]),
             "resources": resources(cpu, memory),
             "persistence": {"storage": f"{queue.volume_gi or service.volume_gi}Gi"},
             "tolerations": database_tolerations(),
@@ -84,7 +89,7 @@ class RabbitMQ(pulumi.ComponentResource):
             }}}}},
         }
         certificate = None
-        if stack.services.cert_manager.enabled:
+        if args.tls:
             secret = f"{queue.name}-tls"
             certificate = k8s.apiextensions.CustomResource(
                 f"{name}-certificate",
@@ -106,7 +111,7 @@ class RabbitMQ(pulumi.ComponentResource):
             kind="RabbitmqCluster",
             metadata={"name": queue.name, "namespace": team.name, "labels": labels},
             spec=spec,
-            opts=after(child, certificate, protected=protect(stack)),
+            opts=after(child, certificate, protected=args.identity.production),
         )
         instance_network_policy(
             f"{name}-network",
@@ -124,6 +129,20 @@ class RabbitMQ(pulumi.ComponentResource):
         self.register_outputs({"cluster": queue.name})
 
 
+@dataclass(frozen=True, kw_only=True)
+class RabbitMQOperatorArgs:
+    settings: RabbitMQSettings
+    teams: list[Team]
+    """The teams whose `queues` the operator runs."""
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The rabbitmq part's charts (the cluster operator), resolved by the loader."""
+    team_namespaces: dict[str, k8s.core.v1.Namespace]
+    issuer: pulumi.Resource | None = None
+    """The internal CA's ClusterIssuer, when the stack runs cert-manager: the clusters' TLS certificates."""
+
+
 class RabbitMQOperator(pulumi.ComponentResource):
     """Creates the `rabbitmq-system` namespace (restricted, default-deny, egress to the management
     API of the clusters it manages), the RabbitMQ cluster operator chart at its pinned version, and
@@ -134,13 +153,10 @@ class RabbitMQOperator(pulumi.ComponentResource):
     chart: k8s.helm.v4.Chart | None
     clusters: dict[str, RabbitMQ]
 
-    def __init__(
-        self, name: str, config: StackConfig, charts: PartCharts, team_namespaces: dict[str, pulumi.Resource], issuer: pulumi.Resource | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: RabbitMQOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:RabbitMQOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.RABBITMQ_OPERATOR_NAMESPACE, kubernetes_labels(config, "queue-operator"), child)
+        space = ServiceNamespace(name, catalogue.RABBITMQ_OPERATOR_NAMESPACE, kubernetes_labels(args.identity, "queue-operator"), child)
         self.namespace = space.namespace
         space.policy("allow-clusters", {
             "podSelector": {},
@@ -150,11 +166,13 @@ class RabbitMQOperator(pulumi.ComponentResource):
                 "ports": [{"protocol": "TCP", "port": port} for port in MANAGEMENT_PORTS],
             }],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.RABBITMQ_OPERATOR, charts, catalogue.RABBITMQ_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.RABBITMQ_OPERATOR, args.charts, catalogue.RABBITMQ_OPERATOR_NAMESPACE, operator_values(args.images), after(child, self.namespace))
         self.clusters = {}
-        for team in config.teams:
+        for team in args.teams:
             for queue in team.queues:
+                queue_args = RabbitMQArgs(team=team, queue=queue, settings=args.settings, identity=args.identity, images=args.images,
+                                          tls=args.issuer is not None)
                 self.clusters[f"{team.name}/{queue.name}"] = RabbitMQ(
-                    f"rabbitmq-{team.name}-{queue.name}", RabbitMQArgs(team=team, queue=queue, stack=config), after(child, self.chart, issuer, team_namespaces.get(team.name)),
+                    f"rabbitmq-{team.name}-{queue.name}", queue_args, after(child, self.chart, args.issuer, args.team_namespaces.get(team.name)),
                 )
         self.register_outputs({"clusters": sorted(self.clusters)})

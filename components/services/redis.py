@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import StackConfig
+from stacks import catalogue
+from stacks.chart_sources import PartCharts
+from stacks.model.services import Redis as RedisSettings
 from stacks.model.teams import Cache, Team
 from stacks.shared_services import SHARED_SERVICES
 
-from stacks import catalogue
 from ..charts import pinned_chart
-from stacks.chart_sources import PartCharts
-from ..labels import LABEL_PREFIX, kubernetes_labels
+from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
 from ..kit.placement import database_node_selector, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
-from .operators import clients_of, generates_passwords, instance_network_policy, mirrored, protect
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
+from .instances import clients_of, instance_network_policy
 
 REDIS = SHARED_SERVICES["redis"]
 OPERATOR_SIZE = ("100m", "128Mi")
@@ -31,8 +32,8 @@ EXPORTER_IMAGE = catalogue.REDIS_EXPORTER_IMAGE
 EXPORTER_SIZE = catalogue.REDIS_EXPORTER_SIZE
 
 
-def operator_values(config: StackConfig) -> dict[str, Any]:
-    repository, _, tag = mirrored(config, catalogue.REDIS_OPERATOR_IMAGE).rpartition(":")
+def operator_values(images: ImageSource) -> dict[str, Any]:
+    repository, _, tag = images.mirrored(catalogue.REDIS_OPERATOR_IMAGE).rpartition(":")
     return {
         "image": {"repository": repository, "tag": tag},
         "resources": resources(*OPERATOR_SIZE),
@@ -47,11 +48,16 @@ def _max_memory(memory: str) -> str:
     return f"{int(float(number) * units[unit] * 3 / 4 / 2**20)}mb"
 
 
-class RedisArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True, kw_only=True)
+class RedisArgs:
     team: Team
     cache: Cache
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
+    settings: RedisSettings
+    identity: StackIdentity
+    images: ImageSource
+    generate_password: bool
+    """Generate the cache's password into a Secret (only on clusters the program deploys to: a
+    render target writes Secrets to files in plain text)."""
 
 
 class Redis(pulumi.ComponentResource):
@@ -65,11 +71,11 @@ class Redis(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Redis", name, None, opts)
-        team, cache, stack = args.team, args.cache, args.stack
-        service = stack.services.redis
+        team, cache = args.team, args.cache
+        service = args.settings
         cpu, memory = catalogue.INSTANCE_SIZES[cache.size]
-        image = mirrored(stack, catalogue.REDIS_IMAGES[cache.version or service.version])
-        labels = {**kubernetes_labels(stack, "cache"), f"{LABEL_PREFIX}/team": team.name}
+        image = args.images.mirrored(catalogue.REDIS_IMAGES[cache.version or service.version])
+        labels = {**kubernetes_labels(args.identity, "cache"), f"{LABEL_PREFIX}/team": team.name}
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
         placement = {"tolerations": database_tolerations(), "nodeSelector": database_node_selector()}
         pod = {"securityContext": restricted_pod(RUN_AS, RUN_AS), "containerSecurityContext": restricted_container(RUN_AS)}
@@ -83,7 +89,7 @@ class Redis(pulumi.ComponentResource):
                 # with auth the operator hands the exporter the password from the same Secret.
                 "exporter": {
                     "enabled": True,
-                    "image": mirrored(stack, EXPORTER_IMAGE),
+                    "image": args.images.mirrored(EXPORTER_IMAGE),
                     "imagePullPolicy": "IfNotPresent",
                     "resources": resources(*EXPORTER_SIZE),
                     "containerSecurityContext": {**restricted_container(RUN_AS), "readOnlyRootFilesystem": True},
@@ -101,9 +107,9 @@ class Redis(pulumi.ComponentResource):
             },
         }
         password_secret = None
-        # Only real clusters get a password (generates_passwords); on every stack only the workloads
+        # Only real clusters get a password (generate_password); on every stack only the workloads
         # that declare the cache can reach it (NetworkPolicy).
-        if generates_passwords(stack):
+        if args.generate_password:
             password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
             secret_name = REDIS.endpoint(team.name, cache.name).secret
             assert secret_name is not None  # the Secret workloads reference (stacks/shared_services.py)
@@ -121,7 +127,7 @@ class Redis(pulumi.ComponentResource):
             kind="RedisFailover",
             metadata={"name": cache.name, "namespace": team.name, "labels": labels},
             spec=spec,
-            opts=after(child, password_secret, protected=protect(stack)),
+            opts=after(child, password_secret, protected=args.identity.production),
         )
         instance_network_policy(
             f"{name}-network",
@@ -138,6 +144,20 @@ class Redis(pulumi.ComponentResource):
         self.register_outputs({"failover": cache.name})
 
 
+@dataclass(frozen=True, kw_only=True)
+class RedisOperatorArgs:
+    settings: RedisSettings
+    teams: list[Team]
+    """The teams whose `caches` the operator runs."""
+    identity: StackIdentity
+    images: ImageSource
+    charts: PartCharts
+    """The redis part's charts (redis-operator), resolved by the loader."""
+    team_namespaces: dict[str, k8s.core.v1.Namespace]
+    generate_passwords: bool
+    """Generate each cache's password (RedisArgs.generate_password)."""
+
+
 class RedisOperator(pulumi.ComponentResource):
     """Creates the `redis-operator` namespace (restricted, default-deny, egress to the Redis pods
     it manages), the redis-operator chart at its pinned version, and a `Redis` for every cache the
@@ -147,10 +167,10 @@ class RedisOperator(pulumi.ComponentResource):
     chart: k8s.helm.v4.Chart | None
     caches: dict[str, Redis]
 
-    def __init__(self, name: str, config: StackConfig, charts: PartCharts, team_namespaces: dict[str, pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: RedisOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:RedisOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.REDIS_OPERATOR_NAMESPACE, kubernetes_labels(config, "cache-operator"), child)
+        space = ServiceNamespace(name, catalogue.REDIS_OPERATOR_NAMESPACE, kubernetes_labels(args.identity, "cache-operator"), child)
         self.namespace = space.namespace
         space.policy("allow-caches", {
             "podSelector": {},
@@ -160,11 +180,13 @@ class RedisOperator(pulumi.ComponentResource):
                 "ports": [{"protocol": "TCP", "port": port} for port in REDIS.ports],
             }],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(config), after(child, self.namespace))
+        self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, args.charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(args.images), after(child, self.namespace))
         self.caches = {}
-        for team in config.teams:
+        for team in args.teams:
             for cache in team.caches:
+                cache_args = RedisArgs(team=team, cache=cache, settings=args.settings, identity=args.identity, images=args.images,
+                                       generate_password=args.generate_passwords)
                 self.caches[f"{team.name}/{cache.name}"] = Redis(
-                    f"redis-{team.name}-{cache.name}", RedisArgs(team=team, cache=cache, stack=config), after(child, self.chart, team_namespaces.get(team.name)),
+                    f"redis-{team.name}-{cache.name}", cache_args, after(child, self.chart, args.team_namespaces.get(team.name)),
                 )
         self.register_outputs({"caches": sorted(self.caches)})

@@ -23,25 +23,24 @@ chart cannot declare: components/services/harbor_config.py declares them with th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
-from pydantic import BaseModel, ConfigDict, SkipValidation
-
-from stacks.model import Rancher, StackConfig
-from stacks.sites import StandbySource
 
 from stacks import catalogue
-from ..charts import pinned_chart
 from stacks.chart_sources import PartCharts
-from ..labels import kubernetes_labels
-from ..storage import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, StorageAccess
+from stacks.model.services import Registry as RegistrySettings
+
+from ..charts import pinned_chart
+from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import allow_egress_outside_the_cluster, namespace_selector
-from .operators import mirrored
+from ..labels import StackIdentity, kubernetes_labels
+from ..storage import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, ObjectStorage, StorageAccess
 
 NAMESPACE = "harbor"
 TLS_SECRET = "harbor-tls"
@@ -103,25 +102,28 @@ def storage_values(access: StorageAccess) -> dict[str, Any]:
     return {"disableredirect": True, **backend}
 
 
-def harbor_image(config: StackConfig, name: str) -> dict[str, str]:
+def harbor_image(images: ImageSource, name: str) -> dict[str, str]:
     """Harbor's own image `goharbor/<name>` at the pinned tag. Harbor cannot pull itself through its
-    own proxy cache, so on a site that mirrors docker.io through its Harbor the image stays on
-    docker.io: containerd asks the mirror first and falls back to docker.io while Harbor is down
-    (its first install, a restore). Elsewhere it comes from the approved registry, as every image."""
+    own proxy cache, so on a site whose Harbor mirrors the upstream registries (`images.harbor`)
+    the image stays on docker.io: containerd asks the mirror first and falls back to docker.io while
+    Harbor is down (its first install, a restore). Elsewhere it comes from the approved registry, as
+    every image."""
     upstream = f"docker.io/goharbor/{name}"
-    repository = upstream if isinstance(config.infrastructure, Rancher) else mirrored(config, upstream)
+    repository = upstream if images.harbor is not None else images.mirrored(upstream)
     return {"repository": repository, "tag": catalogue.HARBOR_IMAGE_TAG}
 
 
-class RegistryArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
-    storage: Any
-    """The stack's ObjectStorage."""
-    standby: StandbySource | None = None
-    """On a secondary site, the primary it follows (its Harbor is the replication source)."""
+@dataclass(frozen=True, kw_only=True)
+class RegistryArgs:
+    settings: RegistrySettings
+    identity: StackIdentity
+    images: ImageSource
     charts: PartCharts
     """The registry part's charts (Harbor), resolved by the loader."""
+    storage: ObjectStorage
+    """The stack's object storage: images and charts go to its `registry` bucket."""
+    replicate_from: str | None = None
+    """On a secondary site, the primary's Harbor (the source a pull replication rule names)."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -142,15 +144,14 @@ class Registry(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Registry", name, None, opts)
-        config, storage = args.stack, args.storage
-        registry = config.services.registry
+        storage = args.storage
+        registry = args.settings
         self.hostname = registry.hostname
         self.url = f"https://{registry.hostname}"
-        labels = kubernetes_labels(config, "registry")
+        labels = kubernetes_labels(args.identity, "registry")
         child = pulumi.ResourceOptions(parent=self)
 
-        standby = args.standby
-        self.replicate_from = standby.registry_hostname if standby is not None else None
+        self.replicate_from = args.replicate_from
         space = HardenedNamespace(name, NAMESPACE, labels, child)
         self.namespace = space.namespace
         in_namespace = space.opts
@@ -170,8 +171,8 @@ class Registry(pulumi.ComponentResource):
         secrets = self._secrets(name, labels, in_namespace)
         self.secrets = {secret_name: resource for secret_name, resource in zip(
             (ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET, TOKEN_SECRET), secrets["resources"])}
-        self.values = self._values(config, secrets["database"])
-        production = config.environment == "prod"
+        self.values = self._values(args, secrets["database"])
+        production = args.identity.production
         self.chart = pinned_chart(
             f"{name}-harbor", catalogue.HARBOR_CHART, args.charts, self.namespace.metadata.name, self.values,
             pulumi.ResourceOptions(
@@ -237,10 +238,10 @@ class Registry(pulumi.ComponentResource):
         ]
         return {"resources": resources, "database": pulumi.Output.secret(generated["database"].result)}
 
-    def _values(self, config: StackConfig, database_password: pulumi.Output[str]) -> dict[str, Any]:
-        registry = config.services.registry
+    def _values(self, args: RegistryArgs, database_password: pulumi.Output[str]) -> dict[str, Any]:
+        registry = args.settings
         replicas = registry.replicas
-        image = lambda name: harbor_image(config, name)  # noqa: E731
+        image = lambda name: harbor_image(args.images, name)  # noqa: E731
         return {
             "externalURL": self.url,
             "expose": {

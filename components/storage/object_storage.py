@@ -52,12 +52,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import monitor
 from pulumi_azure_native import storage as azure_storage
-from pydantic import BaseModel, ConfigDict
 
-from stacks.model import PROJECT, S3, AzureBlob, StackConfig
+from stacks.model import PROJECT, S3, AzureBlob
 from stacks.model.storage import BUCKET_PURPOSES
 
-from ..labels import LABEL_PREFIX, cloud_tags, kubernetes_labels
+from ..labels import LABEL_PREFIX
 
 # Canonical keys of a consumer's Secret.
 S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
@@ -120,31 +119,21 @@ class StorageAccess:
     resource_group: pulumi.Input[str] | None = None
 
 
-class ObjectStorageArgs(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class ObjectStorageArgs:
     """The stack's storage config, and for Azure where the AKS cluster put its resource group."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     storage: AzureBlob | S3
     environment: Literal["dev", "test", "prod"]
     site: str
     tags: dict[str, str]
     labels: dict[str, str]
-    resource_group_name: Any = None
-    """Output[str] of the AKS resource group (azure_blob only)."""
-    location: Any = None
-    """Output[str] of the AKS region (azure_blob only)."""
+    resource_group_name: pulumi.Input[str] | None = None
+    """The AKS resource group (azure_blob only)."""
+    location: pulumi.Input[str] | None = None
+    """The AKS region (azure_blob only)."""
     log_archive_days: int | None = None
     """How long the log archive is kept (azure_blob: a lifecycle rule deletes it then); None: no archive."""
-
-    @classmethod
-    def from_stack(cls, config: StackConfig, resource_group_name: Any = None, location: Any = None) -> "ObjectStorageArgs":
-        assert config.storage is not None
-        logging = config.services.logging
-        return cls(
-            storage=config.storage, environment=config.environment, site=config.site.name, tags=cloud_tags(config),
-            labels=kubernetes_labels(config, "object-storage"), resource_group_name=resource_group_name, location=location,
-            log_archive_days=logging.archive_days if logging.enabled else None,
-        )
 
 
 class ObjectStorage(pulumi.ComponentResource):

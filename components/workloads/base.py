@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, SkipValidation
 
-from stacks.model import StackConfig
+from stacks.model.workloads import Api, ScheduledJob, Worker
 from stacks.shared_services import SHARED_SERVICES
 
-from ..labels import LABEL_PREFIX, kubernetes_labels
-from ..services.operators import generates_passwords
+from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 from .connections import ConnectionSettings, connection_env
 
 
-class WorkloadArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True, kw_only=True)
+class WorkloadArgs:
     team: str
-    namespace: str  # the team namespace's fixed name; ordering comes from the parent's depends_on
-    workload: Any  # stacks.model.workloads.Api | Worker | ScheduledJob
-    stack: SkipValidation[StackConfig]  # validated once by the loader; revalidating reruns every cross-team rule per component
+    namespace: str
+    """The team namespace's fixed name; ordering comes from the parent's depends_on."""
+    workload: Api | Worker | ScheduledJob
+    identity: StackIdentity
+    connections: ConnectionSettings
 
 
 class WorkloadComponent(pulumi.ComponentResource):
@@ -39,7 +40,7 @@ class WorkloadComponent(pulumi.ComponentResource):
             f"{LABEL_PREFIX}/team": args.team,
         }
         self.labels = {
-            **kubernetes_labels(args.stack, workload.kind.replace("_", "-")),
+            **kubernetes_labels(args.identity, workload.kind.replace("_", "-")),
             **self.selector,
             f"{LABEL_PREFIX}/workload-kind": workload.kind,
         }
@@ -51,8 +52,7 @@ class WorkloadComponent(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=self.child,
         )
-        settings = ConnectionSettings(redis_password=generates_passwords(args.stack), kafka_ca=args.stack.services.cert_manager.enabled)
-        self.connections = connection_env(settings, args.team, workload.uses) if workload.uses else None
+        self.connections = connection_env(args.connections, args.team, workload.uses) if workload.uses else None
         if workload.uses:
             self._egress(name, args)
 

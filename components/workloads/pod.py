@@ -27,7 +27,7 @@ def http_probe(port: int | str, path: str, *, period: int, failures: int) -> dic
 
 def pod_template(
     labels: dict[str, str],
-    service_account: Any,
+    service_account: str,
     image: str,
     resources: Resources,
     env: dict[str, str],

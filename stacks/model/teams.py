@@ -8,7 +8,10 @@ from .. import catalogue
 from ..shared_services import INSTANCE_SERVICES, SHARED_SERVICES
 
 from .base import DnsLabel, Quantity, Strict, check, matching, quantity_value
-from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion
+from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion, Services
+from .services import Postgres as PostgresSettings
+from .services import RabbitMQ as RabbitMQSettings
+from .services import Redis as RedisSettings
 from .workloads import Workload
 
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -136,24 +139,47 @@ def _format(total: float, resource: str) -> str:
 
 # --- the teams' service instances against the stack's services -------------------------------------
 
-def instance_pods(stack, field: str, instance) -> list[tuple[int, str, str]]:
+# (pods, cpu, memory) per pod kind an instance runs, requests = limits; and the GiB its volume claims take.
+
+def database_pods(settings: PostgresSettings, database: Database) -> list[tuple[int, str, str]]:
+    cpu, memory = catalogue.INSTANCE_SIZES[database.size]
+    return [(settings.instances, cpu, memory)]
+
+
+def cache_pods(settings: RedisSettings, cache: Cache) -> list[tuple[int, str, str]]:
+    cpu, memory = catalogue.INSTANCE_SIZES[cache.size]
+    # Each Redis pod also runs the metrics exporter sidecar.
+    return [(settings.replicas, cpu, memory), (settings.replicas, *catalogue.REDIS_EXPORTER_SIZE), (settings.sentinels, *catalogue.SENTINEL_SIZE)]
+
+
+def queue_pods(settings: RabbitMQSettings, queue: Queue) -> list[tuple[int, str, str]]:
+    cpu, memory = catalogue.INSTANCE_SIZES[queue.size]
+    return [(settings.replicas, cpu, memory)]
+
+
+def database_storage_gi(settings: PostgresSettings, database: Database) -> int:
+    return settings.instances * (database.volume_gi or settings.volume_gi)
+
+
+def queue_storage_gi(settings: RabbitMQSettings, queue: Queue) -> int:
+    return settings.replicas * (queue.volume_gi or settings.volume_gi)
+
+
+def instance_pods(services: Services, instance: Database | Cache | Queue) -> list[tuple[int, str, str]]:
     """(pods, cpu, memory) per pod kind an instance runs in the team namespace, requests = limits."""
-    cpu, memory = catalogue.INSTANCE_SIZES[instance.size]
-    services = stack.services
-    if field == "databases":
-        return [(services.postgres.instances, cpu, memory)]
-    if field == "caches":
-        # Each Redis pod also runs the metrics exporter sidecar.
-        return [(services.redis.replicas, cpu, memory), (services.redis.replicas, *catalogue.REDIS_EXPORTER_SIZE), (services.redis.sentinels, *catalogue.SENTINEL_SIZE)]
-    return [(services.rabbitmq.replicas, cpu, memory)]
+    if isinstance(instance, Database):
+        return database_pods(services.postgres, instance)
+    if isinstance(instance, Cache):
+        return cache_pods(services.redis, instance)
+    return queue_pods(services.rabbitmq, instance)
 
 
-def instance_storage_gi(stack, field: str, instance) -> int:
-    """The volume claims an instance makes in the team namespace, in GiB (Redis keeps none)."""
-    if field == "databases":
-        return stack.services.postgres.instances * (instance.volume_gi or stack.services.postgres.volume_gi)
-    if field == "queues":
-        return stack.services.rabbitmq.replicas * (instance.volume_gi or stack.services.rabbitmq.volume_gi)
+def instance_storage_gi(services: Services, instance: Database | Cache | Queue) -> int:
+    """The volume claims an instance makes, in GiB (Redis keeps none)."""
+    if isinstance(instance, Database):
+        return database_storage_gi(services.postgres, instance)
+    if isinstance(instance, Queue):
+        return queue_storage_gi(services.rabbitmq, instance)
     return 0
 
 
@@ -212,7 +238,7 @@ def _quota_problems(stack, key: str, team: Team) -> list[tuple[str, str]]:
         if not getattr(stack.services, service.name).enabled:
             continue  # reported as a service the stack does not run
         for j, instance in enumerate(getattr(team, field)):
-            pods = instance_pods(stack, field, instance)
+            pods = instance_pods(stack.services, instance)
             for resource in ("cpu", "memory"):
                 totals[resource] += sum(count * quantity_value(cpu if resource == "cpu" else memory) for count, cpu, memory in pods)
                 allowed = getattr(team.quota, resource)
@@ -222,7 +248,7 @@ def _quota_problems(stack, key: str, team: Team) -> list[tuple[str, str]]:
                     problems.append((f"{key}.{field}[{j}].size", f"`{instance.size}` ({size_cpu} CPU, {size_memory} per pod, {pods[0][0]} pods) takes the team to "
                                      f"{_format(totals[resource], resource)} {resource} with its workloads at peak, beyond quota.{resource} ({allowed}); "
                                      "choose a smaller size or raise the quota"))
-            storage += instance_storage_gi(stack, field, instance) * 2**30
+            storage += instance_storage_gi(stack.services, instance) * 2**30
             if "storage" not in reported and storage > quantity_value(team.quota.storage):
                 reported.add("storage")
                 problems.append((f"{key}.{field}[{j}].volume_gi", f"the team's volumes come to {storage / 2**30:g}Gi with this one, beyond quota.storage ({team.quota.storage}); "

@@ -239,6 +239,8 @@ def test_a_cluster_waits_for_the_team_namespace_that_receives_its_secret():
 
     from components.services.postgres import PostgresOperator
     from stacks.inventory import run_program
+    from components.complete_cluster import identity, image_source
+    from components.services.postgres import PostgresOperatorArgs
     from stacks.loader import load_stack
 
     loaded = load_stack("local")
@@ -246,7 +248,9 @@ def test_a_cluster_waits_for_the_team_namespace_that_receives_its_secret():
 
     def program():
         team = k8s.core.v1.Namespace("team-payments", metadata={"name": "payments"})
-        PostgresOperator("pg", config, loaded.charts.of("postgres"), None, pulumi.ResourceOptions(), team_namespaces={"payments": team})
+        args = PostgresOperatorArgs(settings=config.services.postgres, teams=list(config.teams), identity=identity(config), images=image_source(config),
+                                    charts=loaded.charts.of("postgres"), team_namespaces={"payments": team})
+        PostgresOperator("pg", args, pulumi.ResourceOptions())
 
     [cluster] = [r for r in run_program(program, "postgres") if r.type == "kubernetes:acid.zalan.do/v1:postgresql"]
     assert "kubernetes:core/v1:Namespace::team-payments" in cluster.options["depends_on"]
@@ -534,6 +538,7 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
 
     import pulumi
 
+    from components.complete_cluster import identity
     from components.services.postgres import Postgres, PostgresArgs
     from stacks.inventory import run_program
     from stacks.loader import load
@@ -543,7 +548,8 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
     access = SimpleNamespace(kind="s3", secret_name="db-storage", secret=None, bucket="dc1-postgres", endpoint="https://s3.dc1.example.com", region="us-east-1", path_style=True)
 
     def program():
-        Postgres("pg", PostgresArgs(team=team, database=team.databases[0], stack=stack, backup=access), pulumi.ResourceOptions())
+        args = PostgresArgs(team=team, database=team.databases[0], settings=stack.services.postgres, identity=identity(stack), backup=access)
+        Postgres("pg", args, pulumi.ResourceOptions())
 
     [component, cluster, policy, backup_egress, backup_ingress] = run_program(program, "postgres")
     env = {item["name"]: item.get("value", item.get("valueFrom")) for item in cluster.inputs["spec"]["env"]}

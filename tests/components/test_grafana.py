@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from stacks import catalogue
 from components.observability import dashboards
-from components.observability.grafana import Grafana, GrafanaArgs, data_sources
+from components.complete_cluster import grafana_args
+from components.observability.grafana import Grafana, data_sources
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
 from stacks.inventory import run_program
@@ -188,7 +190,7 @@ def test_data_sources_follow_what_the_stack_runs(inventory, stack, uids):
 
 
 def test_the_render_target_has_prometheus_only():
-    assert [source["uid"] for source in data_sources(load("local"))] == ["prometheus"]
+    assert [source["uid"] for source in data_sources(load("local").services)] == ["prometheus"]
 
 
 def _referenced_uids(value) -> set[str]:
@@ -418,7 +420,7 @@ def with_hostname():
     built = {}
 
     def program():
-        built["grafana"] = Grafana("g", GrafanaArgs(stack=config, charts=loaded.charts.of("monitoring")))
+        built["grafana"] = Grafana("g", grafana_args(replace(loaded, config=config)))
 
     registrations = run_program(program, "prod")
     return built["grafana"], {r.name: r for r in registrations}

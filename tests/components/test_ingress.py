@@ -10,7 +10,7 @@ import pytest
 
 from stacks import catalogue
 from components.labels import INGRESS_TARGET_LABEL
-from components.services.operators import mirrored, registry_for
+from components.complete_cluster import image_source
 from stacks.chart_sources import part_charts
 from stacks.loader import load
 
@@ -205,11 +205,11 @@ def test_required_charts_follow_the_enabled_services():
 
 
 def test_images_come_from_the_sites_harbor_or_the_approved_registry():
-    dc1, prod, local = load("onprem-dc1"), load("prod"), load("local")
-    assert registry_for(dc1, "quay.io") == "harbor.dc1.example.com/quay"
-    assert mirrored(dc1, "docker.io/library/redis:7.4.2-alpine") == "harbor.dc1.example.com/dockerhub/library/redis:7.4.2-alpine"
-    assert registry_for(prod, "quay.io") == "platformacr.azurecr.io/quay.io"
-    assert mirrored(local, "ghcr.io/zalando/spilo-18:4.1-p2") == "registry.example.com/ghcr.io/zalando/spilo-18:4.1-p2"
+    dc1, prod, local = (image_source(load(stack)) for stack in ("onprem-dc1", "prod", "local"))
+    assert dc1.registry_for("quay.io") == "harbor.dc1.example.com/quay"
+    assert dc1.mirrored("docker.io/library/redis:7.4.2-alpine") == "harbor.dc1.example.com/dockerhub/library/redis:7.4.2-alpine"
+    assert prod.registry_for("quay.io") == "platformacr.azurecr.io/quay.io"
+    assert local.mirrored("ghcr.io/zalando/spilo-18:4.1-p2") == "registry.example.com/ghcr.io/zalando/spilo-18:4.1-p2"
 
 
 def test_a_local_chart_directory_without_the_charts_is_a_config_error_before_anything_registers(tmp_path):

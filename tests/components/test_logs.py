@@ -7,6 +7,7 @@ primary's receiving end, network policies, and the policy pack's verdict on the 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,13 @@ import yaml
 from stacks import catalogue
 from components.observability import logs as logs_module
 from components.observability.logs import AUDIT_POLICY, RKE2_AUDIT_LOG, fluent_bit_config
+from components.complete_cluster import identity, logs_args
 from components.labels import INGRESS_TARGET_LABEL
 from components.storage import StorageAccess
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
 from stacks.inventory import evaluate
-from stacks.loader import load, stack_file
+from stacks.loader import load, load_stack, stack_file
 
 LOGS = "platform:observability:Logs::platform-observability-logs"
 OBSERVABILITY = "platform:observability:Observability::platform-observability"
@@ -185,7 +187,7 @@ def test_azure_deletes_the_archive_after_archive_days_and_cools_a_long_one(inven
     [policy] = [r for r in inventory(stack) if r.type == LIFECYCLE]
     [rule] = [rule for rule in policy.inputs["policy"]["rules"] if rule["name"] == "expire-log-archive"]
     assert rule["definition"]["filters"] == {
-        "blobTypes": ["blockBlob"], "prefixMatch": [f"logs/{logs_module.archive_prefix(load(stack))}/", "insights-logs-kube-audit-admin/"]}
+        "blobTypes": ["blockBlob"], "prefixMatch": [f"logs/{logs_module.archive_prefix(identity(load(stack)))}/", "insights-logs-kube-audit-admin/"]}
     actions = rule["definition"]["actions"]["baseBlob"]
     assert actions["delete"] == {"daysAfterModificationGreaterThan": days}
     assert ("tierToCool" in actions) is cool
@@ -262,13 +264,14 @@ def test_audit_logs_false_turns_the_audit_log_off_on_aks(tmp_path):
 
 
 def test_audit_logs_false_turns_the_audit_log_off_on_rke2():
-    config = load("onprem-dc1")
+    loaded = load_stack("onprem-dc1")
+    config = loaded.config
     logging = config.services.logging.model_copy(update={"audit_logs": False})
     off = config.model_copy(update={"services": config.services.model_copy(update={"logging": logging})})
     access = StorageAccess(kind="s3", secret_name="fluent-bit-logs-storage", secret=None, bucket="dc1-logs", endpoint="https://s3.dc1.example.com",
                            region="us-east-1", path_style=True)
-    assert RKE2_AUDIT_LOG in fluent_bit_config(config, access, None)["inputs"]
-    sections = fluent_bit_config(off, access, None)
+    assert RKE2_AUDIT_LOG in fluent_bit_config(logs_args(loaded), access, None)["inputs"]
+    sections = fluent_bit_config(logs_args(replace(loaded, config=off)), access, None)
     assert RKE2_AUDIT_LOG not in sections["inputs"] and "audit.*" not in sections["outputs"]
 
 

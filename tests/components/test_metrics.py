@@ -15,7 +15,8 @@ import yaml
 
 from stacks import catalogue
 from components.observability import metrics as metrics_module
-from components.observability.metrics import Metrics, MetricsArgs, alertmanager_config
+from components.complete_cluster import metrics_args
+from components.observability.metrics import Metrics, alertmanager_config
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
 from stacks.inventory import run_program
@@ -245,7 +246,7 @@ def test_the_operator_webhook_certificate_comes_from_cert_manager_not_jobs(inven
 
 
 def test_without_cert_manager_the_webhook_jobs_are_restricted_and_sized():
-    webhooks = metrics_module.chart_values(load("prod"), with_cert_manager=False)["prometheusOperator"]["admissionWebhooks"]
+    webhooks = metrics_module.chart_values(metrics_args(load_stack("prod")), with_cert_manager=False)["prometheusOperator"]["admissionWebhooks"]
     patch = webhooks["patch"]
     assert patch["enabled"] is True and patch["image"] == {"registry": "platformacr.azurecr.io/registry.k8s.io"}
     assert patch["resources"] == {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
@@ -470,8 +471,8 @@ def test_the_api_server_reaches_the_operator_webhook_and_grafana_reaches_prometh
 
 def _component(stack: str) -> Metrics:
     built: list[Metrics] = []
-    loaded = load_stack(stack)
-    run_program(lambda: built.append(Metrics("m", MetricsArgs(stack=loaded.config, standby=loaded.other_sites.standby, charts=loaded.charts.of("monitoring")))), stack)
+    args = metrics_args(load_stack(stack))
+    run_program(lambda: built.append(Metrics("m", args)), stack)
     return built[0]
 
 

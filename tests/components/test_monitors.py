@@ -254,7 +254,8 @@ def test_the_summary_lists_the_monitors_per_service():
     from components.observability.monitors import targets
 
     summary: dict[str, list[str]] = {}
-    for target in targets(load("onprem-dc1")):
+    config = load("onprem-dc1")
+    for target in targets(config.services, config.teams):
         summary.setdefault(target.service, []).append(f"{target.namespace}/{target.kind}/{target.name}")
     assert summary == {
         "ingress": ["ingress-nginx/PodMonitor/ingress-nginx-controller"],

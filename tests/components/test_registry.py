@@ -15,7 +15,8 @@ from pulumi.runtime.sync_await import _sync_await
 from stacks import catalogue
 from components.services import registry as registry_module
 from components.services.registry import Registry, RegistryArgs
-from components.storage import ObjectStorage, ObjectStorageArgs
+from components.complete_cluster import identity, image_source, storage_args
+from components.storage import ObjectStorage
 from stacks.chart_sources import missing_charts, part_charts
 from stacks.inventory import evaluate, run_program
 from stacks.loader import STACKS_DIR, load, load_stack
@@ -136,7 +137,7 @@ def test_harbors_own_images_are_pinned_and_bootstrap_from_docker_io(inventory, s
 def test_an_aks_stack_takes_harbors_images_from_its_approved_registry():
     config = load("prod")
     config = config.model_copy(update={"services": config.services.model_copy(update={"registry": config.services.registry.model_copy(update={"enabled": True, "hostname": "harbor.cin.example.com"})})})
-    assert registry_module.harbor_image(config, "harbor-core") == {"repository": "platformacr.azurecr.io/docker.io/goharbor/harbor-core", "tag": "v2.14.3"}
+    assert registry_module.harbor_image(image_source(config), "harbor-core") == {"repository": "platformacr.azurecr.io/docker.io/goharbor/harbor-core", "tag": "v2.14.3"}
 
 
 # --- secrets ---------------------------------------------------------------------------------------
@@ -181,8 +182,9 @@ def test_the_secrets_hold_the_keys_the_chart_reads():
     built: list[Registry] = []
 
     def program():
-        storage = ObjectStorage("storage", ObjectStorageArgs.from_stack(config))
-        built.append(Registry("registry", RegistryArgs(stack=config, storage=storage, charts=loaded.charts.of("registry"))))
+        storage = ObjectStorage("storage", storage_args(config))
+        built.append(Registry("registry", RegistryArgs(settings=config.services.registry, identity=identity(config), images=image_source(config),
+                                                       charts=loaded.charts.of("registry"), storage=storage)))
 
     run_program(program, "onprem-dc1")
     [harbor] = built

@@ -142,9 +142,11 @@ def test_only_the_primary_with_a_secondary_alerts_when_it_stops_reporting(invent
 
 
 def test_the_summary_names_every_rule_per_group():
+    from components.complete_cluster import alert_rules_args
     from components.observability.rules import rule_groups
+    from stacks.loader import load_stack
 
-    groups = {group: [alert.name for alert in found] for group, found in rule_groups(load("test")).items()}
+    groups = {group: [alert.name for alert in found] for group, found in rule_groups(alert_rules_args(load_stack("test"))).items()}
     assert groups == {
         "nodes": ["NodeNotReady", "NodeFilesystemAlmostFull"],
         "workloads": ["PodCrashLooping", "PersistentVolumeClaimAlmostFull", "TeamQuotaAlmostExhausted"],
@@ -163,6 +165,7 @@ def test_after_a_failover_the_new_primary_watches_the_old_one(tmp_path):
 
     import yaml
 
+    from components.complete_cluster import alert_rules_args
     from components.observability.rules import rule_groups
     from stacks.loader import STACKS_DIR, load_stack
 
@@ -179,8 +182,8 @@ def test_after_a_failover_the_new_primary_watches_the_old_one(tmp_path):
     set_site("onprem-dc1", {"name": "dc1", "role": "secondary", "primary": "onprem-dc2"})
     promoted_stack = load_stack("onprem-dc2", tmp_path / "Pulumi.onprem-dc2.yaml", sites=tmp_path)
     demoted_stack = load_stack("onprem-dc1", tmp_path / "Pulumi.onprem-dc1.yaml", sites=tmp_path)
-    promoted = rule_groups(promoted_stack.config, promoted_stack.other_sites.secondaries)
-    demoted = rule_groups(demoted_stack.config, demoted_stack.other_sites.secondaries)
+    promoted = rule_groups(alert_rules_args(promoted_stack))
+    demoted = rule_groups(alert_rules_args(demoted_stack))
     [site_down] = promoted["sites"]
     assert site_down.expr == 'absent_over_time(up{site="dc1"}[10m])'
     assert "sites" not in demoted

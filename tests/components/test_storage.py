@@ -9,6 +9,7 @@ import pulumi
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
+from components.complete_cluster import storage_args
 from components.storage import (
     AZURE_ACCOUNT_KEY,
     AZURE_ACCOUNT_NAME,
@@ -16,7 +17,6 @@ from components.storage import (
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
     ObjectStorage,
-    ObjectStorageArgs,
     storage_account_name,
 )
 from policies.evaluate import Evaluator
@@ -167,7 +167,7 @@ def _storage_program(stack: str, calls):
     config = load(stack)
 
     def program():
-        storage = ObjectStorage("storage", ObjectStorageArgs.from_stack(config, resource_group_name="rg-1", location="centralindia"))
+        storage = ObjectStorage("storage", storage_args(config, resource_group_name="rg-1", location="centralindia"))
         calls.append(storage)
         calls.append(storage.access_for("postgres-payments", "payments", "postgres"))
         calls.append(storage.access_for("harbor", "harbor", "registry", aliases={"REGISTRY_STORAGE_S3_ACCESSKEY": S3_ACCESS_KEY_ID}
@@ -220,7 +220,7 @@ def test_unknown_purposes_and_aliases_are_refused():
     errors: list[str] = []
 
     def program():
-        storage = ObjectStorage("storage", ObjectStorageArgs.from_stack(config))
+        storage = ObjectStorage("storage", storage_args(config))
         for purpose, aliases in (("images", None), ("registry", {"KEY": "AZURE_STORAGE_ACCESS_KEY"})):
             try:
                 storage.access_for("x", "x", purpose, aliases)

@@ -153,12 +153,14 @@ def test_a_given_rancher_project_annotates_the_namespace_and_none_leaves_it_bare
     """TeamArgs.project_id, as CompleteCluster passes it from its RancherCluster (the inventory tests
     of test_rancher.py cover the shipped sites)."""
     from components.access.team import Team, TeamArgs
+    from components.complete_cluster import connection_settings, identity
     from stacks.inventory import run_program
     from stacks.loader import load
 
     config = load("local")
     team = config.teams[0]
     for project_id, expected in (("c-m-abc12:p-def34", {"field.cattle.io/projectId": "c-m-abc12:p-def34"}), (None, None)):
-        registered = run_program(lambda: Team("team", TeamArgs(team=team, stack=config, project_id=project_id)), "local")
+        args = TeamArgs(team=team, identity=identity(config), connections=connection_settings(config), project_id=project_id)
+        registered = run_program(lambda: Team("team", args), "local")
         [namespace] = [r for r in registered if r.name == "team-namespace"]
         assert namespace.inputs["metadata"].get("annotations") == expected

@@ -3,7 +3,9 @@
     python -m policies.scan PATH... [--config FILE] [--json]
 
 PATH is a YAML file or a directory (searched recursively for `*.yaml` and `*.yml`); files may
-hold several documents, and `kind: List` documents are expanded. Every object is evaluated the
+hold several documents, and `kind: List` documents are expanded. YAML is read as Kubernetes reads it
+(`policies.lib.kube_yaml`: YAML 1.1 scalars as sigs.k8s.io/yaml resolves them, so `privileged: y`
+is true and `runAsUser: 0o0` is 0); a document Kubernetes would refuse to read is an input error. Every object is evaluated the
 way the engine sees it under `pulumi preview --policy-pack policies`: as type
 `kubernetes:<group>/<version>:<Kind>` (group `core` for `v1`) with the object itself as its
 properties, by every resource policy of the pack, then the stack policies run over all objects
@@ -27,9 +29,9 @@ import yaml
 
 from .enforcement import ConfigError, load
 from .evaluate import Evaluator, Finding
+from .lib.kube_yaml import KubernetesYAMLError, load_documents
 from .lib.spec import MANDATORY, Resource
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -51,71 +53,6 @@ def find_files(paths: list[str]) -> list[str]:
     return files
 
 
-_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-_MERGE = "tag:yaml.org,2002:merge"
-
-
-class _Fallback(Exception):
-    """The document uses something the fast path does not build (merge keys, custom tags)."""
-
-
-def load_documents(content: bytes) -> list:
-    """`list(yaml.load_all(content, Loader=yaml.CSafeLoader))`, about a quarter faster.
-
-    PyYAML's C loader parses in C but constructs the Python objects with generic, generator-based
-    Python code. Plain maps, sequences and strings - nearly all of a manifest - are built here
-    directly from the parsed nodes; every other scalar goes through the SafeLoader's own
-    constructors, and documents with merge keys or non-standard tags through the loader itself,
-    so the result is the same as SafeLoader's.
-    """
-    loader = _LOADER(content)
-    constructors = loader.yaml_constructors
-    try:
-        documents = []
-        while loader.check_node():
-            node = loader.get_node()
-            built: dict[int, object] = {}
-
-            def build(node):
-                cls, tag = node.__class__, node.tag
-                if cls is yaml.ScalarNode:
-                    if tag == _STR:
-                        return node.value
-                    constructor = constructors.get(tag)
-                    if constructor is None:
-                        raise _Fallback
-                    return constructor(loader, node)
-                key = id(node)
-                if key in built:
-                    return built[key]
-                if cls is yaml.MappingNode:
-                    if tag != _MAP:
-                        raise _Fallback
-                    mapping = built[key] = {}
-                    for key_node, value_node in node.value:
-                        if key_node.tag == _MERGE:
-                            raise _Fallback
-                        name = build(key_node)
-                        try:
-                            mapping[name] = build(value_node)
-                        except TypeError:  # an unhashable key: let the loader report it
-                            raise _Fallback from None
-                    return mapping
-                if tag != _SEQ:
-                    raise _Fallback
-                sequence = built[key] = []
-                sequence.extend(build(item) for item in node.value)
-                return sequence
-
-            try:
-                documents.append(build(node))
-            except _Fallback:
-                documents.append(loader.construct_document(node))
-        return documents
-    finally:
-        loader.dispose()
-
-
 def read_documents(path: str) -> list:
     try:
         with open(path, "rb") as handle:
@@ -124,6 +61,9 @@ def read_documents(path: str) -> list:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     try:
         return load_documents(content)
+    except KubernetesYAMLError as error:
+        where = f"{path}:{error.mark.line + 1}:{error.mark.column + 1}" if error.mark else path
+        raise InputError(f"{where}: Kubernetes cannot read this YAML: {error}") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"

@@ -165,19 +165,6 @@ def test_type_tokens_match_the_provider():
     assert scan.to_resource("f", 0, {"apiVersion": "acid.zalan.do/v1", "kind": "postgresql"}).type == "kubernetes:acid.zalan.do/v1:postgresql"
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "a: 1\nb: [true, null, 1.5, '2', 0x1f, 2024-01-02]\n---\n- x\n---\n",
-        "base: &b {cpu: 1, memory: 2Gi}\nmerged:\n  <<: *b\n  cpu: 2\nalias: *b\n",
-        "set: !!set {a, b}\nbinary: !!binary aGVsbG8=\nordered: !!omap [{a: 1}]\n",
-        "on: yes\noff: no\nempty:\n'quoted key': ~\n",
-    ],
-)
-def test_fast_loader_builds_what_the_safe_loader_builds(text):
-    assert scan.load_documents(text.encode()) == list(yaml.load_all(text, Loader=yaml.SafeLoader))
-
-
 def test_runs_as_a_module(tmp_path):
     write(tmp_path / "worker.yaml", insecure())
     result = subprocess.run([sys.executable, "-m", "policies.scan", str(tmp_path), "--json"], cwd=ROOT, capture_output=True, text=True)

@@ -199,6 +199,23 @@ def test_baseline_allowed_values(pod, level, mutate):
     assert check(pod, level=level) == []
 
 
+def test_host_network_pods_use_their_container_ports_as_host_ports(pod):
+    """The API server sets an unset hostPort to the containerPort for a Pod with hostNetwork before admission
+    (SetDefaults_Pod; init and regular containers, not ephemeral ones, not pod templates), so the library reports
+    it; tests/policies/test_psa_oracle.py found the pack leaving it out."""
+    pod["spec"]["hostNetwork"] = True
+    for kind, port in (("containers", 8080), ("initContainers", 9090), ("ephemeralContainers", 7070)):
+        pod["spec"][kind][0]["ports"] = [{"containerPort": port}]
+    assert check(pod, level="baseline") == [
+        "host namespaces: pod must not set hostNetwork=true",
+        'hostPort: containers "init", "app" use hostPorts 8080, 9090; remove ports[].hostPort and expose the port through a Service',
+    ]
+    _, props = template_of("Deployment", pod)
+    assert run("pod-security", "kubernetes:apps/v1:Deployment", props, level="baseline") == [
+        "host namespaces: pod must not set hostNetwork=true"
+    ]
+
+
 # --- controls whose baseline and restricted checks differ -------------------------------------
 
 OVERLAP_CASES = [

@@ -40,8 +40,9 @@ PULUMI = "3.259.0"
 def sandbox(tmp_path):
     """A requirements file, an empty cache and an environment with no engine variables of the caller."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGINE_", "PULUMI_"))}
+    # No installed pulumi and no plugin source: these cases are about building (test_engine_resolution.py has the rest).
     env.update(ENGINE_CACHE_DIR=str(tmp_path / "cache"), ENGINE_PROJECT_DIR=str(tmp_path / "project"),
-               ENGINE_USE_INSTALLED="0", ENGINE_LOCK_TIMEOUT="5")
+               ENGINE_USE_INSTALLED="0", ENGINE_PLUGIN_SOURCE="off", ENGINE_LOCK_TIMEOUT="5")
 
     def write(*lines: str) -> Path:
         req = tmp_path / "requirements.txt"
@@ -184,6 +185,9 @@ def test_variables_for_running_pulumi(tmp_path, monkeypatch):
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     monkeypatch.delenv("ENGINE_BACKEND_URL", raising=False)
+    monkeypatch.setenv("ENGINE_USE_INSTALLED", "0")
+    monkeypatch.setenv("ENGINE_PLUGIN_SOURCE", "off")
+    monkeypatch.delenv("ENGINE_KUBERNETES", raising=False)
     req = tmp_path / "requirements.txt"
     req.write_text(f"pulumi=={PULUMI}\npulumi-kubernetes=={BUILDABLE_K8S}\n")
     monkeypatch.setenv("ENGINE_REQUIREMENTS", str(req))

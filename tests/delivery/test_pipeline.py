@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import http.server
+import importlib.machinery
+import importlib.util
 import json
 import re
 import subprocess
@@ -356,6 +358,62 @@ def test_no_secret_is_written_in_the_file(document):
     for path, value in walk(document):
         if re.search(r"(PASSPHRASE|TOKEN|SECRET|KEY)$", path.split(".")[-1]) and "variables" in path:
             assert value in ("", None) or str(value).startswith("$"), f"{path} is set in the file"
+
+
+# --- the tools: what the tests run ---------------------------------------------------------------
+
+_RUNS_PULUMI = re.compile(r"^\s*pulumi\s", re.M)
+_ENGINE_ENV = 'eval "$(scripts/engine env)"'
+
+
+def _load_engine_script():
+    loader = importlib.machinery.SourceFileLoader("engine_for_pipeline", str(ROOT / "scripts" / "engine"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    loader.exec_module(module)
+    return module
+
+
+def test_the_check_job_runs_the_readme_test_command_with_every_tier(jobs):
+    check = jobs["check:tests"]
+    assert ".ci/run" in [str(line).strip() for line in check["script"]]  # the command CI runs: scripts/test
+    for name, job in jobs.items():  # nobody runs pytest with a tier left out
+        assert not re.search(r"\bpytest\b", script_of(job)), f"{name} runs pytest itself"
+    # A runner without the engine cache builds the engine first (docs/engine.md: about half an hour), then tests.
+    hours = re.fullmatch(r"(\d+)h", str(check.get("timeout", "")))
+    assert hours and int(hours.group(1)) >= 2, check.get("timeout")
+
+
+def test_every_job_that_runs_pulumi_takes_it_from_scripts_engine(jobs):
+    runners = {name: job for name, job in jobs.items() if _RUNS_PULUMI.search(script_of(job))}
+    expected = {f"preview:{stack}" for stack in shipped_stacks()} | {f"{kind}:{stack}" for stack in DEPLOYED for kind in ("up", "drift")}
+    assert expected <= set(runners)
+    for name, job in runners.items():
+        lines = [str(line) for key in ("before_script", "script") for line in job.get(key, [])]
+        assert _ENGINE_ENV in lines, f"{name} does not take pulumi from scripts/engine"
+        first_pulumi = next(index for index, line in enumerate(lines) if _RUNS_PULUMI.search(line))
+        assert lines.index(_ENGINE_ENV) < first_pulumi, name
+        # the stack's own backend, set before the engine's environment (whose default is the local .state folder)
+        backend = 'export ENGINE_BACKEND_URL="${PULUMI_BACKEND_URL:?set PULUMI_BACKEND_URL as a CI/CD variable}"'
+        assert lines.index(backend) < lines.index(_ENGINE_ENV), name
+        assert "scripts/engine check" in lines, f"{name}: the job log must say which pieces are releases"
+        assert not [line for line in lines if "export PATH" in line or "pulumi/bin" in line], f"{name} installs its own pulumi"
+    # the resolution is the tests' own: nothing in the file steers it elsewhere
+    assert not re.search(r"\bENGINE_(KUBERNETES|PLUGIN_SOURCE|USE_INSTALLED|PULUMI|CACHE_DIR)\b", PIPELINE.read_text())
+
+
+def test_the_engine_cache_is_kept_between_pipelines(document, monkeypatch):
+    project = "/builds/platform/complete-cluster"
+    variables = {key: str(value).replace("$CI_PROJECT_DIR", project) for key, value in document["variables"].items()}
+    monkeypatch.delenv("ENGINE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", variables["XDG_CACHE_HOME"])
+    engine_cache = _load_engine_script().cache_dir()  # where scripts/engine puts its builds in a job
+    cached = [Path(project) / path for entry in document["default"]["cache"] for path in entry["paths"]]
+    assert any(path in engine_cache.parents for path in cached), (engine_cache, cached)
+    [engine_entry] = [entry for entry in document["default"]["cache"] if Path(project) / ".cache/complete-cluster" in
+                      [Path(project) / path for path in entry["paths"]]]
+    assert set(engine_entry["key"]["files"]) == {"requirements.txt", "scripts/engine"}  # new pins, new cache
 
 
 # --- the embedded scripts -------------------------------------------------------------------------

@@ -128,6 +128,18 @@ def test_go_too_old(sandbox):
     assert_one_clear_error(run(["build"], env), "needs Go >= 1.25", "go1.20.1", "install a newer Go")
 
 
+def test_go_prints_the_toolchain_the_offline_build_uses(sandbox):
+    tmp, env, _ = sandbox
+    fake = tmp / "fake-go"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = env ]; then echo go1.26.8; exit 0; fi\nexit 3\n")
+    fake.chmod(0o755)
+    env["ENGINE_GO"] = str(fake)
+    proc = run(["go"], env)
+    assert (proc.returncode, proc.stdout) == (0, f"{fake}\n"), proc.stderr
+    env.update(ENGINE_GO="", PATH=str(tmp), ENGINE_GO_BIN="off")  # no Go anywhere: the same one clear error as build
+    assert_one_clear_error(run(["go"], env), "no Go toolchain found", "ENGINE_GO=")
+
+
 def test_go_that_does_not_run(sandbox):
     tmp, env, _ = sandbox
     fake = tmp / "broken-go"

@@ -119,20 +119,27 @@ def test_engine_go_pointing_nowhere(sandbox):
     assert_one_clear_error(run(["build"], env), "ENGINE_GO=", "does not exist")
 
 
+def fake_go(tmp: Path, body: str) -> Path:
+    """A `go` that runs `body` (sh); `scripts/engine` asks it `go env GOVERSION` first."""
+    fake = tmp / "fake-go"
+    fake.write_text(f"#!/bin/sh\n{body}\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def reporting(version: str) -> str:
+    return f'if [ "$1" = env ]; then echo {version}; exit 0; fi\nexit 3'
+
+
 def test_go_too_old(sandbox):
     tmp, env, _ = sandbox
-    fake = tmp / "fake-go"
-    fake.write_text("#!/bin/sh\nif [ \"$1\" = env ]; then echo go1.20.1; exit 0; fi\nexit 3\n")
-    fake.chmod(0o755)
-    env["ENGINE_GO"] = str(fake)
+    env["ENGINE_GO"] = str(fake_go(tmp, reporting("go1.20.1")))
     assert_one_clear_error(run(["build"], env), "needs Go >= 1.25", "go1.20.1", "install a newer Go")
 
 
 def test_go_prints_the_toolchain_the_offline_build_uses(sandbox):
     tmp, env, _ = sandbox
-    fake = tmp / "fake-go"
-    fake.write_text("#!/bin/sh\nif [ \"$1\" = env ]; then echo go1.26.8; exit 0; fi\nexit 3\n")
-    fake.chmod(0o755)
+    fake = fake_go(tmp, reporting("go1.26.8"))
     env["ENGINE_GO"] = str(fake)
     proc = run(["go"], env)
     assert (proc.returncode, proc.stdout) == (0, f"{fake}\n"), proc.stderr
@@ -142,10 +149,7 @@ def test_go_prints_the_toolchain_the_offline_build_uses(sandbox):
 
 def test_go_that_does_not_run(sandbox):
     tmp, env, _ = sandbox
-    fake = tmp / "broken-go"
-    fake.write_text("#!/bin/sh\necho 'cannot find GOROOT' >&2\nexit 2\n")
-    fake.chmod(0o755)
-    env["ENGINE_GO"] = str(fake)
+    env["ENGINE_GO"] = str(fake_go(tmp, "echo 'cannot find GOROOT' >&2\nexit 2"))
     assert_one_clear_error(run(["build"], env), "does not work", "cannot find GOROOT", "ENGINE_GO=")
 
 

@@ -144,11 +144,14 @@ class Pod:
     def run_as_user(self):
         self.context(self.rng.random() < 0.5)["runAsUser"] = self.integer()
 
-    def seccomp(self):
-        profile = {"type": self.pick(SECCOMP)}
+    def profile(self, field: str, types: list[str], localhost: str):
+        profile = {"type": self.pick(types)}
         if profile["type"] == "Localhost":
-            profile["localhostProfile"] = "profiles/audit.json"
-        self.context(self.rng.random() < 0.5)["seccompProfile"] = profile
+            profile["localhostProfile"] = localhost
+        self.context(self.rng.random() < 0.5)[field] = profile
+
+    def seccomp(self):
+        self.profile("seccompProfile", SECCOMP, "profiles/audit.json")
 
     def selinux(self):
         options = {"type": self.pick(SELINUX_TYPE)}
@@ -164,10 +167,7 @@ class Pod:
         self.context(self.rng.random() < 0.5)["windowsOptions"] = {"hostProcess": self.boolean()}
 
     def apparmor(self):
-        profile = {"type": self.pick(APPARMOR_TYPE)}
-        if profile["type"] == "Localhost":
-            profile["localhostProfile"] = "k8s-apparmor-example"
-        self.context(self.rng.random() < 0.5)["appArmorProfile"] = profile
+        self.profile("appArmorProfile", APPARMOR_TYPE, "k8s-apparmor-example")
 
     def apparmor_annotation(self):
         name = self.rng.choice(self.containers())["name"]

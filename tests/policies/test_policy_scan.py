@@ -159,6 +159,23 @@ def test_unreadable_inputs_exit_2(tmp_path, capsys):
     )
 
 
+def test_fifos_and_oversized_files_exit_2_without_waiting(tmp_path, capsys):
+    """A FIFO named *.yaml would block a plain open() until something writes to it; the scanner refuses it."""
+    (tmp_path / "d").mkdir()
+    pipe = tmp_path / "d" / "pipe.yaml"
+    os.mkfifo(pipe)
+    for argument in (pipe, tmp_path / "d"):
+        assert scan_cli(capsys, str(argument)) == (
+            2, "", f"error: {pipe}: not a regular file (a FIFO, device or socket); scan files and directories only\n"
+        )
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as handle:
+        handle.truncate(scan.MAX_FILE_BYTES + 1)
+    assert scan_cli(capsys, str(huge)) == (
+        2, "", f"error: {huge}: 16,777,217 bytes is more than the scanner reads from one file (16 MiB); split it into smaller files\n"
+    )
+
+
 def test_type_tokens_match_the_provider():
     assert scan.to_resource("f", 0, {"apiVersion": "v1", "kind": "Pod"}).type == "kubernetes:core/v1:Pod"
     assert scan.to_resource("f", 0, {"apiVersion": "apps/v1", "kind": "Deployment"}).type == "kubernetes:apps/v1:Deployment"

@@ -31,7 +31,8 @@ PIPELINE = ROOT / ".gitlab-ci.yml"
 
 STAGES = ["check", "preview", "deploy-dev", "deploy-test", "deploy-prod", "deploy-prod-site-1", "deploy-prod-site-2", "drift"]
 #: The promotion order and the stage each apply runs in.
-PROMOTION = [("dev", "deploy-dev"), ("test", "deploy-test"), ("prod", "deploy-prod"), ("onprem-dc1", "deploy-prod-site-1"), ("onprem-dc2", "deploy-prod-site-2")]
+PROMOTION = [("dev", "deploy-dev"), ("test", "deploy-test"), ("prod", "deploy-prod"), ("onprem-dc1", "deploy-prod-site-1"),
+             ("onprem-dc2", "deploy-prod-site-2")]
 DEPLOYED = [stack for stack, _ in PROMOTION]
 PROD = ["prod", "onprem-dc1", "onprem-dc2"]
 KEYWORDS = {"default", "include", "stages", "variables", "workflow"}
@@ -251,7 +252,7 @@ def test_every_shipped_stack_gets_a_preview_and_a_review_on_merge_requests(docum
         preview, review = merge_request[f"preview:{stack}"], merge_request[f"review:{stack}"]
         assert stack_of(preview) == stack == stack_of(review)
         script = script_of(preview)
-        assert f'stacks policy-config "$STACK" --output ".state/policy-$STACK.json"' in script
+        assert 'stacks policy-config "$STACK" --output ".state/policy-$STACK.json"' in script
         assert 'pulumi preview --stack "$STACK" --policy-pack policies --policy-pack-config ".state/policy-$STACK.json"' in script
         assert 'stacks review "$STACK" --markdown --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA"' in script_of(review)
         assert preview["decided"]["when"] == "on_success" and review["decided"]["when"] == "on_success"
@@ -282,7 +283,7 @@ def test_the_promotion_order_needs_and_stages(document, jobs):
         assert job["stage"] == stage and stack_of(job) == stack
         assert previous in job["needs"], f"up:{stack} does not wait for {previous}"
         assert STAGES.index(stage) > STAGES.index(release[previous]["stage"])
-        assert f"pulumi up --stack \"$STACK\" --yes --non-interactive" in script_of(job)
+        assert "pulumi up --stack \"$STACK\" --yes --non-interactive" in script_of(job)
         assert "--policy-pack policies --policy-pack-config" in script_of(job)
         previous = f"up:{stack}"
     assert "release:check" in release["up:prod"]["needs"]  # a tag off the default branch never reaches prod
@@ -430,7 +431,8 @@ def _heredoc(job: dict) -> str:
     "output, code, drift",
     [
         ({"steps": [{"op": "same", "urn": "urn:a"}], "changeSummary": {"same": 12}}, 0, False),
-        ({"steps": [{"op": "update", "urn": "urn:pulumi:prod::complete-cluster::azure-native:containerservice:AgentPool::general"}], "changeSummary": {"same": 11, "update": 1}}, 0, True),
+        ({"steps": [{"op": "update", "urn": "urn:pulumi:prod::complete-cluster::azure-native:containerservice:AgentPool::general"}],
+          "changeSummary": {"same": 11, "update": 1}}, 0, True),
         ({"steps": [{"op": "delete", "urn": "urn:b"}]}, 0, True),  # no summary: the steps decide
         ({"changeSummary": {"same": 12}}, 255, True),  # the CLI said changes were proposed
         (None, 255, True),  # no JSON at all (the CLI failed)
@@ -486,7 +488,8 @@ class _GitLab(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize("existing", [False, True])
 def test_the_review_comment_is_created_once_then_updated(tmp_path, jobs, existing):
-    _GitLab.notes = [{"id": 5, "body": "an unrelated comment"}] + ([{"id": 1, "body": "<!-- stacks review: prod -->\nold"}] if existing else [])
+    earlier = [{"id": 1, "body": "<!-- stacks review: prod -->\nold"}] if existing else []
+    _GitLab.notes = [{"id": 5, "body": "an unrelated comment"}, *earlier]
     _GitLab.calls = []
     server = http.server.HTTPServer(("127.0.0.1", 0), _GitLab)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -503,7 +506,8 @@ def test_the_review_comment_is_created_once_then_updated(tmp_path, jobs, existin
             "GITLAB_REVIEW_TOKEN": "token-from-ci",
             "PATH": "/usr/bin:/bin",
         }
-        run = subprocess.run([sys.executable, str(program), "prod", str(report)], capture_output=True, text=True, env=environment, timeout=60)
+        run = subprocess.run([sys.executable, str(program), "prod", str(report)], capture_output=True, text=True,
+                             env=environment, timeout=60)
     finally:
         server.shutdown()
     assert run.returncode == 0, run.stderr

@@ -246,7 +246,7 @@ def test_nothing_is_acquired_when_the_plugin_source_does_not_answer(sandbox, req
     check = sandbox.run("check", timeout=20)
     expected = {"closed_source": "connection refused", "blackholed_source": "no answer within 1s",
                 "off": "ENGINE_PLUGIN_SOURCE=off"}[source]
-    assert f"plugin source  unreachable: " in check.stdout and expected in check.stdout
+    assert "plugin source  unreachable: " in check.stdout and expected in check.stdout
     assert "other plugins  automatic plugin acquisition off" in check.stdout
     assert "ENGINE_KUBERNETES=release, but the plugin source is unreachable" in check.stdout
 

@@ -1,5 +1,5 @@
 """Process settings for evaluating the program: under the engine (`__main__.py`) and under the
-offline tools' mock runtime (`stacks.inventory.run_program`) alike.
+offline tools' mock runtime (`stacks.tools.inventory.run_program`) alike.
 
 A stack registers thousands of objects that live as long as the program (resources, Outputs,
 options, component args). CPython's default first collection threshold (700 allocations) runs the

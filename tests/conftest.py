@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.inventory import Registration, evaluate
+from stacks.tools.inventory import Registration, evaluate
 
 
 class Inventory(list):

@@ -1,7 +1,7 @@
 """Benchmark: program evaluation under the mock runtime at 10, 100 and 1,000 teams.
 
 Each team declares one API, one worker and one scheduled job. For each size a fresh process
-evaluates the generated stack (stacks.inventory.evaluate, as the tests do: config loading and
+evaluates the generated stack (stacks.tools.inventory.evaluate, as the tests do: config loading and
 validation included) and, each in its own fresh process through the same recording mock monitor,
 three baselines with the same number of resources:
 
@@ -27,7 +27,7 @@ cyclic garbage collector: with it off (`gc.disable()`), ours and the replay cost
 resource (400 teams: 590 and 584 resources/s of CPU), with it on 184 and 247, and the collector's
 passes over the growing set of live objects made the cost per resource grow with the stack. The
 program now raises the collector's first threshold (components/runtime.py, applied by `__main__.py`
-and by `stacks.inventory.run_program`, so the replay and the other baselines run with it too):
+and by `stacks.tools.inventory.run_program`, so the replay and the other baselines run with it too):
 2026-11-21, 100 teams 10.9 -> 6.3 CPU seconds, 1000 teams 122 -> 81.
 
 Last run (2026-11-21, `--sizes 10,100,1000`, after both changes): 10 teams 0.80 CPU s (1.32x the
@@ -78,7 +78,7 @@ def stack_document(teams: int) -> dict:
 
 
 def _evaluate(teams: int, directory: str) -> list:
-    from stacks.inventory import evaluate
+    from stacks.tools.inventory import evaluate
 
     path = Path(directory) / "Pulumi.local.yaml"
     path.write_text(yaml.safe_dump(stack_document(teams)))
@@ -87,7 +87,7 @@ def _evaluate(teams: int, directory: str) -> list:
 
 def measure_program(teams: int, record: str | None = None) -> dict:
     """Our program; writes what it registered to `record` (JSON) for the replay baseline."""
-    from stacks.inventory import evaluate
+    from stacks.tools.inventory import evaluate
 
     with tempfile.TemporaryDirectory() as directory:
         _evaluate(1, directory)  # warm-up: lazy imports of pulumi-kubernetes modules
@@ -127,7 +127,7 @@ def measure_replay(record: str) -> dict:
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from stacks.inventory import run_program
+    from stacks.tools.inventory import run_program
 
     recorded = json.loads(Path(record).read_text())
 
@@ -173,7 +173,7 @@ def measure_bare(count: int) -> dict:
     properties, through the same recording mock monitor as the program."""
     import pulumi
 
-    from stacks.inventory import run_program
+    from stacks.tools.inventory import run_program
 
     def program():
         parent = pulumi.ComponentResource("bench:index:Parent", "parent")
@@ -195,7 +195,7 @@ def measure_bare_kubernetes(count: int) -> dict:
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from stacks.inventory import run_program
+    from stacks.tools.inventory import run_program
 
     config_map = k8s.core.v1.ConfigMap  # the lazy import, before timing
 

@@ -51,7 +51,7 @@ from ..kit.network import namespace_selector, tcp
 from ..kit.options import after
 from ..kit.security import restricted_container, restricted_pod
 from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
-from . import dashboards
+from .dashboards import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE, FOLDER_ANNOTATION, OVERVIEW_UID, dashboards_for
 from .common import (
     ALERTMANAGER_URL, GRAFANA_NAMESPACE, LOGGING_NAMESPACE, LOKI_URL, MONITORING_NAMESPACE, PROMETHEUS_URL, SITE_LABEL, TEMPO_URL,
     TRACING_NAMESPACE,
@@ -247,13 +247,13 @@ def chart_values(args: GrafanaArgs) -> dict[str, Any]:
             "datasources": {"enabled": False},
             "dashboards": {
                 "enabled": True,
-                "label": dashboards.DASHBOARD_LABEL,
-                "labelValue": dashboards.DASHBOARD_LABEL_VALUE,
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
                 "searchNamespace": [GRAFANA_NAMESPACE, MONITORING_NAMESPACE],
                 "resource": "configmap",
                 "watchMethod": "WATCH",
                 "folder": SIDECAR_FOLDER,
-                "folderAnnotation": dashboards.FOLDER_ANNOTATION,
+                "folderAnnotation": FOLDER_ANNOTATION,
                 "provider": {"foldersFromFilesStructure": True, "allowUiUpdates": False, "disableDelete": False},
             },
         },
@@ -297,14 +297,14 @@ class Grafana(pulumi.ComponentResource):
         self._sidecar_rbac(name, space, args.after)
 
         self.dashboards = {}
-        models = dashboards.dashboards_for(services, args.teams)
+        models = dashboards_for(services, args.teams)
         for uid, model in models.items():
-            folder = "Platform" if uid == dashboards.OVERVIEW_UID else "Teams"
+            folder = "Platform" if uid == OVERVIEW_UID else "Teams"
             self.dashboards[uid] = k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{uid}",
                 metadata={
-                    **space.metadata(f"dashboard-{uid}", {dashboards.DASHBOARD_LABEL: dashboards.DASHBOARD_LABEL_VALUE}),
-                    "annotations": {dashboards.FOLDER_ANNOTATION: folder},
+                    **space.metadata(f"dashboard-{uid}", {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE}),
+                    "annotations": {FOLDER_ANNOTATION: folder},
                 },
                 data={f"{uid}.json": json.dumps(model, indent=1, sort_keys=True)},
                 opts=space.opts,

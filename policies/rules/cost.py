@@ -1,6 +1,6 @@
 """A stack's estimated monthly cost stays within its environment's budget (`stack-budget`).
 
-The estimate is made outside the pack, by `stacks/cost.py`, and reaches the policy through the
+The estimate is made outside the pack, by `stacks/tools/cost.py`, and reaches the policy through the
 generated policy-pack config (`python -m stacks policy-config STACK`), because most of what it
 needs is not in any resource: the price table (stacks/prices/), an on-premises site's machine pools
 and chargeback rates, the working hours a dev cluster runs, the data expected in object storage.

@@ -19,7 +19,7 @@ from components.infrastructure import aks as aks_module
 from components.infrastructure.aks import exec_kubeconfig
 from policies import enforcement
 from policies.pack import PACK_NAME, SPECS, pulumi_policies
-from stacks.inventory import InventoryMocks, evaluate
+from stacks.tools.inventory import InventoryMocks, evaluate
 
 AKS = "platform:infrastructure:AksCluster::platform-aks"
 PROVIDER = "pulumi:providers:kubernetes::platform-aks-kubernetes"

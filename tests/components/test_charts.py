@@ -11,7 +11,7 @@ from components.charts import pinned_chart
 from stacks import chart_sources as charts_module
 from stacks.catalogue import ChartRef
 from stacks.chart_sources import PartCharts, UndeclaredChart, chart_source, missing_charts
-from stacks.inventory import run_program
+from stacks.tools.inventory import run_program
 from stacks.loader import load
 from stacks.model.charts import Charts
 

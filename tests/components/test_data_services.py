@@ -238,7 +238,7 @@ def test_a_cluster_waits_for_the_team_namespace_that_receives_its_secret():
     import pulumi_kubernetes as k8s
 
     from components.services.postgres import PostgresOperator
-    from stacks.inventory import run_program
+    from stacks.tools.inventory import run_program
     from components.complete_cluster import identity, image_source
     from components.services.postgres import PostgresOperatorArgs
     from stacks.loader import load_stack
@@ -540,7 +540,7 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
 
     from components.complete_cluster import identity
     from components.services.postgres import Postgres, PostgresArgs
-    from stacks.inventory import run_program
+    from stacks.tools.inventory import run_program
     from stacks.loader import load
 
     stack = load("onprem-dc1")

@@ -17,7 +17,7 @@ from components.complete_cluster import grafana_args
 from components.observability.grafana import Grafana, data_sources
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
-from stacks.inventory import run_program
+from stacks.tools.inventory import run_program
 from stacks.loader import load, load_stack
 
 GRAFANA = "platform:observability:Grafana"

@@ -215,7 +215,7 @@ def test_images_come_from_the_sites_harbor_or_the_approved_registry():
 def test_a_local_chart_directory_without_the_charts_is_a_config_error_before_anything_registers(tmp_path):
     import yaml
 
-    from stacks.inventory import evaluate
+    from stacks.tools.inventory import evaluate
     from stacks.loader import ConfigError
 
     document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml").read_text())

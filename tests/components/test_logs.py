@@ -21,7 +21,7 @@ from components.labels import INGRESS_TARGET_LABEL
 from components.storage import StorageAccess
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 from stacks.loader import load, load_stack, stack_file
 
 LOGS = "platform:observability:Logs::platform-observability-logs"

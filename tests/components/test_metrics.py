@@ -19,7 +19,7 @@ from components.complete_cluster import metrics_args
 from components.observability.metrics import Metrics, alertmanager_config
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
-from stacks.inventory import run_program
+from stacks.tools.inventory import run_program
 from stacks.loader import load, load_stack
 from stacks.model.observability import Monitoring
 

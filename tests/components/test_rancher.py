@@ -13,7 +13,7 @@ from pulumi.runtime.sync_await import _sync_await
 from components.infrastructure.rancher import registration_flags
 from policies import enforcement
 from policies.evaluate import Evaluator
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 from stacks.loader import load
 
 ROOT = Path(__file__).resolve().parents[2]

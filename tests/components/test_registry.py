@@ -18,7 +18,7 @@ from components.services.registry import Registry, RegistryArgs
 from components.complete_cluster import identity, image_source, storage_args
 from components.storage import ObjectStorage
 from stacks.chart_sources import missing_charts, part_charts
-from stacks.inventory import evaluate, run_program
+from stacks.tools.inventory import evaluate, run_program
 from stacks.loader import STACKS_DIR, load, load_stack
 from stacks.model.charts import Charts
 

@@ -20,7 +20,7 @@ from components.storage import (
     storage_account_name,
 )
 from policies.evaluate import Evaluator
-from stacks.inventory import run_program
+from stacks.tools.inventory import run_program
 from stacks.loader import load
 from stacks.model.storage import placement_problems
 

@@ -10,7 +10,7 @@ import yaml
 
 from stacks import catalogue
 from components.access import rbac
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 
 STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"
 FORBIDDEN_VERBS = {"bind", "escalate", "impersonate", "*"}
@@ -154,7 +154,7 @@ def test_a_given_rancher_project_annotates_the_namespace_and_none_leaves_it_bare
     of test_rancher.py cover the shipped sites)."""
     from components.access.team import Team, TeamArgs
     from components.complete_cluster import connection_settings, identity
-    from stacks.inventory import run_program
+    from stacks.tools.inventory import run_program
     from stacks.loader import load
 
     config = load("local")

@@ -13,7 +13,7 @@ from components.observability import traces as traces_module
 from components.observability.common import OTEL_COLLECTOR_HOST, TEMPO_OTLP_GRPC
 from policies.evaluate import Evaluator
 from stacks.chart_sources import part_charts
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 from stacks.loader import load
 
 TRACES = "platform:observability:Traces::platform-observability-traces"

@@ -15,7 +15,7 @@ from components.observability.metrics import alertmanager_yaml
 from generated_configs import (
     alertmanager_file, collector_file, dashboard_queries, data_source_queries, rule_expressions, rule_files,
 )
-from stacks.inventory import run_program
+from stacks.tools.inventory import run_program
 from stacks.loader import load, shipped_stacks
 
 pytestmark = pytest.mark.checkers

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks import cost
-from stacks.__main__ import main as stacks_main
-from stacks.inventory import Registration
+from stacks.tools import cost
+from stacks.tools.cli import main as stacks_main
+from stacks.tools.inventory import Registration
 from stacks.loader import load
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from stacks import cost, diagram
-from stacks.__main__ import main as stacks_main
+from stacks.tools import cost, diagram
+from stacks.tools.cli import main as stacks_main
 from stacks.loader import load
 
 _NODE = re.compile(r'^\s*([A-Za-z0-9_]+)(\[\(|\(\[|\[)"([^"]*)"(\)\]|\]\)|\])$')
@@ -65,7 +65,7 @@ def mermaid_block(markdown: str) -> str:
 def prod_report():
     import io
 
-    from stacks import review as rv
+    from stacks.tools import review as rv
 
     out = io.StringIO()
     code = rv.main("prod", markdown=True, out=out, err=io.StringIO())

@@ -13,11 +13,11 @@ import yaml
 from policies.lib.spec import Resource
 from policies.pack import BY_NAME
 from policies.rules.cost import budget_problems, cost_facts
-from stacks import cost
-from stacks import review as rv
-from stacks.__main__ import main as stacks_main
+from stacks.tools import cost
+from stacks.tools import review as rv
+from stacks.tools.cli import main as stacks_main
 from stacks.loader import load
-from stacks.policy_config import pack_config
+from stacks.tools.policy_config import pack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = "generate the pack config with `python -m stacks policy-config STACK --output FILE` from this commit and pass it with --policy-pack-config"

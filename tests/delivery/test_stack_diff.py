@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from stacks.__main__ import main as stacks_main
-from stacks.diff import diff, render
+from stacks.tools.cli import main as stacks_main
+from stacks.tools.diff import diff, render
 
 
 @pytest.fixture(scope="module")

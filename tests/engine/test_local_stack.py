@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from stacks import catalogue
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 
 pytestmark = pytest.mark.engine
 

@@ -106,7 +106,7 @@ def test_each_exempt_account_is_the_one_its_chart_creates(inventory, stack):
 
 
 def test_the_spilo_accounts_are_listed_per_team_data_namespace():
-    from stacks.policy_config import spilo_service_accounts
+    from stacks.tools.policy_config import spilo_service_accounts
     from stacks.loader import load
 
     assert spilo_service_accounts(load("prod")) == ["payments-data/postgres-pod"]

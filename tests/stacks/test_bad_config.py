@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 from stacks.loader import ConfigError
 
 STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"

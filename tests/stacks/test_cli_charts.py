@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stacks import chart_sources as charts_module
-from stacks.__main__ import main
+from stacks.tools.cli import main
 from stacks.chart_sources import stack_charts
 from stacks.loader import load, stack_file
 

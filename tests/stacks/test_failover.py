@@ -17,7 +17,7 @@ import yaml
 from pulumi.runtime import settings
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 from stacks.loader import ConfigError, load
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"

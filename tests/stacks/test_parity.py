@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.parity import DEFAULT_ALLOW, allowed, parity
+from stacks.tools.parity import DEFAULT_ALLOW, allowed, parity
 
 ROOT = Path(__file__).resolve().parents[2]
 DC2 = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem-dc2.yaml").read_text())

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from stacks.__main__ import main
+from stacks.tools.cli import main
 from stacks.loader import load
-from stacks.policy_config import environment_config_file, pack_config
+from stacks.tools.policy_config import environment_config_file, pack_config
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ import yaml
 from google.protobuf import json_format
 
 from policies.pack import BY_NAME
-from stacks import review as rv
-from stacks.__main__ import main as stacks_main
-from stacks.inventory import Registration
+from stacks.tools import review as rv
+from stacks.tools.cli import main as stacks_main
+from stacks.tools.inventory import Registration
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]

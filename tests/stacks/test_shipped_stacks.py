@@ -12,7 +12,7 @@ import yaml
 
 from stacks.loader import load, shipped_stacks
 from stacks.model import Aks, Rancher, Render, SecretValue
-from stacks.schema import SCHEMA_FILE, render_schema
+from stacks.tools.schema import SCHEMA_FILE, render_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["dev", "local", "onprem-dc1", "onprem-dc2", "prod", "test"]

@@ -230,7 +230,7 @@ def parity(first: str, second: str, allow=DEFAULT_ALLOW) -> tuple[list[Differenc
     Raises loader.ConfigError when either stack's config is invalid.
     """
     from .inventory import evaluate
-    from .loader import load
+    from ..loader import load
 
     (left_stack, left_path), (right_stack, right_path) = _stack_and_path(first), _stack_and_path(second)
     left, right = load(left_stack, left_path), load(right_stack, right_path)
@@ -244,7 +244,7 @@ def parity(first: str, second: str, allow=DEFAULT_ALLOW) -> tuple[list[Differenc
 
 
 def run(args) -> int:
-    from .loader import ConfigError
+    from ..loader import ConfigError
 
     allow = tuple(DEFAULT_ALLOW) + tuple(args.allow)
     try:

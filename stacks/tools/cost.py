@@ -9,7 +9,7 @@ price that was not found is listed as not priced, never guessed.
 
 Every figure is a range: node pools at their minimum and at their maximum size. The `stack-budget`
 policy compares the maximum with `policy.budget_monthly`; the estimate reaches it through the
-generated policy-pack config (`stacks/policy_config.py`), with the facts it priced so the policy
+generated policy-pack config (`stacks/tools/policy_config.py`), with the facts it priced so the policy
 can tell a stale estimate from a current one (policies/rules/cost.py).
 
 `--base REF` estimates the same stack at another commit (a temporary git worktree running that
@@ -31,11 +31,12 @@ from typing import Any
 
 from policies.rules.cost import AGENT_POOL, MANAGED_CLUSTER, cost_facts
 
-from .model import Aks, Rancher, StackConfig
+from ..loader import STACKS_DIR
+from ..model import Aks, Rancher, StackConfig
 
-PRICES_DIR = Path(__file__).resolve().parent / "prices"
+PRICES_DIR = STACKS_DIR / "prices"
 AZURE_PRICES = PRICES_DIR / "azure.json"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = STACKS_DIR.parent
 
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 SERVICE = "kubernetes:core/v1:Service"
@@ -514,7 +515,7 @@ def _default_prices() -> PriceTable:
 def estimate_stack(stack: str, path: Path | None = None) -> Estimate:
     """Evaluate `stack` (mock runtime, as `python -m stacks inventory` does) and estimate it."""
     from .inventory import evaluate
-    from .loader import load
+    from ..loader import load
 
     config = load(stack, path)
     return estimate(config, stack, evaluate(stack, path))
@@ -682,7 +683,7 @@ def resolve_base(stack: str, head: Estimate, ref: str | None, file: str | None) 
 
 
 def _main(args) -> int:
-    from .loader import ConfigError
+    from ..loader import ConfigError
     from .parity import _stack_and_path
 
     stack, path = _stack_and_path(args.stack)

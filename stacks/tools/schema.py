@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .loader import STACKS_DIR
-from .model import PROJECT, StackConfig
+from ..loader import STACKS_DIR
+from ..model import PROJECT, StackConfig
 
 SCHEMA_FILE = STACKS_DIR / "stack-config.schema.json"
 _ALWAYS_REQUIRED = {"kind", "secure"}

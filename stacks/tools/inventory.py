@@ -21,8 +21,8 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .loader import load_stack
-from .model import PROJECT
+from ..loader import load_stack
+from ..model import PROJECT
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"

@@ -15,8 +15,8 @@ without the CLI, a cloud account or a cluster:
 
 Analysis and presentation are separate: `review()` returns a `Review`, and the renderers are tuples
 of sections (`TEXT_SECTIONS`, `MARKDOWN_SECTIONS`), so later sections are added as functions of a
-`Review` without touching the others: the cost estimate (stacks/cost.py, with its change against a
-base commit) and a Mermaid diagram of the complete cluster (stacks/diagram.py).
+`Review` without touching the others: the cost estimate (stacks/tools/cost.py, with its change against a
+base commit) and a Mermaid diagram of the complete cluster (stacks/tools/diagram.py).
 
 The servicer runs in-process rather than behind a gRPC server on 127.0.0.1: it is the very object
 pulumi-policy's `PolicyPack` registers on its server, and the only thing gRPC adds in between is
@@ -46,10 +46,10 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import rpc
 
 from . import inventory
-from .loader import ConfigError, display_path, load
-from .model import PROJECT
+from ..loader import STACKS_DIR, ConfigError, display_path, load
+from ..model import PROJECT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = STACKS_DIR.parent
 POLICY_DIR = ROOT / "policies"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 COMPLETE_CLUSTER_TYPE = "platform:index:CompleteCluster"
@@ -650,7 +650,10 @@ def _markdown_cost(review: Review) -> str:
 def _markdown_diagram(review: Review) -> str:
     from . import diagram
 
-    return diagram.markdown(review) if review.config is not None else ""
+    if review.config is None:
+        return ""
+    sizes = {layer: customs for layer, _, customs in layer_counts(review.resources)}
+    return diagram.markdown(review.config, review.resources, sizes)
 
 
 # The policy violations come last: a long list would otherwise push the cost and the diagram out of

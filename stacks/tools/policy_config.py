@@ -16,9 +16,9 @@ from typing import Any
 
 from components.services.postgres import POD_SERVICE_ACCOUNT
 
-from .loader import STACKS_DIR
-from .model import StackConfig
-from .shared_services import postgres_namespace
+from ..loader import STACKS_DIR
+from ..model import StackConfig
+from ..shared_services import postgres_namespace
 
 
 def spilo_service_accounts(config: StackConfig) -> list[str]:

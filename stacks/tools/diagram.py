@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from .model import Aks, Existing, Rancher, Render, StackConfig
-from .shared_services import SHARED_SERVICES
+from ..model import Aks, Existing, Rancher, Render, StackConfig
+from ..shared_services import SHARED_SERVICES
 
 #: Service config keys in drawing order, with their label and whether they hold data (drawn as a cylinder).
 SERVICES = (
@@ -141,12 +140,9 @@ def mermaid(config: StackConfig, resources: Sequence = (), layer_sizes: dict[str
     return "\n".join(lines)
 
 
-def markdown(review: Any) -> str:
-    """The diagram section of the review's Markdown report."""
-    from .review import layer_counts
-
-    sizes = {layer: customs for layer, _, customs in layer_counts(review.resources)}
-    source = mermaid(review.config, review.resources, sizes)
+def markdown(config: StackConfig, resources: Sequence, layer_sizes: dict[str, int]) -> str:
+    """The diagram section of the review's Markdown report (`layer_sizes`: resources per layer)."""
+    source = mermaid(config, resources, layer_sizes)
     return "\n".join(
         [
             "### Diagram",

@@ -61,7 +61,7 @@ class StackDiff:
 def diff(first: str, second: str) -> StackDiff:
     """Every difference between two stacks. Raises loader.ConfigError when either config is invalid."""
     from .inventory import evaluate
-    from .loader import load
+    from ..loader import load
 
     (left_stack, left_path), (right_stack, right_path) = _stack_and_path(first), _stack_and_path(second)
     left, right = load(left_stack, left_path), load(right_stack, right_path)
@@ -101,7 +101,7 @@ def render(result: StackDiff, limit: int = 8) -> str:
 
 
 def run(args) -> int:
-    from .loader import ConfigError
+    from ..loader import ConfigError
 
     try:
         result = diff(args.first, args.second)

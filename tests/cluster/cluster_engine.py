@@ -57,8 +57,10 @@ class ExistingStack:
         result = subprocess.run(["pulumi", *args, "--stack", self.stack, "--non-interactive"], cwd=self.project,
                                 env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args[:2])} failed ({result.returncode}):\n{result.stdout[-6000:]}\n"
-                                 f"{result.stderr[-4000:]}")
+            # The engine's diagnostics (the API server's refusals among them) first: the summary after them is long.
+            errors = [line.strip() for line in result.stdout.splitlines() if "error:" in line]
+            raise AssertionError(f"pulumi {' '.join(args[:2])} failed ({result.returncode}):\n" + "\n".join(errors[:40]) +
+                                 f"\n...\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result
 
     def resources(self) -> list[dict]:

@@ -68,6 +68,11 @@ def test_the_api_server_is_the_pinned_version_ready_with_the_stacks_pools_as_rea
     ready = {n["metadata"]["name"] for n in nodes
              if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
     assert ready == {n["metadata"]["name"] for n in nodes} == set(control_plane.nodes)
+    # Each fake node keeps a Lease, the kubelet's heartbeat; without one the node lifecycle controller marks the
+    # node Unknown after its grace period and every pod on it not ready.
+    leases = {lease["metadata"]["name"] for lease in control_plane.get("leases", "-n", "kube-node-lease")["items"]
+              if lease["spec"].get("renewTime")}
+    assert leases == ready
     pools = {p["name"]: p for p in stack_pools(POOLS_STACK)}
     by_pool = {n["metadata"]["labels"]["agentpool"]: n for n in nodes}
     assert set(by_pool) == set(pools)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def _build() -> None:
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory) -> ControlPlane:
+def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
     _build()
     run_dir = tmp_path_factory.mktemp("control-plane") / "run"
     nodes = nodes_file_for(POOLS_STACK, tmp_path_factory.mktemp("nodes") / "nodes.json")

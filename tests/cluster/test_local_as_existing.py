@@ -17,7 +17,7 @@ import yaml
 
 from cluster_crds import crds_for, custom_resource_kinds
 from cluster_engine import ROOT, ExistingStack, engine_environment
-from stacks.inventory import evaluate
+from stacks.tools.inventory import evaluate
 
 pytestmark = pytest.mark.cluster
 

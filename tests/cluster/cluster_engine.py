@@ -9,8 +9,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from cluster_plane import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "policies"]
@@ -22,10 +23,7 @@ def engine_environment() -> dict[str, str]:
     be had is a failure, as in the engine tier."""
     env = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True, timeout=5400)
     if env.returncode != 0:
-        message = f"scripts/engine env failed:\n{env.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"scripts/engine env failed:\n{env.stderr.strip()}")
     return json.loads(env.stdout)
 
 

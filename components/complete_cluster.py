@@ -95,7 +95,9 @@ def rancher_args(config: StackConfig) -> RancherClusterArgs:
     )
 
 
-def storage_args(config: StackConfig, resource_group_name: pulumi.Input[str] | None = None, location: pulumi.Input[str] | None = None) -> ObjectStorageArgs:
+def storage_args(
+    config: StackConfig, resource_group_name: pulumi.Input[str] | None = None, location: pulumi.Input[str] | None = None
+) -> ObjectStorageArgs:
     """The stack's object storage; on Azure in the AKS cluster's resource group and region."""
     assert config.storage is not None
     logging = config.services.logging
@@ -133,8 +135,13 @@ def monitors_args(stack: LoadedStack) -> MonitorsArgs:
 
 def alert_rules_args(stack: LoadedStack) -> AlertRulesArgs:
     config = stack.config
-    return AlertRulesArgs(services=config.services, teams=list(config.teams), site=config.site, secondary_sites=dict(stack.other_sites.secondaries),
-                          identity=identity(config))
+    return AlertRulesArgs(
+        services=config.services,
+        teams=list(config.teams),
+        site=config.site,
+        secondary_sites=dict(stack.other_sites.secondaries),
+        identity=identity(config),
+    )
 
 
 def logs_args(stack: LoadedStack) -> LogsArgs:
@@ -216,8 +223,11 @@ class CompleteCluster(pulumi.ComponentResource):
         return None
 
     def _access(self, name: str, config: StackConfig, on_cluster: pulumi.ResourceOptions) -> dict[str, Team]:
-        PlatformAccess(f"{name}-platform-access", PlatformAccessArgs(platform_groups=list(config.policy.platform_groups), identity=self.identity),
-                       on_cluster)
+        PlatformAccess(
+            f"{name}-platform-access",
+            PlatformAccessArgs(platform_groups=list(config.policy.platform_groups), identity=self.identity),
+            on_cluster,
+        )
         # On Rancher stacks each team namespace joins the team's Rancher project.
         projects = self.rancher.projects if self.rancher is not None else {}
         connections = connection_settings(config)
@@ -263,40 +273,69 @@ class CompleteCluster(pulumi.ComponentResource):
     def _shared_services(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
         """Ingress and certificates, then the data services: each operator, and the instances the
         teams declare in their namespaces (created after those namespaces)."""
-        config = stack.config
-        services, teams, charts = config.services, list(config.teams), stack.charts
+        config, charts = stack.config, stack.charts
+        services, teams, identity, images = config.services, list(config.teams), self.identity, self.images
         namespaces = {team_name: team.namespace for team_name, team in self.teams.items()}
-        common = {"identity": self.identity, "images": self.images}
         if services.ingress.enabled:
-            self.ingress = Ingress(f"{name}-ingress", IngressArgs(
-                settings=services.ingress, charts=charts.of("ingress"), on_aks=isinstance(config.infrastructure, Aks), **common), on_cluster)
+            ingress = IngressArgs(settings=services.ingress, identity=identity, images=images, charts=charts.of("ingress"),
+                                  on_aks=isinstance(config.infrastructure, Aks))
+            self.ingress = Ingress(f"{name}-ingress", ingress, on_cluster)
         if services.cert_manager.enabled:
-            self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(
-                settings=services.cert_manager, charts=charts.of("cert_manager"), **common), on_cluster)
+            certificates = CertManagerArgs(
+                settings=services.cert_manager, identity=identity, images=images, charts=charts.of("cert_manager")
+            )
+            self.cert_manager = CertManager(f"{name}-cert-manager", certificates, on_cluster)
         # The internal CA's issuer signs the in-cluster services' certificates (RabbitMQ, Kafka).
         issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
         if services.postgres.enabled:
             # WAL archiving and logical backups go to the stack's object storage, when it has one.
             # The databases run in their teams' data namespaces, which the operator component creates.
             # The owner's credentials Secret lands in the team namespace, so each cluster waits for it.
-            self.postgres = PostgresOperator(f"{name}-postgres", PostgresOperatorArgs(
-                settings=services.postgres, teams=teams, charts=charts.of("postgres"), storage=self.storage, team_namespaces=namespaces,
-                standby=stack.other_sites.standby, **common), on_cluster)
+            postgres = PostgresOperatorArgs(
+                settings=services.postgres,
+                teams=teams,
+                identity=identity,
+                images=images,
+                charts=charts.of("postgres"),
+                storage=self.storage,
+                team_namespaces=namespaces,
+                standby=stack.other_sites.standby,
+            )
+            self.postgres = PostgresOperator(f"{name}-postgres", postgres, on_cluster)
         if services.redis.enabled:
-            self.redis = RedisOperator(f"{name}-redis", RedisOperatorArgs(
-                settings=services.redis, teams=teams, charts=charts.of("redis"), team_namespaces=namespaces,
-                generate_passwords=generates_passwords(config), **common), on_cluster)
+            redis = RedisOperatorArgs(settings=services.redis, teams=teams, identity=identity, images=images, charts=charts.of("redis"),
+                                      team_namespaces=namespaces, generate_passwords=generates_passwords(config))
+            self.redis = RedisOperator(f"{name}-redis", redis, on_cluster)
         if services.rabbitmq.enabled:
-            self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", RabbitMQOperatorArgs(
-                settings=services.rabbitmq, teams=teams, charts=charts.of("rabbitmq"), team_namespaces=namespaces, issuer=issuer, **common), on_cluster)
+            rabbitmq = RabbitMQOperatorArgs(
+                settings=services.rabbitmq,
+                teams=teams,
+                identity=identity,
+                images=images,
+                charts=charts.of("rabbitmq"),
+                team_namespaces=namespaces,
+                issuer=issuer,
+            )
+            self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", rabbitmq, on_cluster)
         if services.kafka.enabled:
-            self.kafka = Kafka(f"{name}-kafka", KafkaArgs(
-                settings=services.kafka, teams=teams, charts=charts.of("kafka"), team_namespaces=namespaces, issuer=issuer, **common), on_cluster)
+            kafka = KafkaArgs(settings=services.kafka, teams=teams, identity=identity, images=images, charts=charts.of("kafka"),
+                              team_namespaces=namespaces, issuer=issuer)
+            self.kafka = Kafka(f"{name}-kafka", kafka, on_cluster)
 
     def _observability(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
         """Metrics, alerts, dashboards, logs and traces, after the services they watch."""
         services = stack.config.services
-        watched = [self.storage, self.registry, self.backup, self.ingress, self.cert_manager, self.postgres, self.redis, self.rabbitmq, self.kafka]
+        watched = [
+            self.storage,
+            self.registry,
+            self.backup,
+            self.ingress,
+            self.cert_manager,
+            self.postgres,
+            self.redis,
+            self.rabbitmq,
+            self.kafka,
+        ]
         monitoring = services.monitoring.enabled
         args = ObservabilityArgs(
             identity=self.identity,

@@ -38,12 +38,14 @@ def build(stack: LoadedStack) -> CompleteCluster:
         pulumi.export(outputs.CLUSTER_NAME, cluster.rancher.cluster_name)
         pulumi.export(outputs.NODE_POOLS, {
             pool: {"quantity": spec.quantity, "roles": spec.roles, "cpu": spec.cpu, "memory_gi": spec.memory_gi, "disk_gi": spec.disk_gi}
-            for pool, spec in config.infrastructure.machine_pools.items()
+            for pool, spec in cluster.rancher.machine_pools.items()
         })
         pulumi.export(outputs.NODE_REGISTRATION, cluster.rancher.node_registration)  # a secret
         pulumi.export(outputs.ETCD_SNAPSHOTS, cluster.rancher.etcd_snapshots)
     if cluster.storage is not None:
-        pulumi.export(outputs.OBJECT_STORAGE, {"kind": cluster.storage.kind, "endpoint": cluster.storage.endpoint, "buckets": cluster.storage.buckets})
+        pulumi.export(
+            outputs.OBJECT_STORAGE, {"kind": cluster.storage.kind, "endpoint": cluster.storage.endpoint, "buckets": cluster.storage.buckets}
+        )
     if cluster.registry is not None:
         pulumi.export(outputs.REGISTRY, {"url": cluster.registry.url, "replicateFrom": cluster.registry.replicate_from})
         pulumi.export(outputs.REGISTRY_ADMIN_PASSWORD, cluster.registry.admin_password)  # a secret

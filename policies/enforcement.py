@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
 
 from .lib.spec import ENFORCEMENT_LEVELS, PolicySpec
 
@@ -45,7 +46,7 @@ def load(path: str) -> dict:
 
 def parse(data: Mapping[str, Any], source: str = "config") -> dict:
     """{policy: (enforcement level or None, properties)} like the engine's parsePolicyPackConfig."""
-    result = {}
+    result: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for name, value in data.items():
         if isinstance(value, str):
             if value not in ENFORCEMENT_LEVELS:
@@ -133,4 +134,5 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number" if isinstance(value, float) and not value.is_integer() else "integer"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)

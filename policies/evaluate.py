@@ -6,7 +6,8 @@ rules through pulumi-policy (`policies.pack.pulumi_policies()`).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, NamedTuple
+from typing import NamedTuple
+from collections.abc import Iterable, Mapping
 
 from . import enforcement
 from .lib.spec import DISABLED, MANDATORY, REMEDIATE, PolicySpec, Resource
@@ -49,7 +50,7 @@ class Evaluator:
         return found
 
     def resource(self, type_token: str, props: dict, resource: Resource | None = None) -> list[Finding]:
-        findings = []
+        findings: list[Finding] = []
         for spec, level, config in self.policies_for(type_token):
             try:
                 messages = spec.check(type_token, props, config)
@@ -59,7 +60,7 @@ class Evaluator:
         return findings
 
     def stack(self, resources: list[Resource], with_options: bool = True) -> list[Finding]:
-        findings = []
+        findings: list[Finding] = []
         for spec, level, config in self._stack:
             if spec.needs_options and not with_options:
                 continue
@@ -71,7 +72,7 @@ class Evaluator:
         return findings
 
     def all(self, resources: list[Resource], with_options: bool = True) -> list[Finding]:
-        findings = []
+        findings: list[Finding] = []
         for resource in resources:
             findings += self.resource(resource.type, resource.props, resource)
         return findings + self.stack(resources, with_options)

@@ -43,8 +43,10 @@ class PartCharts:
             if declared == ref:
                 return source
         declared_names = ", ".join(f"{declared.name} {declared.version}" for declared, _ in self.sources) or "none"
-        raise UndeclaredChart(f"the {self.part} part installs {ref.name} {ref.version}, which stacks/catalogue.py PART_CHARTS does not declare for it "
-                              f"(it declares: {declared_names}); declare it there, so the loader checks and resolves it")
+        raise UndeclaredChart(
+            f"the {self.part} part installs {ref.name} {ref.version}, which stacks/catalogue.py PART_CHARTS does not declare for it "
+            f"(it declares: {declared_names}); declare it there, so the loader checks and resolves it"
+        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ def chart_source(charts: Charts, ref: ChartRef) -> HelmSource | None:
     if charts.source == "local":
         path = _local_chart(charts, ref)
         if path is None:
-            raise UndeclaredChart(f"chart {ref.name} {ref.version} is missing from {charts.directory}/ (the loader reports this as a config problem)")
+            raise UndeclaredChart(
+                f"chart {ref.name} {ref.version} is missing from {charts.directory}/ (the loader reports this as a config problem)"
+            )
         return {"chart": str(path.relative_to(PROJECT_DIR))}
     return None
 

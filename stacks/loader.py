@@ -109,7 +109,9 @@ def read_stack_file(path: Path) -> dict[str, Any]:
         elif key.startswith("pulumi:"):
             continue  # engine settings such as pulumi:tags belong to Pulumi itself
         else:
-            problems.append((key, f"not a key of this project; write it as `{_NAMESPACE}<section>` (sections: {', '.join(StackConfig.model_fields)})"))
+            problems.append(
+                (key, f"not a key of this project; write it as `{_NAMESPACE}<section>` (sections: {', '.join(StackConfig.model_fields)})")
+            )
     if problems:
         raise ConfigError(shown, problems)
     return sections
@@ -297,8 +299,13 @@ def _other_sites(config: StackConfig, directory: Path) -> tuple[OtherSites, list
             standby = StandbySource.of(site.primary, _validated_other(site.primary, directory))
         except ConfigError as error:
             count = len(error.problems)
-            problems.append(("site.primary", f"`{site.primary}` has {count} problem{'s' if count != 1 else ''}, so this site cannot follow it; "
-                                             f"fix its stack file first (`python -m stacks validate {error.file}`)"))
+            problems.append(
+                (
+                    "site.primary",
+                    f"`{site.primary}` has {count} problem{'s' if count != 1 else ''}, so this site cannot follow it; "
+                    f"fix its stack file first (`python -m stacks validate {error.file}`)",
+                )
+            )
     secondaries, more = secondary_sites(site, directory)
     return OtherSites(standby=standby, secondaries=secondaries), problems + more
 

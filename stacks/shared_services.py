@@ -11,7 +11,8 @@ the addresses here and the objects the operators create always agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
+from collections.abc import Callable
 
 from . import catalogue
 

@@ -144,11 +144,21 @@ def site_problems(me: str, environment: str, site: Site, others: dict[str, dict[
         elif other is None:
             problems.append(("primary", f"there is no stack `{primary}`; name the primary site's stack (stacks/Pulumi.<stack>.yaml)"))
         elif other.get("environment") != environment:
-            problems.append(("primary", f"`{primary}` is a {other.get('environment')} stack; a {environment} secondary stands by for a {environment} primary"))
+            problems.append(
+                (
+                    "primary",
+                    f"`{primary}` is a {other.get('environment')} stack; a {environment} secondary stands by for a {environment} primary",
+                )
+            )
         elif their_site.get("role", "primary") != "primary":
             problems.append(("primary", f"`{primary}` is a secondary site itself; name the primary it stands by for"))
         elif me not in _listed(their_site.get("secondaries")):
-            problems.append(("primary", f"`{primary}` does not list `{me}` in its site.secondaries; add it there, so both stack files describe the same pair"))
+            problems.append(
+                (
+                    "primary",
+                    f"`{primary}` does not list `{me}` in its site.secondaries; add it there, so both stack files describe the same pair",
+                )
+            )
         return [(f"site.{key}", message) for key, message in problems]
     for index, secondary in enumerate(site.secondaries):
         other = others.get(secondary)
@@ -159,10 +169,21 @@ def site_problems(me: str, environment: str, site: Site, others: dict[str, dict[
         elif other is None:
             problems.append((key, f"there is no stack `{secondary}`; list the stacks of this site's secondaries"))
         elif other.get("environment") != environment:
-            problems.append((key, f"`{secondary}` is a {other.get('environment')} stack; the secondaries of a {environment} primary are {environment} stacks"))
+            problems.append(
+                (
+                    key,
+                    f"`{secondary}` is a {other.get('environment')} stack; the secondaries of a {environment} primary are {environment} "
+                    "stacks",
+                )
+            )
         elif their_site.get("role", "primary") != "secondary":
-            problems.append((key, f"`{secondary}` is a primary, not a secondary: an environment has one primary; make `{secondary}` a secondary naming "
-                                  f"`{me}`, or remove it here"))
+            problems.append(
+                (
+                    key,
+                    f"`{secondary}` is a primary, not a secondary: an environment has one primary; make `{secondary}` a secondary naming "
+                    f"`{me}`, or remove it here",
+                )
+            )
         elif their_site.get("primary") != me:
             problems.append((key, f"`{secondary}` stands by for `{their_site.get('primary')}`, not for this site"))
     for stack, other in others.items():
@@ -170,8 +191,13 @@ def site_problems(me: str, environment: str, site: Site, others: dict[str, dict[
         if other.get("environment") != environment:
             continue
         if their_site.get("role", "primary") == "primary" and me in _listed(their_site.get("secondaries")):
-            problems.append(("role", f"`{stack}` is a primary too and lists this stack among its secondaries; an environment has one primary: "
-                                     f"to fail over, make `{stack}` a secondary naming `{me}` (docs/runbooks/disaster-recovery.md)"))
+            problems.append(
+                (
+                    "role",
+                    f"`{stack}` is a primary too and lists this stack among its secondaries; an environment has one primary: "
+                    f"to fail over, make `{stack}` a secondary naming `{me}` (docs/runbooks/disaster-recovery.md)",
+                )
+            )
         if their_site.get("role") == "secondary" and their_site.get("primary") == me and stack not in site.secondaries:
             problems.append(("secondaries", f"`{stack}` names this stack as its primary; list it in `secondaries`"))
     return [(f"site.{key}", message) for key, message in problems]
@@ -186,7 +212,8 @@ def range_problems(environment: str, network: RancherNetwork, others: dict[str, 
         infrastructure = sections.get("infrastructure")
         if sections.get("environment") != environment or not isinstance(infrastructure, dict) or infrastructure.get("kind") != "rancher":
             continue
-        theirs = infrastructure.get("network") if isinstance(infrastructure.get("network"), dict) else {}
+        their_network = infrastructure.get("network")
+        theirs: dict[str, Any] = their_network if isinstance(their_network, dict) else {}
         for key, net in mine.items():
             for their_key in SITE_ADDRESS_RANGES:
                 try:
@@ -194,8 +221,12 @@ def range_problems(environment: str, network: RancherNetwork, others: dict[str, 
                 except ValueError:
                     continue  # missing or invalid there: that stack file reports it itself
                 if net.version == their_net.version and net.overlaps(their_net):
-                    problems.append((f"infrastructure.network.{key}",
-                                     f"{net} overlaps {their_key} of `{other}` ({their_net}); the sites of one environment need disjoint ranges"))
+                    problems.append(
+                        (
+                            f"infrastructure.network.{key}",
+                            f"{net} overlaps {their_key} of `{other}` ({their_net}); the sites of one environment need disjoint ranges",
+                        )
+                    )
     return problems
 
 

@@ -81,7 +81,11 @@ MUTATIONS = [
     lambda s: s.replace("runAsUser: 10001", "runAsUser: 0"),
     lambda s: s.replace("          emptyDir: {}", "          hostPath:\n            path: /var/run"),
     lambda s: s.replace('drop: ["ALL"]', 'add: ["SYS_ADMIN"]'),
-    lambda s: s.replace("          resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n            limits:\n              memory: 256Mi\n", ""),
+    lambda s: s.replace(
+        "          resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n            limits:\n        "
+        "      memory: 256Mi\n",
+        "",
+    ),
     lambda s: s.replace("        seccompProfile:\n          type: RuntimeDefault\n", ""),
     lambda s: s.replace("registry.example.com/team/", "docker.io/library/"),
 ]
@@ -112,8 +116,7 @@ def time_scan(directory: str, config: str, jobs: int) -> tuple[float, int]:
     result = subprocess.run(
         [sys.executable, "-m", "policies.scan", directory, "--json", "--config", config, "--jobs", str(jobs)],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         check=False,
     )
     elapsed = time.perf_counter() - start

@@ -21,8 +21,9 @@ their ratios mostly measure what pulumi-kubernetes itself costs per Kubernetes o
 Where the time goes (2026-11): under cProfile well under 1% of the program's CPU time is in our own
 code (components/, stacks/, pydantic models and label dicts included); reading the site stack files
 for the cross-site rules was most of a small stack's fixed cost until they were parsed with libyaml
-(stacks/model/site.py; 10 teams 0.88 -> 0.57-0.80 CPU seconds); the rest is the SDK, pulumi-kubernetes, asyncio and the recording mock monitor (which
-runs on the SDK's worker threads, the same for the replay). What we added over the replay was CPython's
+(stacks/model/site.py then, stacks/sites.py now; 10 teams 0.88 -> 0.57-0.80 CPU seconds); the rest is
+the SDK, pulumi-kubernetes, asyncio and the recording mock monitor (which runs on the SDK's worker
+threads, the same for the replay). What we added over the replay was CPython's
 cyclic garbage collector: with it off (`gc.disable()`), ours and the replay cost the same per
 resource (400 teams: 590 and 584 resources/s of CPU), with it on 184 and 247, and the collector's
 passes over the growing set of live objects made the cost per resource grow with the stack. The
@@ -181,7 +182,10 @@ def measure_bare(count: int) -> dict:
             pulumi.CustomResource(
                 "bench:index:Thing",
                 f"thing-{i}",
-                {"metadata": {"name": f"thing-{i}", "namespace": "bench", "labels": {"a": "b", "c": "d"}}, "spec": {"replicas": 1, "selector": {"x": "y"}}},
+                {
+                    "metadata": {"name": f"thing-{i}", "namespace": "bench", "labels": {"a": "b", "c": "d"}},
+                    "spec": {"replicas": 1, "selector": {"x": "y"}},
+                },
                 opts=pulumi.ResourceOptions(parent=parent),
             )
 
@@ -267,7 +271,8 @@ def main() -> int:
                 raise SystemExit(f"{mode} registered {result['resources']} resources, the program {ours['resources']}")
         ratios = {mode: per(ours) / per(result) for mode, result in baselines.items()}
         rows.append((size, ours, ratios))
-        line = f"{size:>6} {ours['resources']:>9} {ours['seconds']:>8.2f} {ours['cpu_seconds']:>7.2f} {1 / per(ours):>7.0f} {ours['peak_mib']:>8.0f}"
+        line = (f"{size:>6} {ours['resources']:>9} {ours['seconds']:>8.2f} {ours['cpu_seconds']:>7.2f} {1 / per(ours):>7.0f} "
+                f"{ours['peak_mib']:>8.0f}")
         for mode, _ in BASELINES:
             result = baselines[mode]
             line += f" | {1 / per(result):>12.0f} {result['peak_mib']:>10.0f} {ratios[mode]:>8.2f}"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -100,11 +101,15 @@ class Team(pulumi.ComponentResource):
         self._access(name, team, identity, meta, child)
         for workload in team.workloads:
             component = WORKLOAD_COMPONENTS[workload.kind]
-            workload_args = WorkloadArgs(team=team.name, namespace=team.name, workload=workload, identity=identity, connections=args.connections)
+            workload_args = WorkloadArgs(
+                team=team.name, namespace=team.name, workload=workload, identity=identity, connections=args.connections
+            )
             component(f"{name}-{workload.name}", workload_args, child)
         self.register_outputs({"namespace": self.namespace_name})
 
-    def _access(self, name: str, team: TeamSettings, identity: StackIdentity, meta: Callable[[str], dict[str, Any]], child: pulumi.ResourceOptions) -> None:
+    def _access(
+        self, name: str, team: TeamSettings, identity: StackIdentity, meta: Callable[[str], dict[str, Any]], child: pulumi.ResourceOptions
+    ) -> None:
         role_name = rbac.role_name(identity.environment)
         k8s.rbac.v1.Role(f"{name}-role", metadata=meta(role_name), rules=rbac.team_rules(identity.environment), opts=child)
         k8s.rbac.v1.RoleBinding(

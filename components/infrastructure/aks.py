@@ -78,6 +78,11 @@ def _role(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
     return pulumi.Output.concat("/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role)
 
 
+def _flag(args: list[str], flag: str) -> str | None:
+    """The value after `flag` in a command line, or None."""
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
 def exec_kubeconfig(kubeconfig: str, login: KubeloginMode) -> str:
     """The cluster's user kubeconfig with every Entra ID user signing in through
     `kubelogin get-token --login <login>`, as `kubelogin convert-kubeconfig -l <login>` writes it.
@@ -91,12 +96,10 @@ def exec_kubeconfig(kubeconfig: str, login: KubeloginMode) -> str:
         current = user.get("exec") or {}
         provider = user.get("auth-provider") or {}
         if "kubelogin" in str(current.get("command", "")).lower():
-            args = list(current.get("args") or [])
-
-            def arg(flag: str) -> str | None:
-                return args[args.index(flag) + 1] if flag in args[:-1] else None
-
-            server_id, client_id, tenant_id, environment = arg("--server-id"), arg("--client-id"), arg("--tenant-id"), arg("--environment")
+            flags = list(current.get("args") or [])
+            server_id, client_id, tenant_id, environment = (
+                _flag(flags, flag) for flag in ("--server-id", "--client-id", "--tenant-id", "--environment")
+            )
             hint = current.get("installHint") or KUBELOGIN_INSTALL_HINT
         elif provider.get("name") == "azure":
             settings = provider.get("config") or {}
@@ -148,7 +151,7 @@ class AksCluster(pulumi.ComponentResource):
     provider: k8s.Provider
     cluster_name: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
-    oidc_issuer_url: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str | None]
     kubeconfig: pulumi.Output[str]
     """The user kubeconfig in kubelogin exec form; a secret."""
 
@@ -182,8 +185,12 @@ class AksCluster(pulumi.ComponentResource):
             f"{name}-logs", resource_group_name=group, location=location, sku={"name": "PerGB2018"},
             retention_in_days=aks.log_retention_days, tags=tags, opts=stateful,
         )
-        control_plane = managedidentity.UserAssignedIdentity(f"{name}-control-plane", resource_group_name=group, location=location, tags=tags, opts=stateful)
-        kubelet = managedidentity.UserAssignedIdentity(f"{name}-kubelet", resource_group_name=group, location=location, tags=tags, opts=stateful)
+        control_plane = managedidentity.UserAssignedIdentity(
+            f"{name}-control-plane", resource_group_name=group, location=location, tags=tags, opts=stateful
+        )
+        kubelet = managedidentity.UserAssignedIdentity(
+            f"{name}-kubelet", resource_group_name=group, location=location, tags=tags, opts=stateful
+        )
         in_group += [vnet, subnet, self.workspace, control_plane, kubelet]
 
         # The control plane joins nodes and internal load balancers to the subnet (Network
@@ -206,7 +213,9 @@ class AksCluster(pulumi.ComponentResource):
             kubernetes_version=aks.kubernetes_version,
             sku={"name": "Base", "tier": aks.sku_tier},
             identity={"type": "UserAssigned", "user_assigned_identities": [control_plane.id]},
-            identity_profile={"kubeletidentity": {"resource_id": kubelet.id, "client_id": kubelet.client_id, "object_id": kubelet.principal_id}},
+            identity_profile={
+                "kubeletidentity": {"resource_id": kubelet.id, "client_id": kubelet.client_id, "object_id": kubelet.principal_id}
+            },
             aad_profile={"managed": True, "enable_azure_rbac": True, "admin_group_object_ids": list(aks.admin_group_ids)},
             enable_rbac=True,
             disable_local_accounts=True,
@@ -244,7 +253,9 @@ class AksCluster(pulumi.ComponentResource):
             agent_pool_profiles=[{"name": system_name, **self._pool_spec(aks, system, subnet, tags)}],
             tags=tags,
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.production, depends_on=control_plane_roles,
+                parent=self,
+                protect=args.production,
+                depends_on=control_plane_roles,
                 # The autoscaler owns the node count; re-applying the initial count would scale in.
                 ignore_changes=["agentPoolProfiles[0].count"],
             ),
@@ -376,6 +387,8 @@ class AksCluster(pulumi.ComponentResource):
         """Two Logic Apps that stop the cluster after hours and start it again, each allowed only to
         operate this cluster (Azure Kubernetes Service Contributor on it)."""
         hours = aks.working_hours
+        if hours is None:
+            return []
         created: list[pulumi.Resource] = []
         for action, hour in (("stop", hours.stop_hour), ("start", hours.start_hour)):
             definition = {
@@ -399,7 +412,9 @@ class AksCluster(pulumi.ComponentResource):
                         "type": "Http",
                         "inputs": {
                             "method": "POST",
-                            "uri": pulumi.Output.concat("https://management.azure.com", self.cluster.id, f"/{action}?api-version={CLUSTER_API_VERSION}"),
+                            "uri": pulumi.Output.concat(
+                                "https://management.azure.com", self.cluster.id, f"/{action}?api-version={CLUSTER_API_VERSION}"
+                            ),
                             "authentication": {"type": "ManagedServiceIdentity", "audience": "https://management.azure.com/"},
                         },
                     }
@@ -411,8 +426,11 @@ class AksCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             operator = authorization.RoleAssignment(
-                f"{name}-{action}-operator", scope=self.cluster.id, role_definition_id=role(AKS_CONTRIBUTOR),
-                principal_id=workflow.identity.apply(lambda identity: identity.principal_id), principal_type="ServicePrincipal",
+                f"{name}-{action}-operator",
+                scope=self.cluster.id,
+                role_definition_id=role(AKS_CONTRIBUTOR),
+                principal_id=workflow.identity.apply(lambda identity: identity.principal_id if identity else ""),
+                principal_type="ServicePrincipal",
                 opts=pulumi.ResourceOptions(parent=self),
             )
             created += [workflow, operator]

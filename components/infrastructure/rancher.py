@@ -107,7 +107,11 @@ def group_principal(infrastructure: Rancher, group: str) -> str:
 def machine_global_config(infrastructure: Rancher) -> str:
     """RKE2 server settings for every node: the CNI and the cluster's pod and service ranges."""
     return yaml.safe_dump(
-        {"cni": infrastructure.cni, "cluster-cidr": infrastructure.network.cluster_cidr, "service-cidr": infrastructure.network.service_cidr},
+        {
+            "cni": infrastructure.cni,
+            "cluster-cidr": infrastructure.network.cluster_cidr,
+            "service-cidr": infrastructure.network.service_cidr,
+        },
         sort_keys=True,
     )
 
@@ -150,6 +154,8 @@ class RancherCluster(pulumi.ComponentResource):
     projects: dict[str, rancher2.Project]
     provider: k8s.Provider
     cluster_name: str
+    machine_pools: dict[str, MachinePool]
+    """The pools whose machines the data centre's automation registers (the `nodePools` stack output)."""
     node_registration: pulumi.Output[dict[str, str]]
     etcd_snapshots: dict[str, object]
 
@@ -157,6 +163,7 @@ class RancherCluster(pulumi.ComponentResource):
         super().__init__("platform:infrastructure:RancherCluster", name, None, opts)
         infrastructure, storage, site, identity = args.cluster, args.storage, args.site, args.identity
         self.cluster_name = cluster_name(identity, infrastructure)
+        self.machine_pools = dict(infrastructure.machine_pools)
 
         self.rancher = rancher2.Provider(
             f"{name}-rancher2",
@@ -190,7 +197,7 @@ class RancherCluster(pulumi.ComponentResource):
             "schedule": snapshots.schedule,
             "retention": snapshots.retention,
         }
-        rke_config = {
+        rke_config: dict[str, Any] = {
             "machine_global_config": machine_global_config(infrastructure),
             "etcd": {
                 "snapshot_schedule_cron": snapshots.schedule,
@@ -219,10 +226,19 @@ class RancherCluster(pulumi.ComponentResource):
             data={AUDIT_POLICY_KEY: AUDIT_POLICY},
             opts=on_rancher,
         )
-        rke_config["machine_selector_files"] = [{
-            "machine_label_selector": CONTROL_PLANE_MACHINES,
-            "file_sources": [{"configmap": {"name": self.audit_policy.name, "items": [{"key": AUDIT_POLICY_KEY, "path": AUDIT_POLICY_PATH, "permissions": "0600"}]}}],
-        }]
+        rke_config["machine_selector_files"] = [
+            {
+                "machine_label_selector": CONTROL_PLANE_MACHINES,
+                "file_sources": [
+                    {
+                        "configmap": {
+                            "name": self.audit_policy.name,
+                            "items": [{"key": AUDIT_POLICY_KEY, "path": AUDIT_POLICY_PATH, "permissions": "0600"}],
+                        }
+                    }
+                ],
+            }
+        ]
         rke_config["machine_selector_configs"] = [{
             "machine_label_selector": CONTROL_PLANE_MACHINES,
             "config": yaml.safe_dump({"audit-policy-file": AUDIT_POLICY_PATH}),
@@ -257,7 +273,9 @@ class RancherCluster(pulumi.ComponentResource):
             cluster_id=self.cluster.cluster_v1_id,
             # A custom cluster reports active before its system charts settle; confirm it 3 times.
             state_confirm=3,
-            opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self.rancher, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")
+            ),
         )
 
         role = TEAM_PROJECT_ROLE[identity.environment]
@@ -289,9 +307,10 @@ class RancherCluster(pulumi.ComponentResource):
                 opts=on_rancher,
             )
 
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(self.sync.kube_config)
         self.provider = k8s.Provider(
             f"{name}-kubernetes",
-            kubeconfig=pulumi.Output.secret(self.sync.kube_config),
+            kubeconfig=kubeconfig,
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )

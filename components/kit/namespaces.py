@@ -72,7 +72,9 @@ class ServiceNamespace(HardenedNamespace):
     def __init__(self, name: str, namespace: str, labels: dict[str, str], opts: pulumi.ResourceOptions, internal: bool = False,
                  enforce: str = catalogue.POD_SECURITY_LEVEL):
         super().__init__(name, namespace, labels, opts, enforce=enforce)
-        self.policy("allow-kube-api", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)}]})
+        self.policy(
+            "allow-kube-api", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)}]}
+        )
         if internal:
             self.policy("allow-internal", {
                 "podSelector": {},

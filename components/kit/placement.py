@@ -19,4 +19,8 @@ def database_node_selector() -> dict[str, str]:
 
 def database_node_affinity() -> dict[str, Any]:
     key, value = catalogue.DATABASE_NODE_LABEL
-    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}
+    return {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]
+        }
+    }

@@ -74,7 +74,9 @@ class Observability(pulumi.ComponentResource):
                 self.monitors = Monitors(f"{name}-monitors", replace(args.monitors, metrics_chart=self.metrics.chart), child)
                 self.summary["monitors"] = self.monitors.summary
             if args.alert_rules is not None:
-                self.alert_rules = AlertRules(f"{name}-alert-rules", replace(args.alert_rules, after=[self.metrics.chart, monitoring_namespace]), child)
+                self.alert_rules = AlertRules(
+                    f"{name}-alert-rules", replace(args.alert_rules, after=[self.metrics.chart, monitoring_namespace]), child
+                )
                 self.summary["alertRules"] = self.alert_rules.summary
             if args.grafana is not None:
                 # Grafana after the `monitoring` namespace, where its dashboard sidecar gets a Role.

@@ -90,7 +90,8 @@ def htpasswd_line(stack: str, password: pulumi.Output[str]) -> pulumi.Output[str
         digest = hashlib.sha1(secret.encode() + salt).digest()
         return f"{CENTRAL_USERNAME}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n"
 
-    return pulumi.Output.secret(password).apply(line)
+    hidden: pulumi.Output[str] = pulumi.Output.secret(password)
+    return hidden.apply(line)
 
 
 def central_receiver(
@@ -123,10 +124,14 @@ def central_receiver(
         spec={
             "ingressClassName": catalogue.INGRESS_CLASS,
             "tls": [{"hosts": [hostname], "secretName": tls_secret}],
-            "rules": [{
-                "host": hostname,
-                "http": {"paths": [{"path": path, "pathType": "Exact", "backend": {"service": {"name": service, "port": {"number": port}}}}]},
-            }],
+            "rules": [
+                {
+                    "host": hostname,
+                    "http": {
+                        "paths": [{"path": path, "pathType": "Exact", "backend": {"service": {"name": service, "port": {"number": port}}}}]
+                    },
+                }
+            ],
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[auth])),
     )

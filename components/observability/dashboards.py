@@ -126,14 +126,34 @@ def _panel(kind: str, title: str, targets: list[dict[str, Any]], unit: str = "sh
 
 
 def timeseries(title: str, targets: list[dict[str, Any]], unit: str = "short", description: str = "") -> dict[str, Any]:
-    return _panel("timeseries", title, targets, unit, description,
-                  options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}, "tooltip": {"mode": "multi", "sort": "desc"}})
+    return _panel(
+        "timeseries",
+        title,
+        targets,
+        unit,
+        description,
+        options={
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    )
 
 
 def stat(title: str, targets: list[dict[str, Any]], unit: str = "short", description: str = "",
          thresholds: list[tuple[float | None, str]] | None = None) -> dict[str, Any]:
-    return _panel("stat", title, targets, unit, description, thresholds,
-                  options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}, "colorMode": "background", "graphMode": "none"})
+    return _panel(
+        "stat",
+        title,
+        targets,
+        unit,
+        description,
+        thresholds,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "none",
+        },
+    )
 
 
 def table(title: str, targets: list[dict[str, Any]], unit: str = "short", description: str = "") -> dict[str, Any]:
@@ -157,7 +177,9 @@ def site_variable() -> dict[str, Any]:
     }
 
 
-def dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any]], links: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def dashboard(
+    uid: str, title: str, tags: list[str], panels: list[dict[str, Any]], links: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "uid": uid,
         "title": title,
@@ -209,10 +231,21 @@ def platform_overview(services: Services) -> dict[str, Any]:
     ], thresholds=[(None, "green"), (1, "red")]), 8, 4)
     layout.add(table("Metrics by site", [prometheus(f"count by ({SITE_LABEL}) (up{{{SITE}}})", "{{site}}", instant=True)],
                      description="Scrape targets per site; a site missing here has stopped reporting."), 8, 4)
-    layout.add(timeseries("CPU used vs allocatable", [
-        prometheus(f'sum by ({SITE_LABEL}) (rate(container_cpu_usage_seconds_total{{container!="", image!="", {SITE}}}[5m]))', "used {{site}}"),
-        prometheus(f'sum by ({SITE_LABEL}) (kube_node_status_allocatable{{resource="cpu", {SITE}}})', "allocatable {{site}}"),
-    ], unit="cores"), 12, 8)
+    layout.add(
+        timeseries(
+            "CPU used vs allocatable",
+            [
+                prometheus(
+                    f'sum by ({SITE_LABEL}) (rate(container_cpu_usage_seconds_total{{container!="", image!="", {SITE}}}[5m]))',
+                    "used {{site}}",
+                ),
+                prometheus(f'sum by ({SITE_LABEL}) (kube_node_status_allocatable{{resource="cpu", {SITE}}})', "allocatable {{site}}"),
+            ],
+            unit="cores",
+        ),
+        12,
+        8,
+    )
     layout.add(timeseries("Memory used vs allocatable", [
         prometheus(f'sum by ({SITE_LABEL}) (container_memory_working_set_bytes{{container!="", image!="", {SITE}}})', "used {{site}}"),
         prometheus(f'sum by ({SITE_LABEL}) (kube_node_status_allocatable{{resource="memory", {SITE}}})', "allocatable {{site}}"),
@@ -234,7 +267,9 @@ def platform_overview(services: Services) -> dict[str, Any]:
     if services.ingress.enabled:
         layout.row("Ingress")
         requests = f"nginx_ingress_controller_requests{{{SITE}}}"
-        layout.add(timeseries("Request rate by host", [prometheus(f"sum by (host) (rate({requests}[5m]))", "{{host}}")], unit="reqps"), 8, 8)
+        layout.add(
+            timeseries("Request rate by host", [prometheus(f"sum by (host) (rate({requests}[5m]))", "{{host}}")], unit="reqps"), 8, 8
+        )
         layout.add(timeseries("5xx error ratio by host", [prometheus(
             f'sum by (host) (rate(nginx_ingress_controller_requests{{status=~"5..", {SITE}}}[5m])) / sum by (host) (rate({requests}[5m]))',
             "{{host}}")], unit="percentunit"), 8, 8)
@@ -245,9 +280,22 @@ def platform_overview(services: Services) -> dict[str, Any]:
     if services.cert_manager.enabled or services.backup.enabled or services.kafka.enabled or services.postgres.enabled:
         layout.row("Certificates, backups and data")
     if services.cert_manager.enabled:
-        layout.add(table("Days until certificate expiry", [prometheus(
-            f"sort((certmanager_certificate_expiration_timestamp_seconds{{{SITE}}} - time()) / 86400)", "{{namespace}}/{{name}}", instant=True)],
-            unit="d", description="cert-manager renews 30 days before expiry; a certificate under 21 days is failing to renew."), 6, 8)
+        layout.add(
+            table(
+                "Days until certificate expiry",
+                [
+                    prometheus(
+                        f"sort((certmanager_certificate_expiration_timestamp_seconds{{{SITE}}} - time()) / 86400)",
+                        "{{namespace}}/{{name}}",
+                        instant=True,
+                    )
+                ],
+                unit="d",
+                description="cert-manager renews 30 days before expiry; a certificate under 21 days is failing to renew.",
+            ),
+            6,
+            8,
+        )
     if services.backup.enabled:
         layout.add(stat("Time since the last successful backup", [prometheus(
             f'time() - max by ({SITE_LABEL}) (velero_backup_last_successful_timestamp{{schedule="{BACKUP_SCHEDULE}", {SITE}}})',
@@ -325,31 +373,81 @@ def team_dashboard(services: Services, team: Team) -> dict[str, Any]:
     if services.ingress.enabled and hosts:
         layout.row("Ingress")
         by_host = f'host=~"{host_pattern(hosts)}", {SITE}'
-        layout.add(timeseries("Request rate", [prometheus(f"sum by (host) (rate(nginx_ingress_controller_requests{{{by_host}}}[5m]))", "{{host}}")],
-                              unit="reqps"), 8, 8)
+        layout.add(
+            timeseries(
+                "Request rate",
+                [prometheus(f"sum by (host) (rate(nginx_ingress_controller_requests{{{by_host}}}[5m]))", "{{host}}")],
+                unit="reqps",
+            ),
+            8,
+            8,
+        )
         layout.add(timeseries("5xx error ratio", [prometheus(
             f'sum by (host) (rate(nginx_ingress_controller_requests{{status=~"5..", {by_host}}}[5m])) '
             f"/ sum by (host) (rate(nginx_ingress_controller_requests{{{by_host}}}[5m]))", "{{host}}")], unit="percentunit"), 8, 8)
-        layout.add(timeseries("Latency p95", [prometheus(
-            f"histogram_quantile(0.95, sum by (host, le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{{{by_host}}}[5m])))",
-            "{{host}}")], unit="s"), 8, 8)
+        layout.add(
+            timeseries(
+                "Latency p95",
+                [
+                    prometheus(
+                        "histogram_quantile(0.95, sum by (host, le) "
+                        f"(rate(nginx_ingress_controller_request_duration_seconds_bucket{{{by_host}}}[5m])))",
+                        "{{host}}",
+                    )
+                ],
+                unit="s",
+            ),
+            8,
+            8,
+        )
 
     instances = data_service_instances(services, team)
     if instances:
         layout.row("Data services")
-        layout.add(stat("Ready replicas per instance", [
-            prometheus(f'sum(kube_statefulset_status_replicas_ready{{namespace="{namespace}", statefulset="{statefulset}", {SITE}}}) '
-                       f'/ sum(kube_statefulset_replicas{{namespace="{namespace}", statefulset="{statefulset}", {SITE}}})', label, instant=True)
-            for label, namespace, statefulset in instances
-        ], unit="percentunit", thresholds=[(None, "red"), (0.99, "green")],
-            description="The share of each instance's replicas that are ready (1 = all ready)."), 24, 5)
+        layout.add(
+            stat(
+                "Ready replicas per instance",
+                [
+                    prometheus(
+                        f'sum(kube_statefulset_status_replicas_ready{{namespace="{namespace}", statefulset="{statefulset}", {SITE}}}) '
+                        f'/ sum(kube_statefulset_replicas{{namespace="{namespace}", statefulset="{statefulset}", {SITE}}})',
+                        label,
+                        instant=True,
+                    )
+                    for label, namespace, statefulset in instances
+                ],
+                unit="percentunit",
+                thresholds=[(None, "red"), (0.99, "green")],
+                description="The share of each instance's replicas that are ready (1 = all ready).",
+            ),
+            24,
+            5,
+        )
 
     if services.logging.enabled:
         layout.row("Logs")
-        layout.add(_panel("logs", "Logs", [{"datasource": LOKI, "expr": f'{{namespace="{team.name}", {SITE}}}', "queryType": "range"}],
-                          datasource=LOKI, options={"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending", "enableLogDetails": True}), 24, 12)
+        layout.add(
+            _panel(
+                "logs",
+                "Logs",
+                [{"datasource": LOKI, "expr": f'{{namespace="{team.name}", {SITE}}}', "queryType": "range"}],
+                datasource=LOKI,
+                options={"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending", "enableLogDetails": True},
+            ),
+            24,
+            12,
+        )
 
-    links = [{"title": "Platform overview", "type": "dashboards", "tags": ["platform"], "asDropdown": False, "includeVars": True, "keepTime": True}]
+    links = [
+        {
+            "title": "Platform overview",
+            "type": "dashboards",
+            "tags": ["platform"],
+            "asDropdown": False,
+            "includeVars": True,
+            "keepTime": True,
+        }
+    ]
     if services.tracing.enabled:
         links.append(traces_link(team.name))
     return dashboard(team_uid(team.name), f"Team {team.name}", ["team", team.name], layout.panels, links)
@@ -361,7 +459,9 @@ def data_service_instances(services: Services, team: Team) -> list[tuple[str, st
     `<queue>-server`)."""
     found = []
     if services.postgres.enabled:
-        found += [(f"postgres {db.name}", postgres_namespace(team.name), postgres_cluster_name(team.name, db.name)) for db in team.databases]
+        found += [
+            (f"postgres {db.name}", postgres_namespace(team.name), postgres_cluster_name(team.name, db.name)) for db in team.databases
+        ]
     if services.redis.enabled:
         found += [(f"redis {cache.name}", team.name, f"rfr-{cache.name}") for cache in team.caches]
     if services.rabbitmq.enabled:

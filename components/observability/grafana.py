@@ -142,7 +142,12 @@ def data_sources(services: Services) -> list[dict[str, Any]]:
         found.append(loki)
     if traces:
         tempo: dict[str, Any] = {
-            "name": "Tempo", "type": "tempo", "uid": "tempo", "access": "proxy", "url": TEMPO_URL, "editable": False,
+            "name": "Tempo",
+            "type": "tempo",
+            "uid": "tempo",
+            "access": "proxy",
+            "url": TEMPO_URL,
+            "editable": False,
             "jsonData": {
                 "nodeGraph": {"enabled": True},
                 "serviceMap": {"datasourceUid": "prometheus"},
@@ -150,11 +155,16 @@ def data_sources(services: Services) -> list[dict[str, Any]]:
                 "traceQuery": {"timeShiftEnabled": True, "spanStartTimeShift": "-30m", "spanEndTimeShift": "30m"},
                 # Tempo's metrics generator names span metrics `traces_spanmetrics_*`, with `service` for service.name.
                 "tracesToMetrics": {
-                    "datasourceUid": "prometheus", "spanStartTimeShift": "-5m", "spanEndTimeShift": "5m",
+                    "datasourceUid": "prometheus",
+                    "spanStartTimeShift": "-5m",
+                    "spanEndTimeShift": "5m",
                     "tags": [{"key": "service.name", "value": "service"}],
                     "queries": [
                         {"name": "Request rate", "query": "sum(rate(traces_spanmetrics_calls_total{$$__tags}[5m]))"},
-                        {"name": "Latency p95", "query": "histogram_quantile(0.95, sum by (le) (rate(traces_spanmetrics_latency_bucket{$$__tags}[5m])))"},
+                        {
+                            "name": "Latency p95",
+                            "query": "histogram_quantile(0.95, sum by (le) (rate(traces_spanmetrics_latency_bucket{$$__tags}[5m])))",
+                        },
                     ],
                 },
             },
@@ -201,7 +211,12 @@ def grafana_ini(services: Services) -> dict[str, Any]:
             "strict_transport_security": https,
             "disable_gravatar": True,
         },
-        "analytics": {"reporting_enabled": False, "check_for_updates": False, "check_for_plugin_updates": False, "feedback_links_enabled": False},
+        "analytics": {
+            "reporting_enabled": False,
+            "check_for_updates": False,
+            "check_for_plugin_updates": False,
+            "feedback_links_enabled": False,
+        },
         "plugins": {"preinstall_disabled": True},
         "snapshots": {"external_enabled": False},
         "news": {"news_feed_enabled": False},
@@ -320,15 +335,28 @@ class Grafana(pulumi.ComponentResource):
                 f"{name}-ingress",
                 metadata={
                     **space.metadata(FULLNAME),
-                    "annotations": {"cert-manager.io/cluster-issuer": catalogue.CLUSTER_ISSUER, "nginx.ingress.kubernetes.io/ssl-redirect": "true"},
+                    "annotations": {
+                        "cert-manager.io/cluster-issuer": catalogue.CLUSTER_ISSUER,
+                        "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                    },
                 },
                 spec={
                     "ingressClassName": catalogue.INGRESS_CLASS,
                     "tls": [{"hosts": [host], "secretName": TLS_SECRET}],
-                    "rules": [{"host": host, "http": {"paths": [{
-                        "path": "/", "pathType": "Prefix",
-                        "backend": {"service": {"name": FULLNAME, "port": {"number": SERVICE_PORT}}},
-                    }]}}],
+                    "rules": [
+                        {
+                            "host": host,
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {"service": {"name": FULLNAME, "port": {"number": SERVICE_PORT}}},
+                                    }
+                                ]
+                            },
+                        }
+                    ],
                 },
                 opts=space.opts,
             )

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -229,10 +230,17 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
             "image": {"registry": registry, "repository": repository, "tag": tag},
             "auth_enabled": False,
             "commonConfig": {"replication_factor": 1},
-            "schemaConfig": {"configs": [{
-                "from": SCHEMA_FROM, "store": "tsdb", "object_store": store, "schema": "v13",
-                "index": {"prefix": "index_", "period": "24h"},
-            }]},
+            "schemaConfig": {
+                "configs": [
+                    {
+                        "from": SCHEMA_FROM,
+                        "store": "tsdb",
+                        "object_store": store,
+                        "schema": "v13",
+                        "index": {"prefix": "index_", "period": "24h"},
+                    }
+                ]
+            },
             "storage": loki_storage(access),
             # Retention is the compactor's: it deletes chunks and index entries past the period.
             "compactor": {
@@ -242,7 +250,11 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
                 "retention_delete_delay": "2h",
                 "delete_request_store": store,
             },
-            "limits_config": {"retention_period": f"{logging.retention_days * 24}h", "allow_structured_metadata": True, "volume_enabled": True},
+            "limits_config": {
+                "retention_period": f"{logging.retention_days * 24}h",
+                "allow_structured_metadata": True,
+                "volume_enabled": True,
+            },
             "analytics": {"reporting_enabled": False},
             "podSecurityContext": RESTRICTED_POD,
             "containerSecurityContext": RESTRICTED_CONTAINER,
@@ -284,7 +296,7 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
 # --- Fluent Bit ----------------------------------------------------------------------------------
 
 
-def _section(kind: str, settings: list[tuple[str, str | int]]) -> str:
+def _section(kind: str, settings: Sequence[tuple[str, str | int]]) -> str:
     width = max(len(key) for key, _ in settings)
     return "\n".join([f"[{kind}]", *(f"    {key.ljust(width)} {value}" for key, value in settings)])
 
@@ -352,7 +364,7 @@ def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str |
                    "pod=$kubernetes['pod_name'], container=$kubernetes['container_name']")
     audit_labels = f"job=kube-audit, {fixed}"
 
-    def loki(match: str, labels: str, host: str, port: int, extra: list[tuple[str, str | int]]) -> str:
+    def loki(match: str, labels: str, host: str, port: int, extra: Sequence[tuple[str, str | int]]) -> str:
         return _section("OUTPUT", [
             ("Name", "loki"),
             ("Match", match),
@@ -483,7 +495,9 @@ class Logs(pulumi.ComponentResource):
         assert agents is not None, "Fluent Bit runs in the node agents' namespace, which the Observability component creates first"
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(f"{name}-loki", LOGGING_NAMESPACE, kubernetes_labels(args.identity, "logging"), child, internal=True)
+        self.namespace = ServiceNamespace(
+            f"{name}-loki", LOGGING_NAMESPACE, kubernetes_labels(args.identity, "logging"), child, internal=True
+        )
         in_namespace = self.namespace.opts
         self.loki_access = storage.access_for("loki", self.namespace.namespace.metadata.name, "logs")
         self.loki = pinned_chart(
@@ -527,7 +541,10 @@ class Logs(pulumi.ComponentResource):
         prefix = archive_prefix(args.identity)
         archive_bucket = self.agent_access.bucket
         if storage.kind == "s3":
-            lifecycle: dict[str, Any] = {"by": "the storage administrators", "rule": s3_lifecycle_rule(archive_bucket, prefix, logging.archive_days)}
+            lifecycle: dict[str, Any] = {
+                "by": "the storage administrators",
+                "rule": s3_lifecycle_rule(archive_bucket, prefix, logging.archive_days),
+            }
         else:
             rule = log_archive_rule(archive_bucket, prefix, logging.archive_days)
             actions = rule["definition"]["actions"]["base_blob"]
@@ -539,13 +556,28 @@ class Logs(pulumi.ComponentResource):
         self.summary = {
             "charts": {ref.name: ref.version for ref, _ in args.charts.sources},
             "namespace": LOGGING_NAMESPACE,
-            "loki": {"url": LOKI_URL, "mode": "SingleBinary", "bucket": self.loki_access.bucket, "retentionDays": logging.retention_days, "volumeGi": logging.volume_gi},
+            "loki": {
+                "url": LOKI_URL,
+                "mode": "SingleBinary",
+                "bucket": self.loki_access.bucket,
+                "retentionDays": logging.retention_days,
+                "volumeGi": logging.volume_gi,
+            },
             "agent": {"namespace": NODE_AGENTS_NAMESPACE, "kind": "DaemonSet", "tolerates": "every taint"},
-            "archive": {"bucket": archive_bucket, "prefix": f"{prefix}/", "days": logging.archive_days, "compression": "gzip", "lifecycle": lifecycle},
+            "archive": {
+                "bucket": archive_bucket,
+                "prefix": f"{prefix}/",
+                "days": logging.archive_days,
+                "compression": "gzip",
+                "lifecycle": lifecycle,
+            },
             "auditLog": (
-                None if not logging.audit_logs
-                else {"source": RKE2_AUDIT_LOG, "to": "loki and archive"} if collects_audit_log(args)
-                else {"source": f"diagnostic setting {AKS_AUDIT_CATEGORY}", "to": f"storage account container {AKS_AUDIT_CONTAINER}"} if self.audit_setting is not None
+                None
+                if not logging.audit_logs
+                else {"source": RKE2_AUDIT_LOG, "to": "loki and archive"}
+                if collects_audit_log(args)
+                else {"source": f"diagnostic setting {AKS_AUDIT_CATEGORY}", "to": f"storage account container {AKS_AUDIT_CONTAINER}"}
+                if self.audit_setting is not None
                 else None
             ),
             "shipsTo": f"https://{central_host}{LOKI_PUSH_PATH}" if central_host else None,
@@ -589,6 +621,11 @@ class Logs(pulumi.ComponentResource):
             "egress": [{"to": [from_namespace(LOGGING_NAMESPACE)], "ports": tcp(GATEWAY_PORT, LOKI_PORT)}],
         })
         if storage_port not in KUBE_API_PORTS:
-            agents.policy("fluent-bit-to-object-storage", {
-                "podSelector": {"matchLabels": FLUENT_BIT_POD_LABELS}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(storage_port)}],
-            })
+            agents.policy(
+                "fluent-bit-to-object-storage",
+                {
+                    "podSelector": {"matchLabels": FLUENT_BIT_POD_LABELS},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": ANYWHERE, "ports": tcp(storage_port)}],
+                },
+            )

@@ -151,29 +151,34 @@ def remote_write_url(hostname: str) -> str:
 # slack_configs (api_url, channel) and pagerduty_configs (routing_key).
 
 
-def _receiver_config(receiver, secrets: dict[str, str]) -> dict[str, Any]:
+def _receiver_config(receiver: Receiver, secrets: dict[str, str]) -> dict[str, Any]:
     """One receiver's entry with its secret values filled in (inside apply: plain strings here)."""
     if isinstance(receiver, WebhookReceiver):
         http_config: dict[str, Any]
         if receiver.bearer_token is not None:
             http_config = {"authorization": {"type": "Bearer", "credentials": secrets["bearer_token"]}}
         else:
+            assert receiver.basic_auth is not None  # the model requires one of the two
             http_config = {"basic_auth": {"username": receiver.basic_auth.username, "password": secrets["password"]}}
         return {"name": receiver.name, "webhook_configs": [{"url": secrets["url"], "send_resolved": True, "http_config": http_config}]}
     if isinstance(receiver, SlackReceiver):
-        return {"name": receiver.name, "slack_configs": [{"api_url": secrets["api_url"], "channel": receiver.channel, "send_resolved": True}]}
+        return {
+            "name": receiver.name,
+            "slack_configs": [{"api_url": secrets["api_url"], "channel": receiver.channel, "send_resolved": True}],
+        }
     if isinstance(receiver, PagerDutyReceiver):
         return {"name": receiver.name, "pagerduty_configs": [{"routing_key": secrets["routing_key"], "send_resolved": True}]}
     raise TypeError(f"unknown receiver kind {type(receiver).__name__}")
 
 
-def _receiver_secrets(receiver) -> dict[str, pulumi.Output[str]]:
+def _receiver_secrets(receiver: Receiver) -> dict[str, pulumi.Output[str]]:
     """The receiver's secret values as Pulumi secrets, by the name _receiver_config uses."""
     if isinstance(receiver, WebhookReceiver):
         found = {"url": receiver.url.output()}
         if receiver.bearer_token is not None:
             found["bearer_token"] = receiver.bearer_token.output()
         else:
+            assert receiver.basic_auth is not None  # the model requires one of the two
             found["password"] = receiver.basic_auth.password.output()
         return found
     if isinstance(receiver, SlackReceiver):
@@ -204,10 +209,15 @@ def alertmanager_config(receivers: list[Receiver], secrets: list[dict[str, str]]
             "routes": routes,
         },
         "inhibit_rules": [
-            {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'], "equal": ["alertname", "namespace"]},
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity=~"warning|info"'],
+                "equal": ["alertname", "namespace"],
+            },
             {"source_matchers": ['severity="warning"'], "target_matchers": ['severity="info"'], "equal": ["alertname", "namespace"]},
         ],
-        "receivers": [{"name": NULL_RECEIVER}] + [_receiver_config(receiver, secret) for receiver, secret in zip(receivers, secrets)],
+        "receivers": [{"name": NULL_RECEIVER}]
+        + [_receiver_config(receiver, secret) for receiver, secret in zip(receivers, secrets, strict=True)],
     }
 
 
@@ -215,7 +225,9 @@ def alertmanager_yaml(receivers: list[Receiver]) -> pulumi.Output[str]:
     """alertmanager.yaml as a Pulumi secret: the receivers' secrets are resolved only inside it."""
     wanted = [_receiver_secrets(receiver) for receiver in receivers]
     resolved = pulumi.Output.all(*[pulumi.Output.all(**secrets) for secrets in wanted])
-    return pulumi.Output.secret(resolved.apply(lambda values: yaml.safe_dump(alertmanager_config(receivers, list(values)), sort_keys=False)))
+    return pulumi.Output.secret(
+        resolved.apply(lambda values: yaml.safe_dump(alertmanager_config(receivers, list(values)), sort_keys=False))
+    )
 
 
 # --- chart values ----------------------------------------------------------------------------------
@@ -439,8 +451,17 @@ class Metrics(pulumi.ComponentResource):
         """The primary's receiving end: an Ingress on its telemetry host for the remote-write path
         only, behind TLS and ingress-nginx basic auth (the htpasswd entry of the shared password)."""
         self.central_auth, self.central_ingress = central_receiver(
-            name, self.namespace, ingress_name="central-remote-write", auth_secret=CENTRAL_AUTH_SECRET, tls_secret=CENTRAL_TLS_SECRET,
-            hostname=hostname, path=PROMETHEUS_REMOTE_WRITE_PATH, service=PROMETHEUS_SERVICE, port=PROMETHEUS_PORT, password=password, opts=opts,
+            name,
+            self.namespace,
+            ingress_name="central-remote-write",
+            auth_secret=CENTRAL_AUTH_SECRET,
+            tls_secret=CENTRAL_TLS_SECRET,
+            hostname=hostname,
+            path=PROMETHEUS_REMOTE_WRITE_PATH,
+            service=PROMETHEUS_SERVICE,
+            port=PROMETHEUS_PORT,
+            password=password,
+            opts=opts,
         )
 
     def _network_policies(self, args: MetricsArgs) -> None:

@@ -130,26 +130,74 @@ def targets(services: Services, teams: list[TeamSettings]) -> list[Target]:
     """Every monitor the stack's enabled shared services need, for the teams' instances."""
     found: list[Target] = []
     if services.ingress.enabled:
-        found.append(Target("ingress", "ingress-nginx-controller", catalogue.INGRESS_NAMESPACE, "PodMonitor", INGRESS_CONTROLLER_LABELS, INGRESS_METRICS_PORT))
+        found.append(
+            Target(
+                "ingress",
+                "ingress-nginx-controller",
+                catalogue.INGRESS_NAMESPACE,
+                "PodMonitor",
+                INGRESS_CONTROLLER_LABELS,
+                INGRESS_METRICS_PORT,
+            )
+        )
     if services.cert_manager.enabled:
-        found.append(Target("cert_manager", "cert-manager-controller", catalogue.CERT_MANAGER_NAMESPACE, "PodMonitor", CERT_MANAGER_CONTROLLER_LABELS,
-                            CERT_MANAGER_METRICS_PORT))
+        found.append(
+            Target(
+                "cert_manager",
+                "cert-manager-controller",
+                catalogue.CERT_MANAGER_NAMESPACE,
+                "PodMonitor",
+                CERT_MANAGER_CONTROLLER_LABELS,
+                CERT_MANAGER_METRICS_PORT,
+            )
+        )
     for team in teams:
         if services.postgres.enabled:
             for database in team.databases:
                 cluster = postgres_cluster_name(team.name, database.name)
-                found.append(Target("postgres", f"{cluster}-patroni", postgres_namespace(team.name), "PodMonitor",
-                                    SHARED_SERVICES["postgres"].endpoint(team.name, database.name).pod_labels, PATRONI_PORT, f"{team.name}/{database.name}", team.name))
+                found.append(
+                    Target(
+                        "postgres",
+                        f"{cluster}-patroni",
+                        postgres_namespace(team.name),
+                        "PodMonitor",
+                        SHARED_SERVICES["postgres"].endpoint(team.name, database.name).pod_labels,
+                        PATRONI_PORT,
+                        f"{team.name}/{database.name}",
+                        team.name,
+                    )
+                )
         if services.redis.enabled:
             for cache in team.caches:
                 key, value = REDIS_ROLE_LABEL
-                found.append(Target("redis", f"{cache.name}-redis", team.name, "PodMonitor",
-                                    {**SHARED_SERVICES["redis"].endpoint(team.name, cache.name).pod_labels, key: value}, REDIS_EXPORTER_PORT, f"{team.name}/{cache.name}", team.name))
+                found.append(
+                    Target(
+                        "redis",
+                        f"{cache.name}-redis",
+                        team.name,
+                        "PodMonitor",
+                        {**SHARED_SERVICES["redis"].endpoint(team.name, cache.name).pod_labels, key: value},
+                        REDIS_EXPORTER_PORT,
+                        f"{team.name}/{cache.name}",
+                        team.name,
+                    )
+                )
         if services.rabbitmq.enabled:
             for queue in team.queues:
                 port, endpoint = _rabbitmq_endpoint(services.cert_manager, team.name, queue.name)
-                found.append(Target("rabbitmq", f"{queue.name}-rabbitmq", team.name, "PodMonitor",
-                                    SHARED_SERVICES["rabbitmq"].endpoint(team.name, queue.name).pod_labels, port, f"{team.name}/{queue.name}", team.name, endpoint))
+                found.append(
+                    Target(
+                        "rabbitmq",
+                        f"{queue.name}-rabbitmq",
+                        team.name,
+                        "PodMonitor",
+                        SHARED_SERVICES["rabbitmq"].endpoint(team.name, queue.name).pod_labels,
+                        port,
+                        f"{team.name}/{queue.name}",
+                        team.name,
+                        endpoint,
+                    )
+                )
     if services.kafka.enabled:
         found.append(Target("kafka", f"{catalogue.KAFKA_CLUSTER}-kafka", catalogue.KAFKA_NAMESPACE, "PodMonitor",
                             SHARED_SERVICES["kafka"].endpoint("").pod_labels, KAFKA_METRICS_PORT))

@@ -119,16 +119,19 @@ def node_alerts() -> list[Alert]:
         Alert(
             "NodeNotReady",
             'kube_node_status_condition{condition="Ready",status="true"} == 0',
-            "critical", "platform",
+            "critical",
+            "platform",
             "Node {{ $labels.node }} is not Ready",
             "The node has not reported Ready for 10 minutes; its pods are being evicted or are unreachable.",
             "10m",
         ),
         Alert(
             "NodeFilesystemAlmostFull",
-            f'(1 - node_filesystem_avail_bytes{{fstype!~"{PSEUDO_FILESYSTEMS}"}} / node_filesystem_size_bytes{{fstype!~"{PSEUDO_FILESYSTEMS}"}}) '
+            f'(1 - node_filesystem_avail_bytes{{fstype!~"{PSEUDO_FILESYSTEMS}"}} / '
+            f'node_filesystem_size_bytes{{fstype!~"{PSEUDO_FILESYSTEMS}"}}) '
             f"> {FILESYSTEM_FULL_RATIO}",
-            "warning", "platform",
+            "warning",
+            "platform",
             "Disk {{ $labels.mountpoint }} on {{ $labels.instance }} is over 80% full",
             "{{ $value | humanizePercentage }} of the file system is used; the kubelet starts evicting pods when it runs out.",
             "15m",
@@ -187,20 +190,24 @@ def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Aler
     monitored = {target.service for target in targets(services, teams)}
     by_service: dict[str, list[Alert]] = {}
     specific: dict[str, list[Alert]] = {
-        "ingress": [Alert(
-            "IngressHighServerErrorRate",
-            f'sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests{{status=~"5.."}}[5m])) '
-            f"/ sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests[5m])) > {INGRESS_ERROR_RATIO}",
-            "warning", "ingress",
-            "Ingress {{ $labels.exported_namespace }}/{{ $labels.ingress }} answers over 5% of requests with 5xx",
-            "{{ $value | humanizePercentage }} of the requests through the ingress controller fail with a server error.",
-            "10m",
-        )],
+        "ingress": [
+            Alert(
+                "IngressHighServerErrorRate",
+                f'sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests{{status=~"5.."}}[5m])) '
+                f"/ sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests[5m])) > {INGRESS_ERROR_RATIO}",
+                "warning",
+                "ingress",
+                "Ingress {{ $labels.exported_namespace }}/{{ $labels.ingress }} answers over 5% of requests with 5xx",
+                "{{ $value | humanizePercentage }} of the requests through the ingress controller fail with a server error.",
+                "10m",
+            )
+        ],
         "cert_manager": [
             Alert(
                 "CertificateExpiringSoon",
                 f"certmanager_certificate_expiration_timestamp_seconds - time() < {CERTIFICATE_MIN_DAYS} * 86400",
-                "warning", "cert_manager",
+                "warning",
+                "cert_manager",
                 "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in under 14 days",
                 "cert-manager renews well before this; a certificate this close to expiry means renewal is failing.",
                 "1h",
@@ -208,7 +215,8 @@ def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Aler
             Alert(
                 "CertificateNotReady",
                 'certmanager_certificate_ready_status{condition="False"} == 1',
-                "warning", "cert_manager",
+                "warning",
+                "cert_manager",
                 "Certificate {{ $labels.namespace }}/{{ $labels.name }} is not Ready",
                 "cert-manager cannot issue or renew the certificate.",
                 "30m",
@@ -219,58 +227,76 @@ def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Aler
                 "PostgresReplicationLag",
                 f"max by (namespace, {INSTANCE_LABEL}) (patroni_xlog_location) - on (namespace, {INSTANCE_LABEL}) group_right () "
                 f"(patroni_xlog_replayed_location and on (namespace, pod) (patroni_replica == 1)) > {REPLICATION_LAG_BYTES}",
-                "warning", "postgres",
+                "warning",
+                "postgres",
                 "Replica {{ $labels.pod }} of {{ $labels." + INSTANCE_LABEL + " }} lags its leader",
-                "The replica has replayed {{ $value | humanize1024 }}B less WAL than the leader has written; a failover now loses or delays that much.",
+                "The replica has replayed {{ $value | humanize1024 }}B less WAL than the leader has written; a failover now loses or "
+                "delays that much.",
                 "10m",
             ),
             Alert(
                 "PostgresDown",
                 "patroni_postgres_running == 0",
-                "critical", "postgres",
+                "critical",
+                "postgres",
                 "PostgreSQL is not running in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }})",
                 "Patroni reports its PostgreSQL stopped for 5 minutes.",
                 "5m",
             ),
         ],
-        "redis": [Alert(
-            "RedisDown",
-            "redis_up == 0",
-            "critical", "redis",
-            "Redis in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }}) is down",
-            "The exporter beside Redis cannot reach it.",
-            "5m",
-        )],
-        "rabbitmq": [Alert(
-            "RabbitMQQueueGrowing",
-            f"sum by (namespace, {INSTANCE_LABEL}) (rabbitmq_queue_messages_ready) > {QUEUE_READY_MESSAGES} "
-            f"and sum by (namespace, {INSTANCE_LABEL}) (delta(rabbitmq_queue_messages_ready[30m])) > 0",
-            "warning", "rabbitmq",
-            "Messages pile up in {{ $labels." + INSTANCE_LABEL + " }}",
-            "{{ $value }} messages are ready and the backlog has grown for 30 minutes: consumers are slower than producers, or stopped.",
-            "30m",
-        )],
-        "kafka": [Alert(
-            "KafkaUnderReplicatedPartitions",
-            "sum by (namespace, pod) (kafka_server_replicamanager_underreplicatedpartitions) > 0",
-            "warning", "kafka",
-            "Broker {{ $labels.pod }} has under-replicated partitions",
-            "{{ $value }} partitions led by this broker have fewer in-sync replicas than configured; another broker loss can lose data or availability.",
-            "10m",
-        )],
-        "registry": [Alert(
-            "HarborComponentDown",
-            "harbor_up == 0",
-            "critical", "registry",
-            "Harbor {{ $labels.component }} is down",
-            "The Harbor exporter reports the component unhealthy; pulls through the registry or its proxy cache may fail.",
-            "10m",
-        )],
+        "redis": [
+            Alert(
+                "RedisDown",
+                "redis_up == 0",
+                "critical",
+                "redis",
+                "Redis in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }}) is down",
+                "The exporter beside Redis cannot reach it.",
+                "5m",
+            )
+        ],
+        "rabbitmq": [
+            Alert(
+                "RabbitMQQueueGrowing",
+                f"sum by (namespace, {INSTANCE_LABEL}) (rabbitmq_queue_messages_ready) > {QUEUE_READY_MESSAGES} "
+                f"and sum by (namespace, {INSTANCE_LABEL}) (delta(rabbitmq_queue_messages_ready[30m])) > 0",
+                "warning",
+                "rabbitmq",
+                "Messages pile up in {{ $labels." + INSTANCE_LABEL + " }}",
+                "{{ $value }} messages are ready and the backlog has grown for 30 minutes: consumers are slower than producers, or "
+                "stopped.",
+                "30m",
+            )
+        ],
+        "kafka": [
+            Alert(
+                "KafkaUnderReplicatedPartitions",
+                "sum by (namespace, pod) (kafka_server_replicamanager_underreplicatedpartitions) > 0",
+                "warning",
+                "kafka",
+                "Broker {{ $labels.pod }} has under-replicated partitions",
+                "{{ $value }} partitions led by this broker have fewer in-sync replicas than configured; another broker loss can lose "
+                "data or availability.",
+                "10m",
+            )
+        ],
+        "registry": [
+            Alert(
+                "HarborComponentDown",
+                "harbor_up == 0",
+                "critical",
+                "registry",
+                "Harbor {{ $labels.component }} is down",
+                "The Harbor exporter reports the component unhealthy; pulls through the registry or its proxy cache may fail.",
+                "10m",
+            )
+        ],
         "backup": [
             Alert(
                 "VeleroBackupMissing",
                 f'time() - velero_backup_last_successful_timestamp{{schedule="{BACKUP_SCHEDULE}"}} > {BACKUP_MAX_AGE_HOURS} * 3600',
-                "critical", "backup",
+                "critical",
+                "backup",
                 "No successful backup for over 26 hours",
                 "The last successful `daily` backup is older than 26 hours: the cluster cannot be restored to yesterday.",
                 "5m",
@@ -278,7 +304,8 @@ def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Aler
             Alert(
                 "VeleroBackupNeverSucceeded",
                 f'absent(velero_backup_last_successful_timestamp{{schedule="{BACKUP_SCHEDULE}"}})',
-                "critical", "backup",
+                "critical",
+                "backup",
                 "The daily backup has never succeeded",
                 "Velero has recorded no successful `daily` backup for 26 hours.",
                 f"{BACKUP_MAX_AGE_HOURS}h",
@@ -286,7 +313,8 @@ def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Aler
             Alert(
                 "VeleroBackupFailed",
                 f'increase(velero_backup_failure_total{{schedule="{BACKUP_SCHEDULE}"}}[1h]) > 0',
-                "warning", "backup",
+                "warning",
+                "backup",
                 "A daily backup failed",
                 "Velero marked a `daily` backup Failed in the last hour.",
             ),

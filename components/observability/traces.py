@@ -39,7 +39,16 @@ from ..kit.namespaces import ServiceNamespace
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, namespace_selector, tcp
 from ..labels import StackIdentity, kubernetes_labels
 from ..storage import ObjectStorage, StorageAccess
-from .common import GRAFANA_NAMESPACE, LOGGING_NAMESPACE, OTEL_COLLECTOR_HOST, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TEMPO_OTLP_GRPC, TRACING_NAMESPACE, TEMPO_URL
+from .common import (
+    GRAFANA_NAMESPACE,
+    LOGGING_NAMESPACE,
+    OTEL_COLLECTOR_HOST,
+    OTLP_GRPC_PORT,
+    OTLP_HTTP_PORT,
+    TEMPO_OTLP_GRPC,
+    TRACING_NAMESPACE,
+    TEMPO_URL,
+)
 from .logs import RESTRICTED_CONTAINER, _host, storage_env
 
 TEMPO_FULLNAME = "tempo"
@@ -113,7 +122,9 @@ def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
             # Only OTLP, from the collector; Jaeger's receivers of the chart's defaults are off.
             "receivers": {
                 "jaeger": None,
-                "otlp": {"protocols": {"grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}},
+                "otlp": {
+                    "protocols": {"grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}
+                },
             },
             "resources": TEMPO_RESOURCES,
             "securityContext": RESTRICTED_CONTAINER,
@@ -136,7 +147,11 @@ def collector_config(args: TracesArgs) -> dict[str, Any]:
         "otlp_grpc/tempo": {"endpoint": TEMPO_OTLP_GRPC, "tls": {"insecure": True}},
     }
     pipelines: dict[str, Any] = {
-        "traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "probabilistic_sampler", "batch"], "exporters": ["otlp_grpc/tempo"]},
+        "traces": {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "probabilistic_sampler", "batch"],
+            "exporters": ["otlp_grpc/tempo"],
+        },
         "metrics": None,
         "logs": None,
     }
@@ -209,7 +224,9 @@ class Traces(pulumi.ComponentResource):
             raise ValueError("tracing keeps its traces in object storage; the stack has none (configure `storage`)")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.namespace = ServiceNamespace(f"{name}-tracing", TRACING_NAMESPACE, kubernetes_labels(args.identity, "tracing"), child, internal=True)
+        self.namespace = ServiceNamespace(
+            f"{name}-tracing", TRACING_NAMESPACE, kubernetes_labels(args.identity, "tracing"), child, internal=True
+        )
         in_namespace = self.namespace.opts
         self.access = storage.access_for("tempo", self.namespace.namespace.metadata.name, "traces")
         self.tempo = pinned_chart(
@@ -236,7 +253,9 @@ class Traces(pulumi.ComponentResource):
                 spec={
                     "podSelector": {},
                     "policyTypes": ["Egress"],
-                    "egress": [{"to": [from_namespace(TRACING_NAMESPACE, COLLECTOR_POD_LABELS)], "ports": tcp(OTLP_GRPC_PORT, OTLP_HTTP_PORT)}],
+                    "egress": [
+                        {"to": [from_namespace(TRACING_NAMESPACE, COLLECTOR_POD_LABELS)], "ports": tcp(OTLP_GRPC_PORT, OTLP_HTTP_PORT)}
+                    ],
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[team]),
             )
@@ -267,14 +286,25 @@ class Traces(pulumi.ComponentResource):
             "ingress": [{"from": [from_namespace(GRAFANA_NAMESPACE)], "ports": tcp(TEMPO_PORT)}],
         })
         if teams:
-            namespace.policy("allow-teams-to-collector", {
-                "podSelector": {"matchLabels": COLLECTOR_POD_LABELS},
-                "policyTypes": ["Ingress"],
-                "ingress": [{
-                    "from": [{"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": teams}]}}],
-                    "ports": tcp(OTLP_GRPC_PORT, OTLP_HTTP_PORT),
-                }],
-            })
+            namespace.policy(
+                "allow-teams-to-collector",
+                {
+                    "podSelector": {"matchLabels": COLLECTOR_POD_LABELS},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [
+                                {
+                                    "namespaceSelector": {
+                                        "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": teams}]
+                                    }
+                                }
+                            ],
+                            "ports": tcp(OTLP_GRPC_PORT, OTLP_HTTP_PORT),
+                        }
+                    ],
+                },
+            )
         if logging:
             namespace.policy("allow-collector-to-loki", {
                 "podSelector": {"matchLabels": COLLECTOR_POD_LABELS},
@@ -282,6 +312,11 @@ class Traces(pulumi.ComponentResource):
                 "egress": [{"to": [namespace_selector(LOGGING_NAMESPACE)], "ports": tcp(LOKI_GATEWAY_PORT)}],
             })
         if storage_port not in KUBE_API_PORTS:
-            namespace.policy("allow-object-storage", {
-                "podSelector": {"matchLabels": TEMPO_POD_LABELS}, "policyTypes": ["Egress"], "egress": [{"to": ANYWHERE, "ports": tcp(storage_port)}],
-            })
+            namespace.policy(
+                "allow-object-storage",
+                {
+                    "podSelector": {"matchLabels": TEMPO_POD_LABELS},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": ANYWHERE, "ports": tcp(storage_port)}],
+                },
+            )

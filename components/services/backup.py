@@ -185,7 +185,8 @@ class Backup(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret]),
         )
         # The custom resources below need the CRDs the chart installs.
-        after_chart = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret, *([self.chart] if self.chart else [])])
+        crd_sources: list[pulumi.Resource] = [self.namespace, self.access.secret, *([self.chart] if self.chart else [])]
+        after_chart = pulumi.ResourceOptions(parent=self, depends_on=crd_sources)
 
         prefix = location_prefix(identity.environment, identity.site)
         self.location = k8s.apiextensions.CustomResource(
@@ -228,7 +229,7 @@ class Backup(pulumi.ComponentResource):
                     "metadata": {"labels": {f"{LABEL_PREFIX}/schedule": "daily"}},
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_chart.depends_on, self.location]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*crd_sources, self.location]),
         )
 
         driver = backup.snapshot_driver or (AKS_DISK_DRIVER if args.on_aks else None)
@@ -267,7 +268,11 @@ class Backup(pulumi.ComponentResource):
             f"{name}-primary-location",
             api_version=VELERO_API,
             kind="BackupStorageLocation",
-            metadata={"name": f"primary-{standby.site}", "namespace": NAMESPACE, "labels": {**labels, f"{LABEL_PREFIX}/standby-for": standby.stack}},
+            metadata={
+                "name": f"primary-{standby.site}",
+                "namespace": NAMESPACE,
+                "labels": {**labels, f"{LABEL_PREFIX}/standby-for": standby.stack},
+            },
             spec={
                 "provider": PROVIDERS["s3"],
                 "objectStorage": {"bucket": standby.buckets["backups"], "prefix": location_prefix(identity.environment, standby.site)},

@@ -54,12 +54,26 @@ def chart_values(args: CertManagerArgs) -> dict[str, Any]:
         "replicaCount": replicas,
         # Default TLS: an Ingress with a `tls` section and no issuer annotation still gets its
         # certificate from the platform issuer.
-        "ingressShim": {"defaultIssuerName": catalogue.CLUSTER_ISSUER, "defaultIssuerKind": "ClusterIssuer", "defaultIssuerGroup": "cert-manager.io"},
+        "ingressShim": {
+            "defaultIssuerName": catalogue.CLUSTER_ISSUER,
+            "defaultIssuerKind": "ClusterIssuer",
+            "defaultIssuerGroup": "cert-manager.io",
+        },
         "resources": resources(*CONTROLLER_SIZE),
         "securityContext": pod,
         "containerSecurityContext": container,
-        "webhook": {"replicaCount": replicas, "resources": resources(*HELPER_SIZE), "securityContext": pod, "containerSecurityContext": container},
-        "cainjector": {"replicaCount": replicas, "resources": resources(*HELPER_SIZE), "securityContext": pod, "containerSecurityContext": container},
+        "webhook": {
+            "replicaCount": replicas,
+            "resources": resources(*HELPER_SIZE),
+            "securityContext": pod,
+            "containerSecurityContext": container,
+        },
+        "cainjector": {
+            "replicaCount": replicas,
+            "resources": resources(*HELPER_SIZE),
+            "securityContext": pod,
+            "containerSecurityContext": container,
+        },
         # A post-install hook Job that only waits for the API; Pulumi orders on the chart instead.
         "startupapicheck": {"enabled": False},
     }
@@ -106,7 +120,9 @@ class CertManager(pulumi.ComponentResource):
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:CertManager", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        space = ServiceNamespace(name, catalogue.CERT_MANAGER_NAMESPACE, kubernetes_labels(args.identity, "certificates"), child, internal=True)
+        space = ServiceNamespace(
+            name, catalogue.CERT_MANAGER_NAMESPACE, kubernetes_labels(args.identity, "certificates"), child, internal=True
+        )
         self.namespace = space.namespace
         issuer = args.settings.issuer
         space.policy("allow-webhook", {
@@ -121,7 +137,14 @@ class CertManager(pulumi.ComponentResource):
                 "policyTypes": ["Egress"],
                 "egress": [{"to": ANYWHERE, "ports": tcp(80)}],
             })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.CERT_MANAGER, args.charts, catalogue.CERT_MANAGER_NAMESPACE, chart_values(args), after(child, self.namespace))
+        self.chart = pinned_chart(
+            f"{name}-chart",
+            catalogue.CERT_MANAGER,
+            args.charts,
+            catalogue.CERT_MANAGER_NAMESPACE,
+            chart_values(args),
+            after(child, self.namespace),
+        )
         on_crds = after(child, self.namespace, self.chart)
         meta = lambda resource_name: {"name": resource_name, "labels": space.labels}  # noqa: E731 - cluster-scoped
         internal = issuer if isinstance(issuer, InternalCaIssuer) else InternalCaIssuer(kind="internal_ca")

@@ -62,7 +62,12 @@ def chart_values(args: IngressArgs) -> dict[str, Any]:
         "controller": {
             "replicaCount": ingress.replicas,
             "ingressClass": catalogue.INGRESS_CLASS,
-            "ingressClassResource": {"name": catalogue.INGRESS_CLASS, "enabled": True, "default": True, "controllerValue": "k8s.io/ingress-nginx"},
+            "ingressClassResource": {
+                "name": catalogue.INGRESS_CLASS,
+                "enabled": True,
+                "default": True,
+                "controllerValue": "k8s.io/ingress-nginx",
+            },
             "image": {"registry": registry},
             # TLS by default: HTTP is redirected, HSTS is sent, only TLS 1.2 and 1.3 are offered,
             # and Ingress annotations cannot inject raw NGINX configuration.
@@ -129,5 +134,12 @@ class Ingress(pulumi.ComponentResource):
             "policyTypes": ["Egress"],
             "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {INGRESS_TARGET_LABEL: "true"}}}]}],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.INGRESS_NGINX, args.charts, catalogue.INGRESS_NAMESPACE, chart_values(args), after(child, self.namespace))
+        self.chart = pinned_chart(
+            f"{name}-chart",
+            catalogue.INGRESS_NGINX,
+            args.charts,
+            catalogue.INGRESS_NAMESPACE,
+            chart_values(args),
+            after(child, self.namespace),
+        )
         self.register_outputs({"namespace": catalogue.INGRESS_NAMESPACE})

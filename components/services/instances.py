@@ -46,7 +46,10 @@ def instance_network_policy(
     if https_egress:
         egress.append({"to": ANYWHERE, "ports": tcp(*KUBE_API_PORTS)})
     return k8s.networking.v1.NetworkPolicy(
-        name, metadata=metadata, spec={"podSelector": {"matchLabels": pod_labels}, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress}, opts=opts,
+        name,
+        metadata=metadata,
+        spec={"podSelector": {"matchLabels": pod_labels}, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress},
+        opts=opts,
     )
 
 
@@ -56,5 +59,7 @@ def clients_of(team: Team, service: str, instance: str) -> list[dict[str, str]]:
     return [
         {"app.kubernetes.io/name": workload.name, f"{LABEL_PREFIX}/team": team.name}
         for workload in team.workloads
-        if any(uses.service == service and (uses.instance or SHARED_SERVICES[service].default_instance) == instance for uses in workload.uses)
+        if any(
+            uses.service == service and (uses.instance or SHARED_SERVICES[service].default_instance) == instance for uses in workload.uses
+        )
     ]

@@ -112,11 +112,20 @@ def retention_ms(hours: int) -> str:
     return str(hours * 3600 * 1000)
 
 
-def certificate(name: str, metadata: dict[str, Any], secret: str, spec: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+def certificate(
+    name: str, metadata: dict[str, Any], secret: str, spec: dict[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
     """A cert-manager Certificate from the cluster's internal CA (catalogue.INTERNAL_ISSUER)."""
     return k8s.apiextensions.CustomResource(
-        name, api_version=catalogue.CERT_MANAGER_API, kind="Certificate", metadata=metadata,
-        spec={"secretName": secret, **spec, "issuerRef": {"name": catalogue.INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"}},
+        name,
+        api_version=catalogue.CERT_MANAGER_API,
+        kind="Certificate",
+        metadata=metadata,
+        spec={
+            "secretName": secret,
+            **spec,
+            "issuerRef": {"name": catalogue.INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        },
         opts=opts,
     )
 
@@ -170,23 +179,36 @@ class Kafka(pulumi.ComponentResource):
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": port} for port in KAFKA.ports]}],
             })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.STRIMZI, args.charts, namespace, operator_values(args.images), after(child, self.namespace))
+        self.chart = pinned_chart(
+            f"{name}-chart", catalogue.STRIMZI, args.charts, namespace, operator_values(args.images), after(child, self.namespace)
+        )
         on_crds = after(child, self.namespace, self.chart)
         listener = dict(LISTENER)
         self.listener_certificate = None
         self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
         if issuer is not None:
             self.listener_certificate = certificate(
-                f"{name}-listener-certificate", space.metadata(LISTENER_CERTIFICATE_SECRET), LISTENER_CERTIFICATE_SECRET,
-                {"dnsNames": listener_dns_names(cluster_name, namespace), "usages": ["server auth", "digital signature", "key encipherment"]},
+                f"{name}-listener-certificate",
+                space.metadata(LISTENER_CERTIFICATE_SECRET),
+                LISTENER_CERTIFICATE_SECRET,
+                {
+                    "dnsNames": listener_dns_names(cluster_name, namespace),
+                    "usages": ["server auth", "digital signature", "key encipherment"],
+                },
                 after(child, self.namespace, issuer),
             )
-            listener["configuration"] = {"brokerCertChainAndKey": {"secretName": LISTENER_CERTIFICATE_SECRET, "certificate": "tls.crt", "key": "tls.key"}}
+            listener["configuration"] = {
+                "brokerCertChainAndKey": {"secretName": LISTENER_CERTIFICATE_SECRET, "certificate": "tls.crt", "key": "tls.key"}
+            }
             for team in args.teams:
                 if clients_of(team, "kafka", cluster_name):
                     self.client_certificates[team.name] = certificate(
                         f"{name}-client-{team.name}",
-                        {"name": KAFKA_CLIENT_SECRET, "namespace": team.name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
+                        {
+                            "name": KAFKA_CLIENT_SECRET,
+                            "namespace": team.name,
+                            "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name},
+                        },
                         KAFKA_CLIENT_SECRET,
                         {"commonName": team.name, "usages": ["client auth", "digital signature", "key encipherment"]},
                         after(child, issuer, args.team_namespaces.get(team.name)),
@@ -264,7 +286,10 @@ class Kafka(pulumi.ComponentResource):
                     spec={
                         "partitions": topic.partitions,
                         "replicas": replicas,
-                        "config": {"retention.ms": retention_ms(topic.retention_hours), "min.insync.replicas": kafka.min_insync_replicas(replicas)},
+                        "config": {
+                            "retention.ms": retention_ms(topic.retention_hours),
+                            "min.insync.replicas": kafka.min_insync_replicas(replicas),
+                        },
                     },
                     opts=after(on_crds, self.cluster),
                 )

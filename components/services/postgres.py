@@ -299,7 +299,12 @@ class Postgres(pulumi.ComponentResource):
         )
         if args.backup is not None:
             logical_backup_network_policies(
-                f"{name}-logical-backup", self.cluster_name, postgres_namespace(team.name), POSTGRES.endpoint(team.name, database.name).pod_labels, labels, child,
+                f"{name}-logical-backup",
+                self.cluster_name,
+                postgres_namespace(team.name),
+                POSTGRES.endpoint(team.name, database.name).pod_labels,
+                labels,
+                child,
             )
         self.register_outputs({"cluster": self.cluster_name})
 
@@ -368,11 +373,15 @@ class DataNamespace(HardenedNamespace):
     and WAL-G).
     """
 
-    def __init__(self, name: str, team: Team, settings: PostgresSettings, identity: StackIdentity, backups: bool, opts: pulumi.ResourceOptions):
+    def __init__(
+        self, name: str, team: Team, settings: PostgresSettings, identity: StackIdentity, backups: bool, opts: pulumi.ResourceOptions
+    ):
         labels = {**kubernetes_labels(identity, "database"), f"{LABEL_PREFIX}/team": team.name}
         super().__init__(name, postgres_namespace(team.name), labels, opts, enforce="baseline",
                          annotations={f"{LABEL_PREFIX}/pod-security-exemption": POD_SECURITY_EXEMPTION})
-        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=self.metadata("data-quota"), spec={"hard": data_quota(settings, team, backups)}, opts=self.opts)
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota", metadata=self.metadata("data-quota"), spec={"hard": data_quota(settings, team, backups)}, opts=self.opts
+        )
         k8s.rbac.v1.Role(f"{name}-role", metadata=self.metadata(rbac.DATA_ROLE_NAME), rules=rbac.data_rules(), opts=self.opts)
         k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
@@ -441,10 +450,19 @@ class PostgresOperator(pulumi.ComponentResource):
             data = self.data_namespaces.get(team.name)
             if storage is None or data is None:
                 continue
-            backup = storage.access_for(f"postgres-{team.name}", data.namespace.metadata.name, "postgres", aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None)
+            backup = storage.access_for(
+                f"postgres-{team.name}",
+                data.namespace.metadata.name,
+                "postgres",
+                aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None,
+            )
             k8s.core.v1.Secret(
                 f"{name}-{team.name}-logical-backup",
-                metadata={"name": LOGICAL_BACKUP_SECRET, "namespace": data.namespace_name, "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name}},
+                metadata={
+                    "name": LOGICAL_BACKUP_SECRET,
+                    "namespace": data.namespace_name,
+                    "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name},
+                },
                 type="Opaque",
                 string_data=backup.secret.string_data,
                 opts=after(child, data.namespace, backup.secret),
@@ -452,15 +470,26 @@ class PostgresOperator(pulumi.ComponentResource):
             backups[team.name] = backup
         any_backup = next(iter(backups.values()), None)
         self.chart = pinned_chart(
-            f"{name}-chart", catalogue.POSTGRES_OPERATOR, args.charts, catalogue.POSTGRES_OPERATOR_NAMESPACE, operator_values(args.images, any_backup), after(child, self.namespace),
+            f"{name}-chart",
+            catalogue.POSTGRES_OPERATOR,
+            args.charts,
+            catalogue.POSTGRES_OPERATOR_NAMESPACE,
+            operator_values(args.images, any_backup),
+            after(child, self.namespace),
         )
         self.clusters = {}
         for team in args.teams:
             for database in team.databases:
                 cluster = Postgres(
                     f"postgres-{team.name}-{database.name}",
-                    PostgresArgs(team=team, database=database, settings=args.settings, identity=args.identity, backup=backups.get(team.name),
-                                 standby=args.standby),
+                    PostgresArgs(
+                        team=team,
+                        database=database,
+                        settings=args.settings,
+                        identity=args.identity,
+                        backup=backups.get(team.name),
+                        standby=args.standby,
+                    ),
                     # The operator writes the owner's Secret into the team namespace (owner_role).
                     after(child, self.chart, self.data_namespaces[team.name].namespace, args.team_namespaces.get(team.name)),
                 )

@@ -166,13 +166,22 @@ class RabbitMQOperator(pulumi.ComponentResource):
                 "ports": [{"protocol": "TCP", "port": port} for port in MANAGEMENT_PORTS],
             }],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.RABBITMQ_OPERATOR, args.charts, catalogue.RABBITMQ_OPERATOR_NAMESPACE, operator_values(args.images), after(child, self.namespace))
+        self.chart = pinned_chart(
+            f"{name}-chart",
+            catalogue.RABBITMQ_OPERATOR,
+            args.charts,
+            catalogue.RABBITMQ_OPERATOR_NAMESPACE,
+            operator_values(args.images),
+            after(child, self.namespace),
+        )
         self.clusters = {}
         for team in args.teams:
             for queue in team.queues:
                 queue_args = RabbitMQArgs(team=team, queue=queue, settings=args.settings, identity=args.identity, images=args.images,
                                           tls=args.issuer is not None)
                 self.clusters[f"{team.name}/{queue.name}"] = RabbitMQ(
-                    f"rabbitmq-{team.name}-{queue.name}", queue_args, after(child, self.chart, args.issuer, args.team_namespaces.get(team.name)),
+                    f"rabbitmq-{team.name}-{queue.name}",
+                    queue_args,
+                    after(child, self.chart, args.issuer, args.team_namespaces.get(team.name)),
                 )
         self.register_outputs({"clusters": sorted(self.clusters)})

@@ -180,7 +180,14 @@ class RedisOperator(pulumi.ComponentResource):
                 "ports": [{"protocol": "TCP", "port": port} for port in REDIS.ports],
             }],
         })
-        self.chart = pinned_chart(f"{name}-chart", catalogue.REDIS_OPERATOR, args.charts, catalogue.REDIS_OPERATOR_NAMESPACE, operator_values(args.images), after(child, self.namespace))
+        self.chart = pinned_chart(
+            f"{name}-chart",
+            catalogue.REDIS_OPERATOR,
+            args.charts,
+            catalogue.REDIS_OPERATOR_NAMESPACE,
+            operator_values(args.images),
+            after(child, self.namespace),
+        )
         self.caches = {}
         for team in args.teams:
             for cache in team.caches:

@@ -95,7 +95,12 @@ def storage_values(access: StorageAccess) -> dict[str, Any]:
     else:
         backend = {
             "type": "azure",
-            "azure": {"accountname": access.account, "container": access.bucket, "realm": "core.windows.net", "existingSecret": access.secret_name},
+            "azure": {
+                "accountname": access.account,
+                "container": access.bucket,
+                "realm": "core.windows.net",
+                "existingSecret": access.secret_name,
+            },
         }
     # Clients pull through Harbor, not by redirect to the bucket: nodes then need no route to the
     # object storage and the bucket stays private to Harbor.
@@ -158,19 +163,29 @@ class Registry(pulumi.ComponentResource):
         space.policy("allow-egress", allow_egress_outside_the_cluster(storage.egress_ports()))
         # The ingress controller reaches Harbor, and Harbor's components talk to each other (core,
         # registry, database, redis, jobservice).
-        space.policy("allow-ingress", {
-            "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [namespace_selector(catalogue.INGRESS_NAMESPACE), {"podSelector": {}}]}],
-        })
+        space.policy(
+            "allow-ingress",
+            {
+                "podSelector": {},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [namespace_selector(catalogue.INGRESS_NAMESPACE), {"podSelector": {}}]}],
+            },
+        )
         space.policy("allow-internal-egress", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"podSelector": {}}]}]})
 
         # The chart's S3 driver reads its own key names; its Azure driver reads AZURE_STORAGE_ACCESS_KEY,
         # a canonical key of the access Secret.
-        aliases = {"REGISTRY_STORAGE_S3_ACCESSKEY": S3_ACCESS_KEY_ID, "REGISTRY_STORAGE_S3_SECRETKEY": S3_SECRET_ACCESS_KEY} if storage.kind == "s3" else None
+        aliases = (
+            {"REGISTRY_STORAGE_S3_ACCESSKEY": S3_ACCESS_KEY_ID, "REGISTRY_STORAGE_S3_SECRETKEY": S3_SECRET_ACCESS_KEY}
+            if storage.kind == "s3"
+            else None
+        )
         self.access = storage.access_for("harbor", self.namespace.metadata.name, "registry", aliases=aliases)
 
         secrets = self._secrets(name, labels, in_namespace)
-        self.secrets = {secret_name: resource for secret_name, resource in zip(
-            (ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET, TOKEN_SECRET), secrets["resources"])}
+        self.secrets = dict(
+            zip((ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET, TOKEN_SECRET), secrets["resources"], strict=True)
+        )
         self.values = self._values(args, secrets["database"])
         production = args.identity.production
         self.chart = pinned_chart(
@@ -187,7 +202,9 @@ class Registry(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def password(role: str, length: int) -> random.RandomPassword:
-            return random.RandomPassword(f"{name}-{role}", length=length, special=False, min_upper=1, min_lower=1, min_numeric=1, opts=child)
+            return random.RandomPassword(
+                f"{name}-{role}", length=length, special=False, min_upper=1, min_lower=1, min_numeric=1, opts=child
+            )
 
         admin = password("admin-password", 24)
         self.admin_password = pulumi.Output.secret(admin.result)
@@ -222,19 +239,29 @@ class Registry(pulumi.ComponentResource):
 
         resources = [
             secret("admin", ADMIN_SECRET, {"HARBOR_ADMIN_PASSWORD": admin.result}),
-            secret("core-secrets", CORE_SECRET, {
-                "secretKey": generated["secretKey"].result,
-                "secret": generated["core"].result,
-                "CSRF_KEY": generated["xsrf"].result,
-            }),
+            secret(
+                "core-secrets",
+                CORE_SECRET,
+                {
+                    "secretKey": generated["secretKey"].result,
+                    "secret": generated["core"].result,
+                    "CSRF_KEY": generated["xsrf"].result,
+                },
+            ),
             secret("jobservice-secrets", JOBSERVICE_SECRET, {"JOBSERVICE_SECRET": generated["jobservice"].result}),
-            secret("registry-secrets", REGISTRY_SECRET, {
-                "REGISTRY_HTTP_SECRET": generated["http"].result,
-                "REGISTRY_PASSWD": registry_password.result,
-                # htpasswd with a bcrypt hash made once: Helm's `htpasswd` would salt anew on every render.
-                "REGISTRY_HTPASSWD": pulumi.Output.concat(REGISTRY_USER, ":", registry_password.bcrypt_hash),
-            }),
-            secret("token-signing", TOKEN_SECRET, {"tls.crt": certificate.cert_pem, "tls.key": key.private_key_pem}, kind="kubernetes.io/tls"),
+            secret(
+                "registry-secrets",
+                REGISTRY_SECRET,
+                {
+                    "REGISTRY_HTTP_SECRET": generated["http"].result,
+                    "REGISTRY_PASSWD": registry_password.result,
+                    # htpasswd with a bcrypt hash made once: Helm's `htpasswd` would salt anew on every render.
+                    "REGISTRY_HTPASSWD": pulumi.Output.concat(REGISTRY_USER, ":", registry_password.bcrypt_hash),
+                },
+            ),
+            secret(
+                "token-signing", TOKEN_SECRET, {"tls.crt": certificate.cert_pem, "tls.key": key.private_key_pem}, kind="kubernetes.io/tls"
+            ),
         ]
         return {"resources": resources, "database": pulumi.Output.secret(generated["database"].result)}
 
@@ -305,7 +332,10 @@ class Registry(pulumi.ComponentResource):
                     "image": image("harbor-db"),
                     "password": database_password,
                     "resources": RESOURCES["database"],
-                    "initContainer": {"migrator": {"resources": RESOURCES["database_init"]}, "permissions": {"resources": RESOURCES["database_init"]}},
+                    "initContainer": {
+                        "migrator": {"resources": RESOURCES["database_init"]},
+                        "permissions": {"resources": RESOURCES["database_init"]},
+                    },
                 },
             },
             "redis": {"type": "internal", "internal": {"image": image("redis-photon"), "resources": RESOURCES["redis"]}},

@@ -28,7 +28,9 @@ The Secret's keys (every value a Pulumi secret: never plain text in state or out
 | kind | keys |
 |---|---|
 | s3 | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `cloud` (an AWS shared-credentials file) |
-| azure_blob | `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_ACCESS_KEY`, `cloud` (`AZURE_STORAGE_ACCOUNT_ACCESS_KEY=...` and `AZURE_CLOUD_NAME=AzurePublicCloud`, the env file Velero's Azure plugin reads) |
+| azure_blob | `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_ACCESS_KEY`, `cloud` (the env file Velero's Azure plugin reads) |
+
+Azure's `cloud` holds `AZURE_STORAGE_ACCOUNT_ACCESS_KEY=...` and `AZURE_CLOUD_NAME=AzurePublicCloud`.
 
 `StorageAccess` carries the rest, none of it secret: `kind`, `secret_name`, `secret` (the resource,
 to depend on), `bucket`, `endpoint` (the S3 endpoint URL or `https://<account>.blob.core.windows.net`),
@@ -46,7 +48,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -171,8 +174,8 @@ class ObjectStorage(pulumi.ComponentResource):
         self.register_outputs({"kind": self.kind, "buckets": self.buckets, "endpoint": self.endpoint})
 
     def _azure(self, name: str, args: ObjectStorageArgs, config: AzureBlob) -> None:
-        if args.resource_group_name is None:
-            raise ValueError("azure_blob storage needs the AKS cluster's resource group")
+        if args.resource_group_name is None or args.location is None:
+            raise ValueError("azure_blob storage needs the AKS cluster's resource group and region")
         production = args.environment == "prod"
         stateful = pulumi.ResourceOptions(parent=self, protect=production)
         group = args.resource_group_name
@@ -252,7 +255,8 @@ class ObjectStorage(pulumi.ComponentResource):
         keys = azure_storage.list_storage_account_keys_output(
             resource_group_name=group, account_name=account_name, opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        self._account_key = pulumi.Output.secret(keys.keys[0].value)
+        first_key: pulumi.Output[str] = keys.keys.apply(lambda found: found[0].value)
+        self._account_key: pulumi.Output[str] = pulumi.Output.secret(first_key)
 
     def egress_ports(self, *extra: int) -> list[int]:
         """The ports a consumer's egress policy opens: HTTPS, the endpoint's port and `extra`, each once."""
@@ -296,7 +300,9 @@ class ObjectStorage(pulumi.ComponentResource):
                 "AZURE_STORAGE_ACCOUNT_ACCESS_KEY={0}\nAZURE_CLOUD_NAME={1}\n", key, AZURE_CLOUD)),
         }
 
-    def access_for(self, consumer: str, namespace: pulumi.Input[str], purpose: str, aliases: Mapping[str, str] | None = None) -> StorageAccess:
+    def access_for(
+        self, consumer: str, namespace: pulumi.Input[str], purpose: str, aliases: Mapping[str, str] | None = None
+    ) -> StorageAccess:
         """A Secret with the credentials in `namespace`, and where the `purpose` bucket is (module docstring)."""
         if purpose not in BUCKET_PURPOSES:
             raise ValueError(f"unknown bucket purpose `{purpose}`; one of {', '.join(BUCKET_PURPOSES)}")

@@ -7,6 +7,8 @@ import pulumi_kubernetes as k8s
 
 from stacks import catalogue
 from ..labels import INGRESS_TARGET_LABEL
+from stacks.model.workloads import Api as ApiSettings
+
 from .base import WorkloadArgs, WorkloadComponent
 from .pod import http_probe, pod_template
 
@@ -21,6 +23,8 @@ class Api(WorkloadComponent):
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:workloads:Api", name, args, opts)
         api = args.workload
+        if not isinstance(api, ApiSettings):
+            raise TypeError(f"{name}: an Api component takes an `api` workload, not `{api.kind}`")
         # The team's allow-ingress-controller policy admits traffic to pods with this label.
         pod_labels = {**self.labels, INGRESS_TARGET_LABEL: "true"}
         probes = {
@@ -29,7 +33,12 @@ class Api(WorkloadComponent):
         }
         spread = {
             "topologySpreadConstraints": [
-                {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": self.selector}}
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": self.selector},
+                }
             ]
         }
         self.deployment = k8s.apps.v1.Deployment(
@@ -50,7 +59,11 @@ class Api(WorkloadComponent):
         k8s.core.v1.Service(
             f"{name}-service",
             metadata=self.meta(args),
-            spec={"type": "ClusterIP", "selector": self.selector, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
+            spec={
+                "type": "ClusterIP",
+                "selector": self.selector,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
             opts=self.child,
         )
         k8s.networking.v1.Ingress(
@@ -62,7 +75,15 @@ class Api(WorkloadComponent):
                 "rules": [
                     {
                         "host": api.host,
-                        "http": {"paths": [{"path": api.path, "pathType": "Prefix", "backend": {"service": {"name": api.name, "port": {"name": "http"}}}}]},
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": api.path,
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": api.name, "port": {"name": "http"}}},
+                                }
+                            ]
+                        },
                     }
                 ],
             },

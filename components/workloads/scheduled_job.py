@@ -5,6 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from stacks.model.workloads import ScheduledJob as ScheduledJobSettings
+
 from .base import WorkloadArgs, WorkloadComponent
 from .pod import pod_template
 
@@ -19,6 +21,8 @@ class ScheduledJob(WorkloadComponent):
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:workloads:ScheduledJob", name, args, opts)
         job = args.workload
+        if not isinstance(job, ScheduledJobSettings):
+            raise TypeError(f"{name}: a ScheduledJob component takes a `scheduled_job` workload, not `{job.kind}`")
         self.cron_job = k8s.batch.v1.CronJob(
             f"{name}-cron-job",
             metadata=self.meta(args),

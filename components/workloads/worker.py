@@ -5,6 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from stacks.model.workloads import Worker as WorkerSettings
+
 from .base import WorkloadArgs, WorkloadComponent
 from .pod import http_probe, pod_template
 
@@ -18,6 +20,8 @@ class Worker(WorkloadComponent):
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:workloads:Worker", name, args, opts)
         worker = args.workload
+        if not isinstance(worker, WorkerSettings):
+            raise TypeError(f"{name}: a Worker component takes a `worker` workload, not `{worker.kind}`")
         probes = {
             "readinessProbe": http_probe("health", worker.health_path, period=10, failures=3),
             "livenessProbe": http_probe("health", worker.health_path, period=20, failures=6),

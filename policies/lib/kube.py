@@ -71,17 +71,15 @@ def pod_template(type_token_: str, props: dict) -> tuple[dict, dict] | None:
     """(pod metadata, pod spec) of an object that carries a pod, or None if it has none
     (e.g. a ReplicationController without a template). Raises `Undecided` when the template
     itself is unknown."""
-    path = POD_TEMPLATE_PATHS.get(group_kind(type_token_))
-    if path is None:
-        if group_kind(type_token_) not in POD_TEMPLATE_PATHS:
+    kind = group_kind(type_token_)
+    if kind is None or kind not in POD_TEMPLATE_PATHS:
+        return None
+    template = props
+    for key in POD_TEMPLATE_PATHS[kind] or ():
+        inner = obj(template.get(key))
+        if inner is None:
             return None
-        template = props
-    else:
-        template = props
-        for key in path:
-            template = obj(template.get(key))
-            if template is None:
-                return None
+        template = inner
     return obj(template.get("metadata")) or {}, obj(template.get("spec")) or {}
 
 

@@ -13,7 +13,8 @@ with the resource it concerns (None for the stack as a whole).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
 
 MANDATORY = "mandatory"
 ADVISORY = "advisory"

@@ -81,9 +81,16 @@ def budget_problems(resources: list[Resource], config: dict) -> list[tuple[str, 
         return []
     currency = config.get("currency") or "USD"
     estimate = config.get("estimate")
-    regenerate = "generate the pack config with `python -m stacks policy-config STACK --output FILE` from this commit and pass it with --policy-pack-config"
+    regenerate = ("generate the pack config with `python -m stacks policy-config STACK --output FILE` from this commit "
+                  "and pass it with --policy-pack-config")
     if not isinstance(estimate, dict) or not estimate:
-        return [(f"the stack has a budget of {_money(budget, currency)} a month but the policy config carries no cost estimate; {regenerate}", None)]
+        return [
+            (
+                f"the stack has a budget of {_money(budget, currency)} a month but the policy config carries no cost estimate; "
+                f"{regenerate}",
+                None,
+            )
+        ]
 
     problems: list[tuple[str, Resource | None]] = []
     priced = estimate.get("facts") or {}
@@ -92,9 +99,17 @@ def budget_problems(resources: list[Resource], config: dict) -> list[tuple[str, 
     for key in sorted(set(priced) | set(actual)):
         owner = by_key.get(key.split("/", 1)[0])
         if key not in priced:
-            problems.append((f"`{key}` costs money but is not in the cost estimate, which was made for other resources; {regenerate}", owner))
+            problems.append(
+                (f"`{key}` costs money but is not in the cost estimate, which was made for other resources; {regenerate}", owner)
+            )
         elif key not in actual:
-            problems.append((f"the cost estimate prices `{key}`, which this stack does not register: the estimate was made for other resources; {regenerate}", None))
+            problems.append(
+                (
+                    f"the cost estimate prices `{key}`, which this stack does not register: the estimate was made for other resources; "
+                    f"{regenerate}",
+                    None,
+                )
+            )
         else:
             changed = _differences(priced[key], actual[key])
             if changed:
@@ -125,8 +140,17 @@ POLICY = PolicySpec(
     kind="stack",
     check=budget_problems,
     config_schema={
-        "budgetMonthly": {"type": "number", "minimum": 0, "default": 0, "description": "The stack's monthly budget (policy.budget_monthly); 0: no budget."},
+        "budgetMonthly": {
+            "type": "number",
+            "minimum": 0,
+            "default": 0,
+            "description": "The stack's monthly budget (policy.budget_monthly); 0: no budget.",
+        },
         "currency": {"type": "string", "default": "USD", "description": "Currency of the budget and the estimate."},
-        "estimate": {"type": "object", "default": {}, "description": "The cost estimate of python -m stacks cost STACK --json: monthlyMin, monthlyMax, lines, unpriced, facts."},
+        "estimate": {
+            "type": "object",
+            "default": {},
+            "description": "The cost estimate of python -m stacks cost STACK --json: monthlyMin, monthlyMax, lines, unpriced, facts.",
+        },
     },
 )

@@ -64,7 +64,7 @@ def default_deny_problems(resources: list[Resource], config: dict) -> list[tuple
                 namespaces.setdefault(kube.metadata_name(resource.props), resource)
         except Undecided:
             continue
-    problems = []
+    problems: list[tuple[str, Resource | None]] = []
     for ns, first in workloads.items():
         missing = [d for d in ("Ingress", "Egress") if d not in denied.get(ns, ())]
         if not missing or ns in undecided:

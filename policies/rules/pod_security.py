@@ -26,7 +26,7 @@ values) or the check (pod-level values) that needs them: nothing is reported for
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from ..lib import kube
 from ..lib.spec import EXEMPT_NAMESPACES, PolicySpec
@@ -144,7 +144,7 @@ def check_windows_host_process(pod: Pod) -> str | None:
     pod_bad = False
     try:
         options = obj((_pod_sc(pod.spec) or {}).get("windowsOptions"))
-        pod_bad = bool(options) and flag(options.get("hostProcess")) is True
+        pod_bad = options is not None and bool(options) and flag(options.get("hostProcess")) is True
     except Undecided:
         pass
     if not pod_bad and not bad:

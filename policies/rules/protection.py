@@ -41,7 +41,7 @@ def protection_problems(resources: list[Resource], config: dict) -> list[tuple[s
         return []
     stateful_types = set(config.get("statefulTypes") or ())
     with_claims = config.get("statefulSetsWithVolumeClaims", True)
-    problems = []
+    problems: list[tuple[str, Resource | None]] = []
     for resource in resources:
         if resource.protect is None or resource.protect:
             continue

@@ -11,6 +11,8 @@ in `machineGlobalConfig` nor in a per-machine override (`machineSelectorConfigs[
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import yaml
 
 from ..lib.spec import PolicySpec
@@ -72,6 +74,11 @@ def _retained(value, minimum) -> bool:
     return value is not None and value is not True and value is not False and isinstance(value, (int, float)) and value >= minimum
 
 
+def _selector_config(selector: object) -> Callable[[], dict]:
+    """The RKE2 config a machine selector entry sets, read when its check runs."""
+    return lambda: _machine_config((obj(selector) or {}).get("config"))
+
+
 def rancher_problems(type_token: str, props: dict, config: dict) -> list[str]:
     messages: list[str] = []
     rke = lambda: obj(props.get("rkeConfig")) or {}  # noqa: E731
@@ -98,19 +105,19 @@ def rancher_problems(type_token: str, props: dict, config: dict) -> list[str]:
     # message below applies instead.
     _check(
         messages,
-        lambda: s3() is None or _retained(s3().get("retention"), minimum),
+        lambda: s3() is None or _retained((s3() or {}).get("retention"), minimum),
         f"etcd snapshot retention in S3 is not set or below {num(minimum)}; set rkeConfig.etcd.s3Config.retention to "
         f"{num(minimum)} or more",
     )
     _check(
         messages,
-        lambda: bool(s3()) and bool(text(s3().get("bucket"))) and bool(text(s3().get("endpoint"))),
+        lambda: bool(s3()) and bool(text((s3() or {}).get("bucket"))) and bool(text((s3() or {}).get("endpoint"))),
         "etcd snapshots stay on the nodes; set rkeConfig.etcd.s3Config with bucket, endpoint and "
         "cloudCredentialName so they survive the loss of the cluster",
     )
     _check(
         messages,
-        lambda: s3() is None or bool(text(s3().get("cloudCredentialName")).strip()),
+        lambda: s3() is None or bool(text((s3() or {}).get("cloudCredentialName")).strip()),
         "etcd snapshots in S3 have no credential; set rkeConfig.etcd.s3Config.cloudCredentialName to a Rancher S3 "
         "cloud credential (the id of a rancher2 CloudCredential)",
     )
@@ -124,13 +131,15 @@ def rancher_problems(type_token: str, props: dict, config: dict) -> list[str]:
 
     # The RKE2 configs in the spec: the global one and each per-machine override, which Rancher
     # merges over the global one for the machines it selects. Each is judged on the keys it sets.
-    places = [("rkeConfig.machineGlobalConfig", lambda: _machine_config(rke().get("machineGlobalConfig")))]
+    places: list[tuple[str, Callable[[], dict]]] = [
+        ("rkeConfig.machineGlobalConfig", lambda: _machine_config(rke().get("machineGlobalConfig"))),
+    ]
     try:
         selectors = seq(rke().get("machineSelectorConfigs"))
     except Undecided:
         selectors = ()
     for index, selector in enumerate(selectors):
-        places.append((f"rkeConfig.machineSelectorConfigs[{index}].config", lambda s=selector: _machine_config((obj(s) or {}).get("config"))))
+        places.append((f"rkeConfig.machineSelectorConfigs[{index}].config", _selector_config(selector)))
 
     for where, machine in places:
         _check(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from ..lib import kube
 from ..lib.spec import EXEMPT_NAMESPACES, PolicySpec, Resource, string_list
-from ..lib.values import Undecided, flag, obj, text
+from ..lib.values import Undecided, flag, text
 
 SERVICE_ACCOUNT = ("core", "ServiceAccount")
 
 
 def _spec_path(type_token: str) -> str:
-    path = kube.POD_TEMPLATE_PATHS.get(kube.group_kind(type_token))
+    kind = kube.group_kind(type_token)
+    path = kube.POD_TEMPLATE_PATHS.get(kind) if kind is not None else None
     return ".".join((path or ()) + ("spec",))
 
 
@@ -34,7 +35,7 @@ def token_automount_problems(resources: list[Resource], config: dict) -> list[tu
                 workloads.append(resource)
         except Undecided:
             continue
-    problems = []
+    problems: list[tuple[str, Resource | None]] = []
     for resource in workloads:
         try:
             ns = kube.namespace(resource.props)

@@ -32,7 +32,9 @@ def service_exposure_problems(type_token: str, props: dict, config: dict) -> lis
         try:
             annotations = obj((obj(props.get("metadata")) or {}).get("annotations")) or {}
             undecided = any(is_unknown(annotations.get(key)) for key in wanted)
-            internal = any(text(annotations.get(key)) == str(value) for key, value in wanted.items() if not is_unknown(annotations.get(key)))
+            internal = any(
+                text(annotations.get(key)) == str(value) for key, value in wanted.items() if not is_unknown(annotations.get(key))
+            )
         except Undecided:
             undecided, internal = True, False
         if not internal and not undecided and not config.get("allowPublicLoadBalancer", False):

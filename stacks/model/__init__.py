@@ -63,9 +63,14 @@ class StackConfig(Strict):
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
         several_sites = self.site.role == "secondary" or bool(self.site.secondaries)
         if self.services.registry.enabled and several_sites and self.services.registry.replication_secret is None:
-            problems.append(("services.registry.replication_secret", "the sites' Harbors replicate images from the primary with a shared robot account "
-                                                                      "secret; set the same on each site with `pulumi config set --secret --path "
-                                                                      f"'{PROJECT}:services.registry.replication_secret' <value>`"))
+            problems.append(
+                (
+                    "services.registry.replication_secret",
+                    "the sites' Harbors replicate images from the primary with a shared robot account "
+                    "secret; set the same on each site with `pulumi config set --secret --path "
+                    f"'{PROJECT}:services.registry.replication_secret' <value>`",
+                )
+            )
         check(problems)
         return self
 
@@ -80,15 +85,36 @@ class StackConfig(Strict):
         problems = []
         issuer = services.cert_manager.issuer
         if services.cert_manager.enabled and issuer.kind == "acme" and services.ingress.enabled and services.ingress.internal_load_balancer:
-            problems.append(("services.cert_manager.issuer.kind", "ACME HTTP-01 challenges must reach the ingress controller from the internet, but "
-                             "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it"))
+            problems.append(
+                (
+                    "services.cert_manager.issuer.kind",
+                    "ACME HTTP-01 challenges must reach the ingress controller from the internet, but "
+                    "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it",
+                )
+            )
         if any(workload.kind == "api" for team in self.teams for workload in team.workloads):
             for service in ("ingress", "cert_manager"):
                 if not getattr(services, service).enabled:
-                    problems.append((f"services.{service}.enabled", "teams declare APIs, which are served by the ingress controller with certificates from the platform issuer; enable it"))
+                    problems.append(
+                        (
+                            f"services.{service}.enabled",
+                            "teams declare APIs, which are served by the ingress controller with certificates from the platform issuer; "
+                            "enable it",
+                        )
+                    )
         # (a render target has no storage by design: it writes Secrets to files)
-        if self.environment == "prod" and services.postgres.enabled and self.storage is None and not isinstance(self.infrastructure, Render):
-            problems.append(("services.postgres.enabled", "prod databases archive WAL and logical backups to object storage for point-in-time recovery; configure `storage`"))
+        if (
+            self.environment == "prod"
+            and services.postgres.enabled
+            and self.storage is None
+            and not isinstance(self.infrastructure, Render)
+        ):
+            problems.append(
+                (
+                    "services.postgres.enabled",
+                    "prod databases archive WAL and logical backups to object storage for point-in-time recovery; configure `storage`",
+                )
+            )
         return problems + service_instance_problems(self)
 
     def _observability_problems(self) -> list[tuple[str, str]]:
@@ -99,7 +125,9 @@ class StackConfig(Strict):
         problems = []
         for service in ("logging", "tracing"):
             if getattr(services, service).enabled and not monitoring.enabled:
-                problems.append((f"services.{service}.enabled", "is viewed in Grafana, which the monitoring stack runs; enable services.monitoring"))
+                problems.append(
+                    (f"services.{service}.enabled", "is viewed in Grafana, which the monitoring stack runs; enable services.monitoring")
+                )
         if not monitoring.enabled:
             return problems
         key = "services.monitoring.central"
@@ -111,11 +139,21 @@ class StackConfig(Strict):
                                                f"`{self.site.primary}` (or leave send_to out)"))
         several_sites = self.site.role == "secondary" or bool(self.site.secondaries)
         if several_sites and not central.hostname:
-            problems.append((f"{key}.hostname", "this environment has several sites: the primary receives the others' metrics and logs at its "
-                                                "telemetry host, and any site may become the primary; set this site's (e.g. `telemetry.dc1.example.com`)"))
+            problems.append(
+                (
+                    f"{key}.hostname",
+                    "this environment has several sites: the primary receives the others' metrics and logs at its "
+                    "telemetry host, and any site may become the primary; set this site's (e.g. `telemetry.dc1.example.com`)",
+                )
+            )
         if several_sites and central.password is None:
-            problems.append((f"{key}.password", "the sites authenticate to each other with a shared password; set the same on each with "
-                                                f"`pulumi config set --secret --path '{PROJECT}:services.monitoring.central.password' <value>`"))
+            problems.append(
+                (
+                    f"{key}.password",
+                    "the sites authenticate to each other with a shared password; set the same on each with "
+                    f"`pulumi config set --secret --path '{PROJECT}:services.monitoring.central.password' <value>`",
+                )
+            )
         if central.hostname and not services.ingress.enabled:
             problems.append((f"{key}.hostname", "is served by the platform ingress; enable services.ingress"))
         if monitoring.grafana_hostname and not services.ingress.enabled:
@@ -134,5 +172,10 @@ class StackConfig(Strict):
                     problems.append((f"{key}.image", f"`{registry}` is not an allowed registry ({where})"))
                 for u, uses in enumerate(workload.uses):
                     if not getattr(self.services, uses.service).enabled:
-                        problems.append((f"{key}.uses[{u}].service", f"this stack does not run {uses.service}; enable services.{uses.service} or remove it"))
+                        problems.append(
+                            (
+                                f"{key}.uses[{u}].service",
+                                f"this stack does not run {uses.service}; enable services.{uses.service} or remove it",
+                            )
+                        )
         return problems

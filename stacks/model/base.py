@@ -167,8 +167,9 @@ def _quantity(value: Any) -> str:
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 
 
-def matching(pattern: str, what: str):
-    """A string type that must match `pattern`; the error says what was expected, not the regex."""
+def matching(pattern: str, what: str) -> AfterValidator:
+    """A string must match `pattern` (`Annotated[str, matching(...)]`); the error says what was
+    expected, not the regex."""
     compiled = re.compile(pattern)
 
     def _match(value: str) -> str:
@@ -176,4 +177,4 @@ def matching(pattern: str, what: str):
             raise ValueError(f"`{value}` is not {what}")
         return value
 
-    return Annotated[str, AfterValidator(_match)]
+    return AfterValidator(_match)

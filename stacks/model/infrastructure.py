@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_validator
 
@@ -68,13 +68,30 @@ class AksNodePool(Strict):
         if self.mode == "System" and self.spot:
             problems.append(("spot", "the system pool cannot run on spot VMs"))
         if self.gpu and not _GPU_VM_SIZE.match(self.vm_size):
-            problems.append(("vm_size", f"`{self.vm_size}` is not a GPU VM size; a GPU pool needs an N-series size such as `Standard_NC4as_T4_v3`"))
+            problems.append(
+                ("vm_size", f"`{self.vm_size}` is not a GPU VM size; a GPU pool needs an N-series size such as `Standard_NC4as_T4_v3`")
+            )
         if self.premium_disks and not _PREMIUM_VM_SIZE.match(self.vm_size):
-            problems.append(("vm_size", f"`{self.vm_size}` cannot attach Premium SSD; choose a size with `s` in its features such as `Standard_E4ds_v5`"))
+            problems.append(
+                (
+                    "vm_size",
+                    f"`{self.vm_size}` cannot attach Premium SSD; choose a size with `s` in its features such as `Standard_E4ds_v5`",
+                )
+            )
         if self.spot and _environment(info) not in (None, "dev"):
             problems.append(("spot", f"spot VMs are allowed only in dev, not in {_environment(info)}"))
         check(problems)
         return self
+
+
+def _inside(inner: str, outer: str) -> bool:
+    """Whether the range `inner` lies in `outer` (never for ranges of different IP versions)."""
+    subnet, network = ipaddress.ip_network(inner), ipaddress.ip_network(outer)
+    if isinstance(subnet, ipaddress.IPv4Network) and isinstance(network, ipaddress.IPv4Network):
+        return subnet.subnet_of(network)
+    if isinstance(subnet, ipaddress.IPv6Network) and isinstance(network, ipaddress.IPv6Network):
+        return subnet.subnet_of(network)
+    return False
 
 
 class AksNetwork(Strict):
@@ -91,8 +108,7 @@ class AksNetwork(Strict):
     @model_validator(mode="after")
     def _ranges_fit(self):
         problems = []
-        vnet = ipaddress.ip_network(self.vnet_cidr)
-        if not ipaddress.ip_network(self.node_subnet_cidr).subnet_of(vnet):
+        if not _inside(self.node_subnet_cidr, self.vnet_cidr):
             problems.append(("node_subnet_cidr", f"{self.node_subnet_cidr} must lie inside vnet_cidr {self.vnet_cidr}"))
         problems += overlapping_ranges({"vnet_cidr": self.vnet_cidr, "pod_cidr": self.pod_cidr, "service_cidr": self.service_cidr})
         if ipaddress.ip_address(self.dns_service_ip) not in ipaddress.ip_network(self.service_cidr):
@@ -118,7 +134,12 @@ class ApiServer(Strict):
             problems.append(("authorized_ranges", "a private API server takes no authorized ranges; remove them or set `public: true`"))
         for index, cidr in enumerate(self.authorized_ranges):
             if ipaddress.ip_network(cidr).prefixlen == 0:
-                problems.append((f"authorized_ranges[{index}]", f"{cidr} opens the API server to the whole internet; list only the networks that administer the cluster"))
+                problems.append(
+                    (
+                        f"authorized_ranges[{index}]",
+                        f"{cidr} opens the API server to the whole internet; list only the networks that administer the cluster",
+                    )
+                )
         check(problems)
         return self
 
@@ -129,7 +150,7 @@ class MaintenanceWindow(Strict):
     day: Weekday = "Sunday"
     start_hour: int = Field(default=2, ge=0, le=23)
     duration_hours: int = Field(default=4, ge=4, le=24)
-    utc_offset: matching(r"^[+-](0[0-9]|1[0-4]):(00|30|45)$", "a UTC offset such as `+05:30` or `-07:00`") = "+00:00"
+    utc_offset: Annotated[str, matching(r"^[+-](0[0-9]|1[0-4]):(00|30|45)$", "a UTC offset such as `+05:30` or `-07:00`")] = "+00:00"
     """The offset `start_hour` is given in (e.g. `+05:30` for India, `+08:00` for Singapore)."""
 
 
@@ -156,11 +177,11 @@ class Aks(Strict):
 
     kind: Literal["aks"]
     region: str
-    kubernetes_version: matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`")
+    kubernetes_version: Annotated[str, matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`")]
     sku_tier: Literal["Free", "Standard", "Premium"] = "Free"
     network: AksNetwork
     api_server: ApiServer = ApiServer()
-    admin_group_ids: list[matching(_GUID, "an Entra ID object ID (a GUID)")] = Field(min_length=1)
+    admin_group_ids: list[Annotated[str, matching(_GUID, "an Entra ID object ID (a GUID)")]] = Field(min_length=1)
     """Entra ID object IDs of the groups that administer the cluster through Azure RBAC."""
     upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "patch"
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged"] = "NodeImage"
@@ -195,7 +216,9 @@ class Aks(Strict):
             if not _AKS_POOL_NAME.match(name):
                 problems.append((f"node_pools.{name}", "an AKS pool name is 1-12 lower-case letters and digits, starting with a letter"))
             if pool.vm_size not in self.allowed_vm_sizes:
-                problems.append((f"node_pools.{name}.vm_size", f"`{pool.vm_size}` is not in allowed_vm_sizes ({', '.join(self.allowed_vm_sizes)})"))
+                problems.append(
+                    (f"node_pools.{name}.vm_size", f"`{pool.vm_size}` is not in allowed_vm_sizes ({', '.join(self.allowed_vm_sizes)})")
+                )
         if sum(pool.mode == "System" for pool in self.node_pools.values()) != 1:
             problems.append(("node_pools", "declare exactly one pool with `mode: System`"))
         check(problems)
@@ -241,7 +264,7 @@ class EtcdRestore(Strict):
 class EtcdSnapshots(Strict):
     """Scheduled etcd snapshots, kept on the etcd nodes and shipped to the site's S3 bucket."""
 
-    schedule: matching(r"^\S+( \S+){4}$", "a cron schedule with five fields such as `0 */6 * * *`") = "0 */6 * * *"
+    schedule: Annotated[str, matching(r"^\S+( \S+){4}$", "a cron schedule with five fields such as `0 */6 * * *`")] = "0 */6 * * *"
     retention: int = Field(default=28, ge=1)
     restore: EtcdRestore | None = None
 
@@ -276,7 +299,7 @@ class Rancher(Strict):
     """The Rancher server. Its API token comes from the environment (`RANCHER_TOKEN_KEY`), never from
     a stack file."""
     data_centre: str = Field(min_length=1)
-    kubernetes_version: matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")
+    kubernetes_version: Annotated[str, matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")]
     cni: Literal["canal", "calico", "cilium"] = "canal"
     """The RKE2 CNI; each of these enforces NetworkPolicies (flannel alone would not)."""
     network: RancherNetwork
@@ -301,12 +324,19 @@ class Rancher(Strict):
         if etcd_nodes and etcd_nodes % 2 == 0:
             problems.append(("machine_pools", f"etcd needs an odd number of members for quorum, not {etcd_nodes}"))
         if not _GROUP_PRINCIPAL.match(self.group_principal) or self.group_principal.count("{group}") != 1:
-            problems.append(("group_principal", f"`{self.group_principal}` is not a group principal template; write it as `<provider>_group://...{{group}}...`, e.g. `activedirectory_group://CN={{group}},OU=Groups,DC=example,DC=com`"))
+            problems.append(
+                (
+                    "group_principal",
+                    f"`{self.group_principal}` is not a group principal template; write it as `<provider>_group://...{{group}}...`, e.g. `activedirectory_group://CN={{group}},OU=Groups,DC=example,DC=com`",
+                )
+            )
         for host, project in self.registry_mirrors.items():
             if not _REGISTRY_HOST.match(host):
                 problems.append((f"registry_mirrors.{host}", f"`{host}` is not a registry host name (e.g. `docker.io`)"))
             if not _HARBOR_PROJECT.match(project):
-                problems.append((f"registry_mirrors.{host}", f"`{project}` is not a Harbor project name (lower-case letters, digits, '.', '_' and '-')"))
+                problems.append(
+                    (f"registry_mirrors.{host}", f"`{project}` is not a Harbor project name (lower-case letters, digits, '.', '_' and '-')")
+                )
         check(problems)
         return self
 
@@ -336,4 +366,4 @@ class Existing(Strict):
     context: str | None = None
 
 
-Infrastructure = Annotated[Union[Aks, Rancher, Render, Existing], Field(discriminator="kind")]
+Infrastructure = Annotated[Aks | Rancher | Render | Existing, Field(discriminator="kind")]

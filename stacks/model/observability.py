@@ -8,7 +8,7 @@ that build it are in components/observability/.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
@@ -36,9 +36,13 @@ class BasicAuth(Strict):
     password: Secret
 
 
+def _paged_severities() -> list[Severity]:
+    return ["critical", "warning"]
+
+
 class _Receiver(Strict):
     name: DnsLabel
-    severities: list[Severity] = Field(default_factory=lambda: ["critical", "warning"], min_length=1)
+    severities: list[Severity] = Field(default_factory=_paged_severities, min_length=1)
     """The alert severities routed to this receiver."""
 
 
@@ -77,7 +81,7 @@ class PagerDutyReceiver(_Receiver):
     routing_key: Secret
 
 
-Receiver = Annotated[Union[WebhookReceiver, SlackReceiver, PagerDutyReceiver], Field(discriminator="kind")]
+Receiver = Annotated[WebhookReceiver | SlackReceiver | PagerDutyReceiver, Field(discriminator="kind")]
 
 
 # --- the cross-site view -------------------------------------------------------------------------
@@ -128,10 +132,17 @@ class Monitoring(Strict):
         names: dict[str, int] = {}
         for index, receiver in enumerate(self.receivers):
             if receiver.name in names:
-                problems.append((f"receivers[{index}].name", f"receiver `{receiver.name}` is already declared at receivers[{names[receiver.name]}]"))
+                problems.append(
+                    (f"receivers[{index}].name", f"receiver `{receiver.name}` is already declared at receivers[{names[receiver.name]}]")
+                )
             names.setdefault(receiver.name, index)
         if self.mode == "reduced" and self.receivers:
-            problems.append(("receivers", "`reduced` monitoring runs no Alertmanager, so receivers would never be called; set `mode: full` or remove them"))
+            problems.append(
+                (
+                    "receivers",
+                    "`reduced` monitoring runs no Alertmanager, so receivers would never be called; set `mode: full` or remove them",
+                )
+            )
         environment = (info.context or {}).get("environment")
         if self.enabled and self.mode == "full" and environment == "prod" and not self.receivers:
             problems.append(("receivers", "prod alerts must reach someone: declare at least one receiver (webhook, slack or pagerduty)"))
@@ -164,7 +175,12 @@ class Logging(Strict):
             problems.append(("archive_days", f"the archive must keep logs at least {self.compliance_min_days} days "
                                              f"(compliance_min_days), not {self.archive_days}; raise archive_days"))
         if self.archive_days < self.retention_days:
-            problems.append(("archive_days", f"the archive ({self.archive_days} days) must keep logs at least as long as search ({self.retention_days} days)"))
+            problems.append(
+                (
+                    "archive_days",
+                    f"the archive ({self.archive_days} days) must keep logs at least as long as search ({self.retention_days} days)",
+                )
+            )
         check(problems)
         return self
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 
@@ -14,24 +14,42 @@ from .observability import Logging, Monitoring, Tracing
 from .workloads import Schedule
 
 
-def _one_of(choices, what: str):
-    """A string (numbers accepted, `17` -> "17") that must be one of `choices`; the error lists them."""
+def _text(value: object) -> object:
+    """Numbers as written in YAML (`17`) are taken as text (`"17"`)."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
-    def _coerce(value):
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+def _one_of(choices: tuple[str, ...], what: str) -> AfterValidator:
+    """A string must be one of `choices` (`Annotated[str, AS_TEXT, _one_of(...)]`); the error lists them."""
 
     def _check(value: str) -> str:
         if value not in choices:
             raise ValueError(f"`{value}` is not {what}; use one of {', '.join(choices)}")
         return value
 
-    return Annotated[str, BeforeValidator(_coerce), AfterValidator(_check)]
+    return AfterValidator(_check)
 
 
-PostgresVersion = _one_of(catalogue.POSTGRES_VERSIONS, f"a PostgreSQL major version that {catalogue.POSTGRES_OPERATOR.name} {catalogue.POSTGRES_OPERATOR.version} runs")
-RedisVersion = _one_of(tuple(catalogue.REDIS_IMAGES), "a Redis version the catalogue pins (stacks/catalogue.py REDIS_IMAGES)")
-RabbitMQVersion = _one_of(tuple(catalogue.RABBITMQ_IMAGES), "a RabbitMQ version the catalogue pins (stacks/catalogue.py RABBITMQ_IMAGES)")
-InstanceSize = _one_of(tuple(catalogue.INSTANCE_SIZES), "an instance size (" + ", ".join(f"{name}: {cpu} CPU, {memory}" for name, (cpu, memory) in catalogue.INSTANCE_SIZES.items()) + ")")
+AS_TEXT = BeforeValidator(_text)
+PostgresVersion = Annotated[
+    str, AS_TEXT,
+    _one_of(catalogue.POSTGRES_VERSIONS,
+            f"a PostgreSQL major version that {catalogue.POSTGRES_OPERATOR.name} {catalogue.POSTGRES_OPERATOR.version} runs"),
+]
+RedisVersion = Annotated[
+    str, AS_TEXT, _one_of(tuple(catalogue.REDIS_IMAGES), "a Redis version the catalogue pins (stacks/catalogue.py REDIS_IMAGES)")
+]
+RabbitMQVersion = Annotated[
+    str, AS_TEXT, _one_of(tuple(catalogue.RABBITMQ_IMAGES), "a RabbitMQ version the catalogue pins (stacks/catalogue.py RABBITMQ_IMAGES)"),
+]
+InstanceSize = Annotated[
+    str,
+    AS_TEXT,
+    _one_of(
+        tuple(catalogue.INSTANCE_SIZES),
+        "an instance size (" + ", ".join(f"{name}: {cpu} CPU, {memory}" for name, (cpu, memory) in catalogue.INSTANCE_SIZES.items()) + ")",
+    ),
+]
 
 
 class Ingress(Strict):
@@ -49,7 +67,7 @@ class AcmeIssuer(Strict):
     ingress controller, so the hosts must reach it from the internet."""
 
     kind: Literal["acme"]
-    email: matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an e-mail address")
+    email: Annotated[str, matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an e-mail address")]
     server: str = "https://acme-v02.api.letsencrypt.org/directory"
 
 
@@ -64,7 +82,7 @@ class InternalCaIssuer(Strict):
 
 class CertManager(Strict):
     enabled: bool = True
-    issuer: Annotated[Union[AcmeIssuer, InternalCaIssuer], Field(discriminator="kind")] = InternalCaIssuer(kind="internal_ca")
+    issuer: Annotated[AcmeIssuer | InternalCaIssuer, Field(discriminator="kind")] = InternalCaIssuer(kind="internal_ca")
 
 
 class Postgres(Strict):
@@ -83,7 +101,9 @@ class Postgres(Strict):
     @model_validator(mode="after")
     def _prod_has_a_replica(self, info: ValidationInfo):
         if (info.context or {}).get("environment") == "prod" and self.instances < 2:
-            check([("instances", f"prod runs at least 2 PostgreSQL instances per cluster (a replica to fail over to), not {self.instances}")])
+            check(
+                [("instances", f"prod runs at least 2 PostgreSQL instances per cluster (a replica to fail over to), not {self.instances}")]
+            )
         return self
 
 
@@ -133,7 +153,9 @@ class Kafka(Strict):
     def _replication_fits(self):
         problems = []
         if self.default_replication_factor > self.brokers:
-            problems.append(("default_replication_factor", f"cannot exceed the broker count ({self.default_replication_factor} > {self.brokers})"))
+            problems.append(
+                ("default_replication_factor", f"cannot exceed the broker count ({self.default_replication_factor} > {self.brokers})")
+            )
         if self.controllers % 2 == 0:
             problems.append(("controllers", f"KRaft controllers need an odd count for quorum, not {self.controllers}"))
         check(problems)
@@ -170,6 +192,14 @@ class Registry(Strict):
     (8-128 characters with an upper-case letter, a lower-case letter and a digit, as Harbor requires)."""
 
 
+CsiDriver = Annotated[
+    str,
+    matching(
+        r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        "a CSI driver name (at most 63 lower-case letters, digits, '-' and '.', e.g. `rbd.csi.ceph.com`)",
+    ),
+]
+
 # Backups older than this are kept in prod at least (the compliance minimum for production data).
 PROD_MIN_BACKUP_RETENTION_DAYS = 30
 
@@ -181,7 +211,7 @@ class Backup(Strict):
     enabled: bool = False
     schedule: Schedule = "0 1 * * *"
     retention_days: int = Field(default=7, ge=1, le=3650)
-    snapshot_driver: matching(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "a CSI driver name (at most 63 lower-case letters, digits, '-' and '.', e.g. `rbd.csi.ceph.com`)") | None = None
+    snapshot_driver: CsiDriver | None = None
     """The CSI driver whose volumes are snapshotted (a VolumeSnapshotClass for it is labelled for
     Velero). AKS defaults to `disk.csi.azure.com`; on premises name the site's driver, or leave it
     unset when the storage team provides a labelled class."""
@@ -190,7 +220,15 @@ class Backup(Strict):
     def _retention(self, info: ValidationInfo):
         minimum = PROD_MIN_BACKUP_RETENTION_DAYS
         if (info.context or {}).get("environment") == "prod" and self.retention_days < minimum:
-            check([("retention_days", f"prod keeps backups at least {minimum} days (the compliance minimum), not {self.retention_days}; raise retention_days")])
+            check(
+                [
+                    (
+                        "retention_days",
+                        f"prod keeps backups at least {minimum} days (the compliance minimum), not {self.retention_days}; raise "
+                        "retention_days",
+                    )
+                ]
+            )
         return self
 
 

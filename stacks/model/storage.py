@@ -7,7 +7,7 @@ the storage administrators run, whose buckets the program only references (see d
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, ValidationInfo, model_validator
 
@@ -47,16 +47,26 @@ class AzureBlob(Strict):
     """An Azure storage account with one blob container per purpose."""
 
     kind: Literal["azure_blob"]
-    replication: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS"] = "Standard_ZRS"
+    replication: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS"] = (
+        "Standard_ZRS"
+    )
     soft_delete_days: int = Field(default=14, ge=1, le=365)
     versioning: bool = True
     buckets: Buckets = Buckets()
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
-        problems = _bucket_problems(self.buckets, _AZURE_CONTAINER, "Azure blob container (3-63 lower-case letters, digits and single hyphens)")
+        problems = _bucket_problems(
+            self.buckets, _AZURE_CONTAINER, "Azure blob container (3-63 lower-case letters, digits and single hyphens)"
+        )
         if (info.context or {}).get("environment") == "prod" and "G" not in self.replication.split("_")[1]:
-            problems.append(("replication", f"prod needs geo-redundant storage (Standard_GRS, Standard_RAGRS, Standard_GZRS or Standard_RAGZRS), not {self.replication}"))
+            problems.append(
+                (
+                    "replication",
+                    "prod needs geo-redundant storage (Standard_GRS, Standard_RAGRS, Standard_GZRS or Standard_RAGZRS), not "
+                    f"{self.replication}",
+                )
+            )
         check(problems)
         return self
 
@@ -85,10 +95,10 @@ class S3(Strict):
         return self
 
 
-ObjectStorage = Annotated[Union[AzureBlob, S3], Field(discriminator="kind")]
+ObjectStorage = Annotated[AzureBlob | S3, Field(discriminator="kind")]
 
 
-def placement_problems(storage: "AzureBlob | S3 | None", infrastructure_kind: str) -> list[tuple[str, str]]:
+def placement_problems(storage: AzureBlob | S3 | None, infrastructure_kind: str) -> list[tuple[str, str]]:
     """Where a stack's object storage cannot go, as (key path, message) problems.
 
     - Rendering to a directory writes every Kubernetes object to a file, Secrets in plain text; the
@@ -99,10 +109,21 @@ def placement_problems(storage: "AzureBlob | S3 | None", infrastructure_kind: st
     if storage is None:
         return []
     if infrastructure_kind == "render":
-        return [("storage", "a render target writes Kubernetes Secrets to files in plain text, which would expose the object storage "
-                            "credentials; remove `storage` (and the services that need it) or deploy to a cluster (`infrastructure.kind: existing`)")]
+        return [
+            (
+                "storage",
+                "a render target writes Kubernetes Secrets to files in plain text, which would expose the object storage "
+                "credentials; remove `storage` (and the services that need it) or deploy to a cluster (`infrastructure.kind: existing`)",
+            )
+        ]
     # (a Rancher stack has its own rule: its etcd snapshots need S3)
     if storage.kind == "azure_blob" and infrastructure_kind not in ("aks", "rancher"):
-        return [("storage.kind", f"an Azure storage account is created in the AKS cluster's resource group; with `infrastructure.kind: {infrastructure_kind}` "
-                                 "use `kind: s3` (an S3-compatible endpoint the storage administrators run)")]
+        return [
+            (
+                "storage.kind",
+                "an Azure storage account is created in the AKS cluster's resource group; with `infrastructure.kind: "
+                f"{infrastructure_kind}` "
+                "use `kind: s3` (an S3-compatible endpoint the storage administrators run)",
+            )
+        ]
     return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator, model_validator
 
 from .. import catalogue
@@ -70,7 +72,9 @@ class Queue(Strict):
     """None: services.rabbitmq.volume_gi."""
 
 
-TopicName = matching(r"^(?=.{1,200}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "a topic name (lower-case letters, digits, '.' and '-')")
+TopicName = Annotated[
+    str, matching(r"^(?=.{1,200}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "a topic name (lower-case letters, digits, '.' and '-')")
+]
 
 
 class Topic(Strict):
@@ -120,10 +124,18 @@ class Team(Strict):
         # caps requests and limits alike, so both totals must fit.
         for resource in ("cpu", "memory"):
             for bound in ("request", "limit"):
-                total = sum(workload.peak_pods() * quantity_value(getattr(workload.resources, f"{resource}_{bound}")) for workload in self.workloads)
+                total = sum(
+                    workload.peak_pods() * quantity_value(getattr(workload.resources, f"{resource}_{bound}")) for workload in self.workloads
+                )
                 allowed = getattr(self.quota, resource)
                 if total > quantity_value(allowed):
-                    problems.append((f"quota.{resource}", f"{allowed} is below the {bound}s of this team's workloads at peak ({_format(total, resource)}); raise the quota or shrink the workloads"))
+                    problems.append(
+                        (
+                            f"quota.{resource}",
+                            f"{allowed} is below the {bound}s of this team's workloads at peak ({_format(total, resource)}); raise the "
+                            "quota or shrink the workloads",
+                        )
+                    )
         pods = sum(workload.peak_pods() for workload in self.workloads)
         if pods > self.quota.pods:
             problems.append(("quota.pods", f"{self.quota.pods} is below the pods this team's workloads run at peak ({pods})"))
@@ -149,7 +161,11 @@ def database_pods(settings: PostgresSettings, database: Database) -> list[tuple[
 def cache_pods(settings: RedisSettings, cache: Cache) -> list[tuple[int, str, str]]:
     cpu, memory = catalogue.INSTANCE_SIZES[cache.size]
     # Each Redis pod also runs the metrics exporter sidecar.
-    return [(settings.replicas, cpu, memory), (settings.replicas, *catalogue.REDIS_EXPORTER_SIZE), (settings.sentinels, *catalogue.SENTINEL_SIZE)]
+    return [
+        (settings.replicas, cpu, memory),
+        (settings.replicas, *catalogue.REDIS_EXPORTER_SIZE),
+        (settings.sentinels, *catalogue.SENTINEL_SIZE),
+    ]
 
 
 def queue_pods(settings: RabbitMQSettings, queue: Queue) -> list[tuple[int, str, str]]:
@@ -193,13 +209,20 @@ def service_instance_problems(stack) -> list[tuple[str, str]]:
         for service in SHARED_SERVICES.values():
             field = service.team_field
             if getattr(team, field) and not getattr(services, service.name).enabled:
-                problems.append((f"{key}.{field}", f"this stack does not run {service.name}; enable services.{service.name} or remove them"))
+                problems.append(
+                    (f"{key}.{field}", f"this stack does not run {service.name}; enable services.{service.name} or remove them")
+                )
         for j, topic in enumerate(team.topics):
             replicas = topic.replicas or services.kafka.default_replication_factor
             if services.kafka.enabled and replicas > services.kafka.brokers:
                 where = "replicas" if topic.replicas else "name"
-                problems.append((f"{key}.topics[{j}].{where}", f"the replication factor cannot exceed the Kafka broker count ({replicas} > {services.kafka.brokers}); "
-                                 "lower `replicas` or raise services.kafka.brokers"))
+                problems.append(
+                    (
+                        f"{key}.topics[{j}].{where}",
+                        f"the replication factor cannot exceed the Kafka broker count ({replicas} > {services.kafka.brokers}); "
+                        "lower `replicas` or raise services.kafka.brokers",
+                    )
+                )
         for w, workload in enumerate(team.workloads):
             for u, uses in enumerate(workload.uses):
                 if not getattr(services, uses.service).enabled:
@@ -217,8 +240,13 @@ def service_instance_problems(stack) -> list[tuple[str, str]]:
                 declared = [item.name for item in getattr(team, field)]
                 if instance not in declared:
                     listed = ", ".join(f"`{name}`" for name in declared) or "none"
-                    problems.append((f"{key}.workloads[{w}].uses[{u}].instance", f"team `{team.name}` declares no {uses.service} instance `{instance}`{implicit}; "
-                                     f"its {field}: {listed}. Declare it under {key}.{field} or name one that exists"))
+                    problems.append(
+                        (
+                            f"{key}.workloads[{w}].uses[{u}].instance",
+                            f"team `{team.name}` declares no {uses.service} instance `{instance}`{implicit}; "
+                            f"its {field}: {listed}. Declare it under {key}.{field} or name one that exists",
+                        )
+                    )
         problems += _quota_problems(stack, key, team)
     return problems
 
@@ -228,7 +256,9 @@ def _quota_problems(stack, key: str, team: Team) -> list[tuple[str, str]]:
     peak counted first. Instances run requests = limits, workloads are counted at their limits."""
     problems = []
     totals = {
-        resource: sum(workload.peak_pods() * quantity_value(getattr(workload.resources, f"{resource}_limit")) for workload in team.workloads)
+        resource: sum(
+            workload.peak_pods() * quantity_value(getattr(workload.resources, f"{resource}_limit")) for workload in team.workloads
+        )
         for resource in ("cpu", "memory")
     }
     storage = 0.0
@@ -245,12 +275,23 @@ def _quota_problems(stack, key: str, team: Team) -> list[tuple[str, str]]:
                 if resource not in reported and totals[resource] > quantity_value(allowed):
                     reported.add(resource)
                     size_cpu, size_memory = catalogue.INSTANCE_SIZES[instance.size]
-                    problems.append((f"{key}.{field}[{j}].size", f"`{instance.size}` ({size_cpu} CPU, {size_memory} per pod, {pods[0][0]} pods) takes the team to "
-                                     f"{_format(totals[resource], resource)} {resource} with its workloads at peak, beyond quota.{resource} ({allowed}); "
-                                     "choose a smaller size or raise the quota"))
+                    problems.append(
+                        (
+                            f"{key}.{field}[{j}].size",
+                            f"`{instance.size}` ({size_cpu} CPU, {size_memory} per pod, {pods[0][0]} pods) takes the team to "
+                            f"{_format(totals[resource], resource)} {resource} with its workloads at peak, beyond quota.{resource} "
+                            f"({allowed}); "
+                            "choose a smaller size or raise the quota",
+                        )
+                    )
             storage += instance_storage_gi(stack.services, instance) * 2**30
             if "storage" not in reported and storage > quantity_value(team.quota.storage):
                 reported.add("storage")
-                problems.append((f"{key}.{field}[{j}].volume_gi", f"the team's volumes come to {storage / 2**30:g}Gi with this one, beyond quota.storage ({team.quota.storage}); "
-                                 "choose a smaller volume or raise the quota"))
+                problems.append(
+                    (
+                        f"{key}.{field}[{j}].volume_gi",
+                        f"the team's volumes come to {storage / 2**30:g}Gi with this one, beyond quota.storage ({team.quota.storage}); "
+                        "choose a smaller volume or raise the quota",
+                    )
+                )
     return problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -27,7 +27,9 @@ def image_registry(image: str) -> str:
 def _image(value: str) -> str:
     match = _IMAGE.match(value)
     if not match:
-        raise ValueError(f"`{value}` is not a full image reference; write `registry.example.com/team/app:1.4.2` or pin a digest with `@sha256:...`")
+        raise ValueError(
+            f"`{value}` is not a full image reference; write `registry.example.com/team/app:1.4.2` or pin a digest with `@sha256:...`"
+        )
     if not match.group("tag") and not match.group("digest"):
         raise ValueError(f"`{value}` has no tag; pin a version tag or a digest, never an implicit `latest`")
     if match.group("tag") == "latest":
@@ -63,7 +65,7 @@ def cron_problem(expression: str) -> str | None:
     fields = expression.split()
     if len(fields) != 5:
         return f"`{expression}` is not a cron expression: it needs 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}"
-    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS):
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
         for part in text.split(","):
             base, _, step = part.partition("/")
             try:
@@ -169,4 +171,4 @@ class ScheduledJob(_Workload):
     retries: int = Field(default=2, ge=0, le=10)
 
 
-Workload = Annotated[Union[Api, Worker, ScheduledJob], Field(discriminator="kind")]
+Workload = Annotated[Api | Worker | ScheduledJob, Field(discriminator="kind")]

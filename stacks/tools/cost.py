@@ -54,8 +54,16 @@ USAGE_BASED = {
 
 #: Operator custom resources that claim volumes: (type, where the size is, where the count is, storage class).
 _CLAIMING_RESOURCES = {
-    "kubernetes:acid.zalan.do/v1:postgresql": (("spec", "volume", "size"), ("spec", "numberOfInstances"), ("spec", "volume", "storageClass")),
-    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": (("spec", "persistence", "storage"), ("spec", "replicas"), ("spec", "persistence", "storageClassName")),
+    "kubernetes:acid.zalan.do/v1:postgresql": (
+        ("spec", "volume", "size"),
+        ("spec", "numberOfInstances"),
+        ("spec", "volume", "storageClass"),
+    ),
+    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": (
+        ("spec", "persistence", "storage"),
+        ("spec", "replicas"),
+        ("spec", "persistence", "storageClassName"),
+    ),
     "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
     # Strimzi 1.x serves only v1 (stacks/catalogue.py KAFKA_API).
     "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
@@ -68,18 +76,33 @@ _CLAIMING_RESOURCES = {
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 #: Charts whose values claim volumes: chart name -> (what, where the size is, where the count is (None: one), storage class).
-_CHART_VOLUMES = {
-    "kube-prometheus-stack": [(
-        "Prometheus",
-        ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "resources", "requests", "storage"),
-        ("prometheus", "prometheusSpec", "replicas"),
-        ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "storageClassName"),
-    )],
-    "loki": [("Loki", ("singleBinary", "persistence", "size"), ("singleBinary", "replicas"), ("singleBinary", "persistence", "storageClass"))],
+_Path = tuple[str, ...]
+_CHART_VOLUMES: dict[str, list[tuple[str, _Path, _Path | None, _Path]]] = {
+    "kube-prometheus-stack": [
+        (
+            "Prometheus",
+            ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "resources", "requests", "storage"),
+            ("prometheus", "prometheusSpec", "replicas"),
+            ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "storageClassName"),
+        )
+    ],
+    "loki": [
+        ("Loki", ("singleBinary", "persistence", "size"), ("singleBinary", "replicas"), ("singleBinary", "persistence", "storageClass"))
+    ],
     "tempo": [("Tempo", ("persistence", "size"), ("replicas",), ("persistence", "storageClassName"))],
     "harbor": [
-        ("Harbor's database", ("persistence", "persistentVolumeClaim", "database", "size"), None, ("persistence", "persistentVolumeClaim", "database", "storageClass")),
-        ("Harbor's Redis", ("persistence", "persistentVolumeClaim", "redis", "size"), None, ("persistence", "persistentVolumeClaim", "redis", "storageClass")),
+        (
+            "Harbor's database",
+            ("persistence", "persistentVolumeClaim", "database", "size"),
+            None,
+            ("persistence", "persistentVolumeClaim", "database", "storageClass"),
+        ),
+        (
+            "Harbor's Redis",
+            ("persistence", "persistentVolumeClaim", "redis", "size"),
+            None,
+            ("persistence", "persistentVolumeClaim", "redis", "storageClass"),
+        ),
     ],
 }
 
@@ -105,7 +128,7 @@ class PriceTable:
         self.compiled: str = data.get("compiled", "")
 
     @classmethod
-    def load(cls, path: Path = AZURE_PRICES) -> "PriceTable":
+    def load(cls, path: Path = AZURE_PRICES) -> PriceTable:
         return cls(json.loads(path.read_text()), _display(path))
 
     def region_note(self, region: str) -> str:
@@ -227,8 +250,9 @@ class Estimate:
             "budgetMonthly": self.budget,
             "prices": self.prices,
             "lines": [
-                {"resource": l.resource, "key": l.key or l.what, "what": l.what, "category": l.category, "monthlyMin": round(l.monthly_min, 2), "monthlyMax": round(l.monthly_max, 2), "basis": l.basis}
-                for l in self.lines
+                {"resource": line.resource, "key": line.key or line.what, "what": line.what, "category": line.category,
+                 "monthlyMin": round(line.monthly_min, 2), "monthlyMax": round(line.monthly_max, 2), "basis": line.basis}
+                for line in self.lines
             ],
             "unpriced": [asdict(u) for u in self.unpriced],
             "notes": list(self.notes),
@@ -236,12 +260,23 @@ class Estimate:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Estimate":
+    def from_json(cls, data: dict[str, Any]) -> Estimate:
         return cls(
             stack=data["stack"],
             environment=data.get("environment", ""),
             currency=data.get("currency", "USD"),
-            lines=[Line(l["resource"], l["what"], l["category"], float(l["monthlyMin"]), float(l["monthlyMax"]), l.get("basis", ""), l.get("key") or l["what"]) for l in data.get("lines", [])],
+            lines=[
+                Line(
+                    line["resource"],
+                    line["what"],
+                    line["category"],
+                    float(line["monthlyMin"]),
+                    float(line["monthlyMax"]),
+                    line.get("basis", ""),
+                    line.get("key") or line["what"],
+                )
+                for line in data.get("lines", [])
+            ],
             unpriced=[Unpriced(**u) for u in data.get("unpriced", [])],
             notes=list(data.get("notes", [])),
             facts=data.get("facts", {}),
@@ -294,7 +329,8 @@ class _Estimator:
             hours = len(working.days) * (working.stop_hour - working.start_hour)
             self.running = hours / (7 * 24)
             self.estimate.notes.append(
-                f"the cluster runs {hours} of 168 hours a week (working_hours, {working.time_zone}); VM compute is priced for those hours, disks and network for the whole month"
+                f"the cluster runs {hours} of 168 hours a week (working_hours, {working.time_zone}); VM compute is priced for those "
+                "hours, disks and network for the whole month"
             )
         if self.region:
             self.estimate.notes.append(f"prices for {self.region}: {prices.region_note(self.region)}")
@@ -332,7 +368,15 @@ class _Estimator:
                 self.unpriced(resource, disk_what, f"no Premium SSD price for {disk_gib} GB in {self.prices.file}")
             else:
                 label, price = tier
-                self.line(resource, f"{disk_what} ({label})", "disks", price.value * low, price.value * high, price.basis, f"OS disks of pool {name}")
+                self.line(
+                    resource,
+                    f"{disk_what} ({label})",
+                    "disks",
+                    price.value * low,
+                    price.value * high,
+                    price.basis,
+                    f"OS disks of pool {name}",
+                )
 
     def managed_cluster(self, resource, props: dict) -> None:
         key = _key(resource)
@@ -346,7 +390,10 @@ class _Estimator:
         for profile in props.get("agentPoolProfiles") or []:
             self.pool(key, str(profile.get("name")), profile)
         network = props.get("networkProfile") or {}
-        self.outbound = str(network.get("loadBalancerSku", "standard")).lower() == "standard" and network.get("outboundType", "loadBalancer") == "loadBalancer"
+        self.outbound = (
+            str(network.get("loadBalancerSku", "standard")).lower() == "standard"
+            and network.get("outboundType", "loadBalancer") == "loadBalancer"
+        )
         self.cluster_key = key
 
     def load_balancers(self, services: list) -> None:
@@ -379,7 +426,15 @@ class _Estimator:
                 continue
             extra = max(0, rules - int(lb["included_rules"]))
             monthly = (float(lb["hourly"]) + extra * float(lb["extra_rule_hourly"])) * self.prices.hours
-            self.line(key, what, "network", monthly, monthly, self.prices.lb_basis() + "; data processed is billed per GB and not estimated", f"{kind} load balancer")
+            self.line(
+                key,
+                what,
+                "network",
+                monthly,
+                monthly,
+                self.prices.lb_basis() + "; data processed is billed per GB and not estimated",
+                f"{kind} load balancer",
+            )
         if public_ips:
             what = f"{public_ips} Standard public IP{'s' if public_ips != 1 else ''}"
             if ip is None:
@@ -394,9 +449,22 @@ class _Estimator:
         what = f"object storage, {sku}, {size} GB assumed (policy.object_storage_gb)"
         price = self.prices.lookup(self.region, "blob_gb_month", sku)
         if price is None:
-            self.unpriced(_key(resource), what, f"no list price for {sku} blob storage was found ({self.prices.file}); transactions and geo-replication traffic are billed by usage")
+            self.unpriced(
+                _key(resource),
+                what,
+                f"no list price for {sku} blob storage was found ({self.prices.file}); transactions and geo-replication traffic are "
+                "billed by usage",
+            )
         else:
-            self.line(_key(resource), what, "storage", price.value * size, price.value * size, price.basis + "; hot tier, transactions not estimated", f"object storage {resource.name}")
+            self.line(
+                _key(resource),
+                what,
+                "storage",
+                price.value * size,
+                price.value * size,
+                price.basis + "; hot tier, transactions not estimated",
+                f"object storage {resource.name}",
+            )
 
     # --- volumes ---
 
@@ -434,7 +502,13 @@ class _Estimator:
                 size = gib(_get(template, ("spec", "resources", "requests", "storage")))
                 if size is not None:
                     name = _get(template, ("metadata", "name")) or "data"
-                    self.volume(key, f"volume `{name}` of StatefulSet `{resource.name}`", size, replicas, _get(template, ("spec", "storageClassName")))
+                    self.volume(
+                        key,
+                        f"volume `{name}` of StatefulSet `{resource.name}`",
+                        size,
+                        replicas,
+                        _get(template, ("spec", "storageClassName")),
+                    )
         elif resource.type == CHART:
             chart = str(props.get("chart") or "").rstrip("/").rsplit("/", 1)[-1]  # a repository chart name, a path or an OCI reference
             values = props.get("values") or {}
@@ -460,15 +534,28 @@ class _Estimator:
 
     # --- on premises ---
 
-    def machine_pools(self, cluster_key: str) -> None:
+    def machine_pools(self, cluster: Rancher, cluster_key: str) -> None:
         rates = self.config.policy.chargeback
-        for name, pool in self.infrastructure.machine_pools.items():
+        for name, pool in cluster.machine_pools.items():
             what = f"machine pool `{name}`: {pool.quantity} × {pool.cpu} vCPU, {pool.memory_gi} GiB, {pool.disk_gi} GiB disk"
             if rates is None:
-                self.unpriced(cluster_key, what, "an on-premises site is priced with its data centre's chargeback rates; set policy.chargeback", blocking=True)
+                self.unpriced(
+                    cluster_key,
+                    what,
+                    "an on-premises site is priced with its data centre's chargeback rates; set policy.chargeback",
+                    blocking=True,
+                )
                 continue
             per_node = rates.per_node + rates.per_vcpu * pool.cpu + rates.per_memory_gi * pool.memory_gi + rates.per_disk_gi * pool.disk_gi
-            self.line(cluster_key, what, "compute", per_node * pool.quantity, per_node * pool.quantity, "chargeback rates (policy.chargeback)", f"machine pool {name}")
+            self.line(
+                cluster_key,
+                what,
+                "compute",
+                per_node * pool.quantity,
+                per_node * pool.quantity,
+                "chargeback rates (policy.chargeback)",
+                f"machine pool {name}",
+            )
 
     def run(self, resources: Sequence) -> Estimate:
         services = []
@@ -490,14 +577,17 @@ class _Estimator:
             self.load_balancers(services)
         if isinstance(self.infrastructure, Rancher):
             cluster = next((resource for resource in resources if resource.type == CLUSTER_V2), None)
-            self.machine_pools(_key(cluster) if cluster else "config:infrastructure.machine_pools")
-            self.estimate.notes.append("on-premises: machine pools are priced with the site's chargeback rates from config; object storage on the enterprise S3 is not estimated")
+            self.machine_pools(self.infrastructure, _key(cluster) if cluster else "config:infrastructure.machine_pools")
+            self.estimate.notes.append(
+                "on-premises: machine pools are priced with the site's chargeback rates from config; object storage on the enterprise S3 "
+                "is not estimated"
+            )
         if not self.estimate.lines and not self.estimate.unpriced:
             self.estimate.notes.append("nothing in this stack is billed: it registers no cloud or data-centre resources")
         rank = {category: index for index, category in enumerate(CATEGORIES)}
         self.estimate.lines.sort(key=lambda line: (rank.get(line.category, len(rank)), line.key, line.what))
         self.estimate.unpriced.sort(key=lambda item: (not item.blocking, item.resource, item.what))
-        self.estimate.facts = cost_facts(resources)
+        self.estimate.facts = cost_facts(list(resources))
         return self.estimate
 
 
@@ -574,13 +664,21 @@ def base_from_ref(stack: str, ref: str, root: Path = ROOT) -> tuple[Estimate | N
     `python -m stacks cost`, a ref that is not fetched)."""
     with tempfile.TemporaryDirectory(prefix="stacks-base-") as directory:
         tree = Path(directory) / "base"
-        added = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), ref], capture_output=True, text=True)
+        added = subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), ref], capture_output=True, text=True
+        )
         if added.returncode != 0:
-            return None, f"no base estimate: cannot check out `{ref}` ({added.stderr.strip().splitlines()[-1] if added.stderr.strip() else 'git worktree failed'})"
+            return (
+                None,
+                f"no base estimate: cannot check out `{ref}` "
+                f"({added.stderr.strip().splitlines()[-1] if added.stderr.strip() else 'git worktree failed'})",
+            )
         try:
             if not (tree / "stacks" / f"Pulumi.{stack}.yaml").exists():
                 return None, f"no base estimate: `{ref}` has no stack `{stack}` (a new stack)"
-            run = subprocess.run([sys.executable, "-m", "stacks", "cost", stack, "--json"], cwd=tree, capture_output=True, text=True, timeout=900)
+            run = subprocess.run(
+                [sys.executable, "-m", "stacks", "cost", stack, "--json"], cwd=tree, capture_output=True, text=True, timeout=900
+            )
             if run.returncode != 0:
                 last = (run.stderr.strip().splitlines() or ["failed"])[-1]
                 return None, f"no base estimate: `python -m stacks cost` at `{ref}` failed ({last})"
@@ -636,7 +734,10 @@ def markdown(estimate: Estimate, change: Change | None = None) -> str:
     lines.append(f"| **Total ({currency})** | | **{estimate.monthly_min:,.2f}** | **{estimate.monthly_max:,.2f}** | |")
     if estimate.unpriced:
         lines += ["", "Not in the estimate:"]
-        lines += [f"- {'**cannot be priced**: ' if item.blocking else ''}{_cell(item.what)} (`{item.resource}`): {_cell(item.reason)}" for item in estimate.unpriced]
+        lines += [
+            f"- {'**cannot be priced**: ' if item.blocking else ''}{_cell(item.what)} (`{item.resource}`): {_cell(item.reason)}"
+            for item in estimate.unpriced
+        ]
     lines += ["", f"Prices: `{estimate.prices}`."] + [f"Note: {_cell(note.rstrip('.'))}." for note in estimate.notes]
     return "\n".join(lines)
 
@@ -661,7 +762,9 @@ def text(estimate: Estimate, change: Change | None = None) -> str:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("cost", help="the stack's monthly cost estimate (node pools at min and max), optionally against a base commit")
+    parser = commands.add_parser(
+        "cost", help="the stack's monthly cost estimate (node pools at min and max), optionally against a base commit"
+    )
     parser.add_argument("stack", help="a stack name or a stack file path")
     parser.add_argument("--json", action="store_true", help="the estimate as JSON (what the stack-budget policy reads)")
     base = parser.add_mutually_exclusive_group()

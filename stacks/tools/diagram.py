@@ -34,7 +34,13 @@ SERVICES = (
     ("tracing", "tracing", False),
 )
 #: Services that keep their data (or a copy of it) in object storage.
-_STORES_IN_OBJECT_STORAGE = {"registry": "images", "backup": "backups", "logging": "log archive", "tracing": "traces", "postgres": "WAL archive"}
+_STORES_IN_OBJECT_STORAGE = {
+    "registry": "images",
+    "backup": "backups",
+    "logging": "log archive",
+    "tracing": "traces",
+    "postgres": "WAL archive",
+}
 _WORKLOAD_LABELS = {"api": "API", "worker": "worker", "scheduled_job": "job"}
 
 
@@ -58,16 +64,23 @@ def _infrastructure(config: StackConfig, lines: list[str], title: str) -> None:
     infrastructure = config.infrastructure
     lines.append(f"  subgraph infrastructure[{label(title)}]")
     if isinstance(infrastructure, Aks):
-        lines.append(f"    cluster[{label(f'AKS {infrastructure.kubernetes_version}, {infrastructure.region}, {infrastructure.sku_tier} tier')}]")
+        lines.append(
+            f"    cluster[{label(f'AKS {infrastructure.kubernetes_version}, {infrastructure.region}, {infrastructure.sku_tier} tier')}]"
+        )
         for name, pool in infrastructure.node_pools.items():
             extra = " spot" if pool.spot else ""
-            lines.append(f"    {node_id('pool', name)}[{label(f'pool {name}: {pool.min_count}..{pool.max_count} × {pool.vm_size}{extra}')}]")
+            lines.append(
+                f"    {node_id('pool', name)}[{label(f'pool {name}: {pool.min_count}..{pool.max_count} × {pool.vm_size}{extra}')}]"
+            )
             lines.append(f"    cluster --- {node_id('pool', name)}")
     elif isinstance(infrastructure, Rancher):
-        lines.append(f"    cluster[{label(f'RKE2 {infrastructure.kubernetes_version}, {infrastructure.data_centre} ({config.site.role})')}]")
-        for name, pool in infrastructure.machine_pools.items():
-            roles = ", ".join(pool.roles)
-            lines.append(f"    {node_id('pool', name)}[{label(f'pool {name}: {pool.quantity} × {pool.cpu} vCPU / {pool.memory_gi} GiB ({roles})')}]")
+        lines.append(
+            f"    cluster[{label(f'RKE2 {infrastructure.kubernetes_version}, {infrastructure.data_centre} ({config.site.role})')}]"
+        )
+        for name, machines in infrastructure.machine_pools.items():
+            roles = ", ".join(machines.roles)
+            text = f"pool {name}: {machines.quantity} × {machines.cpu} vCPU / {machines.memory_gi} GiB ({roles})"
+            lines.append(f"    {node_id('pool', name)}[{label(text)}]")
             lines.append(f"    cluster --- {node_id('pool', name)}")
     elif isinstance(infrastructure, Render):
         lines.append(f"    cluster[{label(f'no cluster: manifests rendered to {infrastructure.directory}/')}]")

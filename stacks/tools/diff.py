@@ -54,7 +54,10 @@ class StackDiff:
             "resources": {self.left: self.left_count, self.right: self.right_count},
             "config": [{"key": d.key, self.left: value(d.left), self.right: value(d.right)} for d in self.config],
             "onlyIn": {self.left: self.only_left, self.right: self.only_right},
-            "changed": {resource: [{"key": d.key, self.left: value(d.left), self.right: value(d.right)} for d in differences] for resource, differences in self.changed.items()},
+            "changed": {
+                resource: [{"key": d.key, self.left: value(d.left), self.right: value(d.right)} for d in differences]
+                for resource, differences in self.changed.items()
+            },
         }
 
 
@@ -70,6 +73,7 @@ def diff(first: str, second: str) -> StackDiff:
     names = lambda stack: [(stack, "<stack>")] if len(stack) >= 3 else []  # noqa: E731
     for difference in inventory_differences(left_registrations, right_registrations, names(left_stack), names(right_stack)):
         match = _RESOURCE.match(difference.key)
+        assert match is not None, difference.key  # inventory_differences keys every difference `inventory[...]`
         resource, rest = match.group("resource"), match.group("rest").lstrip(".")
         if not rest and difference.left is ABSENT:
             result.only_right.append(resource)
@@ -87,7 +91,8 @@ def render(result: StackDiff, limit: int = 8) -> str:
     lines += [f"  {difference}" for difference in result.config] or ["  (none)"]
     lines.append(
         f"inventory: {result.left} {result.left_count} resources, {result.right} {result.right_count}; "
-        f"only in {result.right} ({len(result.only_right)}), only in {result.left} ({len(result.only_left)}), changed ({len(result.changed)})"
+        f"only in {result.right} ({len(result.only_right)}), only in {result.left} ({len(result.only_left)}), changed "
+        f"({len(result.changed)})"
     )
     lines += [f"  + {resource}  (only in {result.right})" for resource in result.only_right]
     lines += [f"  - {resource}  (only in {result.left})" for resource in result.only_left]

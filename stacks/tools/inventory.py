@@ -13,7 +13,8 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import yaml
 from google.protobuf import json_format
@@ -127,22 +128,50 @@ class InventoryMocks(mocks.Mocks):
     _AZURE = {
         "azure-native:resources:ResourceGroup": ("resourceGroups/{name}", "resourceGroupName"),
         "azure-native:network:VirtualNetwork": ("{rg}/providers/Microsoft.Network/virtualNetworks/{name}", "virtualNetworkName"),
-        "azure-native:network:Subnet": ("{rg}/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{name}", "subnetName"),
+        "azure-native:network:Subnet": (
+            "{rg}/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{name}",
+            "subnetName",
+        ),
         "azure-native:operationalinsights:Workspace": ("{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}", "workspaceName"),
-        "azure-native:managedidentity:UserAssignedIdentity": ("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}", "resourceName"),
-        "azure-native:containerservice:ManagedCluster": ("{rg}/providers/Microsoft.ContainerService/managedClusters/{name}", "resourceName"),
-        "azure-native:containerservice:AgentPool": ("{rg}/providers/Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{name}", "agentPoolName"),
+        "azure-native:managedidentity:UserAssignedIdentity": (
+            "{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            "resourceName",
+        ),
+        "azure-native:containerservice:ManagedCluster": (
+            "{rg}/providers/Microsoft.ContainerService/managedClusters/{name}",
+            "resourceName",
+        ),
+        "azure-native:containerservice:AgentPool": (
+            "{rg}/providers/Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{name}",
+            "agentPoolName",
+        ),
         "azure-native:containerservice:MaintenanceConfiguration": (
-            "{rg}/providers/Microsoft.ContainerService/managedClusters/{resourceName}/maintenanceConfigurations/{name}", "configName"),
+            "{rg}/providers/Microsoft.ContainerService/managedClusters/{resourceName}/maintenanceConfigurations/{name}",
+            "configName",
+        ),
         "azure-native:logic:Workflow": ("{rg}/providers/Microsoft.Logic/workflows/{name}", "workflowName"),
-        "azure-native:authorization:RoleAssignment": ("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", "roleAssignmentName"),
-        "azure-native:authorization:ManagementLockAtResourceGroupLevel": ("{rg}/providers/Microsoft.Authorization/locks/{name}", "lockName"),
+        "azure-native:authorization:RoleAssignment": (
+            "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            "roleAssignmentName",
+        ),
+        "azure-native:authorization:ManagementLockAtResourceGroupLevel": (
+            "{rg}/providers/Microsoft.Authorization/locks/{name}",
+            "lockName",
+        ),
         "azure-native:monitor:DiagnosticSetting": ("{resourceUri}/providers/Microsoft.Insights/diagnosticSettings/{name}", "name"),
         "azure-native:storage:StorageAccount": ("{rg}/providers/Microsoft.Storage/storageAccounts/{name}", "accountName"),
-        "azure-native:storage:BlobServiceProperties": ("{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}", "blobServicesName"),
+        "azure-native:storage:BlobServiceProperties": (
+            "{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}",
+            "blobServicesName",
+        ),
         "azure-native:storage:BlobContainer": (
-            "{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{name}", "containerName"),
-        "azure-native:storage:ManagementPolicy": ("{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/managementPolicies/{name}", "managementPolicyName"),
+            "{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{name}",
+            "containerName",
+        ),
+        "azure-native:storage:ManagementPolicy": (
+            "{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/managementPolicies/{name}",
+            "managementPolicyName",
+        ),
     }
 
     def __init__(self):
@@ -177,7 +206,9 @@ class InventoryMocks(mocks.Mocks):
                 }
             state["identity"] = identity
         if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
-            state.update(clientId=self._uuid(resource_id, "client"), principalId=self._uuid(resource_id, "principal"), tenantId=self.TENANT_ID)
+            state.update(
+                clientId=self._uuid(resource_id, "client"), principalId=self._uuid(resource_id, "principal"), tenantId=self.TENANT_ID
+            )
         if args.typ == "azure-native:operationalinsights:Workspace":
             state["customerId"] = self._uuid(resource_id, "customer")
         if args.typ == "azure-native:containerservice:ManagedCluster":
@@ -193,7 +224,10 @@ class InventoryMocks(mocks.Mocks):
         if private:
             state["privateFQDN"] = f"{prefix}-{suffix}.privatelink.{location}.azmk8s.io"
         if (state.get("oidcIssuerProfile") or {}).get("enabled"):
-            state["oidcIssuerProfile"] = {**state["oidcIssuerProfile"], "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{self.TENANT_ID}/{self._uuid(resource_id, 'oidc')}/"}
+            state["oidcIssuerProfile"] = {
+                **state["oidcIssuerProfile"],
+                "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{self.TENANT_ID}/{self._uuid(resource_id, 'oidc')}/",
+            }
         state["nodeResourceGroup"] = state.get("nodeResourceGroup") or f"MC_{state.get('resourceGroupName')}_{name}_{location}"
         state["powerState"] = {"code": "Running"}
         state["provisioningState"] = "Succeeded"
@@ -206,21 +240,51 @@ class InventoryMocks(mocks.Mocks):
         cluster = self._clusters.get((group, name), {})
         server = f"https://{cluster.get('privateFQDN') or cluster.get('fqdn') or name}:443"
         user_name = f"clusterUser_{group}_{name}"
+        user: dict[str, Any]
         if args.get("format") == "azure":
             user = {"auth-provider": {"name": "azure", "config": {
                 "apiserver-id": self.AKS_SERVER_ID, "client-id": self.AZURE_CLI_CLIENT_ID, "config-mode": "1",
                 "environment": "AzurePublicCloud", "tenant-id": self.TENANT_ID}}}
         else:
-            user = {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "args": ["get-token", "--environment", "AzurePublicCloud", "--server-id", self.AKS_SERVER_ID,
-                         "--client-id", self.AZURE_CLI_CLIENT_ID, "--tenant-id", self.TENANT_ID, "--login", "devicecode"],
-                "command": "kubelogin", "env": None,
-                "installHint": "\nkubelogin is not installed which is required to connect to AAD enabled cluster.\n\nTo learn more, please go to https://aka.ms/aks/kubelogin\n",
-                "provideClusterInfo": False}}
+            user = {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "args": [
+                        "get-token",
+                        "--environment",
+                        "AzurePublicCloud",
+                        "--server-id",
+                        self.AKS_SERVER_ID,
+                        "--client-id",
+                        self.AZURE_CLI_CLIENT_ID,
+                        "--tenant-id",
+                        self.TENANT_ID,
+                        "--login",
+                        "devicecode",
+                    ],
+                    "command": "kubelogin",
+                    "env": None,
+                    "installHint": "\nkubelogin is not installed which is required to connect to AAD enabled cluster.\n\nTo learn more, "
+                                   "please go to https://aka.ms/aks/kubelogin\n",
+                    "provideClusterInfo": False,
+                }
+            }
         document = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": name,
-            "clusters": [{"name": name, "cluster": {"certificate-authority-data": base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n").decode(), "server": server}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "current-context": name,
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {
+                        "certificate-authority-data": base64.b64encode(
+                            b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"
+                        ).decode(),
+                        "server": server,
+                    },
+                }
+            ],
             "contexts": [{"name": name, "context": {"cluster": name, "user": user_name}}],
             "users": [{"name": user_name, "user": user}],
         }
@@ -230,18 +294,26 @@ class InventoryMocks(mocks.Mocks):
     # credentials live in `cattle-global-data`, clusters get a `c-m-` management id, projects are
     # `<cluster id>:p-...`, and a cluster's kubeconfig and registration command exist (as
     # placeholders) once it is created.
-    _RANCHER = {
+    _RANCHER: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
         "rancher2:index/cloudCredential:CloudCredential": lambda state: (f"cattle-global-data:cc-{state.get('name')}", {}),
-        "rancher2:index/clusterV2:ClusterV2": lambda state: (f"fleet-default/{state.get('name')}", {
-            "clusterV1Id": f"c-m-{state.get('name')}", "kubeConfig": "[kubeconfig]",
-            "clusterRegistrationToken": {"nodeCommand": "[registration command]"}}),
-        "rancher2:index/clusterSync:ClusterSync": lambda state: (state.get("clusterId"), {"kubeConfig": "[kubeconfig]", "synced": True}),
+        "rancher2:index/clusterV2:ClusterV2": lambda state: (
+            f"fleet-default/{state.get('name')}",
+            {
+                "clusterV1Id": f"c-m-{state.get('name')}",
+                "kubeConfig": "[kubeconfig]",
+                "clusterRegistrationToken": {"nodeCommand": "[registration command]"},
+            },
+        ),
+        "rancher2:index/clusterSync:ClusterSync": lambda state: (
+            str(state.get("clusterId")),
+            {"kubeConfig": "[kubeconfig]", "synced": True},
+        ),
         "rancher2:index/project:Project": lambda state: (f"{state.get('clusterId')}:p-{state.get('name')}", {}),
     }
 
     # Generated secrets and keys (pulumi-random, pulumi-tls): placeholders of the right shape; the
     # providers mark them secret, so the inventory shows `[secret]`.
-    _GENERATED = {
+    _GENERATED: dict[str, Callable[[str], dict[str, str]]] = {
         "random:index/randomPassword:RandomPassword": lambda name: {"result": f"[password {name}]", "bcryptHash": f"[bcrypt {name}]"},
         "tls:index/privateKey:PrivateKey": lambda name: {"privateKeyPem": f"[private key {name}]", "publicKeyPem": f"[public key {name}]"},
         "tls:index/selfSignedCert:SelfSignedCert": lambda name: {"certPem": f"[certificate {name}]"},
@@ -265,11 +337,26 @@ class InventoryMocks(mocks.Mocks):
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             return {"kubeconfigs": [{"name": "clusterUser", "value": self._user_kubeconfig(dict(args.args))}]}
         if args.token == "azure-native:storage:listStorageAccountKeys":
-            return {"keys": [{"keyName": name, "value": f"[{name} of {args.args.get('accountName')}]", "permissions": "FULL"} for name in ("key1", "key2")]}
+            return {
+                "keys": [
+                    {"keyName": name, "value": f"[{name} of {args.args.get('accountName')}]", "permissions": "FULL"}
+                    for name in ("key1", "key2")
+                ]
+            }
         return {}
 
 
-def evaluate(stack: str, path: Path | None = None, into: list[Registration] | None = None, sites: Path | None = None) -> list[Registration]:
+Recorder = Callable[[mocks.Mocks, list[Registration]], RecordingMonitor]
+"""Makes the monitor an evaluation records with (the review keeps the raw requests too)."""
+
+
+def evaluate(
+    stack: str,
+    path: Path | None = None,
+    into: list[Registration] | None = None,
+    sites: Path | None = None,
+    recorder: Recorder = RecordingMonitor,
+) -> list[Registration]:
     """Every resource the program registers for `stack` (from `path`, default its stack file, checked
     against the other sites' stack files in `sites`, default stacks/), in registration order,
     appended to `into` as they happen.
@@ -279,16 +366,18 @@ def evaluate(stack: str, path: Path | None = None, into: list[Registration] | No
     from components.program import build
 
     loaded = load_stack(stack, path, sites)
-    return run_program(lambda: build(loaded), stack, into)
+    return run_program(lambda: build(loaded), stack, into, recorder)
 
 
-def run_program(program: Callable[[], Any], stack: str, into: list[Registration] | None = None) -> list[Registration]:
+def run_program(
+    program: Callable[[], Any], stack: str, into: list[Registration] | None = None, recorder: Recorder = RecordingMonitor,
+) -> list[Registration]:
     """Run any Pulumi program function under the recording mock monitor (components' tests use
     this for programs smaller than a stack)."""
     from components.runtime import tune_garbage_collector
 
     tune_garbage_collector()  # as under the engine (__main__.py)
-    monitor = RecordingMonitor(InventoryMocks(), into if into is not None else [])
+    monitor = recorder(InventoryMocks(), into if into is not None else [])
     settings.ROOT.set(None)  # a fresh root stack resource for each evaluation
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings.SETTINGS.rpc_manager.clear()

@@ -20,7 +20,8 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 # Keys that belong to a site. `--allow` adds to these.
@@ -115,7 +116,12 @@ def compare(left: Any, right: Any, key: str, skip, out: list[Difference], presen
     left_named, right_named = _named(left), _named(right)
     if left_named is not None and right_named is not None:
         left, right = left_named, right_named
-    elif isinstance(left, list) and isinstance(right, list) and len(left) == len(right) and any(isinstance(item, (dict, list)) for item in left):
+    elif (
+        isinstance(left, list)
+        and isinstance(right, list)
+        and len(left) == len(right)
+        and any(isinstance(item, (dict, list)) for item in left)
+    ):
         left, right = ({f"[{index}]": item for index, item in enumerate(side)} for side in (left, right))
     if isinstance(left, dict) and isinstance(right, dict):
         for part in list(left) + [part for part in right if part not in left]:
@@ -238,7 +244,11 @@ def parity(first: str, second: str, allow=DEFAULT_ALLOW) -> tuple[list[Differenc
     left_registrations = evaluate(left_stack, left_path)
     right_registrations = evaluate(right_stack, right_path)
     differences += inventory_differences(
-        left_registrations, right_registrations, placeholders(left, right, left_stack, allow), placeholders(right, left, right_stack, allow), allow
+        left_registrations,
+        right_registrations,
+        placeholders(left, right, left_stack, allow),
+        placeholders(right, left, right_stack, allow),
+        allow,
     )
     return differences, len(left_registrations)
 

@@ -33,6 +33,7 @@ resolved to URNs, and remediations are not run (the pack has none).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import sys
 import threading
@@ -192,14 +193,8 @@ def record(stack: str, path: Path | None = None) -> list[EngineResource]:
     describe it to a policy pack. Raises loader.ConfigError on invalid config."""
     sink: list = []
     outputs: dict = {}
-    # inventory.evaluate() builds its monitor from this module attribute; swapping it keeps one
-    # evaluation path (config loading, runtime reset) for the inventory and the review.
-    original = inventory.RecordingMonitor
-    inventory.RecordingMonitor = functools.partial(_Recorder, sink=sink, outputs=outputs)
-    try:
-        inventory.evaluate(stack, path)
-    finally:
-        inventory.RecordingMonitor = original
+    # One evaluation path (config loading, runtime reset) for the inventory and the review.
+    inventory.evaluate(stack, path, recorder=functools.partial(_Recorder, sink=sink, outputs=outputs))
     return _from_requests(stack, PROJECT, sink, outputs)
 
 
@@ -231,7 +226,9 @@ def _from_requests(stack: str, project: str, sink: list, outputs: Mapping[str, d
                 outputs=None if registered is None else engine_value(registered, urns),
                 provider=provider,
                 dependencies=tuple(ref(dependency) for dependency in request.dependencies),
-                property_dependencies={key: tuple(ref(u) for u in deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns},
+                property_dependencies={
+                    key: tuple(ref(u) for u in deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
+                },
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
@@ -258,7 +255,9 @@ def _readable_to_wire(value: Any, keys: Mapping[str, EngineResource]) -> Any:
     return value
 
 
-def from_registrations(registrations: Iterable[inventory.Registration], stack: str = "review", project: str = PROJECT) -> list[EngineResource]:
+def from_registrations(
+    registrations: Iterable[inventory.Registration], stack: str = "review", project: str = PROJECT
+) -> list[EngineResource]:
     """The engine view of inventory registrations (e.g. synthetic ones in tests), the root stack
     first. Their readable forms map back as far as they can: `[unknown]` becomes the engine's
     unknown sentinel, `[secret]` a secret with an unknown value, and a reference to a custom
@@ -349,7 +348,10 @@ class PackAnalyzer:
         return type(response).FromString(response.SerializeToString())
 
     def configure_stack(self, stack: str, project: str = PROJECT) -> None:
-        self._call("ConfigureStack", self._proto.AnalyzerStackConfigureRequest(stack=stack, project=project, organization="organization", dry_run=True))
+        self._call(
+            "ConfigureStack",
+            self._proto.AnalyzerStackConfigureRequest(stack=stack, project=project, organization="organization", dry_run=True),
+        )
 
     # Requests, built the way the engine builds them (pkg/resource/plugin/analyzer_plugin.go).
 
@@ -371,7 +373,9 @@ class PackAnalyzer:
         provider = by_urn.get(resource.provider.rpartition("::")[0]) if resource.provider else None
         if provider is None:
             return None
-        return self._proto.AnalyzerProviderResource(type=provider.type, properties=_struct(provider.inputs), urn=provider.urn, name=provider.name)
+        return self._proto.AnalyzerProviderResource(
+            type=provider.type, properties=_struct(provider.inputs), urn=provider.urn, name=provider.name
+        )
 
     def analyze_request(self, resource: EngineResource, by_urn: Mapping[str, EngineResource]):
         return self._proto.AnalyzeRequest(
@@ -397,7 +401,9 @@ class PackAnalyzer:
                     provider=self._provider(resource, by_urn),
                     parent=resource.parent,
                     dependencies=list(resource.dependencies),
-                    propertyDependencies={key: proto.AnalyzerPropertyDependencies(urns=list(urns)) for key, urns in resource.property_dependencies.items()},
+                    propertyDependencies={
+                        key: proto.AnalyzerPropertyDependencies(urns=list(urns)) for key, urns in resource.property_dependencies.items()
+                    },
                 )
                 for resource in resources
             ]
@@ -413,7 +419,9 @@ class PackAnalyzer:
         response = self._call("AnalyzeStack", self.analyze_stack_request(resources))
         for diagnostic in response.diagnostics:
             target = by_urn.get(diagnostic.urn)
-            violations.append(self._violation(diagnostic, target.key if target else (resource_key(diagnostic.urn) if diagnostic.urn else None)))
+            violations.append(
+                self._violation(diagnostic, target.key if target else (resource_key(diagnostic.urn) if diagnostic.urn else None))
+            )
         return violations
 
     def _violation(self, diagnostic, resource: str | None) -> Violation:
@@ -536,7 +544,7 @@ def layer_of(resource: EngineResource, by_urn: Mapping[str, EngineResource]) -> 
     chain = [resource]
     while chain[-1].parent in by_urn:
         chain.append(by_urn[chain[-1].parent])
-    for child, parent in zip(chain, chain[1:]):
+    for child, parent in itertools.pairwise(chain):
         if parent.type == COMPLETE_CLUSTER_TYPE:
             package, _, rest = child.type.partition(":")
             area = rest.partition(":")[0]
@@ -566,7 +574,8 @@ def summary(review: Review) -> str:
     counts = review.counts
     return (
         f"{review.stack}: {_plural(len(review.resources), 'resource')} analysed, "
-        f"{counts[ADVISORY]} advisory, {counts[MANDATORY]} mandatory {'violation' if counts[ADVISORY] + counts[MANDATORY] == 1 else 'violations'}"
+        f"{counts[ADVISORY]} advisory, {counts[MANDATORY]} mandatory "
+        f"{'violation' if counts[ADVISORY] + counts[MANDATORY] == 1 else 'violations'}"
     )
 
 
@@ -586,7 +595,8 @@ Section = Callable[[Review], str]
 
 
 def _text_heading(review: Review) -> str:
-    return f"Policy review of stack {review.stack} (environment {review.environment}): pack {review.pack} {review.pack_version}, config {review.config_file}"
+    return (f"Policy review of stack {review.stack} (environment {review.environment}): pack {review.pack} {review.pack_version}, "
+            f"config {review.config_file}")
 
 
 def _text_violations(review: Review) -> str:

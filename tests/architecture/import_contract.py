@@ -88,7 +88,9 @@ def imports(root: Path) -> list[Import]:
 
 
 def layer_of(module: str) -> str | None:
-    matches = [(len(prefix), layer) for layer, prefixes in LAYERS for prefix in prefixes if module == prefix or module.startswith(f"{prefix}.")]
+    matches = [
+        (len(prefix), layer) for layer, prefixes in LAYERS for prefix in prefixes if module == prefix or module.startswith(f"{prefix}.")
+    ]
     return max(matches)[1] if matches else None
 
 

@@ -49,7 +49,14 @@ def test_an_upward_import_is_a_violation(tmp_path):
 
 
 def test_a_config_module_may_not_import_a_tool(tmp_path):
-    root = plant(tmp_path, {"stacks/loader.py": "def load(): ...\n", "stacks/model/site.py": "from ..tools import inventory\n", "stacks/tools/inventory.py": ""})
+    root = plant(
+        tmp_path,
+        {
+            "stacks/loader.py": "def load(): ...\n",
+            "stacks/model/site.py": "from ..tools import inventory\n",
+            "stacks/tools/inventory.py": "",
+        },
+    )
     assert violations(root) == [
         "stacks/model/site.py:1: stacks.model.site (config) imports stacks.tools.inventory (tools), a layer above it; "
         "layers run tools -> program -> components -> config",

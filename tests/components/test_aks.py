@@ -35,7 +35,13 @@ STACKS = ["dev", "test", "prod"]
 
 
 def tags(environment: str, site: str) -> dict:
-    return {"environment": environment, "site": site, "owner": "platform-team", "cost-centre": "platform", "managed-by": "pulumi/complete-cluster"}
+    return {
+        "environment": environment,
+        "site": site,
+        "owner": "platform-team",
+        "cost-centre": "platform",
+        "managed-by": "pulumi/complete-cluster",
+    }
 
 
 TAGS = {"dev": tags("dev", "sea"), "test": tags("test", "cin"), "prod": tags("prod", "cin")}
@@ -110,7 +116,11 @@ def test_each_stack_builds_one_aks_cluster_of_these_resources(inventory, aks, st
         counted[registration.type] = counted.get(registration.type, 0) + 1
     assert counted == {**EXPECTED_TYPES, **extra}
     # nothing Azure lives outside the component, but the object storage in its resource group
-    assert all(r.parent in (AKS, "platform:storage:ObjectStorage::platform-storage") for r in inventory(stack) if r.type.startswith("azure-native:"))
+    assert all(
+        r.parent in (AKS, "platform:storage:ObjectStorage::platform-storage")
+        for r in inventory(stack)
+        if r.type.startswith("azure-native:")
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -149,7 +159,8 @@ def test_network_is_azure_cni_overlay_with_cilium_and_only_a_node_subnet(aks, st
         "loadBalancerSku": "standard",
         "outboundType": "loadBalancer",
     }
-    subnet_id = f"/subscriptions/{InventoryMocks.SUBSCRIPTION_ID}/resourceGroups/{subnet['resourceGroupName']}/providers/Microsoft.Network/virtualNetworks/{subnet['virtualNetworkName']}/subnets/nodes"
+    subnet_id = (f"/subscriptions/{InventoryMocks.SUBSCRIPTION_ID}/resourceGroups/{subnet['resourceGroupName']}"
+                 f"/providers/Microsoft.Network/virtualNetworks/{subnet['virtualNetworkName']}/subnets/nodes")
     for name, pool in pool_profiles(aks, stack).items():
         assert pool["vnetSubnetID"] == subnet_id, name
         assert "podSubnetID" not in pool  # overlay: pods are not in the VNet
@@ -183,7 +194,9 @@ def test_user_assigned_identities_and_the_control_planes_roles(aks, stack):
     }
     assert kubelet["objectId"] != principal
     # the cluster is created only once its identity may use the subnet and the kubelet identity
-    assert {f"{ROLE_ASSIGNMENT}::platform-aks-control-plane-subnet", f"{ROLE_ASSIGNMENT}::platform-aks-control-plane-kubelet"} <= set(resources["cluster"].options["depends_on"])
+    assert {f"{ROLE_ASSIGNMENT}::platform-aks-control-plane-subnet", f"{ROLE_ASSIGNMENT}::platform-aks-control-plane-kubelet"} <= set(
+        resources["cluster"].options["depends_on"]
+    )
 
 
 # --- the managed cluster -------------------------------------------------------------------------
@@ -212,7 +225,11 @@ def test_environment_differences_of_the_cluster(aks):
     public = {"enablePrivateCluster": False, "authorizedIPRanges": ["203.0.113.0/24"]}
     assert (dev["apiServerAccessProfile"], test["apiServerAccessProfile"]) == (public, public)
     assert prod["apiServerAccessProfile"] == {"enablePrivateCluster": True, "privateDNSZone": "system"}
-    assert (dev["sku"], test["sku"], prod["sku"]) == ({"name": "Base", "tier": "Free"}, {"name": "Base", "tier": "Free"}, {"name": "Base", "tier": "Standard"})
+    assert (dev["sku"], test["sku"], prod["sku"]) == (
+        {"name": "Base", "tier": "Free"},
+        {"name": "Base", "tier": "Free"},
+        {"name": "Base", "tier": "Standard"},
+    )
     off = {"securityMonitoring": {"enabled": False}}
     assert (dev["securityProfile"]["defender"], test["securityProfile"]["defender"]) == (off, off)
     workspace_id = aks("prod")["control-plane-logs"].inputs["workspaceId"]
@@ -254,11 +271,36 @@ def expected_pools(stack: str) -> dict:
     else:
         ai.update(surge)
     return {
-        "system": {"mode": "System", "vmSize": "Standard_D4ds_v5", **sized("system"), "osDiskType": "Ephemeral", "osDiskSizeGB": 128,
-                   "nodeTaints": ["CriticalAddonsOnly=true:NoSchedule"], **zones, **surge},
-        "general": {"mode": "User", "vmSize": "Standard_D4ds_v5", **sized("general"), "osDiskType": "Ephemeral", "osDiskSizeGB": 128, **zones, **surge},
-        "database": {"mode": "User", "vmSize": "Standard_E4ds_v5", **sized("database"), "osDiskType": "Managed", "osDiskSizeGB": 256,
-                     "nodeTaints": ["nodeType=database:NoSchedule"], "nodeLabels": {"nodeType": "database"}, **zones, **surge},
+        "system": {
+            "mode": "System",
+            "vmSize": "Standard_D4ds_v5",
+            **sized("system"),
+            "osDiskType": "Ephemeral",
+            "osDiskSizeGB": 128,
+            "nodeTaints": ["CriticalAddonsOnly=true:NoSchedule"],
+            **zones,
+            **surge,
+        },
+        "general": {
+            "mode": "User",
+            "vmSize": "Standard_D4ds_v5",
+            **sized("general"),
+            "osDiskType": "Ephemeral",
+            "osDiskSizeGB": 128,
+            **zones,
+            **surge,
+        },
+        "database": {
+            "mode": "User",
+            "vmSize": "Standard_E4ds_v5",
+            **sized("database"),
+            "osDiskType": "Managed",
+            "osDiskSizeGB": 256,
+            "nodeTaints": ["nodeType=database:NoSchedule"],
+            "nodeLabels": {"nodeType": "database"},
+            **zones,
+            **surge,
+        },
         "ai": ai,
     }
 
@@ -281,7 +323,11 @@ def test_node_pools(aks, stack):
 
 def test_user_pools_scale_to_zero_outside_prod_and_gpu_to_25_in_prod(aks):
     for stack in ("dev", "test"):
-        assert {name: p["minCount"] for name, p in pool_profiles(aks, stack).items() if p["mode"] == "User"} == {"general": 0, "database": 0, "ai": 0}
+        assert {name: p["minCount"] for name, p in pool_profiles(aks, stack).items() if p["mode"] == "User"} == {
+            "general": 0,
+            "database": 0,
+            "ai": 0,
+        }
     assert (pool_profiles(aks, "prod")["ai"]["minCount"], pool_profiles(aks, "prod")["ai"]["maxCount"]) == (0, 25)
     assert [stack for stack in STACKS if pool_profiles(aks, stack)["ai"].get("scaleSetPriority") == "Spot"] == ["dev"]
 
@@ -292,7 +338,12 @@ def test_user_pools_scale_to_zero_outside_prod_and_gpu_to_25_in_prod(aks):
 @pytest.mark.parametrize("stack, offset", [("dev", "+08:00"), ("test", "+05:30"), ("prod", "+05:30")])
 def test_maintenance_windows_for_upgrades_and_node_os(aks, stack, offset):
     resources = aks(stack)
-    window = {"schedule": {"weekly": {"dayOfWeek": "Sunday", "intervalWeeks": 1}}, "durationHours": 4, "startTime": "02:00", "utcOffset": offset}
+    window = {
+        "schedule": {"weekly": {"dayOfWeek": "Sunday", "intervalWeeks": 1}},
+        "durationHours": 4,
+        "startTime": "02:00",
+        "utcOffset": offset,
+    }
     assert resources["maintenance-upgrades"].inputs["configName"] == "aksManagedAutoUpgradeSchedule"
     assert resources["maintenance-node-os"].inputs["configName"] == "aksManagedNodeOSUpgradeSchedule"
     for name in ("maintenance-upgrades", "maintenance-node-os"):
@@ -344,7 +395,10 @@ def test_dev_is_stopped_after_hours_and_started_in_the_morning(aks):
         # the workflow's own system-assigned identity, allowed to operate this cluster only
         assert f"azure-native:logic:Workflow::platform-aks-{action}" in operator.options["depends_on"]
         assert {k: v for k, v in operator.inputs.items() if k != "principalId"} == {
-            "principalType": "ServicePrincipal", "scope": cluster_id, "roleDefinitionId": ROLE_PREFIX + "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8"}
+            "principalType": "ServicePrincipal",
+            "scope": cluster_id,
+            "roleDefinitionId": ROLE_PREFIX + "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8",
+        }
     principals = {resources[f"{action}-operator"].inputs["principalId"] for action in ("stop", "start")}
     assert len(principals) == 2 and ADMIN_GROUP not in principals
     for stack in ("test", "prod"):
@@ -361,8 +415,12 @@ def test_prod_locks_its_resource_group_and_protects_stateful_resources(aks):
     resources = aks("prod")
     assert {name for name, r in resources.items() if r.options["protect"]} == STATEFUL
     lock = resources["lock"]
-    assert lock.inputs == {"lockName": "complete-cluster-do-not-delete", "level": "CanNotDelete", "resourceGroupName": names(aks, "prod")[0],
-                           "notes": "prod AKS cluster: deleting any resource here needs this lock lifted first (docs/aks.md)"}
+    assert lock.inputs == {
+        "lockName": "complete-cluster-do-not-delete",
+        "level": "CanNotDelete",
+        "resourceGroupName": names(aks, "prod")[0],
+        "notes": "prod AKS cluster: deleting any resource here needs this lock lifted first (docs/aks.md)",
+    }
     # created after, and so removed before, everything it guards
     guarded = {f"{r.type}::{r.name}" for name, r in resources.items() if r.type.startswith("azure-native:") and name != "lock"}
     assert set(lock.options["depends_on"]) == guarded
@@ -383,7 +441,9 @@ def test_the_provider_reads_a_secret_kubeconfig_and_carries_the_access_layer(inv
     provider = aks(stack)["kubernetes"]
     assert provider.inputs == {"kubeconfig": "[secret]", "enableServerSideApply": "true"}
     assert {f"{AGENT_POOL}::platform-aks-pool-{p}" for p in ("general", "database", "ai")} <= set(provider.options["depends_on"])
-    assert {f"{ROLE_ASSIGNMENT}::platform-aks-admins-6b0e3b8e-admin", f"{ROLE_ASSIGNMENT}::platform-aks-admins-6b0e3b8e-user"} <= set(provider.options["depends_on"])
+    assert {f"{ROLE_ASSIGNMENT}::platform-aks-admins-6b0e3b8e-admin", f"{ROLE_ASSIGNMENT}::platform-aks-admins-6b0e3b8e-user"} <= set(
+        provider.options["depends_on"]
+    )
     kubernetes = [r for r in inventory(stack) if r.type.startswith("kubernetes:")]
     assert kubernetes and {r.options["provider"] for r in kubernetes} == {PROVIDER}
     namespaces = sorted(r.inputs["metadata"]["name"] for r in kubernetes if r.type == "kubernetes:core/v1:Namespace")
@@ -401,8 +461,22 @@ def user_kubeconfig(form: str) -> str:
     [
         ("azurecli", ["get-token", "--login", "azurecli", "--server-id", InventoryMocks.AKS_SERVER_ID]),
         ("workloadidentity", ["get-token", "--login", "workloadidentity", "--server-id", InventoryMocks.AKS_SERVER_ID]),
-        ("spn", ["get-token", "--login", "spn", "--server-id", InventoryMocks.AKS_SERVER_ID, "--client-id", InventoryMocks.AZURE_CLI_CLIENT_ID,
-                 "--tenant-id", InventoryMocks.TENANT_ID, "--environment", "AzurePublicCloud"]),
+        (
+            "spn",
+            [
+                "get-token",
+                "--login",
+                "spn",
+                "--server-id",
+                InventoryMocks.AKS_SERVER_ID,
+                "--client-id",
+                InventoryMocks.AZURE_CLI_CLIENT_ID,
+                "--tenant-id",
+                InventoryMocks.TENANT_ID,
+                "--environment",
+                "AzurePublicCloud",
+            ],
+        ),
     ],
 )
 def test_kubeconfig_is_converted_to_kubelogin_like_convert_kubeconfig(form, login, args):
@@ -496,8 +570,14 @@ CLOUD_POLICIES = {"aks-hardening", "storage-account-hardening", "storage-blob-so
 def analyze(servicer, type_token: str, props: dict) -> list[tuple[str, int, str]]:
     from pulumi.runtime import proto
 
-    request = proto.AnalyzeRequest(type=type_token, properties=_struct(props), urn=f"urn:pulumi:prod::complete-cluster::{type_token}::x", name="x")
-    return [(d.policyName, d.enforcementLevel, d.message.split("\n", 1)[1]) for d in servicer.Analyze(request, None).diagnostics if d.policyName in CLOUD_POLICIES]
+    request = proto.AnalyzeRequest(
+        type=type_token, properties=_struct(props), urn=f"urn:pulumi:prod::complete-cluster::{type_token}::x", name="x"
+    )
+    return [
+        (d.policyName, d.enforcementLevel, d.message.split("\n", 1)[1])
+        for d in servicer.Analyze(request, None).diagnostics
+        if d.policyName in CLOUD_POLICIES
+    ]
 
 
 def analyze_stack(servicer, registrations) -> list[tuple[str, str]]:
@@ -547,17 +627,23 @@ def test_a_mutated_insecure_prod_cluster_fails_in_mandatory_mode(inventory, serv
         "cluster does not use Azure RBAC for Kubernetes authorization; set aadProfile.enableAzureRBAC: true",
         "cluster keeps local accounts (a static admin credential); set disableLocalAccounts: true",
         "API server is public; set apiServerAccessProfile.enablePrivateCluster: true or restrict apiServerAccessProfile.authorizedIPRanges",
-        'cluster has no network policy engine, so NetworkPolicies are not enforced; set networkProfile.networkPolicy to "azure", "calico" or "cilium"',
+        'cluster has no network policy engine, so NetworkPolicies are not enforced; set networkProfile.networkPolicy to "azure", '
+        '"calico" or "cilium"',
         'node OS images are not updated; set autoUpgradeProfile.nodeOSUpgradeChannel to "NodeImage" or "SecurityPatch"',
         "agent pool profiles system give nodes public IPs; set enableNodePublicIP: false",
-        "workload identity is off; set oidcIssuerProfile.enabled: true and securityProfile.workloadIdentity.enabled: true so pods use federated identities instead of secrets",
+        "workload identity is off; set oidcIssuerProfile.enabled: true and securityProfile.workloadIdentity.enabled: true so pods use "
+        "federated identities instead of secrets",
         "Microsoft Defender is off; set securityProfile.defender.securityMonitoring.enabled: true (with logAnalyticsWorkspaceResourceId)",
         "the Azure Policy add-on is off; set addonProfiles.azurepolicy.enabled: true",
     ]
     [pool] = [r for r in inventory("prod") if r.name == "platform-aks-pool-ai"]
     public_pool = {**pool.inputs, "enableNodePublicIP": True}
     assert analyze(servicer, AGENT_POOL, public_pool) == [
-        ("aks-hardening", proto.MANDATORY, "agent pool gives its nodes public IPs; set enableNodePublicIP: false and reach nodes through the cluster network")
+        (
+            "aks-hardening",
+            proto.MANDATORY,
+            "agent pool gives its nodes public IPs; set enableNodePublicIP: false and reach nodes through the cluster network",
+        )
     ]
 
 

@@ -17,7 +17,11 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 BSL = "kubernetes:velero.io/v1:BackupStorageLocation"
 SCHEDULE = "kubernetes:velero.io/v1:Schedule"
 CHART_KEY = f"{CHART}::platform-backup-velero"
-LABELS = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "complete-cluster", "app.kubernetes.io/component": "backup"}
+LABELS = {
+    "app.kubernetes.io/managed-by": "pulumi",
+    "app.kubernetes.io/part-of": "complete-cluster",
+    "app.kubernetes.io/component": "backup",
+}
 RESTRICTED = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
@@ -63,9 +67,18 @@ def test_the_pinned_chart_with_the_plugin_for_the_storage_kind_and_restricted_po
         "securityContext": RESTRICTED,
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
     }
-    assert values["podSecurityContext"] == {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert values["podSecurityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert values["containerSecurityContext"] == RESTRICTED
-    assert (values["extraVolumes"], values["extraVolumeMounts"]) == ([{"name": "tmp", "emptyDir": {}}], [{"name": "tmp", "mountPath": "/tmp"}])
+    assert (values["extraVolumes"], values["extraVolumeMounts"]) == (
+        [{"name": "tmp", "emptyDir": {}}],
+        [{"name": "tmp", "mountPath": "/tmp"}],
+    )
     assert values["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
     # The credentials come from the object storage's Secret; the chart writes none of its own.
     assert values["credentials"] == {"useSecret": True, "existingSecret": "velero-backups-storage"}
@@ -76,7 +89,10 @@ def test_the_pinned_chart_with_the_plugin_for_the_storage_kind_and_restricted_po
         "backupStorageLocation": [], "volumeSnapshotLocation": [], "defaultBackupStorageLocation": "default",
         "features": "EnableCSI", "logFormat": "json",
     }
-    assert chart.options["depends_on"] == ["kubernetes:core/v1:Namespace::platform-backup-namespace", "kubernetes:core/v1:Secret::platform-storage-velero-backups"]
+    assert chart.options["depends_on"] == [
+        "kubernetes:core/v1:Namespace::platform-backup-namespace",
+        "kubernetes:core/v1:Secret::platform-storage-velero-backups",
+    ]
     assert chart.options["protect"] is False  # Velero keeps no state in the cluster
 
 
@@ -104,7 +120,9 @@ def _velero_deployment(values: dict) -> dict:
 def test_the_velero_pod_passes_pod_security_restricted_and_the_resource_policy(inventory, stack):
     deployment = _velero_deployment(backup(inventory, stack)["velero"].inputs["values"])
     evaluator = Evaluator({"all": ("mandatory", {})})
-    found = [f for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy in ("pod-security", "workload-resources")]
+    found = [
+        f for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy in ("pod-security", "workload-resources")
+    ]
     assert found == []
     # the same pod without the values' security context fails, so the check can fail
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {}
@@ -126,7 +144,11 @@ def test_the_default_location_is_the_backups_bucket_after_the_chart(inventory, s
     spec = location.inputs["spec"]
     if config is None:  # Azure: the account in the AKS resource group, its key from the credentials file
         account = inventory(stack).named("platform-storage-account").inputs
-        config = {"resourceGroup": account["resourceGroupName"], "storageAccount": account["accountName"], "storageAccountKeyEnvVar": "AZURE_STORAGE_ACCOUNT_ACCESS_KEY"}
+        config = {
+            "resourceGroup": account["resourceGroupName"],
+            "storageAccount": account["accountName"],
+            "storageAccountKeyEnvVar": "AZURE_STORAGE_ACCOUNT_ACCESS_KEY",
+        }
     assert spec == {
         "provider": "azure" if stack == "prod" else "aws",
         "objectStorage": {"bucket": bucket, "prefix": prefix},
@@ -202,7 +224,11 @@ def test_the_namespace_is_restricted_and_default_deny(inventory, stack):
     for mode in ("enforce", "audit", "warn"):
         assert namespace["labels"][f"pod-security.kubernetes.io/{mode}"] == catalogue.POD_SECURITY_LEVEL
         assert namespace["labels"][f"pod-security.kubernetes.io/{mode}-version"] == catalogue.POD_SECURITY_VERSION
-    policies = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in resources.values() if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+    policies = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]
+        for r in resources.values()
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    }
     assert set(policies) == {"default-deny", "allow-dns", "allow-egress"}
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert policies["allow-egress"]["egress"] == [{

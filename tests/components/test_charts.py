@@ -26,7 +26,8 @@ def chart_dir(tmp_path, monkeypatch):
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "demo", "version": "0.1.0"}))
     (chart / "templates" / "configmap.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | "
+        "quote }}\n"
     )
     return tmp_path
 
@@ -93,6 +94,9 @@ def test_a_chart_its_part_does_not_declare_fails_loudly_and_registers_nothing():
     the ones the loader checked and resolved."""
     charts = PartCharts("demo", ((DEMO, chart_source(Charts(source="remote"), DEMO)),))
     other = ChartRef(name="other", version="1.0.0", repository="https://charts.example.com")
-    with pytest.raises(UndeclaredChart, match=r"^the demo part installs other 1.0.0, which stacks/catalogue.py PART_CHARTS does not declare for it "
-                                              r"\(it declares: demo 0.1.0\); declare it there, so the loader checks and resolves it$"):
+    with pytest.raises(
+        UndeclaredChart,
+        match=r"^the demo part installs other 1.0.0, which stacks/catalogue.py PART_CHARTS does not declare for it "
+        r"\(it declares: demo 0.1.0\); declare it there, so the loader checks and resolves it$",
+    ):
         run_program(lambda: pinned_chart("other", other, charts, "payments", {}, pulumi.ResourceOptions()), "charts")

@@ -10,11 +10,25 @@ from stacks import catalogue
 
 STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]
 DATABASE_TOLERATION = [{"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}]
-DATABASE_AFFINITY = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "nodeType", "operator": "In", "values": ["database"]}]}]}}
-RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+DATABASE_AFFINITY = {
+    "requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "nodeType", "operator": "In", "values": ["database"]}]}]
+    }
+}
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 CHARTS = {
     # chart resource -> (chart, version, repository, namespace)
-    "platform-postgres-chart": ("postgres-operator", "2.0.2", "https://opensource.zalando.com/postgres-operator/charts/postgres-operator", "postgres-operator"),
+    "platform-postgres-chart": (
+        "postgres-operator",
+        "2.0.2",
+        "https://opensource.zalando.com/postgres-operator/charts/postgres-operator",
+        "postgres-operator",
+    ),
     "platform-redis-chart": ("redis-operator", "3.2.9", "https://spotahome.github.io/redis-operator", "redis-operator"),
     "platform-kafka-chart": ("strimzi-kafka-operator", "1.2.0", "https://strimzi.io/charts/", "kafka"),
 }
@@ -49,7 +63,10 @@ def test_prod_installs_each_operator_chart_at_its_pinned_version(inventory, name
 
 def test_the_rabbitmq_operator_chart_comes_from_its_oci_repository(inventory):
     release = inventory("prod").named("platform-rabbitmq-chart")
-    assert (release.inputs["chart"], release.inputs["version"]) == ("oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "0.6.16")
+    assert (release.inputs["chart"], release.inputs["version"]) == (
+        "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator",
+        "0.6.16",
+    )
     assert "repositoryOpts" not in release.inputs
     values = release.inputs["values"]
     assert values["msgTopologyOperator"] == {"enabled": False}
@@ -83,12 +100,20 @@ def test_an_oci_only_chart_is_pulled_by_reference():
 def test_the_postgres_operator_runs_spilo_without_privilege_and_patroni_on_configmaps(inventory):
     values = inventory("prod").named("platform-postgres-chart").inputs["values"]
     kubernetes = values["configKubernetes"]
-    assert (kubernetes["spilo_privileged"], kubernetes["spilo_allow_privilege_escalation"], kubernetes["spilo_runasuser"]) == (False, False, 101)
+    assert (kubernetes["spilo_privileged"], kubernetes["spilo_allow_privilege_escalation"], kubernetes["spilo_runasuser"]) == (
+        False,
+        False,
+        101,
+    )
     assert kubernetes["kubernetes_use_configmaps"] is True
     assert kubernetes["enable_cross_namespace_secret"] is True
     assert (values["fullnameOverride"], values["podServiceAccount"]) == ("postgres-operator", {"name": "postgres-pod"})
     assert values["configGeneral"]["docker_image"] == "platformacr.azurecr.io/ghcr.io/zalando/spilo-18:4.1-p2"
-    assert (values["image"]["registry"], values["image"]["repository"], values["image"]["tag"]) == ("platformacr.azurecr.io", "ghcr.io/zalando/postgres-operator", "v2.0.2")
+    assert (values["image"]["registry"], values["image"]["repository"], values["image"]["tag"]) == (
+        "platformacr.azurecr.io",
+        "ghcr.io/zalando/postgres-operator",
+        "v2.0.2",
+    )
 
 
 @pytest.mark.parametrize("stack", ["prod", "onprem-dc1", "dev"])
@@ -106,7 +131,10 @@ def test_with_charts_off_the_instances_still_register_after_their_namespaces(inv
     assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
     cluster = registrations.named("postgres-payments-db-cluster")
     # Its data namespace, and the team namespace its owner's credentials Secret lands in.
-    assert sorted(cluster.options["depends_on"]) == ["kubernetes:core/v1:Namespace::postgres-payments-data-namespace", "kubernetes:core/v1:Namespace::team-payments-namespace"]
+    assert sorted(cluster.options["depends_on"]) == [
+        "kubernetes:core/v1:Namespace::postgres-payments-data-namespace",
+        "kubernetes:core/v1:Namespace::team-payments-namespace",
+    ]
     kafka = registrations.named("platform-kafka-cluster")
     assert "kubernetes:core/v1:Namespace::platform-kafka-namespace" in kafka.options["depends_on"]
 
@@ -116,7 +144,11 @@ def test_with_charts_off_the_instances_still_register_after_their_namespaces(inv
 
 def test_prod_postgres_cluster_has_the_settings_config_asks_for(inventory):
     cluster = inventory("prod").named("postgres-payments-db-cluster")
-    assert (cluster.type, cluster.inputs["apiVersion"], cluster.inputs["kind"]) == ("kubernetes:acid.zalan.do/v1:postgresql", "acid.zalan.do/v1", "postgresql")
+    assert (cluster.type, cluster.inputs["apiVersion"], cluster.inputs["kind"]) == (
+        "kubernetes:acid.zalan.do/v1:postgresql",
+        "acid.zalan.do/v1",
+        "postgresql",
+    )
     assert (cluster.inputs["metadata"]["name"], cluster.inputs["metadata"]["namespace"]) == ("payments-db", "payments-data")
     spec = cluster.inputs["spec"]
     assert spec["teamId"] == "payments"
@@ -139,7 +171,9 @@ def test_prod_postgres_archives_wal_and_backs_up_to_blob_storage(inventory):
     env = {item["name"]: item.get("value", item.get("valueFrom")) for item in spec["env"]}
     assert (env["USE_WALG_BACKUP"], env["USE_WALG_RESTORE"], env["BACKUP_NUM_TO_RETAIN"]) == ("true", "true", "7")
     assert env["WALG_AZ_PREFIX"] == "azure://postgres/spilo/payments-db/17"
-    assert env["AZURE_STORAGE_ACCESS_KEY"] == {"secretKeyRef": {"name": "postgres-payments-postgres-storage", "key": "AZURE_STORAGE_ACCESS_KEY"}}
+    assert env["AZURE_STORAGE_ACCESS_KEY"] == {
+        "secretKeyRef": {"name": "postgres-payments-postgres-storage", "key": "AZURE_STORAGE_ACCESS_KEY"}
+    }
     assert (spec["enableLogicalBackup"], spec["logicalBackupSchedule"]) == (True, "30 1 * * *")
     backup = registrations.named("platform-postgres-chart").inputs["values"]["configLogicalBackup"]
     assert (backup["logical_backup_provider"], backup["logical_backup_azure_storage_container"]) == ("az", "postgres")
@@ -147,14 +181,21 @@ def test_prod_postgres_archives_wal_and_backs_up_to_blob_storage(inventory):
     copy = registrations.named("platform-postgres-payments-logical-backup")
     assert (copy.inputs["metadata"]["name"], copy.inputs["metadata"]["namespace"]) == ("postgres-logical-backup", "payments-data")
     storage = registrations.named("platform-storage-postgres-payments-postgres")
-    assert (storage.inputs["metadata"]["name"], storage.inputs["metadata"]["namespace"]) == ("postgres-payments-postgres-storage", "payments-data")
+    assert (storage.inputs["metadata"]["name"], storage.inputs["metadata"]["namespace"]) == (
+        "postgres-payments-postgres-storage",
+        "payments-data",
+    )
     assert "kubernetes:core/v1:Namespace::postgres-payments-data-namespace" in storage.options["depends_on"]
 
 
 def test_onprem_postgres_archives_wal_to_the_sites_s3_endpoint(inventory):
     spec = inventory("onprem-dc1").named("postgres-payments-db-cluster").inputs["spec"]
     env = {item["name"]: item.get("value") for item in spec["env"]}
-    assert (env["WAL_S3_BUCKET"], env["AWS_ENDPOINT"], env["AWS_S3_FORCE_PATH_STYLE"]) == ("dc1-postgres", "https://s3.dc1.example.com", "true")
+    assert (env["WAL_S3_BUCKET"], env["AWS_ENDPOINT"], env["AWS_S3_FORCE_PATH_STYLE"]) == (
+        "dc1-postgres",
+        "https://s3.dc1.example.com",
+        "true",
+    )
 
 
 @pytest.mark.parametrize("stack, instances, volume", [("local", 1, "5Gi"), ("test", 2, "10Gi")])
@@ -248,8 +289,14 @@ def test_a_cluster_waits_for_the_team_namespace_that_receives_its_secret():
 
     def program():
         team = k8s.core.v1.Namespace("team-payments", metadata={"name": "payments"})
-        args = PostgresOperatorArgs(settings=config.services.postgres, teams=list(config.teams), identity=identity(config), images=image_source(config),
-                                    charts=loaded.charts.of("postgres"), team_namespaces={"payments": team})
+        args = PostgresOperatorArgs(
+            settings=config.services.postgres,
+            teams=list(config.teams),
+            identity=identity(config),
+            images=image_source(config),
+            charts=loaded.charts.of("postgres"),
+            team_namespaces={"payments": team},
+        )
         PostgresOperator("pg", args, pulumi.ResourceOptions())
 
     [cluster] = [r for r in run_program(program, "postgres") if r.type == "kubernetes:acid.zalan.do/v1:postgresql"]
@@ -342,23 +389,59 @@ def test_the_data_namespace_is_labelled_annotated_and_ordered_first(inventory):
             "postgres-operator cannot set runAsNonRoot, seccomp or capabilities on database pods (zalando/postgres-operator#1745, #2223)",
     }
     inside = [
-        r for r in registrations
-        if r.custom and isinstance(r.inputs.get("metadata"), dict) and r.inputs["metadata"].get("namespace") == "payments-data" and data_layer(r)
+        r
+        for r in registrations
+        if r.custom
+        and isinstance(r.inputs.get("metadata"), dict)
+        and r.inputs["metadata"].get("namespace") == "payments-data"
+        and data_layer(r)
     ]
     assert sorted(r.inputs["kind"] for r in inside) == [
-        "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding", "Secret", "Secret",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "ResourceQuota",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "Secret",
         "postgresql",
     ]
     for resource in inside:
         assert DATA_NAMESPACE in resource.options["depends_on"], resource.name
 
 
-@pytest.mark.parametrize("stack, hard", [
-    # local: one xsmall instance with a 5Gi volume, no object storage (no logical backup job)
-    ("local", {"requests.cpu": "100m", "limits.cpu": "100m", "requests.memory": "256Mi", "limits.memory": "256Mi", "requests.storage": "5Gi", "pods": "1"}),
-    # prod: two medium instances (1 CPU, 2Gi) with 50Gi each, plus the logical backup job (250m, 512Mi)
-    ("prod", {"requests.cpu": "2250m", "limits.cpu": "2250m", "requests.memory": "4608Mi", "limits.memory": "4608Mi", "requests.storage": "100Gi", "pods": "3"}),
-])
+@pytest.mark.parametrize(
+    "stack, hard",
+    [
+        # local: one xsmall instance with a 5Gi volume, no object storage (no logical backup job)
+        (
+            "local",
+            {
+                "requests.cpu": "100m",
+                "limits.cpu": "100m",
+                "requests.memory": "256Mi",
+                "limits.memory": "256Mi",
+                "requests.storage": "5Gi",
+                "pods": "1",
+            },
+        ),
+        # prod: two medium instances (1 CPU, 2Gi) with 50Gi each, plus the logical backup job (250m, 512Mi)
+        (
+            "prod",
+            {
+                "requests.cpu": "2250m",
+                "limits.cpu": "2250m",
+                "requests.memory": "4608Mi",
+                "limits.memory": "4608Mi",
+                "requests.storage": "100Gi",
+                "pods": "3",
+            },
+        ),
+    ],
+)
 def test_the_data_namespace_quota_is_exactly_the_declared_databases(inventory, stack, hard):
     quota = inventory(stack).named("postgres-payments-data-quota")
     assert (quota.inputs["metadata"]["name"], quota.inputs["metadata"]["namespace"]) == ("data-quota", "payments-data")
@@ -367,15 +450,28 @@ def test_the_data_namespace_quota_is_exactly_the_declared_databases(inventory, s
 
 def test_the_data_namespace_denies_everything_but_dns_and_each_clusters_own_traffic(inventory):
     policies = in_namespace(inventory("prod"), "payments-data", "NetworkPolicy")
-    assert sorted(policies) == ["allow-dns", "default-deny", "payments-db-from-logical-backup", "payments-db-logical-backup", "payments-db-postgres"]
+    assert sorted(policies) == [
+        "allow-dns",
+        "default-deny",
+        "payments-db-from-logical-backup",
+        "payments-db-logical-backup",
+        "payments-db-postgres",
+    ]
     assert policies["default-deny"].inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert policies["allow-dns"].inputs["spec"] == {
         "podSelector": {},
         "policyTypes": ["Egress"],
-        "egress": [{
-            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-        }],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }
+                ],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            }
+        ],
     }
 
 
@@ -481,9 +577,17 @@ def test_dev_kafka_is_one_broker_and_one_controller(inventory):
 def test_teams_topics_are_kafka_topics_of_the_shared_cluster(inventory):
     registrations = inventory("prod")
     topic = registrations.named("platform-kafka-topic-search-documents")
-    assert (topic.inputs["kind"], topic.inputs["metadata"]["name"], topic.inputs["metadata"]["namespace"]) == ("KafkaTopic", "search.documents", "kafka")
+    assert (topic.inputs["kind"], topic.inputs["metadata"]["name"], topic.inputs["metadata"]["namespace"]) == (
+        "KafkaTopic",
+        "search.documents",
+        "kafka",
+    )
     assert topic.inputs["metadata"]["labels"]["strimzi.io/cluster"] == "events"
-    assert topic.inputs["spec"] == {"partitions": 12, "replicas": 3, "config": {"retention.ms": str(72 * 3600 * 1000), "min.insync.replicas": 2}}
+    assert topic.inputs["spec"] == {
+        "partitions": 12,
+        "replicas": 3,
+        "config": {"retention.ms": str(72 * 3600 * 1000), "min.insync.replicas": 2},
+    }
     assert "kubernetes:kafka.strimzi.io/v1:Kafka::platform-kafka-cluster" in topic.options["depends_on"]
 
 
@@ -509,24 +613,52 @@ def operator_pods(resource) -> tuple[str, dict[str, str]] | None:
     if kind == "postgresql":
         return meta["namespace"], {"application": "spilo", "cluster-name": meta["name"], "spilo-role": "master"}
     if kind == "RedisFailover":
-        return meta["namespace"], {"app.kubernetes.io/component": "redis", "app.kubernetes.io/name": meta["name"], "app.kubernetes.io/part-of": "redis-failover"}
+        return meta["namespace"], {
+            "app.kubernetes.io/component": "redis",
+            "app.kubernetes.io/name": meta["name"],
+            "app.kubernetes.io/part-of": "redis-failover",
+        }
     if kind == "RabbitmqCluster":
-        return meta["namespace"], {"app.kubernetes.io/component": "rabbitmq", "app.kubernetes.io/name": meta["name"], "app.kubernetes.io/part-of": "rabbitmq"}
+        return meta["namespace"], {
+            "app.kubernetes.io/component": "rabbitmq",
+            "app.kubernetes.io/name": meta["name"],
+            "app.kubernetes.io/part-of": "rabbitmq",
+        }
     if kind == "Kafka":
-        return meta["namespace"], {"strimzi.io/cluster": meta["name"], "strimzi.io/kind": "Kafka", "strimzi.io/name": f"{meta['name']}-kafka"}
+        return meta["namespace"], {
+            "strimzi.io/cluster": meta["name"],
+            "strimzi.io/kind": "Kafka",
+            "strimzi.io/name": f"{meta['name']}-kafka",
+        }
     return None
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_workload_egress_rule_selects_pods_of_an_instance_that_exists(inventory, stack):
     registrations = inventory(stack)
-    pods = [p for p in (operator_pods(r) for r in registrations if r.type.startswith("kubernetes:") and r.inputs.get("kind") in ("postgresql", "RedisFailover", "RabbitmqCluster", "Kafka")) if p]
-    egress = [r for r in registrations if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and (r.parent or "").startswith("platform:workloads:")]
+    pods = [
+        p
+        for p in (
+            operator_pods(r)
+            for r in registrations
+            if r.type.startswith("kubernetes:") and r.inputs.get("kind") in ("postgresql", "RedisFailover", "RabbitmqCluster", "Kafka")
+        )
+        if p
+    ]
+    egress = [
+        r
+        for r in registrations
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and (r.parent or "").startswith("platform:workloads:")
+    ]
     assert egress or stack.startswith("onprem"), "the stack's workloads declare no services to check"
     for policy in egress:
         for rule in policy.inputs["spec"]["egress"]:
             [peer] = rule["to"]
-            namespace = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", policy.inputs["metadata"]["namespace"])
+            namespace = (
+                peer.get("namespaceSelector", {})
+                .get("matchLabels", {})
+                .get("kubernetes.io/metadata.name", policy.inputs["metadata"]["namespace"])
+            )
             selector = peer["podSelector"]["matchLabels"]
             matches = [labels for pod_namespace, labels in pods if pod_namespace == namespace and selector.items() <= labels.items()]
             assert matches, f"{stack}: {policy.name} selects {selector} in {namespace}, which no instance's pods carry"
@@ -545,10 +677,20 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
 
     stack = load("onprem-dc1")
     team = stack.teams[0]
-    access = SimpleNamespace(kind="s3", secret_name="db-storage", secret=None, bucket="dc1-postgres", endpoint="https://s3.dc1.example.com", region="us-east-1", path_style=True)
+    access = SimpleNamespace(
+        kind="s3",
+        secret_name="db-storage",
+        secret=None,
+        bucket="dc1-postgres",
+        endpoint="https://s3.dc1.example.com",
+        region="us-east-1",
+        path_style=True,
+    )
 
     def program():
-        args = PostgresArgs(team=team, database=team.databases[0], settings=stack.services.postgres, identity=identity(stack), backup=access)
+        args = PostgresArgs(
+            team=team, database=team.databases[0], settings=stack.services.postgres, identity=identity(stack), backup=access
+        )
         Postgres("pg", args, pulumi.ResourceOptions())
 
     [component, cluster, policy, backup_egress, backup_ingress] = run_program(program, "postgres")
@@ -557,7 +699,10 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
     assert (env["WAL_S3_BUCKET"], env["AWS_REGION"], env["USE_WALG_BACKUP"]) == ("dc1-postgres", "us-east-1", "true")
     assert cluster.inputs["spec"]["enableLogicalBackup"] is True
     assert (component.type, policy.type) == ("platform:services:Postgres", "kubernetes:networking.k8s.io/v1:NetworkPolicy")
-    assert [backup_egress.inputs["metadata"]["name"], backup_ingress.inputs["metadata"]["name"]] == ["payments-db-logical-backup", "payments-db-from-logical-backup"]
+    assert [backup_egress.inputs["metadata"]["name"], backup_ingress.inputs["metadata"]["name"]] == [
+        "payments-db-logical-backup",
+        "payments-db-from-logical-backup",
+    ]
     assert cluster.options["protect"] is True  # onprem-dc1 is prod
 
 
@@ -575,7 +720,9 @@ def test_a_secondary_sites_databases_are_standbys_of_the_primarys_wal_archive(in
     assert env["WAL_S3_BUCKET"]["value"] == "dc2-postgres"
     # The primary's clusters (and a single-site prod on AKS) are not standbys of anything.
     for stack in ("onprem-dc1", "prod"):
-        assert "standby" not in spec(stack) and not [name for name in (item["name"] for item in spec(stack)["env"]) if name.startswith("STANDBY_")]
+        assert "standby" not in spec(stack) and not [
+            name for name in (item["name"] for item in spec(stack)["env"]) if name.startswith("STANDBY_")
+        ]
     # The standby reads exactly where the primary writes: WAL_S3_BUCKET without the operator's UID suffix.
     primary = {item["name"]: item.get("value") for item in spec("onprem-dc1")["env"]}
     assert standby["standby"]["s3_wal_path"] == f"s3://{primary['WAL_S3_BUCKET']}/spilo/payments-db/wal/17"
@@ -591,7 +738,10 @@ def test_kafka_clients_trust_the_listener_through_the_internal_ca(inventory):
         "events-kafka-bootstrap.kafka.svc", "*.events-kafka-brokers.kafka.svc",
         "events-kafka-bootstrap.kafka.svc.cluster.local", "*.events-kafka-brokers.kafka.svc.cluster.local",
     ]
-    assert "kubernetes:cert-manager.io/v1:Certificate::platform-kafka-listener-certificate" in registrations.named("platform-kafka-cluster").options["depends_on"]
+    assert (
+        "kubernetes:cert-manager.io/v1:Certificate::platform-kafka-listener-certificate"
+        in registrations.named("platform-kafka-cluster").options["depends_on"]
+    )
     # Exactly the teams whose workloads use Kafka get a client certificate (and with it ca.crt) in their namespace.
     from stacks.loader import load
 

@@ -76,14 +76,20 @@ def test_every_stack_with_monitoring_runs_one_grafana_in_the_observability_compo
 
 def test_no_monitoring_no_grafana_chart():
     config = load("prod")
-    off = config.model_copy(update={"services": config.services.model_copy(update={"monitoring": config.services.monitoring.model_copy(update={"enabled": False})})})
+    off = config.model_copy(
+        update={
+            "services": config.services.model_copy(update={"monitoring": config.services.monitoring.model_copy(update={"enabled": False})})
+        }
+    )
     assert part_charts(off, "monitoring") == []
 
 
 def test_charts_off_leave_everything_else_in_place(inventory):
     resources = grafana(inventory, "local")
     assert "chart" not in resources  # charts.source is off on the render target
-    assert {"namespace", "allow-data-sources", "dashboard-platform-overview", "dashboard-team-payments", "dashboard-team-search"} <= set(resources)
+    assert {"namespace", "allow-data-sources", "dashboard-platform-overview", "dashboard-team-payments", "dashboard-team-search"} <= set(
+        resources
+    )
 
 
 @pytest.mark.parametrize("stack, registry", [
@@ -101,7 +107,13 @@ def test_the_pinned_chart_with_restricted_pods_and_the_stack_registry(inventory,
     assert v["image"]["registry"] == registry and v["image"]["tag"] == "13.2.3"
     assert v["image"]["repository"].endswith("grafana/grafana")
     assert v["sidecar"]["image"]["registry"] == registry and v["sidecar"]["image"]["tag"] == "2.11.2"
-    assert v["securityContext"] == {"runAsNonRoot": True, "runAsUser": 472, "runAsGroup": 472, "fsGroup": 472, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert v["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 472,
+        "runAsGroup": 472,
+        "fsGroup": 472,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert v["containerSecurityContext"] == READ_ONLY_RESTRICTED
     assert v["sidecar"]["securityContext"] == READ_ONLY_RESTRICTED
     assert v["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
@@ -111,8 +123,11 @@ def test_the_pinned_chart_with_restricted_pods_and_the_stack_registry(inventory,
     assert v["extraEmptyDirMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
     assert v["ingress"] == {"enabled": False}
     # after its namespace, the admin Secret and the metrics part (Prometheus, the data sources' namespace)
-    assert {"kubernetes:core/v1:Namespace::platform-observability-grafana-namespace", "kubernetes:core/v1:Secret::platform-observability-grafana-admin",
-            "kubernetes:core/v1:Namespace::platform-observability-metrics-namespace"} <= set(chart.options["depends_on"])
+    assert {
+        "kubernetes:core/v1:Namespace::platform-observability-grafana-namespace",
+        "kubernetes:core/v1:Secret::platform-observability-grafana-admin",
+        "kubernetes:core/v1:Namespace::platform-observability-metrics-namespace",
+    } <= set(chart.options["depends_on"])
 
 
 def _grafana_deployment(v: dict) -> dict:
@@ -144,7 +159,9 @@ def _grafana_deployment(v: dict) -> dict:
 def test_the_grafana_pod_passes_pod_security_restricted_and_the_resource_policy(inventory, stack):
     deployment = _grafana_deployment(values(inventory, stack))
     evaluator = Evaluator({"all": ("mandatory", {})})
-    found = [f for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy in ("pod-security", "workload-resources")]
+    found = [
+        f for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy in ("pod-security", "workload-resources")
+    ]
     assert found == []
     deployment["spec"]["template"]["spec"]["containers"][1]["securityContext"] = {}
     assert [f.policy for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy == "pod-security"]
@@ -154,7 +171,12 @@ def test_grafana_ini_is_hardened(inventory):
     ini = values(inventory, "prod")["grafana.ini"]
     assert ini["auth.anonymous"] == {"enabled": False}
     assert ini["users"] == {"allow_sign_up": False, "allow_org_create": False}
-    assert ini["analytics"] == {"reporting_enabled": False, "check_for_updates": False, "check_for_plugin_updates": False, "feedback_links_enabled": False}
+    assert ini["analytics"] == {
+        "reporting_enabled": False,
+        "check_for_updates": False,
+        "check_for_plugin_updates": False,
+        "feedback_links_enabled": False,
+    }
     assert ini["plugins"] == {"preinstall_disabled": True}
     assert ini["snapshots"] == {"external_enabled": False}
     assert ini["news"] == {"news_feed_enabled": False}
@@ -222,14 +244,20 @@ def test_traces_link_to_logs_metrics_and_the_service_map(inventory):
     data = sources(inventory, "prod")["tempo"]["jsonData"]
     logs = data["tracesToLogsV2"]
     assert logs["datasourceUid"] == "loki"
-    assert logs["tags"] == [{"key": "site", "value": "site"}, {"key": "k8s.namespace.name", "value": "namespace"}, {"key": "k8s.pod.name", "value": "pod"}]
+    assert logs["tags"] == [
+        {"key": "site", "value": "site"},
+        {"key": "k8s.namespace.name", "value": "namespace"},
+        {"key": "k8s.pod.name", "value": "pod"},
+    ]
     assert logs["filterByTraceID"] is True
     assert data["tracesToMetrics"]["datasourceUid"] == "prometheus"
     assert all("$$__tags" in query["query"] for query in data["tracesToMetrics"]["queries"])
     assert data["serviceMap"] == {"datasourceUid": "prometheus"}
     assert data["nodeGraph"] == {"enabled": True}
     assert data["lokiSearch"] == {"datasourceUid": "loki"}
-    assert sources(inventory, "prod")["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [{"name": "trace_id", "datasourceUid": "tempo"}]
+    assert sources(inventory, "prod")["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": "tempo"}
+    ]
 
 
 def test_without_central_logs_traces_link_to_no_logs(inventory):
@@ -312,15 +340,39 @@ OPTIONAL_PANELS = {
 }
 
 
-@pytest.mark.parametrize("stack, present, services", [
-    ("dev", {"ingress", "cert_manager", "kafka"}, ["ingress-nginx", "cert-manager", "redis-operator", "kafka", "prometheus", "tempo"]),
-    ("test", {"ingress", "cert_manager", "backup", "postgres"},
-     ["ingress-nginx", "cert-manager", "postgres-operator", "redis-operator", "velero", "prometheus", "loki", "tempo"]),
-    ("onprem-dc1", set(OPTIONAL_PANELS),
-     ["ingress-nginx", "cert-manager", "postgres-operator", "redis-operator", "rabbitmq-operator", "kafka", "harbor", "velero", "prometheus", "loki", "tempo"]),
-    ("local", {"ingress", "cert_manager", "kafka", "postgres"},
-     ["ingress-nginx", "cert-manager", "postgres-operator", "redis-operator", "rabbitmq-operator", "kafka", "prometheus"]),
-])
+@pytest.mark.parametrize(
+    "stack, present, services",
+    [
+        ("dev", {"ingress", "cert_manager", "kafka"}, ["ingress-nginx", "cert-manager", "redis-operator", "kafka", "prometheus", "tempo"]),
+        (
+            "test",
+            {"ingress", "cert_manager", "backup", "postgres"},
+            ["ingress-nginx", "cert-manager", "postgres-operator", "redis-operator", "velero", "prometheus", "loki", "tempo"],
+        ),
+        (
+            "onprem-dc1",
+            set(OPTIONAL_PANELS),
+            [
+                "ingress-nginx",
+                "cert-manager",
+                "postgres-operator",
+                "redis-operator",
+                "rabbitmq-operator",
+                "kafka",
+                "harbor",
+                "velero",
+                "prometheus",
+                "loki",
+                "tempo",
+            ],
+        ),
+        (
+            "local",
+            {"ingress", "cert_manager", "kafka", "postgres"},
+            ["ingress-nginx", "cert-manager", "postgres-operator", "redis-operator", "rabbitmq-operator", "kafka", "prometheus"],
+        ),
+    ],
+)
 def test_the_overview_has_panels_only_for_services_the_stack_runs(inventory, stack, present, services):
     model = dashboard_models(inventory, stack)["platform-overview"]
     titles = {panel["title"] for panel in model["panels"]}
@@ -371,8 +423,14 @@ def test_the_sidecar_reads_configmaps_through_namespaced_roles_only(inventory, s
         assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "grafana-dashboards"}
         assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "grafana", "namespace": "grafana"}]
     # the monitoring namespace is the metrics part's: the Role there comes after it
-    assert "kubernetes:core/v1:Namespace::platform-observability-metrics-namespace" in resources["sidecar-role-monitoring"].options["depends_on"]
-    assert "kubernetes:core/v1:Namespace::platform-observability-metrics-namespace" not in resources["sidecar-role-grafana"].options["depends_on"]
+    assert (
+        "kubernetes:core/v1:Namespace::platform-observability-metrics-namespace"
+        in resources["sidecar-role-monitoring"].options["depends_on"]
+    )
+    assert (
+        "kubernetes:core/v1:Namespace::platform-observability-metrics-namespace"
+        not in resources["sidecar-role-grafana"].options["depends_on"]
+    )
 
 
 def test_the_chart_makes_no_rbac_and_the_sidecar_searches_two_namespaces(inventory):
@@ -459,9 +517,23 @@ def test_the_summary_names_the_chart_data_sources_links_and_dashboards(with_host
     assert summary["url"] == "https://grafana.example.com/"
     assert summary["adminSecret"] == "grafana-admin"
     assert summary["dataSources"] == {
-        "prometheus": {"type": "prometheus", "url": "http://monitoring-prometheus.monitoring.svc:9090", "default": True, "links": ["tempo"]},
-        "alertmanager": {"type": "alertmanager", "url": "http://monitoring-alertmanager.monitoring.svc:9093", "default": False, "links": []},
+        "prometheus": {
+            "type": "prometheus",
+            "url": "http://monitoring-prometheus.monitoring.svc:9090",
+            "default": True,
+            "links": ["tempo"],
+        },
+        "alertmanager": {
+            "type": "alertmanager",
+            "url": "http://monitoring-alertmanager.monitoring.svc:9093",
+            "default": False,
+            "links": [],
+        },
         "loki": {"type": "loki", "url": "http://loki-gateway.logging.svc:80", "default": False, "links": ["tempo"]},
         "tempo": {"type": "tempo", "url": "http://tempo.tracing.svc:3200", "default": False, "links": ["loki", "prometheus"]},
     }
-    assert summary["dashboards"] == {"platform-overview": "Platform overview", "team-payments": "Team payments", "team-search": "Team search"}
+    assert summary["dashboards"] == {
+        "platform-overview": "Platform overview",
+        "team-payments": "Team payments",
+        "team-search": "Team search",
+    }

@@ -10,7 +10,11 @@ PROVIDER = "pulumi:providers:harbor::platform-harbor-provider"
 
 
 def harbor(inventory, stack: str) -> dict:
-    return {r.name.removeprefix("platform-harbor-"): r for r in inventory(stack) if r.type.startswith("harbor:") or r.type == "pulumi:providers:harbor"}
+    return {
+        r.name.removeprefix("platform-harbor-"): r
+        for r in inventory(stack)
+        if r.type.startswith("harbor:") or r.type == "pulumi:providers:harbor"
+    }
 
 
 def test_only_stacks_with_harbor_configure_it(inventory):
@@ -53,6 +57,12 @@ def test_the_primary_grants_a_pull_only_robot_and_the_secondary_pulls_with_it(in
     assert (source["providerName"], source["endpointUrl"], source["accessId"], source["accessSecret"]) == (
         "harbor", "https://harbor.dc1.example.com", "robot$replication", "[secret]")
     rule = secondary["from-primary"].inputs
-    assert (rule["action"], rule["filters"], rule["destNamespaceReplace"], rule["deletion"], rule["override"]) == ("pull", [{"name": "**"}], 0, False, True)
+    assert (rule["action"], rule["filters"], rule["destNamespaceReplace"], rule["deletion"], rule["override"]) == (
+        "pull",
+        [{"name": "**"}],
+        0,
+        False,
+        True,
+    )
     assert rule["schedule"] == "0 */15 * * * *"  # Harbor's six-field cron
     assert "replication-robot" not in secondary

@@ -51,7 +51,12 @@ def test_prod_installs_the_pinned_ingress_nginx_chart_into_its_namespace(invento
 def test_the_controller_is_the_default_nginx_class_with_tls_enforced(inventory):
     controller = chart(inventory("prod"), "platform-ingress-chart").inputs["values"]["controller"]
     assert controller["replicaCount"] == 3  # the prod profile
-    assert controller["ingressClassResource"] == {"name": "nginx", "enabled": True, "default": True, "controllerValue": "k8s.io/ingress-nginx"}
+    assert controller["ingressClassResource"] == {
+        "name": "nginx",
+        "enabled": True,
+        "default": True,
+        "controllerValue": "k8s.io/ingress-nginx",
+    }
     assert controller["config"] == {
         "ssl-redirect": "true", "force-ssl-redirect": "true", "hsts": "true", "ssl-protocols": "TLSv1.2 TLSv1.3",
         "allow-snippet-annotations": "false", "server-tokens": "false",
@@ -129,7 +134,11 @@ def test_prod_installs_the_pinned_cert_manager_chart_with_the_platform_issuer_as
         "cert-manager", "v1.20.2", {"repo": "https://charts.jetstack.io"},
     )
     values = release.inputs["values"]
-    assert values["ingressShim"] == {"defaultIssuerName": "platform-issuer", "defaultIssuerKind": "ClusterIssuer", "defaultIssuerGroup": "cert-manager.io"}
+    assert values["ingressShim"] == {
+        "defaultIssuerName": "platform-issuer",
+        "defaultIssuerKind": "ClusterIssuer",
+        "defaultIssuerGroup": "cert-manager.io",
+    }
     assert values["crds"] == {"enabled": True, "keep": True}
     assert values["replicaCount"] == 2
     assert values["image"] == {"repository": "platformacr.azurecr.io/quay.io/jetstack/cert-manager-controller"}
@@ -144,7 +153,11 @@ def test_prod_issues_from_an_internal_ca_created_after_the_crds(inventory):
     self_signed = registrations.named("platform-cert-manager-self-signed")
     root = registrations.named("platform-cert-manager-root-ca")
     issuer = registrations.named("platform-cert-manager-issuer")
-    assert (self_signed.inputs["kind"], self_signed.inputs["metadata"]["name"], self_signed.inputs["spec"]) == ("ClusterIssuer", "platform-selfsigned", {"selfSigned": {}})
+    assert (self_signed.inputs["kind"], self_signed.inputs["metadata"]["name"], self_signed.inputs["spec"]) == (
+        "ClusterIssuer",
+        "platform-selfsigned",
+        {"selfSigned": {}},
+    )
     assert root.inputs["apiVersion"] == "cert-manager.io/v1"
     assert root.inputs["metadata"]["namespace"] == "cert-manager"
     assert root.inputs["spec"]["isCA"] is True
@@ -162,7 +175,10 @@ def test_dev_issues_from_acme_through_the_ingress_controller(inventory):
     assert (acme["email"], acme["server"]) == ("platform-team@example.com", "https://acme-v02.api.letsencrypt.org/directory")
     [solver] = acme["solvers"]
     # The solver pods carry the label the team namespaces admit the ingress controller to.
-    assert solver["http01"]["ingress"] == {"ingressClassName": "nginx", "podTemplate": {"metadata": {"labels": {INGRESS_TARGET_LABEL: "true"}}}}
+    assert solver["http01"]["ingress"] == {
+        "ingressClassName": "nginx",
+        "podTemplate": {"metadata": {"labels": {INGRESS_TARGET_LABEL: "true"}}},
+    }
     assert "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart" in issuer.options["depends_on"]
 
 
@@ -172,7 +188,10 @@ def test_every_stack_with_cert_manager_has_the_internal_ca_for_in_cluster_names(
     for stack in ("dev", "prod", "onprem-dc1"):
         registrations = inventory(stack)
         internal = registrations.named("platform-cert-manager-internal-issuer")
-        assert (internal.inputs["metadata"]["name"], internal.inputs["spec"]) == (catalogue.INTERNAL_ISSUER, {"ca": {"secretName": "platform-root-ca"}})
+        assert (internal.inputs["metadata"]["name"], internal.inputs["spec"]) == (
+            catalogue.INTERNAL_ISSUER,
+            {"ca": {"secretName": "platform-root-ca"}},
+        )
         assert "kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca" in internal.options["depends_on"]
     assert "acme" in inventory("dev").named("platform-cert-manager-issuer").inputs["spec"]  # the public hosts' issuer stays ACME
 
@@ -193,8 +212,14 @@ def test_without_charts_the_local_stack_still_registers_namespaces_and_issuers(i
     registrations = inventory("local")
     assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
     issuer = registrations.named("platform-cert-manager-issuer")
-    assert issuer.options["depends_on"] == ["kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca", "kubernetes:core/v1:Namespace::platform-cert-manager-namespace"]
-    assert {r.inputs["metadata"]["name"] for r in registrations.of_type("kubernetes:core/v1:Namespace")} >= {"ingress-nginx", "cert-manager"}
+    assert issuer.options["depends_on"] == [
+        "kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca",
+        "kubernetes:core/v1:Namespace::platform-cert-manager-namespace",
+    ]
+    assert {r.inputs["metadata"]["name"] for r in registrations.of_type("kubernetes:core/v1:Namespace")} >= {
+        "ingress-nginx",
+        "cert-manager",
+    }
 
 
 def test_required_charts_follow_the_enabled_services():

@@ -187,7 +187,9 @@ def test_azure_deletes_the_archive_after_archive_days_and_cools_a_long_one(inven
     [policy] = [r for r in inventory(stack) if r.type == LIFECYCLE]
     [rule] = [rule for rule in policy.inputs["policy"]["rules"] if rule["name"] == "expire-log-archive"]
     assert rule["definition"]["filters"] == {
-        "blobTypes": ["blockBlob"], "prefixMatch": [f"logs/{logs_module.archive_prefix(identity(load(stack)))}/", "insights-logs-kube-audit-admin/"]}
+        "blobTypes": ["blockBlob"],
+        "prefixMatch": [f"logs/{logs_module.archive_prefix(identity(load(stack)))}/", "insights-logs-kube-audit-admin/"],
+    }
     actions = rule["definition"]["actions"]["baseBlob"]
     assert actions["delete"] == {"daysAfterModificationGreaterThan": days}
     assert ("tierToCool" in actions) is cool
@@ -222,10 +224,16 @@ def test_fluent_bit_reads_storage_and_central_credentials_only_from_secrets(inve
 def test_on_rke2_fluent_bit_tails_the_api_server_audit_log_to_loki_and_the_archive(inventory):
     agent = values(inventory, "onprem-dc1", "fluent-bit")
     [audit] = [block for block in agent["config"]["inputs"].split("\n\n") if RKE2_AUDIT_LOG in block]
-    assert [line.split()[:2] for line in audit.splitlines()[1:4]] == [["Name", "tail"], ["Tag", "audit.kube-apiserver"], ["Path", RKE2_AUDIT_LOG]]
+    assert [line.split()[:2] for line in audit.splitlines()[1:4]] == [
+        ["Name", "tail"],
+        ["Tag", "audit.kube-apiserver"],
+        ["Path", RKE2_AUDIT_LOG],
+    ]
     assert section(agent["config"]["outputs"], "OUTPUT", "audit.*", Name="loki", Host="loki-gateway.logging.svc")["Labels"] == (
         "job=kube-audit, site=dc1, environment=prod")
-    assert {"name": "audit", "hostPath": {"path": "/var/lib/rancher/rke2/server/logs", "type": "DirectoryOrCreate"}} in agent["daemonSetVolumes"]
+    assert {"name": "audit", "hostPath": {"path": "/var/lib/rancher/rke2/server/logs", "type": "DirectoryOrCreate"}} in agent[
+        "daemonSetVolumes"
+    ]
     assert {"name": "audit", "mountPath": "/var/lib/rancher/rke2/server/logs", "readOnly": True} in agent["daemonSetVolumeMounts"]
     assert [r for r in inventory("onprem-dc1") if r.type == DIAGNOSTIC] == []
     # The policy RKE2 needs for the file to have content is valid YAML with a catch-all Metadata rule.
@@ -300,7 +308,10 @@ def test_the_primary_serves_the_push_path_with_tls_and_basic_auth(inventory):
     ingress = children["central-ingress"]
     annotations = ingress.inputs["metadata"]["annotations"]
     assert annotations["cert-manager.io/cluster-issuer"] == catalogue.CLUSTER_ISSUER
-    assert (annotations["nginx.ingress.kubernetes.io/auth-type"], annotations["nginx.ingress.kubernetes.io/auth-secret"]) == ("basic", "central-logs-auth")
+    assert (annotations["nginx.ingress.kubernetes.io/auth-type"], annotations["nginx.ingress.kubernetes.io/auth-secret"]) == (
+        "basic",
+        "central-logs-auth",
+    )
     spec = ingress.inputs["spec"]
     assert spec["ingressClassName"] == catalogue.INGRESS_CLASS
     assert spec["tls"] == [{"hosts": ["telemetry.dc1.example.com"], "secretName": "central-logs-tls"}]
@@ -405,7 +416,9 @@ def test_fluent_bit_fails_restricted_only_on_its_documented_needs(inventory):
         "securityContext": agent["securityContext"], "resources": agent["resources"], "volumeMounts": agent["daemonSetVolumeMounts"],
     }], agent["daemonSetVolumes"])
     evaluator = Evaluator({"all": ("mandatory", {})})
-    found = sorted(f.message for f in evaluator.resource("kubernetes:apps/v1:DaemonSet", pod) if f.policy in ("pod-security", "workload-resources"))
+    found = sorted(
+        f.message for f in evaluator.resource("kubernetes:apps/v1:DaemonSet", pod) if f.policy in ("pod-security", "workload-resources")
+    )
     assert found == sorted([
         'restricted volume types: volumes "varlog", "state", "audit" use restricted volume type "hostPath"; use only configMap, csi, '
         'downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret volumes',
@@ -424,7 +437,9 @@ def test_fluent_bit_fails_restricted_only_on_its_documented_needs(inventory):
 def test_the_summary_states_charts_retention_archive_and_its_lifecycle(monkeypatch):
     summaries: list[dict] = []
     register = logs_module.Logs.register_outputs
-    monkeypatch.setattr(logs_module.Logs, "register_outputs", lambda self, outputs: (summaries.append(outputs["summary"]), register(self, outputs))[1])
+    monkeypatch.setattr(
+        logs_module.Logs, "register_outputs", lambda self, outputs: (summaries.append(outputs["summary"]), register(self, outputs))[1]
+    )
     evaluate("onprem-dc2")
     evaluate("prod")
     dc2, prod = summaries
@@ -436,4 +451,7 @@ def test_the_summary_states_charts_retention_archive_and_its_lifecycle(monkeypat
                                             "deleteAfterDays": 400, "coolAfterDays": 30}
     assert (dc2["shipsTo"], dc2["receives"]) == ("https://telemetry.dc1.example.com/loki/api/v1/push", None)
     assert dc2["auditLog"] == {"source": RKE2_AUDIT_LOG, "to": "loki and archive"}
-    assert prod["auditLog"] == {"source": "diagnostic setting kube-audit-admin", "to": "storage account container insights-logs-kube-audit-admin"}
+    assert prod["auditLog"] == {
+        "source": "diagnostic setting kube-audit-admin",
+        "to": "storage account container insights-logs-kube-audit-admin",
+    }

@@ -68,7 +68,11 @@ def test_every_stack_with_monitoring_runs_one_metrics_component_in_the_monitorin
 def test_the_chart_is_pinned_at_the_catalogue_version(inventory, stack):
     chart = metrics(inventory, stack)["kube-prometheus-stack"]
     assert chart.type == CHART
-    assert (chart.inputs["chart"], chart.inputs["version"], chart.inputs["namespace"]) == ("kube-prometheus-stack", catalogue.KUBE_PROMETHEUS_STACK.version, "monitoring")
+    assert (chart.inputs["chart"], chart.inputs["version"], chart.inputs["namespace"]) == (
+        "kube-prometheus-stack",
+        catalogue.KUBE_PROMETHEUS_STACK.version,
+        "monitoring",
+    )
     assert catalogue.KUBE_PROMETHEUS_STACK == catalogue.ChartRef("kube-prometheus-stack", "92.3.0", "https://prometheus-community.github.io/helm-charts")
     chart_values = chart.inputs["values"]
     # The Services the other components address: monitoring-prometheus:9090, monitoring-alertmanager:9093.
@@ -99,10 +103,14 @@ def _days(retention: str) -> int:
     ("onprem-dc1", "30d", "180GiB", "200Gi", 2, "prod", "dc1"),
     ("onprem-dc2", "30d", "180GiB", "200Gi", 2, "prod", "dc2"),
 ])
-def test_retention_volume_replicas_and_external_labels_per_environment(inventory, stack, retention, size, volume, replicas, environment, site):
+def test_retention_volume_replicas_and_external_labels_per_environment(
+    inventory, stack, retention, size, volume, replicas, environment, site
+):
     prometheus = spec(inventory, stack)
     assert (prometheus["retention"], prometheus["retentionSize"], prometheus["replicas"]) == (retention, size, replicas)
-    assert prometheus["storageSpec"] == {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": volume}}}}}
+    assert prometheus["storageSpec"] == {
+        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": volume}}}}
+    }
     assert prometheus["externalLabels"] == {"site": site, "environment": environment}
 
 
@@ -193,7 +201,13 @@ def test_pods_are_restricted_where_the_values_set_them(inventory, stack):
     assert operator["securityContext"] == nobody
     assert ksm["securityContext"] == {"enabled": True, **nobody}
     assert exporter["securityContext"] == nobody
-    prometheus_pod = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 2000, "fsGroup": 2000, "seccompProfile": {"type": "RuntimeDefault"}}
+    prometheus_pod = {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 2000,
+        "fsGroup": 2000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert chart_values["prometheus"]["prometheusSpec"]["securityContext"] == prometheus_pod
     if chart_values["alertmanager"]["enabled"]:
         assert chart_values["alertmanager"]["alertmanagerSpec"]["securityContext"] == prometheus_pod
@@ -217,10 +231,14 @@ def test_the_operator_and_kube_state_metrics_pass_pod_security_restricted_and_th
     operator = chart_values["prometheusOperator"]
     ksm = chart_values["kube-state-metrics"]
     for deployment in (
-        _deployment("monitoring-operator", "monitoring", operator["securityContext"], operator["containerSecurityContext"], operator["resources"]),
+        _deployment(
+            "monitoring-operator", "monitoring", operator["securityContext"], operator["containerSecurityContext"], operator["resources"]
+        ),
         _deployment("kube-state-metrics", "monitoring", ksm["securityContext"], ksm["containerSecurityContext"], ksm["resources"]),
     ):
-        assert [f for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy in ("pod-security", "workload-resources")] == []
+        assert [
+            f for f in evaluator.resource("kubernetes:apps/v1:Deployment", deployment) if f.policy in ("pod-security", "workload-resources")
+        ] == []
         broken = copy.deepcopy(deployment)
         broken["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {}
         broken["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
@@ -242,11 +260,16 @@ def test_node_exporter_runs_in_the_node_agents_namespace(inventory, stack):
 def test_the_operator_webhook_certificate_comes_from_cert_manager_not_jobs(inventory, stack):
     webhooks = values(inventory, stack)["prometheusOperator"]["admissionWebhooks"]
     assert webhooks == {"failurePolicy": "Ignore", "certManager": {"enabled": True}, "patch": {"enabled": False}}
-    assert "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart" in metrics(inventory, stack)["kube-prometheus-stack"].options["depends_on"]
+    assert (
+        "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart"
+        in metrics(inventory, stack)["kube-prometheus-stack"].options["depends_on"]
+    )
 
 
 def test_without_cert_manager_the_webhook_jobs_are_restricted_and_sized():
-    webhooks = metrics_module.chart_values(metrics_args(load_stack("prod")), with_cert_manager=False)["prometheusOperator"]["admissionWebhooks"]
+    webhooks = metrics_module.chart_values(metrics_args(load_stack("prod")), with_cert_manager=False)["prometheusOperator"][
+        "admissionWebhooks"
+    ]
     patch = webhooks["patch"]
     assert patch["enabled"] is True and patch["image"] == {"registry": "platformacr.azurecr.io/registry.k8s.io"}
     assert patch["resources"] == {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
@@ -277,7 +300,11 @@ def test_full_monitoring_runs_alertmanager_configured_from_a_secret(inventory, s
     alertmanager = values(inventory, stack)["alertmanager"]
     assert alertmanager["enabled"] is True
     spec_ = alertmanager["alertmanagerSpec"]
-    assert (spec_["useExistingSecret"], spec_["configSecret"], spec_["replicas"]) == (True, "alertmanager-config", load(stack).services.monitoring.replicas)
+    assert (spec_["useExistingSecret"], spec_["configSecret"], spec_["replicas"]) == (
+        True,
+        "alertmanager-config",
+        load(stack).services.monitoring.replicas,
+    )
     assert "config" not in alertmanager and "stringConfig" not in alertmanager
     secret = resources["alertmanager-config"]
     assert secret.type == SECRET
@@ -290,7 +317,10 @@ def test_full_monitoring_runs_alertmanager_configured_from_a_secret(inventory, s
 @pytest.mark.parametrize("stack", ["prod", "onprem-dc1", "onprem-dc2"])
 def test_no_receiver_credential_appears_in_the_chart_inputs(inventory, stack):
     monitoring = load(stack).services.monitoring
-    ciphertexts = [receiver.routing_key.ciphertext if receiver.kind == "pagerduty" else receiver.api_url.ciphertext for receiver in monitoring.receivers]
+    ciphertexts = [
+        receiver.routing_key.ciphertext if receiver.kind == "pagerduty" else receiver.api_url.ciphertext
+        for receiver in monitoring.receivers
+    ]
     if monitoring.central.password is not None:
         ciphertexts.append(monitoring.central.password.ciphertext)
     assert len(ciphertexts) >= 2
@@ -317,8 +347,12 @@ def test_the_alertmanager_file_routes_by_severity_to_every_receiver_that_lists_i
         {"kind": "webhook", "name": "bridge", "url": {"secure": "v1:e"}, "basic_auth": {"username": "am", "password": {"secure": "v1:f"}},
          "severities": ["info"]},
     )
-    secrets = [{"routing_key": "KEY"}, {"api_url": "https://hooks.example.com/x"}, {"url": "https://incidents.example.com/hook", "bearer_token": "TOKEN"},
-               {"url": "https://bridge.example.com/hook", "password": "PASS"}]
+    secrets = [
+        {"routing_key": "KEY"},
+        {"api_url": "https://hooks.example.com/x"},
+        {"url": "https://incidents.example.com/hook", "bearer_token": "TOKEN"},
+        {"url": "https://bridge.example.com/hook", "password": "PASS"},
+    ]
     document = alertmanager_config(receivers, secrets)
     route = document["route"]
     assert route["receiver"] == "null" and route["group_by"] == ["alertname", "namespace", "site"]
@@ -357,15 +391,24 @@ def test_without_receivers_every_alert_goes_to_the_null_receiver():
 
 def test_the_secondary_remote_writes_to_the_primarys_telemetry_host_with_basic_auth_from_a_secret(inventory):
     prometheus = spec(inventory, "onprem-dc2")
-    assert prometheus["remoteWrite"] == [{
-        "url": "https://telemetry.dc1.example.com/api/v1/write",
-        "basicAuth": {"username": {"name": "central-remote-write", "key": "username"}, "password": {"name": "central-remote-write", "key": "password"}},
-    }]
+    assert prometheus["remoteWrite"] == [
+        {
+            "url": "https://telemetry.dc1.example.com/api/v1/write",
+            "basicAuth": {
+                "username": {"name": "central-remote-write", "key": "username"},
+                "password": {"name": "central-remote-write", "key": "password"},
+            },
+        }
+    ]
     assert "enableRemoteWriteReceiver" not in prometheus
     resources = metrics(inventory, "onprem-dc2")
     secret = resources["remote-write"]
     assert secret.type == SECRET
-    assert (secret.inputs["metadata"]["name"], secret.inputs["metadata"]["namespace"], secret.inputs["stringData"]) == ("central-remote-write", "monitoring", "[secret]")
+    assert (secret.inputs["metadata"]["name"], secret.inputs["metadata"]["namespace"], secret.inputs["stringData"]) == (
+        "central-remote-write",
+        "monitoring",
+        "[secret]",
+    )
     assert f"{SECRET}::platform-observability-metrics-remote-write" in resources["kube-prometheus-stack"].options["depends_on"]
     assert "central-ingress" not in resources
 
@@ -376,7 +419,10 @@ def test_a_primary_writes_nowhere(inventory, stack):
     # a site of several holds the credentials anyway (a failover changes only where it writes)
     assert ("remote-write" in metrics(inventory, stack)) == (stack == "onprem-dc1")
     if stack == "onprem-dc1":  # the same objects, in the same order, as at the secondary
-        assert f"{SECRET}::platform-observability-metrics-remote-write" in metrics(inventory, stack)["kube-prometheus-stack"].options["depends_on"]
+        assert (
+            f"{SECRET}::platform-observability-metrics-remote-write"
+            in metrics(inventory, stack)["kube-prometheus-stack"].options["depends_on"]
+        )
 
 
 def test_the_primary_receives_at_its_telemetry_host_with_tls_and_basic_auth(inventory):
@@ -426,7 +472,11 @@ def test_the_primary_receives_at_its_telemetry_host_with_tls_and_basic_auth(inve
 
 def _policy(inventory, stack: str, role: str) -> dict:
     resource = metrics(inventory, stack)[role]
-    assert resource.type == POLICY and resource.inputs["metadata"] == {**resource.inputs["metadata"], "name": role, "namespace": "monitoring"}
+    assert resource.type == POLICY and resource.inputs["metadata"] == {
+        **resource.inputs["metadata"],
+        "name": role,
+        "namespace": "monitoring",
+    }
     return resource.inputs["spec"]
 
 
@@ -454,10 +504,14 @@ def test_the_api_server_reaches_the_operator_webhook_and_grafana_reaches_prometh
     assert _policy(inventory, stack, "operator-webhook") == {
         "podSelector": {"matchLabels": {"app": "kube-prometheus-stack-operator"}},
         "policyTypes": ["Ingress"],
-        "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}], "ports": [{"protocol": "TCP", "port": 10250}]}],
+        "ingress": [
+            {"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}], "ports": [{"protocol": "TCP", "port": 10250}]}
+        ],
     }
     grafana = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "grafana"}}}
-    assert _policy(inventory, stack, "grafana-to-prometheus")["ingress"] == [{"from": [grafana], "ports": [{"protocol": "TCP", "port": 9090}]}]
+    assert _policy(inventory, stack, "grafana-to-prometheus")["ingress"] == [
+        {"from": [grafana], "ports": [{"protocol": "TCP", "port": 9090}]}
+    ]
     if stack == "prod":
         assert _policy(inventory, stack, "grafana-to-alertmanager") == {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}},
@@ -512,8 +566,12 @@ def test_the_secret_file_carries_the_receivers_decrypted_values_and_stays_secret
     )
     receivers = [
         receivers[0].model_copy(update={"routing_key": SecretValue("v1:a", "ROUTING-KEY")}),
-        receivers[1].model_copy(update={"url": SecretValue("v1:e", "https://bridge.example.com/hook"),
-                                        "basic_auth": receivers[1].basic_auth.model_copy(update={"password": SecretValue("v1:f", "PASS")})}),
+        receivers[1].model_copy(
+            update={
+                "url": SecretValue("v1:e", "https://bridge.example.com/hook"),
+                "basic_auth": receivers[1].basic_auth.model_copy(update={"password": SecretValue("v1:f", "PASS")}),
+            }
+        ),
     ]
     seen: dict[str, object] = {}
 
@@ -524,6 +582,8 @@ def test_the_secret_file_carries_the_receivers_decrypted_values_and_stays_secret
         k8s.core.v1.ConfigMap("probe", data={"alertmanager.yaml": document})
 
     [probe] = run_program(program, "prod")
-    assert yaml.safe_load(seen["text"]) == alertmanager_config(receivers, [{"routing_key": "ROUTING-KEY"}, {"url": "https://bridge.example.com/hook", "password": "PASS"}])
+    assert yaml.safe_load(seen["text"]) == alertmanager_config(
+        receivers, [{"routing_key": "ROUTING-KEY"}, {"url": "https://bridge.example.com/hook", "password": "PASS"}]
+    )
     assert "ROUTING-KEY" in seen["text"] and "v1:a" not in seen["text"]
     assert probe.inputs["data"] in ("[secret]", {"alertmanager.yaml": "[secret]"})

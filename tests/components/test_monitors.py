@@ -67,23 +67,46 @@ def expected_pods(inventory, stack) -> dict[str, list[tuple[str, dict[str, str],
                                                   "app.kubernetes.io/component": "controller"}, 9402)]
     if services.postgres.enabled:
         operator = chart(inventory, stack, "postgres-operator")
-        kube = operator.inputs["values"]["configKubernetes"] if operator else {"cluster_labels": {"application": "spilo"}, "cluster_name_label": "cluster-name"}
+        kube = (
+            operator.inputs["values"]["configKubernetes"]
+            if operator
+            else {"cluster_labels": {"application": "spilo"}, "cluster_name_label": "cluster-name"}
+        )
         pods["postgres"] = [
-            (r.inputs["metadata"]["namespace"], {**kube["cluster_labels"], kube["cluster_name_label"]: r.inputs["metadata"]["name"], "spilo-role": "master"}, 8008)
+            (
+                r.inputs["metadata"]["namespace"],
+                {**kube["cluster_labels"], kube["cluster_name_label"]: r.inputs["metadata"]["name"], "spilo-role": "master"},
+                8008,
+            )
             for r in by_type(inventory, stack, "acid.zalan.do/v1:postgresql")
         ]
     if services.redis.enabled:
         # Spotahome: the Redis StatefulSet's pods (not the Sentinels') of each RedisFailover.
         pods["redis"] = [
-            (r.inputs["metadata"]["namespace"], {"app.kubernetes.io/name": r.inputs["metadata"]["name"], "app.kubernetes.io/part-of": "redis-failover",
-                                                 "app.kubernetes.io/component": "redis", "redisfailovers.databases.spotahome.com/name": r.inputs["metadata"]["name"]}, 9121)
+            (
+                r.inputs["metadata"]["namespace"],
+                {
+                    "app.kubernetes.io/name": r.inputs["metadata"]["name"],
+                    "app.kubernetes.io/part-of": "redis-failover",
+                    "app.kubernetes.io/component": "redis",
+                    "redisfailovers.databases.spotahome.com/name": r.inputs["metadata"]["name"],
+                },
+                9121,
+            )
             for r in by_type(inventory, stack, "databases.spotahome.com/v1:RedisFailover")
         ]
     if services.rabbitmq.enabled:
         tls = services.cert_manager.enabled
         pods["rabbitmq"] = [
-            (r.inputs["metadata"]["namespace"], {"app.kubernetes.io/name": r.inputs["metadata"]["name"], "app.kubernetes.io/component": "rabbitmq",
-                                                 "app.kubernetes.io/part-of": "rabbitmq"}, 15691 if tls else 15692)
+            (
+                r.inputs["metadata"]["namespace"],
+                {
+                    "app.kubernetes.io/name": r.inputs["metadata"]["name"],
+                    "app.kubernetes.io/component": "rabbitmq",
+                    "app.kubernetes.io/part-of": "rabbitmq",
+                },
+                15691 if tls else 15692,
+            )
             for r in by_type(inventory, stack, "rabbitmq.com/v1beta1:RabbitmqCluster")
         ]
     if services.kafka.enabled:
@@ -137,7 +160,11 @@ def test_an_instance_monitor_selects_no_other_instance(inventory, stack):
 def test_redis_monitors_skip_the_sentinels(inventory):
     for m in monitors(inventory, "prod"):
         if service_of(m) == "redis":
-            sentinel = {"app.kubernetes.io/name": "cache", "app.kubernetes.io/part-of": "redis-failover", "app.kubernetes.io/component": "sentinel"}
+            sentinel = {
+                "app.kubernetes.io/name": "cache",
+                "app.kubernetes.io/part-of": "redis-failover",
+                "app.kubernetes.io/component": "sentinel",
+            }
             assert not selects(m.inputs["spec"]["selector"]["matchLabels"], sentinel)
 
 
@@ -188,7 +215,10 @@ def values(inventory, stack, chart_name):
 
 
 def test_the_services_serve_the_metrics_the_monitors_scrape(inventory):
-    assert values(inventory, "onprem-dc1", "ingress-nginx")["controller"]["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": False}}
+    assert values(inventory, "onprem-dc1", "ingress-nginx")["controller"]["metrics"] == {
+        "enabled": True,
+        "serviceMonitor": {"enabled": False},
+    }
     assert values(inventory, "onprem-dc1", "harbor")["metrics"]["enabled"] is True
     assert values(inventory, "onprem-dc1", "velero")["metrics"]["enabled"] is True
     # cert-manager serves controller metrics unless told not to.
@@ -197,7 +227,11 @@ def test_the_services_serve_the_metrics_the_monitors_scrape(inventory):
     metrics = kafka.inputs["spec"]["kafka"]["metricsConfig"]
     assert metrics["type"] == "jmxPrometheusExporter"
     ref = metrics["valueFrom"]["configMapKeyRef"]
-    [config_map] = [r for r in by_type(inventory, "onprem-dc1", "core/v1:ConfigMap") if r.inputs["metadata"] == {**r.inputs["metadata"], "name": ref["name"], "namespace": "kafka"}]
+    [config_map] = [
+        r
+        for r in by_type(inventory, "onprem-dc1", "core/v1:ConfigMap")
+        if r.inputs["metadata"] == {**r.inputs["metadata"], "name": ref["name"], "namespace": "kafka"}
+    ]
     assert "kafka_$1_$2_$3" in config_map.inputs["data"][ref["key"]]
     assert f"kubernetes:core/v1:ConfigMap::{config_map.name}" in kafka.options["depends_on"]
 
@@ -218,7 +252,10 @@ def test_every_redis_pod_runs_a_restricted_exporter_from_the_approved_registry(i
 
 
 def test_rabbitmq_metrics_are_scraped_over_verified_tls(inventory):
-    certificates = {(r.inputs["metadata"]["namespace"], r.inputs["spec"]["secretName"]): r for r in by_type(inventory, "onprem-dc1", "cert-manager.io/v1:Certificate")}
+    certificates = {
+        (r.inputs["metadata"]["namespace"], r.inputs["spec"]["secretName"]): r
+        for r in by_type(inventory, "onprem-dc1", "cert-manager.io/v1:Certificate")
+    }
     [monitor] = [m for m in monitors(inventory, "onprem-dc1") if service_of(m) == "rabbitmq"]
     endpoint = endpoint_of(monitor)
     assert endpoint["scheme"] == "https"
@@ -236,7 +273,11 @@ def test_rabbitmq_metrics_are_scraped_over_verified_tls(inventory):
 @pytest.mark.parametrize("stack", STACKS)
 def test_prometheus_is_admitted_to_exactly_the_monitored_pods_on_exactly_the_metrics_port(inventory, stack):
     expected = expected_pods(inventory, stack)
-    policies = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r for r in inventory(stack) if r.type == POLICY and r.parent == MONITORS}
+    policies = {
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r
+        for r in inventory(stack)
+        if r.type == POLICY and r.parent == MONITORS
+    }
     found = monitors(inventory, stack)
     assert len(policies) == len(found)
     for m in found:

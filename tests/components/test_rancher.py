@@ -254,7 +254,12 @@ def test_each_team_gets_a_project_with_its_directory_groups_read_only_in_prod(in
     registrations = inventory(stack)
     for team in ("payments", "search"):
         project = registrations.named(f"platform-rancher-project-{team}")
-        assert project.inputs == {"name": team, "clusterId": f"c-m-prod-{site}", "description": f"Team {team}", "labels": {"complete-cluster/team": team}}
+        assert project.inputs == {
+            "name": team,
+            "clusterId": f"c-m-prod-{site}",
+            "description": f"Team {team}",
+            "labels": {"complete-cluster/team": team},
+        }
         binding = registrations.named(f"platform-rancher-project-{team}-{team}-developers")
         assert binding.inputs == {
             "projectId": f"c-m-prod-{site}:p-{team}",
@@ -262,7 +267,11 @@ def test_each_team_gets_a_project_with_its_directory_groups_read_only_in_prod(in
             "groupPrincipalId": PRINCIPAL.format(f"{team}-developers"),
         }
     owner = registrations.named("platform-rancher-owner-platform-operators")
-    assert owner.inputs == {"clusterId": f"c-m-prod-{site}", "roleTemplateId": "cluster-owner", "groupPrincipalId": PRINCIPAL.format("platform-operators")}
+    assert owner.inputs == {
+        "clusterId": f"c-m-prod-{site}",
+        "roleTemplateId": "cluster-owner",
+        "groupPrincipalId": PRINCIPAL.format("platform-operators"),
+    }
 
 
 @pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])
@@ -277,7 +286,11 @@ def test_each_team_namespace_joins_its_teams_project(inventory, stack, site):
         # Still the team's own namespace: its name, labels and Pod Security stay as everywhere.
         assert namespace.inputs["metadata"]["name"] == team
         assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    annotated = [r.name for r in registrations.of_type("kubernetes:core/v1:Namespace") if "field.cattle.io/projectId" in r.inputs["metadata"].get("annotations", {})]
+    annotated = [
+        r.name
+        for r in registrations.of_type("kubernetes:core/v1:Namespace")
+        if "field.cattle.io/projectId" in r.inputs["metadata"].get("annotations", {})
+    ]
     assert sorted(annotated) == ["team-payments-namespace", "team-search-namespace"]
 
 
@@ -328,9 +341,16 @@ def test_stack_outputs_for_operations(outputs, stack, site):
         "workers": {"quantity": 3, "roles": ["worker"], "cpu": 8, "memory_gi": 32, "disk_gi": 100},
         "database": {"quantity": 2, "roles": ["worker"], "cpu": 8, "memory_gi": 64, "disk_gi": 100},
     }, False)
-    assert values["etcdSnapshots"] == ({
-        "endpoint": f"s3.{site}.example.com", "bucket": f"{site}-etcd-snapshots", "folder": f"prod-{site}", "schedule": "0 */6 * * *", "retention": 28,
-    }, False)
+    assert values["etcdSnapshots"] == (
+        {
+            "endpoint": f"s3.{site}.example.com",
+            "bucket": f"{site}-etcd-snapshots",
+            "folder": f"prod-{site}",
+            "schedule": "0 */6 * * *",
+            "retention": 28,
+        },
+        False,
+    )
 
 
 def test_the_secondary_exports_what_it_stands_by_for(outputs):

@@ -118,7 +118,9 @@ def test_every_container_is_restricted_with_resources(inventory, stack):
     # Metrics on for the platform's ServiceMonitor (components/observability/monitors.py), not the chart's.
     assert harbor["metrics"] == {"enabled": True, "serviceMonitor": {"enabled": False}}
     assert harbor["jobservice"]["jobLoggers"] == ["database"]  # no job-log volume
-    assert {part: harbor[part]["replicas"] for part in ("core", "portal", "jobservice", "registry")} == dict.fromkeys(("core", "portal", "jobservice", "registry"), 1)
+    assert {part: harbor[part]["replicas"] for part in ("core", "portal", "jobservice", "registry")} == dict.fromkeys(
+        ("core", "portal", "jobservice", "registry"), 1
+    )
 
 
 @pytest.mark.parametrize("stack", ["onprem-dc1", "onprem-dc2"])
@@ -136,8 +138,17 @@ def test_harbors_own_images_are_pinned_and_bootstrap_from_docker_io(inventory, s
 
 def test_an_aks_stack_takes_harbors_images_from_its_approved_registry():
     config = load("prod")
-    config = config.model_copy(update={"services": config.services.model_copy(update={"registry": config.services.registry.model_copy(update={"enabled": True, "hostname": "harbor.cin.example.com"})})})
-    assert registry_module.harbor_image(image_source(config), "harbor-core") == {"repository": "platformacr.azurecr.io/docker.io/goharbor/harbor-core", "tag": "v2.14.3"}
+    config = config.model_copy(
+        update={
+            "services": config.services.model_copy(
+                update={"registry": config.services.registry.model_copy(update={"enabled": True, "hostname": "harbor.cin.example.com"})}
+            )
+        }
+    )
+    assert registry_module.harbor_image(image_source(config), "harbor-core") == {
+        "repository": "platformacr.azurecr.io/docker.io/goharbor/harbor-core",
+        "tag": "v2.14.3",
+    }
 
 
 # --- secrets ---------------------------------------------------------------------------------------
@@ -152,8 +163,14 @@ def test_every_secret_harbor_would_generate_is_generated_once_by_pulumi(inventor
         "existingSecret": "harbor-core-secrets", "existingXsrfSecret": "harbor-core-secrets", "existingXsrfSecretKey": "CSRF_KEY",
         "secretName": "harbor-token-signing",
     }
-    assert (harbor["jobservice"]["existingSecret"], harbor["jobservice"]["existingSecretKey"]) == ("harbor-jobservice-secrets", "JOBSERVICE_SECRET")
-    assert (harbor["registry"]["existingSecret"], harbor["registry"]["existingSecretKey"]) == ("harbor-registry-secrets", "REGISTRY_HTTP_SECRET")
+    assert (harbor["jobservice"]["existingSecret"], harbor["jobservice"]["existingSecretKey"]) == (
+        "harbor-jobservice-secrets",
+        "JOBSERVICE_SECRET",
+    )
+    assert (harbor["registry"]["existingSecret"], harbor["registry"]["existingSecretKey"]) == (
+        "harbor-registry-secrets",
+        "REGISTRY_HTTP_SECRET",
+    )
     assert harbor["registry"]["credentials"] == {"username": "harbor_registry_user", "existingSecret": "harbor-registry-secrets"}
     assert harbor["database"]["internal"]["password"] == "[secret]"
 
@@ -183,8 +200,18 @@ def test_the_secrets_hold_the_keys_the_chart_reads():
 
     def program():
         storage = ObjectStorage("storage", storage_args(config))
-        built.append(Registry("registry", RegistryArgs(settings=config.services.registry, identity=identity(config), images=image_source(config),
-                                                       charts=loaded.charts.of("registry"), storage=storage)))
+        built.append(
+            Registry(
+                "registry",
+                RegistryArgs(
+                    settings=config.services.registry,
+                    identity=identity(config),
+                    images=image_source(config),
+                    charts=loaded.charts.of("registry"),
+                    storage=storage,
+                ),
+            )
+        )
 
     run_program(program, "onprem-dc1")
     [harbor] = built
@@ -211,7 +238,11 @@ def test_the_namespace_is_restricted_and_admits_only_the_ingress_controller(inve
     labels = resources["namespace"].inputs["metadata"]["labels"]
     assert resources["namespace"].inputs["metadata"]["name"] == "harbor"
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    policies = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in resources.values() if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+    policies = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]
+        for r in resources.values()
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    }
     assert set(policies) == {"default-deny", "allow-dns", "allow-egress", "allow-ingress", "allow-internal-egress"}
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert policies["allow-ingress"]["ingress"] == [{"from": [
@@ -235,7 +266,12 @@ def test_the_secondary_names_the_primarys_harbor_as_its_replication_source():
     assert dc1["registry"] == {"url": "https://harbor.dc1.example.com", "replicateFrom": None}
     assert dc2["registry"] == {"url": "https://harbor.dc2.example.com", "replicateFrom": "harbor.dc1.example.com"}
     assert "registryAdminPassword" in dc2
-    assert dc2["backups"]["primaryLocation"] == {"name": "primary-dc1", "bucket": "dc1-backups", "endpoint": "https://s3.dc1.example.com", "prefix": "prod-dc1"}
+    assert dc2["backups"]["primaryLocation"] == {
+        "name": "primary-dc1",
+        "bucket": "dc1-backups",
+        "endpoint": "https://s3.dc1.example.com",
+        "prefix": "prod-dc1",
+    }
     assert dc2["objectStorage"] == {"kind": "s3", "endpoint": "https://s3.dc2.example.com", "buckets": {
         "registry": "dc2-registry", "backups": "dc2-backups", "postgres": "dc2-postgres", "logs": "dc2-logs",
         "traces": "dc2-traces", "etcd_snapshots": "dc2-etcd-snapshots"}}

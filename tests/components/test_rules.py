@@ -35,7 +35,11 @@ def named(inventory, stack, name) -> dict:
 
 def runbook_anchors() -> set[str]:
     """GitHub/GitLab heading anchors of the runbook's sections (lower-case, spaces to dashes)."""
-    return {re.sub(r"[^a-z0-9 _-]", "", line.lstrip("#").strip().lower()).replace(" ", "-") for line in RUNBOOK.read_text().splitlines() if line.startswith("#")}
+    return {
+        re.sub(r"[^a-z0-9 _-]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in RUNBOOK.read_text().splitlines()
+        if line.startswith("#")
+    }
 
 
 # --- every alert ---------------------------------------------------------------------------------
@@ -121,7 +125,11 @@ def test_the_quota_alert_covers_every_team(inventory, stack):
     for pattern, _ in selectors:
         assert set(pattern.split("|")) == teams
     # the quota is the one every team namespace has
-    quotas = {r.inputs["metadata"]["namespace"] for r in inventory(stack) if r.type == "kubernetes:core/v1:ResourceQuota" and r.inputs["metadata"]["name"] == "team-quota"}
+    quotas = {
+        r.inputs["metadata"]["namespace"]
+        for r in inventory(stack)
+        if r.type == "kubernetes:core/v1:ResourceQuota" and r.inputs["metadata"]["name"] == "team-quota"
+    }
     assert quotas == teams
 
 

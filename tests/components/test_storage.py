@@ -66,7 +66,11 @@ def test_the_azure_account_is_hardened_in_the_aks_resource_group(inventory, stac
         "allowSharedKeyAccess": True,
         "allowCrossTenantReplication": False,
         "isLocalUserEnabled": False,
-        "encryption": {"keySource": "Microsoft.Storage", "requireInfrastructureEncryption": True, "services": {"blob": {"enabled": True, "keyType": "Account"}}},
+        "encryption": {
+            "keySource": "Microsoft.Storage",
+            "requireInfrastructureEncryption": True,
+            "services": {"blob": {"enabled": True, "keyType": "Account"}},
+        },
         "tags": inventory(stack).named("platform-aks-rg").inputs["tags"],
     }
     assert account.options["protect"] is protected
@@ -112,12 +116,15 @@ def test_prod_storage_passes_the_storage_and_protection_policies(inventory):
     for registration in [r for r in prod if r.type in (ACCOUNT, BLOB_SERVICE)]:
         assert [f for f in evaluator.resource(registration.type, registration.inputs) if f.policy.startswith("storage-")] == []
     # and a mutated account fails with the messages that say how to fix it
-    account = dict(prod.named("platform-storage-account").inputs, minimumTlsVersion="TLS1_0", allowBlobPublicAccess=True, sku={"name": "Standard_LRS"})
+    account = dict(
+        prod.named("platform-storage-account").inputs, minimumTlsVersion="TLS1_0", allowBlobPublicAccess=True, sku={"name": "Standard_LRS"}
+    )
     messages = [f.message for f in evaluator.resource(ACCOUNT, account) if f.policy == "storage-account-hardening"]
     assert messages == [
         'storage account accepts TLS older than 1.2 (the default is TLS 1.0); set minimumTlsVersion: "TLS1_2"',
         "storage account allows anonymous public blob access; set allowBlobPublicAccess: false",
-        "prod storage is not geo-redundant; set sku.name to one of Standard_GRS, Standard_RAGRS, Standard_GZRS, Standard_RAGZRS, StandardV2_GRS, StandardV2_GZRS",
+        "prod storage is not geo-redundant; set sku.name to one of Standard_GRS, Standard_RAGRS, Standard_GZRS, Standard_RAGZRS, "
+        "StandardV2_GRS, StandardV2_GZRS",
     ]
 
 
@@ -146,7 +153,11 @@ def test_each_consumer_gets_its_secret_in_its_namespace_and_nothing_in_plain_tex
         expected["harbor-registry"] = ("harbor-registry-storage", "harbor")
     for role, (name, namespace) in expected.items():
         secret = secrets[role]
-        assert (secret.inputs["metadata"]["name"], secret.inputs["metadata"]["namespace"], secret.inputs["type"]) == (name, namespace, "Opaque")
+        assert (secret.inputs["metadata"]["name"], secret.inputs["metadata"]["namespace"], secret.inputs["type"]) == (
+            name,
+            namespace,
+            "Opaque",
+        )
         assert secret.inputs["metadata"]["labels"]["complete-cluster/consumer"] == role.split("-")[0]
         assert secret.inputs["stringData"] == "[secret]"
         # created after the consumer's namespace

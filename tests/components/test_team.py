@@ -80,8 +80,12 @@ def test_dns_and_ingress_controller_are_the_only_allows(inventory):
     assert egress["to"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
     ingress = team_resource(inventory("local"), "search", "NetworkPolicy", "allow-ingress-controller")
     assert ingress.inputs["spec"]["policyTypes"] == ["Ingress"]
-    assert ingress.inputs["spec"]["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}]
-    policies = [r for r in inventory("local") if r.parent == "platform:access:Team::team-search" and r.inputs.get("kind") == "NetworkPolicy"]
+    assert ingress.inputs["spec"]["ingress"] == [
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}
+    ]
+    policies = [
+        r for r in inventory("local") if r.parent == "platform:access:Team::team-search" and r.inputs.get("kind") == "NetworkPolicy"
+    ]
     assert len(policies) == 3
 
 
@@ -129,7 +133,11 @@ def test_each_team_adds_a_fixed_set_of_resources(inventory):
     assert sorted(r.inputs["kind"] for r in per_team if r.custom) == [
         "LimitRange", "Namespace", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding",
     ]
-    assert sorted(r.type for r in per_team if not r.custom) == ["platform:workloads:Api", "platform:workloads:ScheduledJob", "platform:workloads:Worker"]
+    assert sorted(r.type for r in per_team if not r.custom) == [
+        "platform:workloads:Api",
+        "platform:workloads:ScheduledJob",
+        "platform:workloads:Worker",
+    ]
 
 
 @pytest.mark.parametrize("environment", ["dev", "test", "prod"])
@@ -161,6 +169,6 @@ def test_a_given_rancher_project_annotates_the_namespace_and_none_leaves_it_bare
     team = config.teams[0]
     for project_id, expected in (("c-m-abc12:p-def34", {"field.cattle.io/projectId": "c-m-abc12:p-def34"}), (None, None)):
         args = TeamArgs(team=team, identity=identity(config), connections=connection_settings(config), project_id=project_id)
-        registered = run_program(lambda: Team("team", args), "local")
+        registered = run_program(lambda args=args: Team("team", args), "local")
         [namespace] = [r for r in registered if r.name == "team-namespace"]
         assert namespace.inputs["metadata"].get("annotations") == expected

@@ -78,7 +78,9 @@ def test_tempo_keeps_traces_in_the_traces_bucket_for_the_configured_retention(in
 ])
 def test_tempo_reads_its_storage_credentials_from_the_secret(inventory, stack, keys):
     tempo = values(inventory, stack, "tempo")
-    assert tempo["tempo"]["extraEnv"] == [{"name": key, "valueFrom": {"secretKeyRef": {"name": "tempo-traces-storage", "key": key}}} for key in keys]
+    assert tempo["tempo"]["extraEnv"] == [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": "tempo-traces-storage", "key": key}}} for key in keys
+    ]
     assert tempo["tempo"]["extraArgs"] == {"config.expand-env": "true"}
     assert "[secret]" not in repr(tempo)
     [made] = [r for r in inventory(stack) if r.type == SECRET and r.inputs["metadata"]["name"] == "tempo-traces-storage"]
@@ -92,12 +94,18 @@ def test_the_collector_receives_otlp_samples_and_exports_to_tempo_and_loki(inven
     assert (collector["ports"]["otlp"], collector["ports"]["otlp-http"]) == ({"enabled": True}, {"enabled": True})
     assert [port for port, setting in collector["ports"].items() if setting["enabled"]] == ["otlp", "otlp-http"]
     config = collector["config"]
-    assert config["receivers"]["otlp"] == {"protocols": {"grpc": {"endpoint": "${env:MY_POD_IP}:4317"}, "http": {"endpoint": "${env:MY_POD_IP}:4318"}}}
+    assert config["receivers"]["otlp"] == {
+        "protocols": {"grpc": {"endpoint": "${env:MY_POD_IP}:4317"}, "http": {"endpoint": "${env:MY_POD_IP}:4318"}}
+    }
     assert (config["receivers"]["jaeger"], config["receivers"]["zipkin"], config["receivers"]["prometheus"]) == (None, None, None)
     assert config["processors"]["probabilistic_sampler"] == {"sampling_percentage": percent}
     assert config["processors"]["memory_limiter"]["limit_percentage"] == 80
     pipelines = config["service"]["pipelines"]
-    assert pipelines["traces"] == {"receivers": ["otlp"], "processors": ["memory_limiter", "probabilistic_sampler", "batch"], "exporters": ["otlp_grpc/tempo"]}
+    assert pipelines["traces"] == {
+        "receivers": ["otlp"],
+        "processors": ["memory_limiter", "probabilistic_sampler", "batch"],
+        "exporters": ["otlp_grpc/tempo"],
+    }
     assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == TEMPO_OTLP_GRPC
     if logs:
         assert pipelines["logs"] == {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_http/loki"]}
@@ -133,12 +141,20 @@ def test_team_namespaces_may_reach_the_collector_and_nothing_more(inventory, sta
         assert f"kubernetes:networking.k8s.io/v1:NetworkPolicy::team-{team}-default-deny" in depends_on
         assert all(dependency.split("::")[1].startswith(f"team-{team}-") for dependency in depends_on)
     # the collector admits exactly the team namespaces, on the OTLP ports
-    [admit] = [r for r in inventory(stack) if r.type == POLICY and r.name == "platform-observability-traces-tracing-allow-teams-to-collector"]
+    [admit] = [
+        r for r in inventory(stack) if r.type == POLICY and r.name == "platform-observability-traces-tracing-allow-teams-to-collector"
+    ]
     assert admit.inputs["spec"] == {
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}},
         "policyTypes": ["Ingress"],
-        "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": teams}]}}],
-                     "ports": OTLP_PORTS}],
+        "ingress": [
+            {
+                "from": [
+                    {"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": teams}]}}
+                ],
+                "ports": OTLP_PORTS,
+            }
+        ],
     }
 
 
@@ -149,7 +165,12 @@ def test_tempo_admits_grafana_on_its_query_port_and_the_collector_reaches_loki(i
                        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "grafana"}}}],
                                     "ports": [{"protocol": "TCP", "port": 3200}]}]}
     loki = children["tracing-allow-collector-to-loki"].inputs["spec"]
-    assert loki["egress"] == [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "logging"}}}], "ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert loki["egress"] == [
+        {
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "logging"}}}],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
     # the collector reaches Tempo inside the namespace; dev has no Loki, so no egress to it
     assert "tracing-allow-internal" in children
     assert "tracing-allow-collector-to-loki" not in traces(inventory, "dev")
@@ -162,27 +183,69 @@ def _pods(tempo: dict, collector: dict) -> list[tuple[str, dict]]:
     """Tempo's StatefulSet and the collector's Deployment as the charts render them from these values
     (pod and container security contexts, images, resources, a PVC and the config map)."""
     return [
-        ("kubernetes:apps/v1:StatefulSet", {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "tempo", "namespace": "tracing"},
-         "spec": {"template": {"spec": {"securityContext": tempo["securityContext"], "containers": [{
-             "name": "tempo", "image": f"{tempo['tempo']['registry']}/{tempo['tempo']['repository']}:{tempo['tempo']['tag']}",
-             "securityContext": tempo["tempo"]["securityContext"], "resources": tempo["tempo"]["resources"]}],
-             "volumes": [{"name": "tempo-conf", "configMap": {"name": "tempo"}}]}}}}),
-        ("kubernetes:apps/v1:Deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "otel-collector", "namespace": "tracing"},
-         "spec": {"template": {"spec": {"securityContext": collector["podSecurityContext"], "containers": [{
-             "name": "opentelemetry-collector", "image": f"{collector['image']['repository']}:{collector['image']['tag']}",
-             "securityContext": collector["securityContext"], "resources": collector["resources"]}],
-             "volumes": [{"name": "opentelemetry-collector-configmap", "configMap": {"name": "otel-collector"}}]}}}}),
+        (
+            "kubernetes:apps/v1:StatefulSet",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "tempo", "namespace": "tracing"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "securityContext": tempo["securityContext"],
+                            "containers": [
+                                {
+                                    "name": "tempo",
+                                    "image": f"{tempo['tempo']['registry']}/{tempo['tempo']['repository']}:{tempo['tempo']['tag']}",
+                                    "securityContext": tempo["tempo"]["securityContext"],
+                                    "resources": tempo["tempo"]["resources"],
+                                }
+                            ],
+                            "volumes": [{"name": "tempo-conf", "configMap": {"name": "tempo"}}],
+                        }
+                    }
+                },
+            },
+        ),
+        (
+            "kubernetes:apps/v1:Deployment",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "otel-collector", "namespace": "tracing"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "securityContext": collector["podSecurityContext"],
+                            "containers": [
+                                {
+                                    "name": "opentelemetry-collector",
+                                    "image": f"{collector['image']['repository']}:{collector['image']['tag']}",
+                                    "securityContext": collector["securityContext"],
+                                    "resources": collector["resources"],
+                                }
+                            ],
+                            "volumes": [{"name": "opentelemetry-collector-configmap", "configMap": {"name": "otel-collector"}}],
+                        }
+                    }
+                },
+            },
+        ),
     ]
 
 
-@pytest.mark.parametrize("stack, registry", [("prod", "platformacr.azurecr.io/docker.io"), ("onprem-dc1", "harbor.dc1.example.com/dockerhub")])
+@pytest.mark.parametrize(
+    "stack, registry", [("prod", "platformacr.azurecr.io/docker.io"), ("onprem-dc1", "harbor.dc1.example.com/dockerhub")]
+)
 def test_tempo_and_the_collector_pass_pod_security_restricted_and_the_resource_policy(inventory, stack, registry):
     tempo, collector = values(inventory, stack, "tempo"), values(inventory, stack, "otel-collector")
     assert collector["image"] == {"repository": f"{registry}/otel/opentelemetry-collector-contrib", "tag": "0.160.0"}
     assert (tempo["tempo"]["securityContext"], collector["securityContext"]) == (RESTRICTED, RESTRICTED)
     evaluator = Evaluator({"all": ("mandatory", {})})
     for type_token, pod in _pods(tempo, collector):
-        assert [f.message for f in evaluator.resource(type_token, pod) if f.policy in ("pod-security", "workload-resources", "approved-images")] == []
+        assert [
+            f.message for f in evaluator.resource(type_token, pod) if f.policy in ("pod-security", "workload-resources", "approved-images")
+        ] == []
     broken = copy.deepcopy(collector)
     broken["resources"] = {}
     type_token, pod = _pods(tempo, broken)[1]
@@ -192,7 +255,9 @@ def test_tempo_and_the_collector_pass_pod_security_restricted_and_the_resource_p
 def test_the_summary_states_charts_retention_and_the_collector_endpoint(monkeypatch):
     summaries: list[dict] = []
     register = traces_module.Traces.register_outputs
-    monkeypatch.setattr(traces_module.Traces, "register_outputs", lambda self, outputs: (summaries.append(outputs["summary"]), register(self, outputs))[1])
+    monkeypatch.setattr(
+        traces_module.Traces, "register_outputs", lambda self, outputs: (summaries.append(outputs["summary"]), register(self, outputs))[1]
+    )
     evaluate("prod")
     [prod] = summaries
     assert prod == {

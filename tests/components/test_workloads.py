@@ -43,7 +43,11 @@ RESTRICTED_CONTAINER = {
 
 @pytest.mark.parametrize(
     "component, kind",
-    [("team-payments-payments-api", "Deployment"), ("team-payments-settlement-worker", "Deployment"), ("team-payments-nightly-reconciliation", "CronJob")],
+    [
+        ("team-payments-payments-api", "Deployment"),
+        ("team-payments-settlement-worker", "Deployment"),
+        ("team-payments-nightly-reconciliation", "CronJob"),
+    ],
 )
 def test_every_pod_is_restricted_with_requests_limits_and_its_own_account(inventory, component, kind):
     objects = workload_objects(inventory, component)
@@ -64,7 +68,15 @@ def test_every_pod_is_restricted_with_requests_limits_and_its_own_account(invent
 
 def test_api_has_probes_service_tls_ingress_budget_and_autoscaler(inventory):
     objects = workload_objects(inventory, "team-payments-payments-api")
-    assert sorted(objects) == ["Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    assert sorted(objects) == [
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
     [container] = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -104,7 +116,12 @@ def test_scheduled_job_never_overlaps_and_has_a_deadline(inventory):
     [
         # PostgreSQL runs in the team's data namespace (Pod Security baseline; components/services/postgres.py).
         ("team-payments-payments-api", {"application": "spilo", "cluster-name": "payments-db"}, "payments-data", [5432]),
-        ("team-payments-settlement-worker", {"app.kubernetes.io/name": "queue", "app.kubernetes.io/part-of": "rabbitmq"}, None, [5671, 5672]),
+        (
+            "team-payments-settlement-worker",
+            {"app.kubernetes.io/name": "queue", "app.kubernetes.io/part-of": "rabbitmq"},
+            None,
+            [5671, 5672],
+        ),
         ("team-search-indexer", {"strimzi.io/cluster": "events", "strimzi.io/kind": "Kafka"}, "kafka", [9093]),
     ],
 )
@@ -177,7 +194,11 @@ def test_postgres_users_get_the_address_and_the_owner_secret(inventory, stack):
 
 def test_rabbitmq_users_get_the_address_and_the_default_user_secret(inventory):
     env = container_env(inventory, "prod", "team-payments-settlement-worker")
-    assert (value(env["RABBITMQ_HOST"]), value(env["RABBITMQ_PORT"])) == address("prod", "queues", "payments/queue") == ("queue.payments.svc", "5671")
+    assert (
+        (value(env["RABBITMQ_HOST"]), value(env["RABBITMQ_PORT"]))
+        == address("prod", "queues", "payments/queue")
+        == ("queue.payments.svc", "5671")
+    )
     assert secret_ref(env["RABBITMQ_USERNAME"]) == ("queue-default-user", "username")
     assert secret_ref(env["RABBITMQ_PASSWORD"]) == ("queue-default-user", "password")
     # The same worker also declares postgres: both sets, nothing else.
@@ -189,12 +210,20 @@ def test_rabbitmq_users_get_the_address_and_the_default_user_secret(inventory):
 
 def test_redis_users_get_the_sentinels_and_on_clusters_the_auth_secret(inventory):
     env = container_env(inventory, "prod", "team-search-search-api")
-    assert (value(env["REDIS_SENTINEL_HOST"]), value(env["REDIS_SENTINEL_PORT"])) == address("prod", "caches", "search/cache") == ("rfs-cache.search.svc", "26379")
+    assert (
+        (value(env["REDIS_SENTINEL_HOST"]), value(env["REDIS_SENTINEL_PORT"]))
+        == address("prod", "caches", "search/cache")
+        == ("rfs-cache.search.svc", "26379")
+    )
     assert value(env["REDIS_MASTER_NAME"]) == "mymaster"
     name, key = secret_ref(env["REDIS_PASSWORD"])
     assert (name, key) == (SHARED_SERVICES["redis"].endpoint("search").secret, "password")
     # The referenced Secret is one the program makes, in the workload's namespace, with that key.
-    [auth] = [r for r in inventory("prod").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"] == {**r.inputs["metadata"], "name": name, "namespace": "search"}]
+    [auth] = [
+        r
+        for r in inventory("prod").of_type("kubernetes:core/v1:Secret")
+        if r.inputs["metadata"] == {**r.inputs["metadata"], "name": name, "namespace": "search"}
+    ]
     assert auth.name == "redis-search-cache-auth" and auth.inputs["stringData"] == "[secret]"
 
 
@@ -202,12 +231,20 @@ def test_on_a_render_target_redis_has_no_password_to_reference(inventory):
     env = container_env(inventory, "local", "team-search-search-api")
     assert sorted(env) == ["REDIS_MASTER_NAME", "REDIS_SENTINEL_HOST", "REDIS_SENTINEL_PORT"]
     # ...because the render target's caches get no auth Secret at all.
-    assert not [r for r in inventory("local").of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == SHARED_SERVICES["redis"].endpoint("search").secret]
+    assert not [
+        r
+        for r in inventory("local").of_type("kubernetes:core/v1:Secret")
+        if r.inputs["metadata"]["name"] == SHARED_SERVICES["redis"].endpoint("search").secret
+    ]
 
 
 def test_kafka_users_get_the_tls_bootstrap_address(inventory):
     env = container_env(inventory, "prod", "team-search-indexer")
-    assert value(env["KAFKA_BOOTSTRAP_SERVERS"]) == shared_services_summary(load("prod"))["kafka"]["bootstrap"] == "events-kafka-bootstrap.kafka.svc:9093"
+    assert (
+        value(env["KAFKA_BOOTSTRAP_SERVERS"])
+        == shared_services_summary(load("prod"))["kafka"]["bootstrap"]
+        == "events-kafka-bootstrap.kafka.svc:9093"
+    )
     assert value(env["KAFKA_SECURITY_PROTOCOL"]) == "SSL"
     # The CA the listener's certificate chains to, from the team's client certificate Secret.
     assert env["KAFKA_SSL_CA_PEM"]["valueFrom"] == {"secretKeyRef": {"name": "kafka-client-tls", "key": "ca.crt"}}
@@ -230,7 +267,9 @@ def test_another_instance_gets_its_own_names_and_a_repeat_counts_once():
     # `db` is the team's default database instance, named or not; any other instance is in the names.
     assert prefix("postgres", "db") == "POSTGRES" and prefix("postgres", "orders") == "POSTGRES_ORDERS"
     assert prefix("redis", "session-store") == "REDIS_SESSION_STORE"
-    names = [entry["name"] for entry in connection_env(stack, "payments", [Uses(service="postgres", instance="db"), Uses(service="postgres")])]
+    names = [
+        entry["name"] for entry in connection_env(stack, "payments", [Uses(service="postgres", instance="db"), Uses(service="postgres")])
+    ]
     assert names == ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DATABASE", "POSTGRES_USERNAME", "POSTGRES_PASSWORD"]
     assert connection_env(stack, "payments", [Uses(service="kafka"), Uses(service="kafka")]) == [
         {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "events-kafka-bootstrap.kafka.svc:9093"},

@@ -24,7 +24,9 @@ def vm(size: str) -> float:
 
 @pytest.fixture(scope="module")
 def estimates(inventory):
-    return {stack: cost.estimate(load(stack), stack, inventory(stack)) for stack in ("local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2")}
+    return {
+        stack: cost.estimate(load(stack), stack, inventory(stack)) for stack in ("local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2")
+    }
 
 
 def lines(estimate: cost.Estimate) -> dict[str, tuple[float, float]]:
@@ -76,7 +78,9 @@ def test_a_regional_price_wins_over_the_reference():
     assert table.disk("centralindia", "Premium_LRS", 200)[0] == "P15"  # billed as the next tier up
 
 
-@pytest.mark.parametrize("quantity, expected", [("10Gi", 10), ("1Ti", 1024), ("512Mi", 0.5), ("100G", 100e9 / 2**30), ("lots", None), (None, None)])
+@pytest.mark.parametrize(
+    "quantity, expected", [("10Gi", 10), ("1Ti", 1024), ("512Mi", 0.5), ("100G", 100e9 / 2**30), ("lots", None), (None, None)]
+)
 def test_storage_quantities(quantity, expected):
     assert cost.gib(quantity) == (pytest.approx(expected) if expected is not None else None)
 
@@ -101,9 +105,15 @@ def test_prod_node_pools_at_their_minimum_and_maximum(estimates):
 
 def test_what_cannot_be_priced_is_listed_not_guessed(estimates):
     unpriced = {item.resource: item for item in estimates["prod"].unpriced}
-    assert unpriced["azure-native:operationalinsights:Workspace::platform-aks-logs"].reason == "billed per GB of logs ingested and retained; not estimated"
+    assert (
+        unpriced["azure-native:operationalinsights:Workspace::platform-aks-logs"].reason
+        == "billed per GB of logs ingested and retained; not estimated"
+    )
     assert not [item for item in estimates["prod"].unpriced if item.blocking]
-    accounts = [Registration("azure-native:storage:StorageAccount", name, None, {"sku": {"name": sku}}) for name, sku in (("geo", "Standard_RAGZRS"), ("local", "Standard_LRS"))]
+    accounts = [
+        Registration("azure-native:storage:StorageAccount", name, None, {"sku": {"name": sku}})
+        for name, sku in (("geo", "Standard_RAGZRS"), ("local", "Standard_LRS"))
+    ]
     estimate = cost.estimate(load("prod"), "prod", accounts)
     [geo] = estimate.unpriced
     assert (geo.resource, geo.blocking) == ("azure-native:storage:StorageAccount::geo", False)
@@ -143,7 +153,9 @@ def test_a_site_without_chargeback_rates_cannot_be_priced(inventory):
 def test_an_unknown_vm_size_blocks_the_budget_check():
     config = load("test")
     pool = {"vmSize": "Standard_D96ds_v5", "minCount": 0, "maxCount": 3, "agentPoolName": "huge", "osDiskType": "Ephemeral"}
-    estimate = cost.estimate(config, "test", [Registration("azure-native:containerservice:AgentPool", "platform-aks-pool-huge", None, pool)])
+    estimate = cost.estimate(
+        config, "test", [Registration("azure-native:containerservice:AgentPool", "platform-aks-pool-huge", None, pool)]
+    )
     assert [(item.what, item.blocking) for item in estimate.unpriced] == [("node pool `huge`: 0..3 × Standard_D96ds_v5", True)]
     assert "Standard_D96ds_v5 has no price in stacks/prices/azure.json" in estimate.unpriced[0].reason
 
@@ -151,14 +163,37 @@ def test_an_unknown_vm_size_blocks_the_budget_check():
 def test_volumes_of_operators_and_claims_are_priced_by_size_and_count():
     config = load("prod")
     claims = [
-        Registration("kubernetes:acid.zalan.do/v1:postgresql", "db", None, {"spec": {"numberOfInstances": 2, "volume": {"size": "100Gi", "storageClass": "managed-csi-premium"}}}),
-        Registration("kubernetes:apps/v1:StatefulSet", "cache", None, {"spec": {"replicas": 3, "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "managed-premium", "resources": {"requests": {"storage": "10Gi"}}}}]}}),
+        Registration(
+            "kubernetes:acid.zalan.do/v1:postgresql",
+            "db",
+            None,
+            {"spec": {"numberOfInstances": 2, "volume": {"size": "100Gi", "storageClass": "managed-csi-premium"}}},
+        ),
+        Registration(
+            "kubernetes:apps/v1:StatefulSet",
+            "cache",
+            None,
+            {
+                "spec": {
+                    "replicas": 3,
+                    "volumeClaimTemplates": [
+                        {
+                            "metadata": {"name": "data"},
+                            "spec": {"storageClassName": "managed-premium", "resources": {"requests": {"storage": "10Gi"}}},
+                        }
+                    ],
+                }
+            },
+        ),
     ]
     priced = lines(cost.estimate(config, "prod", claims))
     p10 = TABLE["reference"]["managed_disk_monthly"]["Premium_LRS"]["tiers"][5]["price"]
     p2 = TABLE["reference"]["managed_disk_monthly"]["Premium_LRS"]["tiers"][1]["price"]  # 10 GiB bills as P3 (16 GiB)
     assert priced["volumes of postgresql `db`"] == (round(2 * p10, 2),) * 2
-    assert priced["volume `data` of StatefulSet `cache`"] == (round(3 * TABLE["reference"]["managed_disk_monthly"]["Premium_LRS"]["tiers"][2]["price"], 2),) * 2
+    assert (
+        priced["volume `data` of StatefulSet `cache`"]
+        == (round(3 * TABLE["reference"]["managed_disk_monthly"]["Premium_LRS"]["tiers"][2]["price"], 2),) * 2
+    )
     assert p2 < TABLE["reference"]["managed_disk_monthly"]["Premium_LRS"]["tiers"][2]["price"]
 
 
@@ -180,7 +215,9 @@ def test_chart_volumes_are_priced_from_the_chart_values(estimates):
 
 def test_load_balancer_services_add_rules_and_public_ips(inventory):
     config = load("prod")
-    public = Registration("kubernetes:core/v1:Service", "web", None, {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}})
+    public = Registration(
+        "kubernetes:core/v1:Service", "web", None, {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}}
+    )
     internal = Registration("kubernetes:core/v1:Service", "ingress", None, {
         "metadata": {"annotations": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}},
         "spec": {"type": "LoadBalancer", "ports": [{"port": 443}]}})
@@ -206,7 +243,9 @@ def test_the_change_against_a_base_names_what_moved(estimates):
     ai.monthly_max, ai.what = 1097.92, "node pool `ai`: 0..2 × Standard_NC8as_T4_v3"
     change = cost.Change(base, head, "`main`")
     assert change.delta_min == 0 and change.delta_max == round(13724.0 - 1097.92, 2)
-    assert change.changed_lines() == [("node pool `ai`: 0..2 × Standard_NC8as_T4_v3 → node pool `ai`: 0..25 × Standard_NC8as_T4_v3", 0.0, 12626.08)]
+    assert change.changed_lines() == [
+        ("node pool `ai`: 0..2 × Standard_NC8as_T4_v3 → node pool `ai`: 0..25 × Standard_NC8as_T4_v3", 0.0, 12626.08)
+    ]
     assert cost.change_summary(change) == "against `main`: +USD 0.00 at minimum, +USD 12,626.08 at maximum"
 
 

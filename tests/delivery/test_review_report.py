@@ -76,12 +76,24 @@ def test_the_prod_report_has_policy_results_cost_and_a_diagram(prod_report, inve
     code, out = prod_report
     assert code == 0
     headings = re.findall(r"^#{2,3} .*$", out, re.M)
-    assert headings == ["## Policy review: stack `prod` (environment `prod`)", "### Resources by layer", "### Cost estimate", "### Diagram", "### Policy violations"]
+    assert headings == [
+        "## Policy review: stack `prod` (environment `prod`)",
+        "### Resources by layer",
+        "### Cost estimate",
+        "### Diagram",
+        "### Policy violations",
+    ]
     assert "**passed**: " in out and out.endswith("### Policy violations\n\nNo policy violations.\n")
     estimate = cost.estimate(load("prod"), "prod", inventory("prod"))
     assert f"**{cost.summary(estimate)}**, node pools at their minimum – at their maximum size." in out
-    assert cost.summary(estimate).startswith("USD 1,416.30 – USD ") and "(within the budget of USD 20,000.00 at maximum scale)" in cost.summary(estimate)
-    assert "| node pool `ai`: 0..25 × Standard_NC8as_T4_v3 | compute | 0.00 | 13,724.00 | reference price (vm-eastus-code, eastus, found 2026-11-21) |" in out
+    assert cost.summary(estimate).startswith(
+        "USD 1,416.30 – USD "
+    ) and "(within the budget of USD 20,000.00 at maximum scale)" in cost.summary(estimate)
+    assert (
+        "| node pool `ai`: 0..25 × Standard_NC8as_T4_v3 | compute | 0.00 | 13,724.00 | reference price (vm-eastus-code, eastus, found "
+        "2026-11-21) |"
+        in out
+    )
     assert "Note: prices for centralindia: No Central India list price" in out
 
 

@@ -20,7 +20,8 @@ from stacks.loader import load
 from stacks.tools.policy_config import pack_config
 
 ROOT = Path(__file__).resolve().parents[2]
-REGENERATE = "generate the pack config with `python -m stacks policy-config STACK --output FILE` from this commit and pass it with --policy-pack-config"
+REGENERATE = ("generate the pack config with `python -m stacks policy-config STACK --output FILE` from this commit "
+              "and pass it with --policy-pack-config")
 POOL = "azure-native:containerservice:AgentPool"
 
 
@@ -58,14 +59,21 @@ def test_a_pool_larger_than_the_estimate_is_reported(prod):
     ai.props["maxCount"] = 60
     [(message, resource)] = budget_problems(resources, config)
     assert resource is ai
-    assert message == f"`{POOL}::platform-aks-pool-ai` differs from what the cost estimate priced (maxCount 25 in the estimate, 60 in the stack); {REGENERATE}"
+    assert (
+        message
+        == f"`{POOL}::platform-aks-pool-ai` differs from what the cost estimate priced (maxCount 25 in the estimate, 60 in the stack); "
+           f"{REGENERATE}"
+    )
 
 
 def test_a_pool_the_estimate_does_not_know_is_reported(prod):
     resources, config = prod
     extra = Resource(POOL, {"vmSize": "Standard_NC8as_T4_v3", "minCount": 0, "maxCount": 40}, "urn:x", "platform-aks-pool-extra")
     [(message, resource)] = budget_problems([*resources, extra], config)
-    assert (message, resource) == (f"`{POOL}::platform-aks-pool-extra` costs money but is not in the cost estimate, which was made for other resources; {REGENERATE}", extra)
+    assert (message, resource) == (
+        f"`{POOL}::platform-aks-pool-extra` costs money but is not in the cost estimate, which was made for other resources; {REGENERATE}",
+        extra,
+    )
 
 
 def test_unknown_values_during_preview_are_not_differences(prod):
@@ -78,7 +86,9 @@ def test_unknown_values_during_preview_are_not_differences(prod):
 def test_a_budget_without_an_estimate_fails_closed(prod):
     resources, _ = prod
     config = BY_NAME["stack-budget"].with_defaults({"budgetMonthly": 100})
-    assert budget_problems(resources, config) == [(f"the stack has a budget of USD 100.00 a month but the policy config carries no cost estimate; {REGENERATE}", None)]
+    assert budget_problems(resources, config) == [
+        (f"the stack has a budget of USD 100.00 a month but the policy config carries no cost estimate; {REGENERATE}", None)
+    ]
     assert budget_problems(resources, BY_NAME["stack-budget"].with_defaults({})) == []  # no budget: nothing to check
 
 
@@ -92,7 +102,12 @@ def test_a_blocking_unpriced_item_fails(prod):
 def test_cost_facts_read_pools_from_the_cluster_and_its_agent_pools(inventory):
     facts = cost_facts(inventory("prod"))
     assert facts["azure-native:containerservice:ManagedCluster::platform-aks-cluster"] == {"tier": "Standard"}
-    assert facts["azure-native:containerservice:ManagedCluster::platform-aks-cluster/system"] == {"vmSize": "Standard_D4ds_v5", "minCount": 3, "maxCount": 5, "spot": False}
+    assert facts["azure-native:containerservice:ManagedCluster::platform-aks-cluster/system"] == {
+        "vmSize": "Standard_D4ds_v5",
+        "minCount": 3,
+        "maxCount": 5,
+        "spot": False,
+    }
     assert facts[f"{POOL}::platform-aks-pool-ai"] == {"vmSize": "Standard_NC8as_T4_v3", "minCount": 0, "maxCount": 25, "spot": False}
     assert cost_facts(inventory("dev"))[f"{POOL}::platform-aks-pool-ai"]["spot"] is True
 

@@ -131,7 +131,9 @@ def test_rendered_custom_resources_use_the_api_versions_the_pinned_operators_ser
 def test_preview_with_the_policy_pack_passes_on_local(local_up, tmp_path):
     project, pulumi, _ = local_up
     config = tmp_path / "policy-local.json"
-    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "stacks", "policy-config", "local", "--output", str(config)], cwd=project, check=True)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "stacks", "policy-config", "local", "--output", str(config)], cwd=project, check=True
+    )
     result = pulumi("preview", "--stack", "local", "--policy-pack", str(project / "policies"), "--policy-pack-config", str(config))
     assert "complete-cluster@v0.1.0" in result.stdout  # the pack ran (its name is in the policy summary)
 
@@ -178,7 +180,16 @@ def test_policy_pack_fails_a_preview_with_a_violating_resource(engine_env, tmp_p
     policies = copy_project(tmp_path / "pack") / "policies"
     pulumi = Pulumi(project, engine_env)
     pulumi("stack", "init", "dev")
-    result = pulumi("preview", "--stack", "dev", "--policy-pack", str(policies), "--policy-pack-config", str(policies / "config" / "prod.json"), check=False)
+    result = pulumi(
+        "preview",
+        "--stack",
+        "dev",
+        "--policy-pack",
+        str(policies),
+        "--policy-pack-config",
+        str(policies / "config" / "prod.json"),
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "[mandatory]  pod-security  (kubernetes:core/v1:Pod: privileged)" in output
@@ -212,7 +223,8 @@ def test_a_local_chart_renders_through_the_engine_without_a_network(engine_env, 
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
     (chart / "templates" / "configmap.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | "
+        "quote }}\n"
     )
     pulumi = Pulumi(project, engine_env)
     pulumi("stack", "init", "charts")

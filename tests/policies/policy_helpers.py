@@ -56,7 +56,12 @@ def template_of(kind: str, pod_props: dict) -> tuple[str, dict]:
     if kind == "PodTemplate":
         return "kubernetes:core/v1:PodTemplate", {"apiVersion": "v1", "kind": kind, "metadata": meta, "template": template}
     if kind == "ReplicationController":
-        return "kubernetes:core/v1:ReplicationController", {"apiVersion": "v1", "kind": kind, "metadata": meta, "spec": {"template": template}}
+        return "kubernetes:core/v1:ReplicationController", {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"template": template},
+        }
     if kind == "Job":
         return "kubernetes:batch/v1:Job", {"apiVersion": "batch/v1", "kind": kind, "metadata": meta, "spec": {"template": template}}
     if kind == "CronJob":

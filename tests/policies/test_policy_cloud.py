@@ -46,13 +46,21 @@ def test_compliant_cluster(aks):
 
 
 AKS_CASES = [
-    (lambda c: c.pop("aadProfile"), ["cluster is not integrated with Microsoft Entra ID; set aadProfile.managed: true",
-                                     "cluster does not use Azure RBAC for Kubernetes authorization; set aadProfile.enableAzureRBAC: true"]),
+    (
+        lambda c: c.pop("aadProfile"),
+        [
+            "cluster is not integrated with Microsoft Entra ID; set aadProfile.managed: true",
+            "cluster does not use Azure RBAC for Kubernetes authorization; set aadProfile.enableAzureRBAC: true",
+        ],
+    ),
     (lambda c: c.update(enableRBAC=False), ["cluster disables Kubernetes RBAC; set enableRBAC: true"]),
     (lambda c: c.pop("disableLocalAccounts"), ["cluster keeps local accounts (a static admin credential); set disableLocalAccounts: true"]),
     (
         lambda c: c.pop("apiServerAccessProfile"),
-        ["API server is public; set apiServerAccessProfile.enablePrivateCluster: true or restrict apiServerAccessProfile.authorizedIPRanges"],
+        [
+            "API server is public; set apiServerAccessProfile.enablePrivateCluster: true or restrict "
+            "apiServerAccessProfile.authorizedIPRanges"
+        ],
     ),
     (
         lambda c: c.update(apiServerAccessProfile={"authorizedIPRanges": ["0.0.0.0/0"]}),
@@ -60,7 +68,10 @@ AKS_CASES = [
     ),
     (
         lambda c: c["networkProfile"].update(networkPolicy="none"),
-        ['cluster has no network policy engine, so NetworkPolicies are not enforced; set networkProfile.networkPolicy to "azure", "calico" or "cilium"'],
+        [
+            'cluster has no network policy engine, so NetworkPolicies are not enforced; set networkProfile.networkPolicy to "azure", '
+            '"calico" or "cilium"'
+        ],
     ),
     (
         lambda c: c.pop("autoUpgradeProfile"),
@@ -76,8 +87,10 @@ AKS_CASES = [
     ),
     (
         lambda c: c["securityProfile"].pop("workloadIdentity"),
-        ["workload identity is off; set oidcIssuerProfile.enabled: true and securityProfile.workloadIdentity.enabled: true "
-         "so pods use federated identities instead of secrets"],
+        [
+            "workload identity is off; set oidcIssuerProfile.enabled: true and securityProfile.workloadIdentity.enabled: true "
+            "so pods use federated identities instead of secrets"
+        ],
     ),
     (
         lambda c: c["securityProfile"].pop("defender"),
@@ -116,7 +129,13 @@ def test_agent_pool_and_unknowns(aks):
 
 # --- storage ----------------------------------------------------------------------------------
 
-STORAGE = {"kind": "StorageV2", "sku": {"name": "Standard_RAGZRS"}, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False, "enableHttpsTrafficOnly": True}
+STORAGE = {
+    "kind": "StorageV2",
+    "sku": {"name": "Standard_RAGZRS"},
+    "minimumTlsVersion": "TLS1_2",
+    "allowBlobPublicAccess": False,
+    "enableHttpsTrafficOnly": True,
+}
 
 
 def test_storage_account():

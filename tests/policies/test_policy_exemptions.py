@@ -87,7 +87,13 @@ def chart_accounts(release: str, chart: str, values: dict) -> list[str]:
         return [values.get("serviceAccount") or "strimzi-cluster-operator"]
     if chart == "velero":  # velero.serverServiceAccount
         return [values.get("serviceAccount", {}).get("server", {}).get("name") or f"{base}-server"]
-    if chart in ("ingress-nginx", "postgres-operator", "redis-operator", "grafana", "fluent-bit"):  # <chart>.serviceAccountName / the SA template's fullname
+    if chart in (
+        "ingress-nginx",
+        "postgres-operator",
+        "redis-operator",
+        "grafana",
+        "fluent-bit",
+    ):  # <chart>.serviceAccountName / the SA template's fullname
         return [values.get("serviceAccount", {}).get("name") or base]
     if chart == "kube-prometheus-stack":  # kube-prometheus-stack.operator.serviceAccountName; the kube-state-metrics subchart's fullname
         state_metrics = values.get("kube-state-metrics", {})

@@ -27,7 +27,10 @@ def deployment(namespace="team-a", name="web"):
 def policy(namespace="team-a", name="default-deny", **spec):
     body = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     body.update(spec)
-    return resource(NP, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": namespace}, "spec": body})
+    return resource(
+        NP,
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": namespace}, "spec": body},
+    )
 
 
 def namespace(name):
@@ -120,7 +123,11 @@ def test_explicit_automount_and_the_default_service_account():
     ]
     cron = resource(
         "kubernetes:batch/v1:CronJob",
-        {"kind": "CronJob", "metadata": {"name": "nightly", "namespace": "team-a"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}},
+        {
+            "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": "team-a"},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}},
+        },
     )
     assert run_stack("workload-token-automount", [cron]) == [
         (
@@ -205,7 +212,9 @@ def ingress(hosts=("a.example.com",), tls_hosts=("a.example.com",), annotations=
 def test_ingress_tls():
     assert run("ingress-tls", INGRESS, ingress()) == []
     assert run("ingress-tls", INGRESS, ingress(("a.example.com", "b.example.com"), ("*.example.com",))) == []
-    assert run("ingress-tls", INGRESS, ingress(("a.example.com", "b.example.com", "x.y.example.com"), ("a.example.com", "*.y.example.org"))) == [
+    assert run(
+        "ingress-tls", INGRESS, ingress(("a.example.com", "b.example.com", "x.y.example.com"), ("a.example.com", "*.y.example.org"))
+    ) == [
         'Ingress "web" serves hosts "b.example.com", "x.y.example.com" without TLS; add them to spec.tls[].hosts with a '
         "secretName (cert-manager issues the certificate)"
     ]

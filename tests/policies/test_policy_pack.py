@@ -62,7 +62,14 @@ def test_shipped_config_files(environment, level):
 
 
 def test_config_semantics():
-    parsed = enforcement.parse({"all": "advisory", "pod-security": {"enforcementLevel": "mandatory", "level": "baseline"}, "ingress-tls": "disabled", "unknown-policy": "mandatory"})
+    parsed = enforcement.parse(
+        {
+            "all": "advisory",
+            "pod-security": {"enforcementLevel": "mandatory", "level": "baseline"},
+            "ingress-tls": "disabled",
+            "unknown-policy": "mandatory",
+        }
+    )
     effective = enforcement.reconcile(SPECS, parsed)
     assert effective["pod-security"] == ("mandatory", {"level": "baseline", "version": "latest", "exemptNamespaces": []})
     assert effective["ingress-tls"].enforcement == "disabled"
@@ -75,7 +82,10 @@ def test_config_semantics():
     [
         ({"all": "strict"}, 'config: parsing enforcement level for "all": "strict" is not a valid enforcement level'),
         ({"pod-security": 3}, 'config: parsing "pod-security": 3 is not a valid value; must be a string or object'),
-        ({"pod-security": {"enforcementLevel": True}}, 'config: parsing enforcement level for "pod-security": true is not a valid enforcement level'),
+        (
+            {"pod-security": {"enforcementLevel": True}},
+            'config: parsing enforcement level for "pod-security": true is not a valid enforcement level',
+        ),
     ],
 )
 def test_invalid_config_values(config, message):
@@ -85,7 +95,13 @@ def test_invalid_config_values(config, message):
 
 
 def test_config_is_validated_against_the_schemas():
-    parsed = enforcement.parse({"pod-security": {"level": "strict", "version": "1.30"}, "storage-blob-soft-delete": {"minRetentionDays": 0}, "workload-images": {"allowedRegistries": [1]}})
+    parsed = enforcement.parse(
+        {
+            "pod-security": {"level": "strict", "version": "1.30"},
+            "storage-blob-soft-delete": {"minRetentionDays": 0},
+            "workload-images": {"allowedRegistries": [1]},
+        }
+    )
     with pytest.raises(enforcement.ConfigError) as error:
         enforcement.reconcile(SPECS, parsed, "prod.json")
     assert str(error.value) == (
@@ -168,7 +184,11 @@ def test_analyze_through_the_service(servicer):
 
 def test_numbers_from_the_engine_arrive_as_floats(servicer):
     _configure(servicer, os.path.join(CONFIG_DIR, "prod.json"))
-    found = _analyze(servicer, "azure-native:storage:BlobServiceProperties", {"deleteRetentionPolicy": {"enabled": True, "days": 3}, "containerDeleteRetentionPolicy": {"enabled": True, "days": 7}})
+    found = _analyze(
+        servicer,
+        "azure-native:storage:BlobServiceProperties",
+        {"deleteRetentionPolicy": {"enabled": True, "days": 3}, "containerDeleteRetentionPolicy": {"enabled": True, "days": 7}},
+    )
     assert [m for _, _, m in found] == ["deleted blobs are not kept; set deleteRetentionPolicy: {enabled: true, days: 7} (or more days)"]
 
 
@@ -184,7 +204,12 @@ def test_analyze_stack_reads_protect_and_reports_on_resources(servicer):
             options=proto.AnalyzerResourceOptions(protect=protect),
         )
 
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "team-a"}, "spec": {"template": {"spec": {"automountServiceAccountToken": False, "containers": []}}}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "team-a"},
+        "spec": {"template": {"spec": {"automountServiceAccountToken": False, "containers": []}}},
+    }
     request = proto.AnalyzeStackRequest(
         resources=[
             resource("azure-native:storage:StorageAccount", "backups", {}, False),

@@ -142,7 +142,11 @@ BASELINE_CASES = [
     (
         "sysctls",
         lambda p: pod_sc(p).update(
-            sysctls=[{"name": "kernel.msgmax", "value": "1"}, {"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "net.core.somaxconn", "value": "1"}]
+            sysctls=[
+                {"name": "kernel.msgmax", "value": "1"},
+                {"name": "net.ipv4.tcp_syncookies", "value": "1"},
+                {"name": "net.core.somaxconn", "value": "1"},
+            ]
         ),
         "forbidden sysctls: pod must not set kernel.msgmax, net.core.somaxconn in securityContext.sysctls (only the "
         "Kubernetes safe sysctls are allowed)",
@@ -156,8 +160,12 @@ BASELINE_CASES = [
     (
         "lifecycle hosts",
         lambda p: (
-            p["spec"]["containers"][0].update(lifecycle={"preStop": {"tcpSocket": {"host": "db", "port": 1}}, "postStart": {"httpGet": {"host": "a", "port": 1}}}),
-            p["spec"]["ephemeralContainers"][0].update(readinessProbe={"tcpSocket": {"host": "db", "port": 1}}, startupProbe={"httpGet": {"host": "", "port": 1}}),
+            p["spec"]["containers"][0].update(
+                lifecycle={"preStop": {"tcpSocket": {"host": "db", "port": 1}}, "postStart": {"httpGet": {"host": "a", "port": 1}}}
+            ),
+            p["spec"]["ephemeralContainers"][0].update(
+                readinessProbe={"tcpSocket": {"host": "db", "port": 1}}, startupProbe={"httpGet": {"host": "", "port": 1}}
+            ),
         ),
         'probe or lifecycle host: containers "app", "debug" use probe or lifecycle hosts "a", "db"; remove the host '
         "field so probes and hooks target the pod itself",
@@ -182,15 +190,22 @@ def test_baseline_control(pod, level, mutate, expected):
         pytest.param(lambda p: pod_sc(p).update(windowsOptions={"hostProcess": False}), id="hostProcess false"),
         pytest.param(lambda p: sc(p).update(appArmorProfile={"type": "Localhost", "localhostProfile": "x"}), id="AppArmor Localhost"),
         pytest.param(lambda p: pod_sc(p).update(appArmorProfile={"type": "RuntimeDefault"}), id="AppArmor RuntimeDefault"),
-        pytest.param(lambda p: p["metadata"].update(annotations={"container.apparmor.security.beta.kubernetes.io/app": ""}), id="AppArmor empty annotation"),
-        pytest.param(lambda p: sc(p).update(seLinuxOptions={"type": "container_init_t", "level": "s0:c1"}), id="SELinux allowed type and level"),
+        pytest.param(
+            lambda p: p["metadata"].update(annotations={"container.apparmor.security.beta.kubernetes.io/app": ""}),
+            id="AppArmor empty annotation",
+        ),
+        pytest.param(
+            lambda p: sc(p).update(seLinuxOptions={"type": "container_init_t", "level": "s0:c1"}), id="SELinux allowed type and level"
+        ),
         pytest.param(lambda p: sc(p).update(seLinuxOptions={}), id="SELinux empty"),
         pytest.param(lambda p: sc(p).update(procMount="Default"), id="procMount Default"),
         pytest.param(
             lambda p: pod_sc(p).update(sysctls=[{"name": n, "value": "1"} for n in pod_security.SYSCTLS_1_37]),
             id="every safe sysctl",
         ),
-        pytest.param(lambda p: p["spec"]["containers"][0].update(livenessProbe={"httpGet": {"port": 80, "host": ""}}), id="probe host empty"),
+        pytest.param(
+            lambda p: p["spec"]["containers"][0].update(livenessProbe={"httpGet": {"port": 80, "host": ""}}), id="probe host empty"
+        ),
     ],
 )
 @pytest.mark.parametrize("level", BOTH)
@@ -290,7 +305,11 @@ RESTRICTED_CASES = [
     (
         "volume types",
         lambda p: p["spec"]["volumes"].extend(
-            [{"name": "nfs", "nfs": {"server": "s", "path": "/"}}, {"name": "git", "gitRepo": {"repository": "r"}}, {"name": "host", "hostPath": {"path": "/"}}]
+            [
+                {"name": "nfs", "nfs": {"server": "s", "path": "/"}},
+                {"name": "git", "gitRepo": {"repository": "r"}},
+                {"name": "host", "hostPath": {"path": "/"}},
+            ]
         ),
         'restricted volume types: volumes "nfs", "git", "host" use restricted volume types "gitRepo", "hostPath", '
         '"nfs"; use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, '
@@ -333,7 +352,11 @@ RESTRICTED_CASES = [
     ),
     (
         "seccomp unset on a container without pod profile",
-        lambda p: (del_key(pod_sc(p), "seccompProfile"), sc(p).update(seccompProfile={"type": "RuntimeDefault"}), sc(p, 0, "initContainers").update(seccompProfile={"type": "Localhost", "localhostProfile": "x"})),
+        lambda p: (
+            del_key(pod_sc(p), "seccompProfile"),
+            sc(p).update(seccompProfile={"type": "RuntimeDefault"}),
+            sc(p, 0, "initContainers").update(seccompProfile={"type": "Localhost", "localhostProfile": "x"}),
+        ),
         'seccompProfile: pod or container "debug" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"',
     ),
     (
@@ -344,12 +367,18 @@ RESTRICTED_CASES = [
     ),
     (
         "capabilities missing on ephemeral, drop without ALL on init",
-        lambda p: (del_key(sc(p, 0, "ephemeralContainers"), "capabilities"), sc(p, 0, "initContainers").update(capabilities={"drop": ["NET_RAW"]})),
+        lambda p: (
+            del_key(sc(p, 0, "ephemeralContainers"), "capabilities"),
+            sc(p, 0, "initContainers").update(capabilities={"drop": ["NET_RAW"]}),
+        ),
         'unrestricted capabilities: containers "init", "debug" must set securityContext.capabilities.drop=["ALL"]',
     ),
     (
         "capabilities drop and add both wrong",
-        lambda p: (sc(p).update(capabilities={"add": ["SYS_TIME", "NET_BIND_SERVICE"]}), sc(p, 0, "initContainers")["capabilities"].update(add=["BPF"])),
+        lambda p: (
+            sc(p).update(capabilities={"add": ["SYS_TIME", "NET_BIND_SERVICE"]}),
+            sc(p, 0, "initContainers")["capabilities"].update(add=["BPF"]),
+        ),
         'unrestricted capabilities: container "app" must set securityContext.capabilities.drop=["ALL"]; containers '
         '"init", "app" must not include "BPF", "SYS_TIME" in securityContext.capabilities.add (only "NET_BIND_SERVICE" '
         "may be added)",
@@ -400,14 +429,29 @@ def test_container_security_context_null_fails_each_container_control(pod):
 @pytest.mark.parametrize(
     "mutate",
     [
-        pytest.param(lambda p: p["spec"]["volumes"].append({"name": v, v: {}}), id=v)
+        pytest.param(lambda p, v=v: p["spec"]["volumes"].append({"name": v, v: {}}), id=v)
         for v in ("csi", "downwardAPI", "ephemeral", "image", "persistentVolumeClaim", "projected", "secret")
     ]
     + [
         pytest.param(lambda p: p["spec"]["volumes"].append({"name": "defaulted"}), id="no source (defaulted to emptyDir)"),
         pytest.param(lambda p: sc(p)["capabilities"].update(add=["NET_BIND_SERVICE"]), id="add NET_BIND_SERVICE"),
-        pytest.param(lambda p: (del_key(pod_sc(p), "runAsNonRoot"), *(sc(p, 0, k).update(runAsNonRoot=True) for k in ("initContainers", "containers", "ephemeralContainers"))), id="runAsNonRoot on every container"),
-        pytest.param(lambda p: (del_key(pod_sc(p), "seccompProfile"), *(sc(p, 0, k).update(seccompProfile={"type": "RuntimeDefault"}) for k in ("initContainers", "containers", "ephemeralContainers"))), id="seccomp on every container"),
+        pytest.param(
+            lambda p: (
+                del_key(pod_sc(p), "runAsNonRoot"),
+                *(sc(p, 0, k).update(runAsNonRoot=True) for k in ("initContainers", "containers", "ephemeralContainers")),
+            ),
+            id="runAsNonRoot on every container",
+        ),
+        pytest.param(
+            lambda p: (
+                del_key(pod_sc(p), "seccompProfile"),
+                *(
+                    sc(p, 0, k).update(seccompProfile={"type": "RuntimeDefault"})
+                    for k in ("initContainers", "containers", "ephemeralContainers")
+                ),
+            ),
+            id="seccomp on every container",
+        ),
         pytest.param(lambda p: (pod_sc(p).update(runAsUser=1000), sc(p).update(runAsUser=2000)), id="non-zero runAsUser"),
         pytest.param(lambda p: sc(p)["capabilities"]["drop"].insert(0, "NET_RAW"), id="drop list containing ALL"),
     ],

@@ -15,7 +15,12 @@ PLATFORM = {"platformGroups": ["platform-operators"]}
 
 
 def role(*rules, kind="Role", name="team-viewer"):
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": name, "namespace": "team-a"}, "rules": list(rules)}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "team-a"},
+        "rules": list(rules),
+    }
 
 
 def rule(resources, verbs, groups=("",)):
@@ -28,7 +33,7 @@ def binding(role_name, *subjects, kind="ClusterRoleBinding", role_kind="ClusterR
         "kind": kind,
         "metadata": {"name": "grant", "namespace": "team-a"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
-        "subjects": [dict(zip(("kind", "name", "namespace"), s)) for s in subjects],
+        "subjects": [dict(zip(("kind", "name", "namespace"), s, strict=False)) for s in subjects],  # the namespace is optional
     }
 
 

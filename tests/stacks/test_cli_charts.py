@@ -63,7 +63,8 @@ def test_validate_names_every_missing_chart_under_charts_directory(airgap, capsy
     assert len(expected) > len(SERVICE_CHARTS)  # the observability parts' charts are checked too
     assert (
         f"  - charts.directory: {DIRECTORY}/ has no velero 10.1.1 (`velero-10.1.1.tgz` or `velero/`); fetch it on a connected machine "
-        "with `helm pull velero --repo https://vmware-tanzu.github.io/helm-charts --version 10.1.1`, or set `charts.source` to remote, oci or off"
+        "with `helm pull velero --repo https://vmware-tanzu.github.io/helm-charts --version 10.1.1`, or set `charts.source` to remote, "
+        "oci or off"
     ) in err.splitlines()
 
 
@@ -103,7 +104,9 @@ def test_an_unpacked_chart_of_another_version_is_still_missing(airgap, capsys):
     assert reported(err) == [("velero", "10.1.1")]
 
 
-@pytest.mark.parametrize("charts", [{"source": "remote"}, {"source": "oci", "oci_registry": "harbor.dc1.example.com/charts"}, {"source": "off"}])
+@pytest.mark.parametrize(
+    "charts", [{"source": "remote"}, {"source": "oci", "oci_registry": "harbor.dc1.example.com/charts"}, {"source": "off"}]
+)
 def test_other_sources_need_no_chart_directory(airgap, capsys, charts):
     document = yaml.safe_load(airgap.read_text())
     document["config"]["complete-cluster:charts"] = charts

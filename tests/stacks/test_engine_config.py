@@ -19,7 +19,11 @@ def engine_config():
 
 
 def test_decrypted_secrets_fill_only_the_secure_leaves(engine_config):
-    decrypted = {"kind": "s3", "endpoint": "https://s3.dc1.example.com", "credentials": {"access_key_id": "AK1", "secret_access_key": "SK1"}}
+    decrypted = {
+        "kind": "s3",
+        "endpoint": "https://s3.dc1.example.com",
+        "credentials": {"access_key_id": "AK1", "secret_access_key": "SK1"},
+    }
     engine_config("complete-cluster:storage", json.dumps(decrypted))
     config = load_for_engine("onprem-dc1").config
     credentials = config.storage.credentials

@@ -27,7 +27,10 @@ CLUSTER = "rancher2:index/clusterV2:ClusterV2::platform-rancher-cluster"
 PRIMARY_BACKUPS = "kubernetes:velero.io/v1:BackupStorageLocation::platform-backup-primary-location"
 # Harbor replication (components/services/harbor_config.py): a secondary pulls from the primary's
 # Harbor with the robot account the primary grants.
-PULL_FROM_PRIMARY = ["harbor:index/registry:Registry::platform-harbor-primary", "harbor:index/replication:Replication::platform-harbor-from-primary"]
+PULL_FROM_PRIMARY = [
+    "harbor:index/registry:Registry::platform-harbor-primary",
+    "harbor:index/replication:Replication::platform-harbor-from-primary",
+]
 REPLICATION_ROBOT = "harbor:index/robotAccount:RobotAccount::platform-harbor-replication-robot"
 # The central view (components/observability/): a primary with secondaries receives their metrics and
 # logs at its telemetry host and alerts when one stops reporting.
@@ -127,7 +130,10 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
     assert {env["name"]: env.get("value") for env in database_after["env"]}["WAL_S3_BUCKET"] == "dc2-postgres"
     assert after[DATABASE].options["protect"] is True
     prometheus_before, prometheus_after = (side[PROMETHEUS].inputs["values"]["prometheus"]["prometheusSpec"] for side in (before, after))
-    assert prometheus_before["remoteWrite"][0]["url"] == "https://telemetry.dc1.example.com/api/v1/write" and "remoteWrite" not in prometheus_after
+    assert (
+        prometheus_before["remoteWrite"][0]["url"] == "https://telemetry.dc1.example.com/api/v1/write"
+        and "remoteWrite" not in prometheus_after
+    )
     assert prometheus_after.get("enableRemoteWriteReceiver") is (True if with_secondary else None)
     cluster_before, cluster_after = before[CLUSTER].inputs, after[CLUSTER].inputs
     assert cluster_before["labels"]["complete-cluster/site-role"] == "secondary"
@@ -151,8 +157,11 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
     for stack, site in FAILOVER["dc1-becomes-secondary"].items():
         sites.set_site(stack, site)
     after, outputs = sites.evaluate("onprem-dc1")
-    assert changes(before, after) == {"added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]), "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]),
-                                      "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"]}}
+    assert changes(before, after) == {
+        "added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]),
+        "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]),
+        "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"]},
+    }
     # Its database is rebuilt as a standby of dc2's, from dc2's WAL archive on dc2's endpoint.
     database = after[DATABASE].inputs["spec"]
     assert database["standby"] == {"s3_wal_path": "s3://dc2-postgres/spilo/payments-db/wal/17"}
@@ -188,14 +197,28 @@ def test_a_half_done_failover_is_a_config_error_in_both_files(tmp_path):
     with pytest.raises(ConfigError) as dc1:
         load("onprem-dc1", sites.path("onprem-dc1"), sites=tmp_path)
     assert dc2.value.problems == [
-        ("site.secondaries[0]", "`onprem-dc1` is a primary, not a secondary: an environment has one primary; make `onprem-dc1` a secondary naming `onprem-dc2`, or remove it here"),
-        ("site.role", "`onprem-dc1` is a primary too and lists this stack among its secondaries; an environment has one primary: "
-                      "to fail over, make `onprem-dc1` a secondary naming `onprem-dc2` (docs/runbooks/disaster-recovery.md)"),
+        (
+            "site.secondaries[0]",
+            "`onprem-dc1` is a primary, not a secondary: an environment has one primary; make `onprem-dc1` a secondary naming "
+            "`onprem-dc2`, or remove it here",
+        ),
+        (
+            "site.role",
+            "`onprem-dc1` is a primary too and lists this stack among its secondaries; an environment has one primary: "
+            "to fail over, make `onprem-dc1` a secondary naming `onprem-dc2` (docs/runbooks/disaster-recovery.md)",
+        ),
     ]
     assert dc1.value.problems == [
-        ("site.secondaries[0]", "`onprem-dc2` is a primary, not a secondary: an environment has one primary; make `onprem-dc2` a secondary naming `onprem-dc1`, or remove it here"),
-        ("site.role", "`onprem-dc2` is a primary too and lists this stack among its secondaries; an environment has one primary: "
-                      "to fail over, make `onprem-dc2` a secondary naming `onprem-dc1` (docs/runbooks/disaster-recovery.md)"),
+        (
+            "site.secondaries[0]",
+            "`onprem-dc2` is a primary, not a secondary: an environment has one primary; make `onprem-dc2` a secondary naming "
+            "`onprem-dc1`, or remove it here",
+        ),
+        (
+            "site.role",
+            "`onprem-dc2` is a primary too and lists this stack among its secondaries; an environment has one primary: "
+            "to fail over, make `onprem-dc2` a secondary naming `onprem-dc1` (docs/runbooks/disaster-recovery.md)",
+        ),
     ]
 
 

@@ -60,7 +60,8 @@ def test_an_extra_team_fails_with_the_team_and_everything_it_registers(tmp_path)
     assert lines[0] == "teams[billing]: (absent) != (declared)"
     assert "inventory[rancher2:index/project:Project::platform-rancher-project-billing]: (absent) != (registered)" in lines
     assert (
-        "inventory[rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding::platform-rancher-project-billing-billing-developers]: "
+        "inventory[rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding::"
+        "platform-rancher-project-billing-billing-developers]: "
         "(absent) != (registered)"
     ) in lines
     assert "inventory[kubernetes:core/v1:Namespace::team-billing-namespace]: (absent) != (registered)" in lines
@@ -72,7 +73,8 @@ def test_a_changed_group_shows_in_config_and_in_the_rancher_binding(tmp_path):
     lines = [str(difference) for difference in parity("onprem-dc1", str(path))[0]]
     assert lines[0] == 'teams[payments].groups: ["payments-developers"] != ["payments-admins"]'
     assert (
-        "inventory[rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding::platform-rancher-project-payments-payments-developers]: "
+        "inventory[rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding::"
+        "platform-rancher-project-payments-payments-developers]: "
         "(registered) != (absent)"
     ) in lines
 
@@ -82,7 +84,8 @@ def test_a_drifted_infrastructure_setting_is_drift_too(tmp_path):
     lines = [str(difference) for difference in parity("onprem-dc1", str(path))[0]]
     assert lines == [
         "infrastructure.kubernetes_version: v1.33.5+rke2r1 != v1.33.6+rke2r1",
-        "inventory[rancher2:index/clusterV2:ClusterV2::platform-rancher-cluster].inputs.kubernetesVersion: v1.33.5+rke2r1 != v1.33.6+rke2r1",
+        "inventory[rancher2:index/clusterV2:ClusterV2::platform-rancher-cluster].inputs.kubernetesVersion: v1.33.5+rke2r1 != "
+        "v1.33.6+rke2r1",
     ]
 
 

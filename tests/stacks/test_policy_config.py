@@ -13,7 +13,12 @@ from stacks.tools.policy_config import environment_config_file, pack_config
 
 @pytest.mark.parametrize(
     "stack, enforcement, registries",
-    [("dev", "advisory", ["platformacr.azurecr.io"]), ("prod", "mandatory", ["platformacr.azurecr.io"]), ("onprem-dc1", "mandatory", ["harbor.dc1.example.com"]), ("local", "advisory", ["registry.example.com"])],
+    [
+        ("dev", "advisory", ["platformacr.azurecr.io"]),
+        ("prod", "mandatory", ["platformacr.azurecr.io"]),
+        ("onprem-dc1", "mandatory", ["harbor.dc1.example.com"]),
+        ("local", "advisory", ["registry.example.com"]),
+    ],
 )
 def test_stack_decisions_reach_the_pack(stack, enforcement, registries):
     config = load(stack)

@@ -57,7 +57,13 @@ def registrations(pod: dict) -> list[Registration]:
         Registration("platform:index:CompleteCluster", "platform", "pulumi:pulumi:Stack::complete-cluster-review", {}, custom=False),
         Registration("platform:access:Team", "team-a", "platform:index:CompleteCluster::platform", {}, custom=False),
         Registration("kubernetes:networking.k8s.io/v1:NetworkPolicy", "team-a-default-deny", "platform:access:Team::team-a", DEFAULT_DENY),
-        Registration("kubernetes:core/v1:Pod", "web", "platform:access:Team::team-a", pod, options={"depends_on": ["kubernetes:networking.k8s.io/v1:NetworkPolicy::team-a-default-deny"]}),
+        Registration(
+            "kubernetes:core/v1:Pod",
+            "web",
+            "platform:access:Team::team-a",
+            pod,
+            options={"depends_on": ["kubernetes:networking.k8s.io/v1:NetworkPolicy::team-a-default-deny"]},
+        ),
     ]
 
 
@@ -102,7 +108,9 @@ def test_the_local_stack_fails_the_test_environments_rbac_rules():
         "  kubernetes:rbac.authorization.k8s.io/v1:Role::team-search-role",
     ]
     for line in findings:
-        assert '"pods/exec"' in line and line.endswith("exec, attach and port-forward into pods are not allowed in this environment (use logs, metrics and traces, or debug in dev)")
+        assert '"pods/exec"' in line and line.endswith(
+            "exec, attach and port-forward into pods are not allowed in this environment (use logs, metrics and traces, or debug in dev)"
+        )
     assert blocks[-1].rstrip("\n").endswith(", 0 advisory, 2 mandatory violations")
 
 
@@ -163,7 +171,8 @@ def test_advisory_violations_alone_exit_0(monkeypatch, pod):
         f"  kubernetes:core/v1:Pod::web: {PRIVILEGED}\n"
         "\n"
         "workload-images (advisory)\n"
-        '  kubernetes:core/v1:Pod::web: Pod "web": container "app" image "docker.io/library/nginx:latest" uses the mutable tag "latest"; pin a version tag or a digest (@sha256:...)\n'
+        '  kubernetes:core/v1:Pod::web: Pod "web": container "app" image "docker.io/library/nginx:latest" uses the mutable tag "latest"; '
+        'pin a version tag or a digest (@sha256:...)\n'
         "\n"
         "local: 4 resources analysed, 2 advisory, 0 mandatory violations\n"
     )
@@ -178,7 +187,12 @@ def test_unknown_values_are_undecided_and_the_rest_is_still_checked(pod):
 
 
 def test_stack_policies_see_the_protect_option():
-    account = {"enableHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False, "sku": {"name": "Standard_RAGZRS"}}
+    account = {
+        "enableHttpsTrafficOnly": True,
+        "minimumTlsVersion": "TLS1_2",
+        "allowBlobPublicAccess": False,
+        "sku": {"name": "Standard_RAGZRS"},
+    }
     stack = [
         Registration("azure-native:storage:StorageAccount", "backups", None, account, options={"protect": False}),
         Registration("azure-native:storage:StorageAccount", "registry", None, account, options={"protect": True}),
@@ -209,7 +223,11 @@ def test_engine_urns_chain_parent_types_and_leave_out_the_root_stack():
     assert top == "urn:pulumi:prod::cc::platform:index:CompleteCluster::platform"
     team = rv.engine_urn("prod", "cc", "platform:access:Team", "team-a", top)
     role = rv.engine_urn("prod", "cc", "kubernetes:rbac.authorization.k8s.io/v1:Role", "team-a-role", team)
-    assert role == "urn:pulumi:prod::cc::platform:index:CompleteCluster$platform:access:Team$kubernetes:rbac.authorization.k8s.io/v1:Role::team-a-role"
+    assert (
+        role
+        == "urn:pulumi:prod::cc::platform:index:CompleteCluster$platform:access:Team"
+        "$kubernetes:rbac.authorization.k8s.io/v1:Role::team-a-role"
+    )
     assert rv.resource_key(role) == "kubernetes:rbac.authorization.k8s.io/v1:Role::team-a-role"
 
 
@@ -248,7 +266,10 @@ def test_the_inventorys_readable_forms_map_back_to_secrets_and_unknowns(pod):
     request = analyzer.analyze_request(resources[-1], {r.urn: r for r in resources})
     properties = json_format.MessageToDict(request.properties)
     assert properties["metadata"]["annotations"] == {"token": {SIG: SECRET_SIG, "value": rv.UNKNOWN}, "later": rv.UNKNOWN}
-    assert request.urn == "urn:pulumi:review::complete-cluster::platform:index:CompleteCluster$platform:access:Team$kubernetes:core/v1:Pod::web"
+    assert (
+        request.urn
+        == "urn:pulumi:review::complete-cluster::platform:index:CompleteCluster$platform:access:Team$kubernetes:core/v1:Pod::web"
+    )
     assert request.options.parent == "urn:pulumi:review::complete-cluster::platform:index:CompleteCluster$platform:access:Team::team-a"
 
 
@@ -323,13 +344,16 @@ def test_markdown_report(pod):
     pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
     pod["spec"]["containers"][0]["image"] = "docker.io/library/nginx:latest"
     config = CONFIG / "dev.json"
-    stack = registrations(pod) + [Registration("platform:services:Redis", "redis", "platform:index:CompleteCluster::platform", {}, custom=False)]
+    stack = registrations(pod) + [
+        Registration("platform:services:Redis", "redis", "platform:index:CompleteCluster::platform", {}, custom=False)
+    ]
     result = rv.analyse(rv.from_registrations(stack, "dev"), "dev", "dev", config)
     assert rv.render_markdown(result) == (
         "<!-- stacks review: dev -->\n"
         "## Policy review: stack `dev` (environment `dev`)\n"
         "\n"
-        "**passed**: 5 resources analysed by pack `complete-cluster` 0.1.0 with `policies/config/dev.json`; 0 mandatory, 2 advisory violations.\n"
+        "**passed**: 5 resources analysed by pack `complete-cluster` 0.1.0 with `policies/config/dev.json`; 0 mandatory, 2 advisory "
+        "violations.\n"
         "\n"
         "### Resources by layer\n"
         "\n"
@@ -345,7 +369,8 @@ def test_markdown_report(pod):
         "| Policy | Enforcement | Resource | Message |\n"
         "|---|---|---|---|\n"
         f"| `pod-security` | advisory | `kubernetes:core/v1:Pod::web` | {PRIVILEGED} |\n"
-        '| `workload-images` | advisory | `kubernetes:core/v1:Pod::web` | Pod "web": container "app" image "docker.io/library/nginx:latest" uses the mutable tag "latest"; pin a version tag or a digest (@sha256:...) |\n'
+        '| `workload-images` | advisory | `kubernetes:core/v1:Pod::web` | Pod "web": container "app" image '
+        '"docker.io/library/nginx:latest" uses the mutable tag "latest"; pin a version tag or a digest (@sha256:...) |\n'
     )
 
 
@@ -403,10 +428,18 @@ def test_bad_stack_config_exits_1_with_the_message(bad_stack):
 def test_bad_policy_config_exits_1_with_the_message(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"all": "strict"}')
-    assert run("local", config=broken) == (1, "", f'{broken}: parsing enforcement level for "all": "strict" is not a valid enforcement level\n')
+    assert run("local", config=broken) == (
+        1,
+        "",
+        f'{broken}: parsing enforcement level for "all": "strict" is not a valid enforcement level\n',
+    )
     invalid = tmp_path / "invalid.json"
     invalid.write_text('{"pod-security": {"level": "strict"}}')
-    assert run("local", config=invalid) == (1, "", f'{invalid}: invalid policy config:\n  pod-security: level: level must be one of the following: "baseline", "restricted"\n')
+    assert run("local", config=invalid) == (
+        1,
+        "",
+        f'{invalid}: invalid policy config:\n  pod-security: level: level must be one of the following: "baseline", "restricted"\n',
+    )
 
 
 def test_the_command_line_prints_no_traceback(bad_stack):

@@ -26,14 +26,25 @@ def test_the_six_stacks_ship():
 def test_every_stack_evaluates_under_mocks(inventory, stack):
     registrations = inventory(stack)
     root = registrations[0]
-    assert (root.type, root.name, root.parent) == ("platform:index:CompleteCluster", "platform", f"pulumi:pulumi:Stack::complete-cluster-{stack}")
+    assert (root.type, root.name, root.parent) == (
+        "platform:index:CompleteCluster",
+        "platform",
+        f"pulumi:pulumi:Stack::complete-cluster-{stack}",
+    )
     for registration in registrations[1:]:
         assert registration.parent is not None, f"{registration.name} has no parent"
 
 
 @pytest.mark.parametrize(
     "stack, environment, infrastructure",
-    [("local", "dev", Render), ("dev", "dev", Aks), ("test", "test", Aks), ("prod", "prod", Aks), ("onprem-dc1", "prod", Rancher), ("onprem-dc2", "prod", Rancher)],
+    [
+        ("local", "dev", Render),
+        ("dev", "dev", Aks),
+        ("test", "test", Aks),
+        ("prod", "prod", Aks),
+        ("onprem-dc1", "prod", Rancher),
+        ("onprem-dc2", "prod", Rancher),
+    ],
 )
 def test_stack_environment_and_infrastructure(stack, environment, infrastructure):
     config = load(stack)
@@ -43,7 +54,11 @@ def test_stack_environment_and_infrastructure(stack, environment, infrastructure
 
 def test_regions_and_environment_differences():
     dev, test, prod = load("dev"), load("test"), load("prod")
-    assert (dev.infrastructure.region, test.infrastructure.region, prod.infrastructure.region) == ("southeastasia", "centralindia", "centralindia")
+    assert (dev.infrastructure.region, test.infrastructure.region, prod.infrastructure.region) == (
+        "southeastasia",
+        "centralindia",
+        "centralindia",
+    )
     assert prod.infrastructure.node_pools["ai"].min_count == 0 and prod.infrastructure.node_pools["ai"].max_count == 25
     assert dev.infrastructure.node_pools["ai"].gpu and dev.infrastructure.node_pools["ai"].spot
     assert not prod.infrastructure.api_server.public and prod.infrastructure.sku_tier == "Standard"

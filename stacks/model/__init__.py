@@ -32,6 +32,9 @@ class StackConfig(Strict):
     """Everything one stack (one environment at one site) gets."""
 
     environment: Environment
+    """dev, test or prod: the profile the stack starts from and the rules it must meet. Forces
+    replacement: on AKS of the cluster (its DNS prefix) and the storage account (its name), on Rancher
+    of the RKE2 cluster (its name), and of the team RoleBindings whose role it changes."""
     site: Site
     ownership: Ownership = Ownership()
     infrastructure: Infrastructure

@@ -16,7 +16,8 @@ PROJECT = "complete-cluster"
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors and values are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # Field docstrings become their descriptions in the JSON Schema editors read (stack-config.schema.json).
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True)
 
 
 class Problems(ValueError):

@@ -42,6 +42,8 @@ class AksNodePool(Strict):
 
     mode: Literal["System", "User"] = "User"
     vm_size: str
+    """Forces replacement of a user pool (an AgentPool's `vmSize` is create-only); the system pool's
+    profile, inline in the cluster, is not updated in place by Azure."""
     min_count: int = Field(ge=0, le=1000)
     max_count: int = Field(ge=1, le=1000)
     taints: list[Taint] = []
@@ -102,8 +104,11 @@ class AksNetwork(Strict):
     vnet_cidr: Cidr
     node_subnet_cidr: Cidr
     pod_cidr: Cidr
+    """Forces replacement of the cluster (AKS changes `podCidr` only at creation)."""
     service_cidr: Cidr
+    """Forces replacement of the cluster (AKS changes `serviceCidr` only at creation)."""
     dns_service_ip: IpAddress
+    """Forces replacement of the cluster (AKS changes `dnsServiceIP` only at creation)."""
 
     @model_validator(mode="after")
     def _ranges_fit(self):
@@ -177,12 +182,14 @@ class Aks(Strict):
 
     kind: Literal["aks"]
     region: str
+    """The Azure region. Forces replacement of every Azure resource of the stack (their `location`)."""
     kubernetes_version: Annotated[str, matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`")]
     sku_tier: Literal["Free", "Standard", "Premium"] = "Free"
     network: AksNetwork
     api_server: ApiServer = ApiServer()
     admin_group_ids: list[Annotated[str, matching(_GUID, "an Entra ID object ID (a GUID)")]] = Field(min_length=1)
-    """Entra ID object IDs of the groups that administer the cluster through Azure RBAC."""
+    """Entra ID object IDs of the groups that administer the cluster through Azure RBAC. Forces
+    replacement of their role assignments (a role assignment's principal is create-only)."""
     upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "patch"
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged"] = "NodeImage"
     maintenance: MaintenanceWindow = MaintenanceWindow()
@@ -198,6 +205,7 @@ class Aks(Strict):
     """How the program's Kubernetes provider signs in through kubelogin (see docs/aks.md)."""
     allowed_vm_sizes: list[str] = Field(min_length=1)
     node_pools: dict[str, AksNodePool] = Field(min_length=1)
+    """The node pools by name (one `mode: System`). A renamed pool is a new pool (forces replacement)."""
 
     @model_validator(mode="after")
     def _cluster_rules(self, info: ValidationInfo):
@@ -299,6 +307,8 @@ class Rancher(Strict):
     """The Rancher server. Its API token comes from the environment (`RANCHER_TOKEN_KEY`), never from
     a stack file."""
     data_centre: str = Field(min_length=1)
+    """The data centre the site is in; the cluster is named `<environment>-<data_centre>` in Rancher.
+    Forces replacement of the RKE2 cluster (a ClusterV2's name is create-only)."""
     kubernetes_version: Annotated[str, matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")]
     cni: Literal["canal", "calico", "cilium"] = "canal"
     """The RKE2 CNI; each of these enforces NetworkPolicies (flannel alone would not)."""
@@ -308,7 +318,8 @@ class Rancher(Strict):
     group_principal: str
     """How Rancher names a directory group: a principal ID with `{group}` where the group's name goes,
     e.g. `activedirectory_group://CN={group},OU=Groups,DC=example,DC=com` or
-    `openldap_group://cn={group},ou=groups,dc=example,dc=com`."""
+    `openldap_group://cn={group},ou=groups,dc=example,dc=com`. Forces replacement of the project and
+    cluster role bindings (their group principal is create-only)."""
     registry_mirrors: dict[str, str] = {}
     """Upstream registries pulled through the site's Harbor: registry host -> Harbor proxy-cache
     project (e.g. `docker.io: dockerhub`)."""

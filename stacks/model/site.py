@@ -24,6 +24,9 @@ class Site(Strict):
     """
 
     name: DnsLabel
+    """The site's short name (`dc1`): in labels, backup and archive prefixes, and the `site` label of
+    its telemetry. Forces replacement on AKS: of the cluster (its DNS prefix) and the storage account
+    (its name)."""
     role: Literal["primary", "secondary"] = "primary"
     primary: str | None = None
     """The stack name of the primary site; required for a secondary, not allowed for a primary."""

@@ -53,6 +53,8 @@ class AzureBlob(Strict):
     soft_delete_days: int = Field(default=14, ge=1, le=365)
     versioning: bool = True
     buckets: Buckets = Buckets()
+    """A container per purpose, created in the account. A renamed container is a new, empty one
+    (forces replacement; the container's name is its identity in Azure)."""
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
@@ -72,8 +74,14 @@ class AzureBlob(Strict):
 
 
 class S3Credentials(Strict):
+    """The site's S3 keys, given to each consumer in a Secret of its own and to Rancher for the etcd
+    snapshots."""
+
     access_key_id: Secret
+    """Forces replacement of the consumers' credential Secrets (Kubernetes Secrets are replaced when
+    their data changes)."""
     secret_access_key: Secret
+    """Forces replacement of the consumers' credential Secrets, as access_key_id."""
 
 
 class S3(Strict):
@@ -85,6 +93,7 @@ class S3(Strict):
     path_style: bool = True
     credentials: S3Credentials
     buckets: Buckets = Buckets()
+    """The buckets per purpose, which the storage administrators create; the program only names them."""
 
     @model_validator(mode="after")
     def _rules(self):

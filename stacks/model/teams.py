@@ -38,11 +38,12 @@ class ContainerDefaults(Strict):
 
 
 class Database(Strict):
-    """A PostgreSQL cluster (Zalando `postgresql`) in the team's namespace, named `<team>-<name>`,
-    with one database `app` owned by the role `app`. Instances and volume follow the environment
-    (services.postgres) unless set here."""
+    """A PostgreSQL cluster (Zalando `postgresql`) in the team's data namespace `<team>-data`, named
+    `<team>-<name>`, with one database `app` owned by the role `<team>.app`. Instances and volume
+    follow the environment (services.postgres) unless set here."""
 
     name: DnsLabel = SHARED_SERVICES["postgres"].default_instance
+    """Forces replacement of the cluster: a renamed database is a new, empty one."""
     size: InstanceSize = "small"
     version: PostgresVersion | None = None
     """None: services.postgres.version."""
@@ -55,6 +56,7 @@ class Cache(Strict):
     Sentinels that elect their master, counts by environment (services.redis)."""
 
     name: DnsLabel = SHARED_SERVICES["redis"].default_instance
+    """Forces replacement of the failover: a renamed cache is a new, empty one."""
     size: InstanceSize = "small"
     version: RedisVersion | None = None
     """None: services.redis.version."""
@@ -65,6 +67,7 @@ class Queue(Strict):
     (services.rabbitmq)."""
 
     name: DnsLabel = SHARED_SERVICES["rabbitmq"].default_instance
+    """Forces replacement of the cluster: a renamed queue is a new, empty one."""
     size: InstanceSize = "small"
     version: RabbitMQVersion | None = None
     """None: services.rabbitmq.version."""
@@ -81,6 +84,7 @@ class Topic(Strict):
     """A Kafka topic on the shared cluster (`KafkaTopic`), named `<team>.<name>` there."""
 
     name: TopicName
+    """Forces replacement of the topic: a renamed topic is a new, empty one."""
     partitions: int = Field(default=3, ge=1, le=1000)
     replicas: int | None = Field(default=None, ge=1)
     """None: services.kafka.default_replication_factor."""
@@ -88,9 +92,14 @@ class Topic(Strict):
 
 
 class Team(Strict):
+    """An application team: its namespace, quota, access, workloads and shared-service instances."""
+
     name: DnsLabel
+    """The team's namespace (and `<name>-data` for its databases). Forces replacement of everything
+    the team has: its namespaces, workloads and instances."""
     groups: list[str] = Field(min_length=1)
-    """Directory (Entra ID / LDAP) groups whose members act for the team."""
+    """Directory (Entra ID / LDAP) groups whose members act for the team. On Rancher sites a changed
+    group forces replacement of its project role binding."""
     quota: Quota = Quota()
     container_defaults: ContainerDefaults = ContainerDefaults()
     workloads: list[Workload] = []

@@ -120,6 +120,7 @@ class Resources(Strict):
 
 class _Workload(Strict):
     name: DnsLabel
+    """The workload's objects' name (Deployment or CronJob, Service, ...). Forces replacement of them."""
     image: Image
     resources: Resources = Resources()
     uses: list[Uses] = []

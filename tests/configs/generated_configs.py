@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlparse
 
 import yaml
@@ -95,12 +96,22 @@ def rule_files(stack: str, inventory: list[Registration]) -> list[Item]:
     return items
 
 
+TEMPLATE_LABEL = re.compile(r"\$labels\.(\w+)")
+LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
 def rule_expressions(stack: str, inventory: list[Registration]) -> list[Item]:
-    return [
-        item("promql", f"{stack}: alert {rule['alert']}", rule["expr"])
-        for r in inventory if r.type == PROMETHEUS_RULE
-        for group in r.inputs["spec"]["groups"] for rule in group["rules"]
-    ]
+    """Each alert's expression, with the labels its annotations and labels print (`uses`) and its
+    own labels (`rule_labels`, which its ALERTS series carry)."""
+    found = []
+    for r in (r for r in inventory if r.type == PROMETHEUS_RULE):
+        for group in r.inputs["spec"]["groups"]:
+            for rule in group["rules"]:
+                texts = [*rule.get("annotations", {}).values(), *rule.get("labels", {}).values()]
+                uses = sorted({label for text in texts for label in TEMPLATE_LABEL.findall(text)})
+                found.append({**item("promql", f"{stack}: alert {rule['alert']}", rule["expr"]),
+                              "uses": uses, "rule_labels": sorted(rule.get("labels", {}))})
+    return found
 
 
 def dashboards(inventory: list[Registration]) -> dict[str, dict[str, Any]]:
@@ -132,13 +143,15 @@ def dashboard_queries(stack: str, site: str, inventory: list[Registration]) -> l
                     raise AssertionError(f"{stack}: dashboard {uid} panel {panel['title']!r} queries a {source} data source, "
                                          f"which tests/configs does not check yet")
                 where = f"{stack}: dashboard {uid} panel {panel['title']!r} query {target['refId']}"
+                legend = sorted(set(LEGEND_LABEL.findall(target.get("legendFormat", ""))))
                 for selection, values in site_values(site):
-                    items.append(item(kinds[source], f"{where} ({selection})", interpolate(target["expr"], values, where)))
+                    query = interpolate(target["expr"], values, where)
+                    items.append({**item(kinds[source], f"{where} ({selection})", query), "uses": legend})
         for variable in model["templating"]["list"]:
             where = f"{stack}: dashboard {uid} variable {variable['name']}"
             match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"]["query"])
             assert match, f"{where}: {variable['query']['query']!r} is not a label_values(selector, label) query"
-            items.append(item("selector", where, match.group(1)))
+            items.append({**item("selector", where, match.group(1)), "uses": [match.group(2)]})
         for link in model.get("links", []):
             if link.get("type") == "link" and link.get("url", "").startswith("/explore"):
                 panes = json.loads(parse_qs(urlparse(link["url"]).query)["panes"][0])
@@ -230,4 +243,5 @@ def collector_file(stack: str, inventory: list[Registration], chart_directory: P
     assert not presets, f"{stack}: presets {sorted(presets)} change the collector's configuration; tests/configs does not apply them"
     defaults = yaml.safe_load((chart_directory / "values.yaml").read_text())["config"]
     config = helm_coalesce(defaults, values["config"])
-    return [item("collector", f"{stack}: OpenTelemetry Collector config (chart defaults + values)", yaml.safe_dump(config, sort_keys=False))]
+    name = f"{stack}: OpenTelemetry Collector config (chart defaults + values)"
+    return [item("collector", name, yaml.safe_dump(config, sort_keys=False))]

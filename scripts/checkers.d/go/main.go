@@ -10,8 +10,9 @@
 // Kinds of the batch: rules, promql, selector (a series selector, as Grafana's label_values()
 // sends it in match[]), alertmanager. Each result names the item and lists its errors (empty when
 // the tool accepts it) and warnings (what the tool logs while accepting it); for promql and
-// selector it also lists the series selectors the parser found, so tests can check which metric
-// names and labels a query reads from the parser's own reading of it. Exit status: 0 when every
+// selector it also lists the series selectors the parser found, and for promql the expression's
+// tree (tree.go), so tests can check which metric names and labels a query reads from the
+// parser's own reading of it. Exit status: 0 when every
 // item is accepted, 1 when any is refused, 2 on a usage error.
 package main
 
@@ -64,6 +65,8 @@ type Result struct {
 	Selectors []Selector `json:"selectors,omitempty"`
 	// Grouping lists the labels of every `by`/`without`, `on`/`ignoring` and `group_left`/`group_right` clause.
 	Grouping []string `json:"grouping,omitempty"`
+	// Tree is the expression as the parser read it (tree.go), for promql items.
+	Tree *Node `json:"tree,omitempty"`
 }
 
 // recorder keeps what a library logs at warning level or above while it reads an item: Alertmanager,
@@ -153,6 +156,7 @@ func readExpr(text string, result *Result) {
 		result.Errors = append(result.Errors, err.Error())
 		return
 	}
+	result.Tree = tree(expr)
 	grouping := map[string]bool{}
 	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
 		switch n := node.(type) {

@@ -24,7 +24,7 @@ import json
 import os
 import stat
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import yaml
 
@@ -41,7 +41,7 @@ class InputError(Exception):
 
 
 def find_files(paths: list[str]) -> list[str]:
-    files = []
+    files: list[str] = []
     for path in paths:
         if os.path.isdir(path):
             for root, dirs, names in os.walk(path):
@@ -145,10 +145,12 @@ _worker_evaluator: Evaluator | None = None
 
 
 def _scan_chunk(paths: list[str]) -> list:
-    results = []
+    evaluator = _worker_evaluator
+    assert evaluator is not None, "set by _scan_files before the pool forks"
+    results: list = []
     for path in paths:
         try:
-            results.append(scan_file(path, _worker_evaluator))
+            results.append(scan_file(path, evaluator))
         except InputError as error:
             results.append(error)
     return results

@@ -127,9 +127,9 @@ def _resolve_number(text: str):
         if value is not None:
             return value
     if _YAML_FLOAT.fullmatch(plain):
-        value = _finite(plain)
-        if value is not None:
-            return value
+        number = _finite(plain)
+        if number is not None:
+            return number
     if plain.startswith("0b"):
         value = _parse_int(plain[2:], 2)
         if value is None and plain[2:3] not in ("+", "-"):
@@ -184,7 +184,7 @@ def resolve_tagged(tag: str, text: str, mark):
     resolved = _tag_of(value)
     if resolved == tag:
         return value
-    if tag == FLOAT and resolved == INT and value <= _INT64_MAX:  # int and int64 become float64; uint64 does not
+    if tag == FLOAT and resolved == INT and isinstance(value, int) and value <= _INT64_MAX:  # int and int64 become float64; uint64 does not
         return float(value)
     raise KubernetesYAMLError(
         f"cannot decode {_short(resolved)} `{text}` as a {_short(tag)}; remove the tag or change the value", mark
@@ -289,7 +289,7 @@ class _MergeKey:
 def load_documents(content: bytes) -> list:
     """Every document of a YAML stream as Kubernetes reads it (None for an empty document). Raises
     `yaml.YAMLError` for YAML that does not parse and `KubernetesYAMLError` for YAML Kubernetes will not read."""
-    documents = []
+    documents: list = []
     cache, cache_get = _PLAIN_CACHE, _PLAIN_CACHE.get
     anchors: dict[str, object] = {}
     # The open containers, innermost last, each [value, is_map, key (_MISSING while the next node is a key), mark].
@@ -320,7 +320,7 @@ def load_documents(content: bytes) -> list:
             mark = event.start_mark
         elif cls is _MappingStartEvent or cls is _SequenceStartEvent:
             # Tags on maps and sequences do not matter to go-yaml v2 (decode.go `mapping`, `sequence`).
-            container = {} if cls is _MappingStartEvent else []
+            container: dict | list = {} if cls is _MappingStartEvent else []
             if event.anchor is not None:
                 anchors[event.anchor] = container  # registered when the node starts, as parser.go `anchor` does
             if len(stack) >= MAX_DEPTH:

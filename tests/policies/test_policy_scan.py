@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import yaml
 from policy_helpers import DEPLOYMENT
 
@@ -179,7 +178,8 @@ def test_fifos_and_oversized_files_exit_2_without_waiting(tmp_path, capsys):
 def test_type_tokens_match_the_provider():
     assert scan.to_resource("f", 0, {"apiVersion": "v1", "kind": "Pod"}).type == "kubernetes:core/v1:Pod"
     assert scan.to_resource("f", 0, {"apiVersion": "apps/v1", "kind": "Deployment"}).type == "kubernetes:apps/v1:Deployment"
-    assert scan.to_resource("f", 0, {"apiVersion": "acid.zalan.do/v1", "kind": "postgresql"}).type == "kubernetes:acid.zalan.do/v1:postgresql"
+    postgres = scan.to_resource("f", 0, {"apiVersion": "acid.zalan.do/v1", "kind": "postgresql"})
+    assert postgres.type == "kubernetes:acid.zalan.do/v1:postgresql"
 
 
 def test_runs_as_a_module(tmp_path):

@@ -294,7 +294,7 @@ def test_pod_security_verdicts_match_the_library(oracle, tmp_path, capsys):
     ours = {level: pack_reasons(path, level) for level in LEVELS}
 
     disagreements, compared, refused = [], 0, 0
-    for document, result in zip(documents, results):
+    for document, result in zip(documents, results, strict=True):
         if "decodeError" in result:
             refused += 1  # the API server refuses the object before admission: no verdict to compare
             continue

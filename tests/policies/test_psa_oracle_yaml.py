@@ -166,7 +166,7 @@ def same(ours, theirs) -> bool:
     if isinstance(ours, dict) and isinstance(theirs, dict):
         return ours.keys() == theirs.keys() and all(same(ours[key], theirs[key]) for key in ours)
     if isinstance(ours, list) and isinstance(theirs, list):
-        return len(ours) == len(theirs) and all(same(a, b) for a, b in zip(ours, theirs))
+        return len(ours) == len(theirs) and all(same(a, b) for a, b in zip(ours, theirs, strict=True))
     return False
 
 
@@ -182,7 +182,7 @@ def test_the_scanner_reads_yaml_as_kubernetes_does(oracle, capsys):  # noqa: F81
     texts = documents()
     results = oracle(texts)
     differences = []
-    for text, result in zip(texts, results):
+    for text, result in zip(texts, results, strict=True):
         ours = read(text)
         # Kubernetes refuses a document when sigs.k8s.io/yaml cannot convert it, or when the API's JSON decoding
         # finds it nested too deep (the oracle reports that as a decode error).

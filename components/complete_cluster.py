@@ -25,6 +25,7 @@ from .infrastructure.existing import ExistingCluster
 from .infrastructure.rancher import RancherCluster, RancherClusterArgs
 from .infrastructure.render import RenderTarget, RenderTargetArgs
 from .kit.images import ImageSource
+from .kit.parts import ConnectionSettings
 from .labels import StackIdentity, cloud_tags, kubernetes_labels
 from .observability import Observability, ObservabilityArgs
 from .observability.grafana import GrafanaArgs
@@ -43,7 +44,6 @@ from .services.rabbitmq import RabbitMQOperator, RabbitMQOperatorArgs
 from .services.redis import RedisOperator, RedisOperatorArgs
 from .services.registry import Registry, RegistryArgs
 from .storage import ObjectStorage, ObjectStorageArgs
-from .workloads.connections import ConnectionSettings
 
 # --- what every component is told about the stack ---------------------------------------------------
 

@@ -14,11 +14,11 @@ from stacks.model.teams import Team as TeamSettings
 
 from ..infrastructure.rancher import PROJECT_ANNOTATION
 from ..kit.namespaces import HardenedNamespace
+from ..kit.parts import ConnectionSettings
 from ..kit.network import namespace_selector
 from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, StackIdentity, kubernetes_labels
 from ..workloads.api import Api
 from ..workloads.base import WorkloadArgs
-from ..workloads.connections import ConnectionSettings
 from ..workloads.scheduled_job import ScheduledJob
 from ..workloads.worker import Worker
 from . import rbac

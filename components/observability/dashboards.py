@@ -34,11 +34,11 @@ from urllib.parse import quote
 
 from stacks.model.services import Services
 from stacks.model.teams import Team
-from stacks.shared_services import postgres_cluster_name, postgres_namespace
 
-from stacks import catalogue
+from ..kit.parts import INSTANCE_LABEL, InstanceRow
+from ..services.backup import SCHEDULE as BACKUP_SCHEDULE
+from ..services.parts import PARTS
 from .common import LOGGING_NAMESPACE, MONITORING_NAMESPACE, SITE_LABEL, TRACING_NAMESPACE
-from .monitors import INSTANCE_LABEL
 
 # Grafana 13's dashboard JSON model: the newest schemaVersion of its migration table (V43,
 # formatTime -> convertFieldType, in grafana/grafana apps/dashboard/pkg/migration/schemaversion).
@@ -53,22 +53,12 @@ LOKI = {"type": "loki", "uid": "loki"}
 TEMPO = {"type": "tempo", "uid": "tempo"}
 
 SITE = f'{SITE_LABEL}=~"$site"'
-REGISTRY_NAMESPACE = "harbor"  # components/services/registry.py
-BACKUP_NAMESPACE = "velero"  # components/services/backup.py
-BACKUP_SCHEDULE = "daily"
 
 
 def shared_services(services: Services) -> list[tuple[str, str]]:
-    """(name, namespace) of every shared service the stack runs, whose targets' `up` shows its health."""
-    wanted = [
-        (services.ingress.enabled, "ingress-nginx", catalogue.INGRESS_NAMESPACE),
-        (services.cert_manager.enabled, "cert-manager", catalogue.CERT_MANAGER_NAMESPACE),
-        (services.postgres.enabled, "postgres-operator", catalogue.POSTGRES_OPERATOR_NAMESPACE),
-        (services.redis.enabled, "redis-operator", catalogue.REDIS_OPERATOR_NAMESPACE),
-        (services.rabbitmq.enabled, "rabbitmq-operator", catalogue.RABBITMQ_OPERATOR_NAMESPACE),
-        (services.kafka.enabled, "kafka", catalogue.KAFKA_NAMESPACE),
-        (services.registry.enabled, "harbor", REGISTRY_NAMESPACE),
-        (services.backup.enabled, "velero", BACKUP_NAMESPACE),
+    """(name, namespace) of every shared service the stack runs (its part's `health`), then the
+    observability stack's own, whose targets' `up` shows its health."""
+    wanted = [(getattr(services, part.service).enabled, *part.health) for part in PARTS] + [
         (services.monitoring.enabled, "prometheus", MONITORING_NAMESPACE),
         (services.logging.enabled, "loki", LOGGING_NAMESPACE),
         (services.tracing.enabled, "tempo", TRACING_NAMESPACE),
@@ -453,20 +443,12 @@ def team_dashboard(services: Services, team: Team) -> dict[str, Any]:
     return dashboard(team_uid(team.name), f"Team {team.name}", ["team", team.name], layout.panels, links)
 
 
-def data_service_instances(services: Services, team: Team) -> list[tuple[str, str, str]]:
-    """(label, namespace, StatefulSet) of each data-service instance the team declares: the
-    operators' StatefulSet names (Zalando: the cluster name; Spotahome: `rfr-<cache>`; RabbitMQ:
-    `<queue>-server`)."""
-    found = []
-    if services.postgres.enabled:
-        found += [
-            (f"postgres {db.name}", postgres_namespace(team.name), postgres_cluster_name(team.name, db.name)) for db in team.databases
-        ]
-    if services.redis.enabled:
-        found += [(f"redis {cache.name}", team.name, f"rfr-{cache.name}") for cache in team.caches]
-    if services.rabbitmq.enabled:
-        found += [(f"rabbitmq {queue.name}", team.name, f"{queue.name}-server") for queue in team.queues]
-    return found
+def data_service_instances(services: Services, team: Team) -> list[InstanceRow]:
+    """(label, namespace, StatefulSet) of each data-service instance the team declares, as each
+    service names its StatefulSets (its part's `instances`)."""
+    return [
+        row for part in PARTS if part.instances is not None and getattr(services, part.service).enabled for row in part.instances(team)
+    ]
 
 
 def dashboards_for(services: Services, teams: list[Team]) -> dict[str, dict[str, Any]]:

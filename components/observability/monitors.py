@@ -2,7 +2,8 @@
 scrape them.
 
 What `Monitors` creates, for each enabled shared service (monitoring.coreos.com/v1, served by the
-kube-prometheus-stack chart of metrics.py, whose Prometheus selects every monitor in every namespace):
+kube-prometheus-stack chart of metrics.py, whose Prometheus selects every monitor in every namespace);
+each service declares its own targets (`monitor_targets` in components/services/<service>.py):
 
 | service      | kind           | namespace        | selects                                         | port  |
 |--------------|----------------|------------------|-------------------------------------------------|-------|
@@ -40,175 +41,25 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks import catalogue
-from stacks.model.services import CertManager as CertManagerSettings
 from stacks.model.services import Services
 from stacks.model.teams import Team as TeamSettings
-from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
 
 from ..access.team import Team
 from ..kit.network import namespace_selector
+from ..kit.parts import INSTANCE_LABEL, SERVICE_LABEL, Target
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
-from ..services.backup import NAMESPACE as VELERO_NAMESPACE
-from ..services.backup import Backup
-from ..services.cert_manager import CertManager
-from ..services.ingress import Ingress
-from ..services.kafka import Kafka
-from ..services.postgres import PATRONI_PORT, PostgresOperator
-from ..services.rabbitmq import RabbitMQOperator
-from ..services.redis import RedisOperator
-from ..services.registry import NAMESPACE as HARBOR_NAMESPACE
-from ..services.registry import Registry
+from ..services.parts import PARTS
 from .common import MONITORING_NAMESPACE
 
 MONITORING_API = catalogue.PROMETHEUS_OPERATOR_API
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
-# Target labels the alert rules select by.
-SERVICE_LABEL = "platform_service"
-INSTANCE_LABEL = "platform_instance"
 SCRAPE_INTERVAL = "30s"
-
-# Metrics ports, each the one the service's pods declare (module docstring).
-INGRESS_METRICS_PORT = 10254  # ingress-nginx `controller.metrics.port`
-CERT_MANAGER_METRICS_PORT = 9402  # cert-manager controller `http-metrics`
-REDIS_EXPORTER_PORT = 9121  # Spotahome's redis_exporter sidecar
-RABBITMQ_PROMETHEUS_TLS_PORT = 15691  # rabbitmq_prometheus over TLS (`prometheus-tls`)
-RABBITMQ_PROMETHEUS_PORT = 15692  # rabbitmq_prometheus in clear (`prometheus`)
-KAFKA_METRICS_PORT = 9404  # Strimzi's JMX exporter (`tcp-prometheus`)
-HARBOR_METRICS_PORT = 8001  # Harbor chart `metrics.{core,registry,jobservice,exporter}.port`
-HARBOR_METRICS_PORT_NAME = "http-metrics"  # the chart's Service port name without internal TLS
-VELERO_METRICS_PORT = 8085  # Velero `metrics.port` (`http-monitoring`)
-
-# Selectors for the chart-installed services (the charts' own selector labels).
-INGRESS_CONTROLLER_LABELS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
-CERT_MANAGER_CONTROLLER_LABELS = {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"}
-HARBOR_LABELS = {"app": "harbor"}
-VELERO_LABELS = {"app.kubernetes.io/name": "velero"}
-REDIS_ROLE_LABEL = ("app.kubernetes.io/component", "redis")  # Spotahome: Redis pods, not Sentinels
-
-# Which component builds each service: monitors come after its namespace and its chart.
-SERVICE_COMPONENTS: dict[str, type[pulumi.ComponentResource]] = {
-    "ingress": Ingress,
-    "cert_manager": CertManager,
-    "postgres": PostgresOperator,
-    "redis": RedisOperator,
-    "rabbitmq": RabbitMQOperator,
-    "kafka": Kafka,
-    "registry": Registry,
-    "backup": Backup,
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """One monitor: what it selects, where, and on which port."""
-
-    service: str  # the config key under `services` (ingress, cert_manager, postgres, ...)
-    name: str  # the monitor's name, unique in its namespace
-    namespace: str
-    kind: str  # PodMonitor or ServiceMonitor
-    selector: dict[str, str]
-    port: int
-    instance: str | None = None  # `<team>/<instance>` for instances teams declare
-    team: str | None = None
-    endpoint: dict[str, Any] = field(default_factory=dict)  # scheme, TLS, port name
-
-
-def _rabbitmq_endpoint(cert_manager: CertManagerSettings, team: str, queue: str) -> tuple[int, dict[str, Any]]:
-    """With cert-manager the cluster serves only TLS listeners (components/services/rabbitmq.py),
-    metrics included: Prometheus verifies the certificate against the platform CA in the cluster's
-    own TLS Secret and the Service name the certificate is issued for. An ACME issuer's chain is
-    publicly trusted, so the system roots verify it and no CA is named."""
-    if not cert_manager.enabled:
-        return RABBITMQ_PROMETHEUS_PORT, {}
-    tls: dict[str, Any] = {"serverName": f"{queue}.{team}.svc"}
-    if cert_manager.issuer.kind != "acme":
-        tls["ca"] = {"secret": {"name": f"{queue}-tls", "key": "ca.crt"}}
-    return RABBITMQ_PROMETHEUS_TLS_PORT, {"scheme": "https", "tlsConfig": tls}
 
 
 def targets(services: Services, teams: list[TeamSettings]) -> list[Target]:
-    """Every monitor the stack's enabled shared services need, for the teams' instances."""
-    found: list[Target] = []
-    if services.ingress.enabled:
-        found.append(
-            Target(
-                "ingress",
-                "ingress-nginx-controller",
-                catalogue.INGRESS_NAMESPACE,
-                "PodMonitor",
-                INGRESS_CONTROLLER_LABELS,
-                INGRESS_METRICS_PORT,
-            )
-        )
-    if services.cert_manager.enabled:
-        found.append(
-            Target(
-                "cert_manager",
-                "cert-manager-controller",
-                catalogue.CERT_MANAGER_NAMESPACE,
-                "PodMonitor",
-                CERT_MANAGER_CONTROLLER_LABELS,
-                CERT_MANAGER_METRICS_PORT,
-            )
-        )
-    for team in teams:
-        if services.postgres.enabled:
-            for database in team.databases:
-                cluster = postgres_cluster_name(team.name, database.name)
-                found.append(
-                    Target(
-                        "postgres",
-                        f"{cluster}-patroni",
-                        postgres_namespace(team.name),
-                        "PodMonitor",
-                        SHARED_SERVICES["postgres"].endpoint(team.name, database.name).pod_labels,
-                        PATRONI_PORT,
-                        f"{team.name}/{database.name}",
-                        team.name,
-                    )
-                )
-        if services.redis.enabled:
-            for cache in team.caches:
-                key, value = REDIS_ROLE_LABEL
-                found.append(
-                    Target(
-                        "redis",
-                        f"{cache.name}-redis",
-                        team.name,
-                        "PodMonitor",
-                        {**SHARED_SERVICES["redis"].endpoint(team.name, cache.name).pod_labels, key: value},
-                        REDIS_EXPORTER_PORT,
-                        f"{team.name}/{cache.name}",
-                        team.name,
-                    )
-                )
-        if services.rabbitmq.enabled:
-            for queue in team.queues:
-                port, endpoint = _rabbitmq_endpoint(services.cert_manager, team.name, queue.name)
-                found.append(
-                    Target(
-                        "rabbitmq",
-                        f"{queue.name}-rabbitmq",
-                        team.name,
-                        "PodMonitor",
-                        SHARED_SERVICES["rabbitmq"].endpoint(team.name, queue.name).pod_labels,
-                        port,
-                        f"{team.name}/{queue.name}",
-                        team.name,
-                        endpoint,
-                    )
-                )
-    if services.kafka.enabled:
-        found.append(Target("kafka", f"{catalogue.KAFKA_CLUSTER}-kafka", catalogue.KAFKA_NAMESPACE, "PodMonitor",
-                            SHARED_SERVICES["kafka"].endpoint("").pod_labels, KAFKA_METRICS_PORT))
-    if services.registry.enabled:
-        # Harbor's core, registry, jobservice and exporter each serve metrics behind a Service port
-        # named `http-metrics`; one ServiceMonitor over the chart's Services finds them all.
-        found.append(Target("registry", "harbor", HARBOR_NAMESPACE, "ServiceMonitor", HARBOR_LABELS, HARBOR_METRICS_PORT,
-                            endpoint={"port": HARBOR_METRICS_PORT_NAME}))
-    if services.backup.enabled:
-        found.append(Target("backup", "velero", VELERO_NAMESPACE, "PodMonitor", VELERO_LABELS, VELERO_METRICS_PORT))
-    return found
+    """Every monitor the stack's enabled shared services need, for the teams' instances: each
+    service's own (its part's `targets`, in components/services/<service>.py)."""
+    return [target for part in PARTS if getattr(services, part.service).enabled for target in part.targets(services, teams)]
 
 
 def relabelings(target: Target) -> list[dict[str, str]]:
@@ -268,8 +119,8 @@ class Monitors(pulumi.ComponentResource):
         super().__init__("platform:observability:Monitors", name, None, opts)
         labels = kubernetes_labels(args.identity, "monitoring")
         components = {
-            service: next((component for component in args.service_components if isinstance(component, kind)), None)
-            for service, kind in SERVICE_COMPONENTS.items()
+            part.service: next((component for component in args.service_components if isinstance(component, part.component)), None)
+            for part in PARTS
         }
         self.monitors, self.policies, self.summary = {}, {}, {}
         for target in targets(args.services, args.teams):

@@ -8,7 +8,7 @@ its section of docs/runbooks/alerts.md (the anchor is the alert name lower-cased
 |----------------|-------------------------------------------------------------------------------|
 | nodes          | NodeNotReady, NodeFilesystemAlmostFull (> 80%)                                |
 | workloads      | PodCrashLooping, PersistentVolumeClaimAlmostFull (> 80%), TeamQuotaAlmostExhausted (> 90%, every team) |
-| <service>      | <Service>MetricsDown for each enabled shared service, plus its own:           |
+| <service>      | <Title>MetricsDown for each monitored shared service, plus its part's own `alerts`: |
 |                | ingress: IngressHighServerErrorRate; certificates: CertificateExpiringSoon (< 14 days), CertificateNotReady; |
 |                | postgres: PostgresReplicationLag, PostgresDown; redis: RedisDown;             |
 |                | rabbitmq: RabbitMQQueueGrowing; kafka: KafkaUnderReplicatedPartitions;        |
@@ -26,7 +26,6 @@ label the monitors add (monitors.py), so an alert cannot pick up another workloa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -35,74 +34,27 @@ from stacks.model.services import Services
 from stacks.model.site import Site
 from stacks.model.teams import Team
 
+from ..kit.parts import SERVICE_LABEL, Alert, ServicePart
 from ..labels import StackIdentity, kubernetes_labels
+from ..services.parts import PARTS
 from .common import MONITORING_NAMESPACE, SITE_LABEL
-from .monitors import INSTANCE_LABEL, MONITORING_API, SERVICE_LABEL, targets
+from .monitors import MONITORING_API
 
-# Where each alert's runbook is: the repository's docs, relative to its root (the repository's
-# web address differs per installation); `<RUNBOOK_BASE>#<alert name lower-cased>`.
-RUNBOOK_BASE = "docs/runbooks/alerts.md"
-
-# Thresholds (issue 6).
+# Thresholds of the platform's own alerts (issue 6); each service's are in its module.
 FILESYSTEM_FULL_RATIO = 0.80
 VOLUME_FULL_RATIO = 0.80
 QUOTA_USED_RATIO = 0.90
-CERTIFICATE_MIN_DAYS = 14
-BACKUP_MAX_AGE_HOURS = 26
-# A replica this far behind its primary's WAL (bytes: four 16 MiB segments) is lagging.
-REPLICATION_LAG_BYTES = 64 * 1024 * 1024
-# Ready messages a RabbitMQ cluster holds before a steady rise is worth a look.
-QUEUE_READY_MESSAGES = 1000
-INGRESS_ERROR_RATIO = 0.05
 TEAM_QUOTA_NAME = "team-quota"  # the ResourceQuota every team namespace has (components/access/team.py)
-BACKUP_SCHEDULE = "daily"  # the Velero Schedule (components/services/backup.py)
 # File systems that are not the node's disks.
 PSEUDO_FILESYSTEMS = "tmpfs|overlay|squashfs|ramfs|nsfs|fuse.lxcfs"
-
-SERVICE_TITLES = {
-    "ingress": "Ingress",
-    "cert_manager": "CertManager",
-    "postgres": "Postgres",
-    "redis": "Redis",
-    "rabbitmq": "RabbitMQ",
-    "kafka": "Kafka",
-    "registry": "Harbor",
-    "backup": "Velero",
-}
-
-
-@dataclass(frozen=True)
-class Alert:
-    name: str
-    expr: str
-    severity: str  # critical | warning
-    service: str  # a shared service (the `services` config key) or `platform`
-    summary: str
-    description: str
-    for_: str | None = None
-
-    def rule(self) -> dict[str, Any]:
-        rule: dict[str, Any] = {
-            "alert": self.name,
-            "expr": self.expr,
-            "labels": {"severity": self.severity, "service": self.service},
-            "annotations": {"summary": self.summary, "description": self.description, "runbook_url": runbook_url(self.name)},
-        }
-        if self.for_:
-            rule["for"] = self.for_
-        return rule
-
-
-def runbook_url(alert: str) -> str:
-    return f"{RUNBOOK_BASE}#{alert.lower()}"
 
 
 def _selector(service: str) -> str:
     return f'{SERVICE_LABEL}="{service}"'
 
 
-def _metrics_down(service: str) -> Alert:
-    title = SERVICE_TITLES[service]
+def _metrics_down(part: ServicePart) -> Alert:
+    service, title = part.service, part.title
     return Alert(
         f"{title}MetricsDown",
         f"(up{{{_selector(service)}}} == 0) or absent(up{{{_selector(service)}}})",
@@ -186,144 +138,13 @@ def workload_alerts(teams: list[Team]) -> list[Alert]:
 
 
 def service_alerts(services: Services, teams: list[Team]) -> dict[str, list[Alert]]:
-    """The alerts of every shared service that has monitors on this stack."""
-    monitored = {target.service for target in targets(services, teams)}
-    by_service: dict[str, list[Alert]] = {}
-    specific: dict[str, list[Alert]] = {
-        "ingress": [
-            Alert(
-                "IngressHighServerErrorRate",
-                f'sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests{{status=~"5.."}}[5m])) '
-                f"/ sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests[5m])) > {INGRESS_ERROR_RATIO}",
-                "warning",
-                "ingress",
-                "Ingress {{ $labels.exported_namespace }}/{{ $labels.ingress }} answers over 5% of requests with 5xx",
-                "{{ $value | humanizePercentage }} of the requests through the ingress controller fail with a server error.",
-                "10m",
-            )
-        ],
-        "cert_manager": [
-            Alert(
-                "CertificateExpiringSoon",
-                f"certmanager_certificate_expiration_timestamp_seconds - time() < {CERTIFICATE_MIN_DAYS} * 86400",
-                "warning",
-                "cert_manager",
-                "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in under 14 days",
-                "cert-manager renews well before this; a certificate this close to expiry means renewal is failing.",
-                "1h",
-            ),
-            Alert(
-                "CertificateNotReady",
-                'certmanager_certificate_ready_status{condition="False"} == 1',
-                "warning",
-                "cert_manager",
-                "Certificate {{ $labels.namespace }}/{{ $labels.name }} is not Ready",
-                "cert-manager cannot issue or renew the certificate.",
-                "30m",
-            ),
-        ],
-        "postgres": [
-            Alert(
-                "PostgresReplicationLag",
-                f"max by (namespace, {INSTANCE_LABEL}) (patroni_xlog_location) - on (namespace, {INSTANCE_LABEL}) group_right () "
-                f"(patroni_xlog_replayed_location and on (namespace, pod) (patroni_replica == 1)) > {REPLICATION_LAG_BYTES}",
-                "warning",
-                "postgres",
-                "Replica {{ $labels.pod }} of {{ $labels." + INSTANCE_LABEL + " }} lags its leader",
-                "The replica has replayed {{ $value | humanize1024 }}B less WAL than the leader has written; a failover now loses or "
-                "delays that much.",
-                "10m",
-            ),
-            Alert(
-                "PostgresDown",
-                "patroni_postgres_running == 0",
-                "critical",
-                "postgres",
-                "PostgreSQL is not running in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }})",
-                "Patroni reports its PostgreSQL stopped for 5 minutes.",
-                "5m",
-            ),
-        ],
-        "redis": [
-            Alert(
-                "RedisDown",
-                "redis_up == 0",
-                "critical",
-                "redis",
-                "Redis in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }}) is down",
-                "The exporter beside Redis cannot reach it.",
-                "5m",
-            )
-        ],
-        "rabbitmq": [
-            Alert(
-                "RabbitMQQueueGrowing",
-                f"sum by (namespace, {INSTANCE_LABEL}) (rabbitmq_queue_messages_ready) > {QUEUE_READY_MESSAGES} "
-                f"and sum by (namespace, {INSTANCE_LABEL}) (delta(rabbitmq_queue_messages_ready[30m])) > 0",
-                "warning",
-                "rabbitmq",
-                "Messages pile up in {{ $labels." + INSTANCE_LABEL + " }}",
-                "{{ $value }} messages are ready and the backlog has grown for 30 minutes: consumers are slower than producers, or "
-                "stopped.",
-                "30m",
-            )
-        ],
-        "kafka": [
-            Alert(
-                "KafkaUnderReplicatedPartitions",
-                "sum by (namespace, pod) (kafka_server_replicamanager_underreplicatedpartitions) > 0",
-                "warning",
-                "kafka",
-                "Broker {{ $labels.pod }} has under-replicated partitions",
-                "{{ $value }} partitions led by this broker have fewer in-sync replicas than configured; another broker loss can lose "
-                "data or availability.",
-                "10m",
-            )
-        ],
-        "registry": [
-            Alert(
-                "HarborComponentDown",
-                "harbor_up == 0",
-                "critical",
-                "registry",
-                "Harbor {{ $labels.component }} is down",
-                "The Harbor exporter reports the component unhealthy; pulls through the registry or its proxy cache may fail.",
-                "10m",
-            )
-        ],
-        "backup": [
-            Alert(
-                "VeleroBackupMissing",
-                f'time() - velero_backup_last_successful_timestamp{{schedule="{BACKUP_SCHEDULE}"}} > {BACKUP_MAX_AGE_HOURS} * 3600',
-                "critical",
-                "backup",
-                "No successful backup for over 26 hours",
-                "The last successful `daily` backup is older than 26 hours: the cluster cannot be restored to yesterday.",
-                "5m",
-            ),
-            Alert(
-                "VeleroBackupNeverSucceeded",
-                f'absent(velero_backup_last_successful_timestamp{{schedule="{BACKUP_SCHEDULE}"}})',
-                "critical",
-                "backup",
-                "The daily backup has never succeeded",
-                "Velero has recorded no successful `daily` backup for 26 hours.",
-                f"{BACKUP_MAX_AGE_HOURS}h",
-            ),
-            Alert(
-                "VeleroBackupFailed",
-                f'increase(velero_backup_failure_total{{schedule="{BACKUP_SCHEDULE}"}}[1h]) > 0',
-                "warning",
-                "backup",
-                "A daily backup failed",
-                "Velero marked a `daily` backup Failed in the last hour.",
-            ),
-        ],
+    """The alerts of every shared service that has monitors on this stack: `<title>MetricsDown`,
+    then the service's own (its part's `alerts`, in components/services/<service>.py)."""
+    return {
+        part.service: [_metrics_down(part), *part.alerts]
+        for part in PARTS
+        if getattr(services, part.service).enabled and part.targets(services, teams)
     }
-    for service in SERVICE_TITLES:
-        if service in monitored:
-            by_service[service] = [_metrics_down(service), *specific[service]]
-    return by_service
 
 
 def site_alerts(args: AlertRulesArgs) -> list[Alert]:

@@ -33,17 +33,21 @@ import pulumi_kubernetes as k8s
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.services import Backup as BackupSettings
+from stacks.model.services import Services
+from stacks.model.teams import Team
 from stacks.sites import StandbySource
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import KUBE_API_PORTS, allow_egress_outside_the_cluster
+from ..kit.parts import Alert, ServicePart, Target
 from ..kit.security import RESTRICTED_CONTAINER
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
 
 NAMESPACE = "velero"
+SCHEDULE = "daily"  # the name of the one Velero Schedule (its cron: services.backup.schedule)
 VELERO_API = "velero.io/v1"
 SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
 DEFAULT_LOCATION = "default"
@@ -213,7 +217,7 @@ class Backup(pulumi.ComponentResource):
             f"{name}-daily",
             api_version=VELERO_API,
             kind="Schedule",
-            metadata={"name": "daily", "namespace": NAMESPACE, "labels": labels},
+            metadata={"name": SCHEDULE, "namespace": NAMESPACE, "labels": labels},
             spec={
                 "schedule": backup.schedule,
                 "useOwnerReferencesInBackup": False,
@@ -226,7 +230,7 @@ class Backup(pulumi.ComponentResource):
                     "snapshotVolumes": True,
                     "defaultVolumesToFsBackup": False,
                     "snapshotMoveData": False,
-                    "metadata": {"labels": {f"{LABEL_PREFIX}/schedule": "daily"}},
+                    "metadata": {"labels": {f"{LABEL_PREFIX}/schedule": SCHEDULE}},
                 },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*crd_sources, self.location]),
@@ -283,3 +287,54 @@ class Backup(pulumi.ComponentResource):
             },
             opts=opts,
         )
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+METRICS_PORT = 8085  # Velero `metrics.port` (`http-monitoring`)
+SERVER_LABELS = {"app.kubernetes.io/name": "velero"}
+BACKUP_MAX_AGE_HOURS = 26  # since the last successful `daily` backup, for VeleroBackupMissing
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    return [Target("backup", "velero", NAMESPACE, "PodMonitor", SERVER_LABELS, METRICS_PORT)]
+
+
+PART = ServicePart(
+    service="backup",
+    component=Backup,
+    title="Velero",
+    label="Velero backups",
+    holds_data=False,
+    health=("velero", NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "VeleroBackupMissing",
+            f'time() - velero_backup_last_successful_timestamp{{schedule="{SCHEDULE}"}} > {BACKUP_MAX_AGE_HOURS} * 3600',
+            "critical",
+            "backup",
+            "No successful backup for over 26 hours",
+            "The last successful `daily` backup is older than 26 hours: the cluster cannot be restored to yesterday.",
+            "5m",
+        ),
+        Alert(
+            "VeleroBackupNeverSucceeded",
+            f'absent(velero_backup_last_successful_timestamp{{schedule="{SCHEDULE}"}})',
+            "critical",
+            "backup",
+            "The daily backup has never succeeded",
+            "Velero has recorded no successful `daily` backup for 26 hours.",
+            f"{BACKUP_MAX_AGE_HOURS}h",
+        ),
+        Alert(
+            "VeleroBackupFailed",
+            f'increase(velero_backup_failure_total{{schedule="{SCHEDULE}"}}[1h]) > 0',
+            "warning",
+            "backup",
+            "A daily backup failed",
+            "Velero marked a `daily` backup Failed in the last hour.",
+        ),
+    ),
+    object_storage="backups",
+)

@@ -13,6 +13,8 @@ from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.services import AcmeIssuer, InternalCaIssuer
 from stacks.model.services import CertManager as CertManagerSettings
+from stacks.model.services import Services
+from stacks.model.teams import Team
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
@@ -20,6 +22,7 @@ from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import ANYWHERE, tcp
 from ..kit.options import after
+from ..kit.parts import Alert, ServicePart, Target
 from ..kit.security import resources, restricted_container, restricted_pod
 
 CONTROLLER_SIZE = ("100m", "256Mi")
@@ -181,3 +184,47 @@ class CertManager(pulumi.ComponentResource):
             opts=on_crds if isinstance(issuer, AcmeIssuer) else after(on_crds, root),
         )
         self.register_outputs({"issuer": catalogue.CLUSTER_ISSUER, "internalIssuer": catalogue.INTERNAL_ISSUER})
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+METRICS_PORT = 9402  # the controller's `http-metrics`
+CONTROLLER_LABELS = {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"}
+CERTIFICATE_MIN_DAYS = 14  # before expiry, for CertificateExpiringSoon
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    return [
+        Target("cert_manager", "cert-manager-controller", catalogue.CERT_MANAGER_NAMESPACE, "PodMonitor", CONTROLLER_LABELS, METRICS_PORT)
+    ]
+
+
+PART = ServicePart(
+    service="cert_manager",
+    component=CertManager,
+    title="CertManager",
+    label="cert-manager",
+    holds_data=False,
+    health=("cert-manager", catalogue.CERT_MANAGER_NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "CertificateExpiringSoon",
+            f"certmanager_certificate_expiration_timestamp_seconds - time() < {CERTIFICATE_MIN_DAYS} * 86400",
+            "warning",
+            "cert_manager",
+            "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in under 14 days",
+            "cert-manager renews well before this; a certificate this close to expiry means renewal is failing.",
+            "1h",
+        ),
+        Alert(
+            "CertificateNotReady",
+            'certmanager_certificate_ready_status{condition="False"} == 1',
+            "warning",
+            "cert_manager",
+            "Certificate {{ $labels.namespace }}/{{ $labels.name }} is not Ready",
+            "cert-manager cannot issue or renew the certificate.",
+            "30m",
+        ),
+    ),
+)

@@ -11,12 +11,15 @@ import pulumi_kubernetes as k8s
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.services import Ingress as IngressSettings
+from stacks.model.services import Services
+from stacks.model.teams import Team
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import ANYWHERE, tcp
 from ..kit.options import after
+from ..kit.parts import Alert, ServicePart, Target
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
 
@@ -143,3 +146,37 @@ class Ingress(pulumi.ComponentResource):
             after(child, self.namespace),
         )
         self.register_outputs({"namespace": catalogue.INGRESS_NAMESPACE})
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+METRICS_PORT = 10254  # the chart's `controller.metrics.port`
+CONTROLLER_LABELS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+ERROR_RATIO = 0.05  # of requests answered with a 5xx before IngressHighServerErrorRate
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    return [Target("ingress", "ingress-nginx-controller", catalogue.INGRESS_NAMESPACE, "PodMonitor", CONTROLLER_LABELS, METRICS_PORT)]
+
+
+PART = ServicePart(
+    service="ingress",
+    component=Ingress,
+    title="Ingress",
+    label="ingress-nginx",
+    holds_data=False,
+    health=("ingress-nginx", catalogue.INGRESS_NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "IngressHighServerErrorRate",
+            f'sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests{{status=~"5.."}}[5m])) '
+            f"/ sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests[5m])) > {ERROR_RATIO}",
+            "warning",
+            "ingress",
+            "Ingress {{ $labels.exported_namespace }}/{{ $labels.ingress }} answers over 5% of requests with 5xx",
+            "{{ $value | humanizePercentage }} of the requests through the ingress controller fail with a server error.",
+            "10m",
+        ),
+    ),
+)

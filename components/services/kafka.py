@@ -11,14 +11,16 @@ import pulumi_kubernetes as k8s
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.services import Kafka as KafkaSettings
+from stacks.model.services import Services
 from stacks.model.teams import Team
-from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES
+from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES, Endpoint
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import namespace_selector
 from ..kit.options import after
+from ..kit.parts import Alert, ConnectionSettings, ServicePart, Target, env_secret, env_value
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -294,3 +296,59 @@ class Kafka(pulumi.ComponentResource):
                     opts=after(on_crds, self.cluster),
                 )
         self.register_outputs({"cluster": cluster_name, "topics": sorted(self.topics)})
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+METRICS_PORT = 9404  # Strimzi's JMX exporter (`tcp-prometheus`)
+NODE_POOL_VOLUMES = (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class"))
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    """Every broker and controller pod of the one cluster."""
+    cluster = catalogue.KAFKA_CLUSTER
+    return [Target("kafka", f"{cluster}-kafka", catalogue.KAFKA_NAMESPACE, "PodMonitor", KAFKA.endpoint("").pod_labels, METRICS_PORT)]
+
+
+def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:
+    """The cluster's only listener is TLS (above)."""
+    env = [env_value(f"{prefix}_BOOTSTRAP_SERVERS", endpoint.address), env_value(f"{prefix}_SECURITY_PROTOCOL", "SSL")]
+    if settings.kafka_ca:
+        # The CA the listener's certificate chains to, as a PEM string: librdkafka's
+        # `ssl.ca.pem`, Java's `ssl.truststore.type=PEM` + `ssl.truststore.certificates`.
+        env.append(env_secret(f"{prefix}_SSL_CA_PEM", KAFKA_CLIENT_SECRET, "ca.crt"))
+    return env
+
+
+PART = ServicePart(
+    service="kafka",
+    component=Kafka,
+    title="Kafka",
+    label="Kafka",
+    holds_data=True,
+    health=("kafka", catalogue.KAFKA_NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "KafkaUnderReplicatedPartitions",
+            "sum by (namespace, pod) (kafka_server_replicamanager_underreplicatedpartitions) > 0",
+            "warning",
+            "kafka",
+            "Broker {{ $labels.pod }} has under-replicated partitions",
+            "{{ $value }} partitions led by this broker have fewer in-sync replicas than configured; another broker loss can lose "
+            "data or availability.",
+            "10m",
+        ),
+    ),
+    client_env=client_env,
+    # Strimzi 1.x serves only v1 (stacks/catalogue.py KAFKA_API); in KRaft the node pools own the brokers' volumes.
+    volume_claims={
+        "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool": NODE_POOL_VOLUMES,
+        "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": NODE_POOL_VOLUMES,
+    },
+    stateful_types=(
+        "kubernetes:kafka.strimzi.io/v1beta2:Kafka",
+        "kubernetes:kafka.strimzi.io/v1:Kafka",
+        "kubernetes:kafka.strimzi.io/v1:KafkaNodePool",
+    ),
+)

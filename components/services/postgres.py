@@ -12,8 +12,9 @@ from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.base import quantity_value
 from stacks.model.services import Postgres as PostgresSettings
+from stacks.model.services import Services
 from stacks.model.teams import Database, Team, database_pods, database_storage_gi
-from stacks.shared_services import SHARED_SERVICES, postgres_cluster_name, postgres_namespace
+from stacks.shared_services import SHARED_SERVICES, Endpoint, postgres_cluster_name, postgres_namespace
 from stacks.sites import StandbySource
 
 from ..access import rbac
@@ -22,6 +23,7 @@ from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import HardenedNamespace, ServiceNamespace
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, tcp
 from ..kit.options import after
+from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, env_secret, env_value
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -495,3 +497,88 @@ class PostgresOperator(pulumi.ComponentResource):
                 )
                 self.clusters[cluster.cluster_name] = cluster
         self.register_outputs({"clusters": sorted(self.clusters)})
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+# A replica this far behind its primary's WAL (bytes: four 16 MiB segments) is lagging.
+REPLICATION_LAG_BYTES = 64 * 1024 * 1024
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    """Patroni's REST API in every Spilo pod of every cluster the teams declare."""
+    return [
+        Target(
+            "postgres",
+            f"{postgres_cluster_name(team.name, database.name)}-patroni",
+            postgres_namespace(team.name),
+            "PodMonitor",
+            POSTGRES.endpoint(team.name, database.name).pod_labels,
+            PATRONI_PORT,
+            f"{team.name}/{database.name}",
+            team.name,
+        )
+        for team in teams
+        for database in team.databases
+    ]
+
+
+def dashboard_instances(team: Team) -> list[InstanceRow]:
+    """Zalando names a cluster's StatefulSet after the cluster."""
+    return [(f"postgres {db.name}", postgres_namespace(team.name), postgres_cluster_name(team.name, db.name)) for db in team.databases]
+
+
+def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:
+    """The owner role's Secret (the endpoint's) holds `username` and `password`."""
+    assert endpoint.secret is not None
+    return [
+        env_value(f"{prefix}_HOST", endpoint.host),
+        env_value(f"{prefix}_PORT", endpoint.port),
+        env_value(f"{prefix}_DATABASE", DATABASE),
+        env_secret(f"{prefix}_USERNAME", endpoint.secret, "username"),
+        env_secret(f"{prefix}_PASSWORD", endpoint.secret, "password"),
+    ]
+
+
+PART = ServicePart(
+    service="postgres",
+    component=PostgresOperator,
+    title="Postgres",
+    label="PostgreSQL",
+    holds_data=True,
+    health=("postgres-operator", catalogue.POSTGRES_OPERATOR_NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "PostgresReplicationLag",
+            f"max by (namespace, {INSTANCE_LABEL}) (patroni_xlog_location) - on (namespace, {INSTANCE_LABEL}) group_right () "
+            f"(patroni_xlog_replayed_location and on (namespace, pod) (patroni_replica == 1)) > {REPLICATION_LAG_BYTES}",
+            "warning",
+            "postgres",
+            "Replica {{ $labels.pod }} of {{ $labels." + INSTANCE_LABEL + " }} lags its leader",
+            "The replica has replayed {{ $value | humanize1024 }}B less WAL than the leader has written; a failover now loses or "
+            "delays that much.",
+            "10m",
+        ),
+        Alert(
+            "PostgresDown",
+            "patroni_postgres_running == 0",
+            "critical",
+            "postgres",
+            "PostgreSQL is not running in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }})",
+            "Patroni reports its PostgreSQL stopped for 5 minutes.",
+            "5m",
+        ),
+    ),
+    instances=dashboard_instances,
+    client_env=client_env,
+    volume_claims={
+        "kubernetes:acid.zalan.do/v1:postgresql": (
+            ("spec", "volume", "size"),
+            ("spec", "numberOfInstances"),
+            ("spec", "volume", "storageClass"),
+        ),
+    },
+    stateful_types=("kubernetes:acid.zalan.do/v1:postgresql",),
+    object_storage="WAL archive",
+)

@@ -10,14 +10,17 @@ import pulumi_kubernetes as k8s
 
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
+from stacks.model.services import CertManager as CertManagerSettings
 from stacks.model.services import RabbitMQ as RabbitMQSettings
+from stacks.model.services import Services
 from stacks.model.teams import Queue, Team
-from stacks.shared_services import SHARED_SERVICES
+from stacks.shared_services import SHARED_SERVICES, Endpoint
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
+from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, env_secret, env_value
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -185,3 +188,97 @@ class RabbitMQOperator(pulumi.ComponentResource):
                     after(child, self.chart, args.issuer, args.team_namespaces.get(team.name)),
                 )
         self.register_outputs({"clusters": sorted(self.clusters)})
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+PROMETHEUS_TLS_PORT = 15691  # rabbitmq_prometheus over TLS (`prometheus-tls`)
+PROMETHEUS_PORT = 15692  # rabbitmq_prometheus in clear (`prometheus`)
+# Ready messages a RabbitMQ cluster holds before a steady rise is worth a look.
+QUEUE_READY_MESSAGES = 1000
+
+
+def metrics_endpoint(cert_manager: CertManagerSettings, team: str, queue: str) -> tuple[int, dict[str, Any]]:
+    """With cert-manager the cluster serves only TLS listeners (above), metrics included: Prometheus
+    verifies the certificate against the platform CA in the cluster's own TLS Secret and the Service
+    name the certificate is issued for. An ACME issuer's chain is publicly trusted, so the system
+    roots verify it and no CA is named."""
+    if not cert_manager.enabled:
+        return PROMETHEUS_PORT, {}
+    tls: dict[str, Any] = {"serverName": f"{queue}.{team}.svc"}
+    if cert_manager.issuer.kind != "acme":
+        tls["ca"] = {"secret": {"name": f"{queue}-tls", "key": "ca.crt"}}
+    return PROMETHEUS_TLS_PORT, {"scheme": "https", "tlsConfig": tls}
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    """rabbitmq_prometheus in every pod of every cluster the teams declare."""
+    found = []
+    for team in teams:
+        for queue in team.queues:
+            port, endpoint = metrics_endpoint(services.cert_manager, team.name, queue.name)
+            pods = RABBITMQ.endpoint(team.name, queue.name).pod_labels
+            found.append(
+                Target(
+                    "rabbitmq",
+                    f"{queue.name}-rabbitmq",
+                    team.name,
+                    "PodMonitor",
+                    pods,
+                    port,
+                    f"{team.name}/{queue.name}",
+                    team.name,
+                    endpoint,
+                )
+            )
+    return found
+
+
+def dashboard_instances(team: Team) -> list[InstanceRow]:
+    """The operator names a cluster's StatefulSet `<name>-server`."""
+    return [(f"rabbitmq {queue.name}", team.name, f"{queue.name}-server") for queue in team.queues]
+
+
+def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:
+    """The operator's `<cluster>-default-user` Secret (the endpoint's) holds `username` and `password`."""
+    assert endpoint.secret is not None
+    return [
+        env_value(f"{prefix}_HOST", endpoint.host),
+        env_value(f"{prefix}_PORT", endpoint.port),
+        env_secret(f"{prefix}_USERNAME", endpoint.secret, "username"),
+        env_secret(f"{prefix}_PASSWORD", endpoint.secret, "password"),
+    ]
+
+
+PART = ServicePart(
+    service="rabbitmq",
+    component=RabbitMQOperator,
+    title="RabbitMQ",
+    label="RabbitMQ",
+    holds_data=True,
+    health=("rabbitmq-operator", catalogue.RABBITMQ_OPERATOR_NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "RabbitMQQueueGrowing",
+            f"sum by (namespace, {INSTANCE_LABEL}) (rabbitmq_queue_messages_ready) > {QUEUE_READY_MESSAGES} "
+            f"and sum by (namespace, {INSTANCE_LABEL}) (delta(rabbitmq_queue_messages_ready[30m])) > 0",
+            "warning",
+            "rabbitmq",
+            "Messages pile up in {{ $labels." + INSTANCE_LABEL + " }}",
+            "{{ $value }} messages are ready and the backlog has grown for 30 minutes: consumers are slower than producers, or "
+            "stopped.",
+            "30m",
+        ),
+    ),
+    instances=dashboard_instances,
+    client_env=client_env,
+    volume_claims={
+        "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": (
+            ("spec", "persistence", "storage"),
+            ("spec", "replicas"),
+            ("spec", "persistence", "storageClassName"),
+        ),
+    },
+    stateful_types=("kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster",),
+)

@@ -12,13 +12,15 @@ import pulumi_random as random
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.services import Redis as RedisSettings
+from stacks.model.services import Services
 from stacks.model.teams import Cache, Team
-from stacks.shared_services import SHARED_SERVICES
+from stacks.shared_services import SHARED_SERVICES, Endpoint
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
+from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, env_secret, env_value
 from ..kit.placement import database_node_selector, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -197,3 +199,81 @@ class RedisOperator(pulumi.ComponentResource):
                     f"redis-{team.name}-{cache.name}", cache_args, after(child, self.chart, args.team_namespaces.get(team.name)),
                 )
         self.register_outputs({"caches": sorted(self.caches)})
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+EXPORTER_PORT = 9121  # the redis_exporter sidecar beside every Redis
+REDIS_ROLE_LABEL = ("app.kubernetes.io/component", "redis")  # Spotahome: Redis pods, not Sentinels
+# The master group name the Spotahome operator configures in its Sentinels (clients ask the
+# Sentinels for the master of this group).
+MASTER_NAME = "mymaster"
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    """The exporter beside each Redis (not the Sentinels) of every failover the teams declare."""
+    key, value = REDIS_ROLE_LABEL
+    return [
+        Target(
+            "redis",
+            f"{cache.name}-redis",
+            team.name,
+            "PodMonitor",
+            {**REDIS.endpoint(team.name, cache.name).pod_labels, key: value},
+            EXPORTER_PORT,
+            f"{team.name}/{cache.name}",
+            team.name,
+        )
+        for team in teams
+        for cache in team.caches
+    ]
+
+
+def dashboard_instances(team: Team) -> list[InstanceRow]:
+    """Spotahome names a failover's Redis StatefulSet `rfr-<name>`."""
+    return [(f"redis {cache.name}", team.name, f"rfr-{cache.name}") for cache in team.caches]
+
+
+def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:
+    """Clients ask the Sentinels for the master; the auth Secret (made above) holds `password`,
+    Redis has no user names."""
+    env = [
+        env_value(f"{prefix}_SENTINEL_HOST", endpoint.host),
+        env_value(f"{prefix}_SENTINEL_PORT", endpoint.port),
+        env_value(f"{prefix}_MASTER_NAME", MASTER_NAME),
+    ]
+    if settings.redis_password and endpoint.secret is not None:
+        env.append(env_secret(f"{prefix}_PASSWORD", endpoint.secret, "password"))
+    return env
+
+
+PART = ServicePart(
+    service="redis",
+    component=RedisOperator,
+    title="Redis",
+    label="Redis",
+    holds_data=True,
+    health=("redis-operator", catalogue.REDIS_OPERATOR_NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "RedisDown",
+            "redis_up == 0",
+            "critical",
+            "redis",
+            "Redis in {{ $labels.pod }} ({{ $labels." + INSTANCE_LABEL + " }}) is down",
+            "The exporter beside Redis cannot reach it.",
+            "5m",
+        ),
+    ),
+    instances=dashboard_instances,
+    client_env=client_env,
+    volume_claims={
+        "kubernetes:databases.spotahome.com/v1:RedisFailover": (
+            ("spec", "redis", "storage", "persistentVolumeClaim", "spec", "resources", "requests", "storage"),
+            ("spec", "redis", "replicas"),
+            ("spec", "redis", "storage", "persistentVolumeClaim", "spec", "storageClassName"),
+        ),
+    },
+    stateful_types=("kubernetes:databases.spotahome.com/v1:RedisFailover",),
+)

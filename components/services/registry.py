@@ -34,11 +34,14 @@ import pulumi_tls as tls
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
 from stacks.model.services import Registry as RegistrySettings
+from stacks.model.services import Services
+from stacks.model.teams import Team
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import allow_egress_outside_the_cluster, namespace_selector
+from ..kit.parts import Alert, ServicePart, Target
 from ..labels import StackIdentity, kubernetes_labels
 from ..storage import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, ObjectStorage, StorageAccess
 
@@ -344,3 +347,39 @@ class Registry(pulumi.ComponentResource):
             # ServiceMonitor of components/observability/monitors.py (the chart's own stays off).
             "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}},
         }
+
+
+# --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
+
+METRICS_PORT = 8001  # the chart's `metrics.{core,registry,jobservice,exporter}.port`
+METRICS_PORT_NAME = "http-metrics"  # the chart's Service port name without internal TLS
+CHART_LABELS = {"app": "harbor"}
+
+
+def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    """Harbor's core, registry, jobservice and exporter each serve metrics behind a Service port
+    named `http-metrics`; one ServiceMonitor over the chart's Services finds them all."""
+    return [Target("registry", "harbor", NAMESPACE, "ServiceMonitor", CHART_LABELS, METRICS_PORT, endpoint={"port": METRICS_PORT_NAME})]
+
+
+PART = ServicePart(
+    service="registry",
+    component=Registry,
+    title="Harbor",
+    label="Harbor registry",
+    holds_data=True,
+    health=("harbor", NAMESPACE),
+    targets=monitor_targets,
+    alerts=(
+        Alert(
+            "HarborComponentDown",
+            "harbor_up == 0",
+            "critical",
+            "registry",
+            "Harbor {{ $labels.component }} is down",
+            "The Harbor exporter reports the component unhealthy; pulls through the registry or its proxy cache may fail.",
+            "10m",
+        ),
+    ),
+    object_storage="images",
+)

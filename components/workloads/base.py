@@ -12,7 +12,8 @@ from stacks.model.workloads import Api, ScheduledJob, Worker
 from stacks.shared_services import SHARED_SERVICES
 
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
-from .connections import ConnectionSettings, connection_env
+from ..kit.parts import ConnectionSettings
+from .connections import connection_env
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from components.services.parts import PARTS
 from policies.rules.cost import AGENT_POOL, MANAGED_CLUSTER, cost_facts
 
 from ..loader import STACKS_DIR
@@ -52,27 +53,9 @@ USAGE_BASED = {
     "azure-native:monitor:DiagnosticSetting": "billed as the logs its workspace ingests",
 }
 
-#: Operator custom resources that claim volumes: (type, where the size is, where the count is, storage class).
-_CLAIMING_RESOURCES = {
-    "kubernetes:acid.zalan.do/v1:postgresql": (
-        ("spec", "volume", "size"),
-        ("spec", "numberOfInstances"),
-        ("spec", "volume", "storageClass"),
-    ),
-    "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster": (
-        ("spec", "persistence", "storage"),
-        ("spec", "replicas"),
-        ("spec", "persistence", "storageClassName"),
-    ),
-    "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
-    # Strimzi 1.x serves only v1 (stacks/catalogue.py KAFKA_API).
-    "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": (("spec", "storage", "size"), ("spec", "replicas"), ("spec", "storage", "class")),
-    "kubernetes:databases.spotahome.com/v1:RedisFailover": (
-        ("spec", "redis", "storage", "persistentVolumeClaim", "spec", "resources", "requests", "storage"),
-        ("spec", "redis", "replicas"),
-        ("spec", "redis", "storage", "persistentVolumeClaim", "spec", "storageClassName"),
-    ),
-}
+#: Operator custom resources that claim volumes: type -> (where the size is, where the count is,
+#: storage class), as each shared service's part declares them (components/services/parts.py).
+_CLAIMING_RESOURCES = {kind: paths for part in PARTS for kind, paths in part.volume_claims.items()}
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 #: Charts whose values claim volumes: chart name -> (what, where the size is, where the count is (None: one), storage class).

@@ -16,30 +16,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from components.services.parts import PARTS
+
 from ..model import Aks, Existing, Rancher, Render, StackConfig
 from ..shared_services import SHARED_SERVICES
 
-#: Service config keys in drawing order, with their label and whether they hold data (drawn as a cylinder).
-SERVICES = (
-    ("ingress", "ingress-nginx", False),
-    ("cert_manager", "cert-manager", False),
-    ("postgres", "PostgreSQL", True),
-    ("redis", "Redis", True),
-    ("rabbitmq", "RabbitMQ", True),
-    ("kafka", "Kafka", True),
-    ("registry", "Harbor registry", True),
-    ("backup", "Velero backups", False),
+#: Service config keys in drawing order, with their label and whether they hold data (drawn as a
+#: cylinder): the shared services' parts (components/services/parts.py), then observability.
+SERVICES = tuple((part.service, part.label, part.holds_data) for part in PARTS) + (
     ("monitoring", "Prometheus + Grafana", False),
     ("logging", "central logs", False),
     ("tracing", "tracing", False),
 )
 #: Services that keep their data (or a copy of it) in object storage.
 _STORES_IN_OBJECT_STORAGE = {
-    "registry": "images",
-    "backup": "backups",
+    **{part.service: part.object_storage for part in PARTS if part.object_storage},
     "logging": "log archive",
     "tracing": "traces",
-    "postgres": "WAL archive",
 }
 _WORKLOAD_LABELS = {"api": "API", "worker": "worker", "scheduled_job": "job"}
 

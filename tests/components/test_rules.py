@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.observability.monitors import MONITORING_API
-from components.observability.rules import RUNBOOK_BASE
+from components.kit.parts import RUNBOOK_BASE
 from stacks.loader import load
 
 STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]

@@ -112,14 +112,12 @@ class Pod:
     """The pod under evaluation: metadata, spec and its containers (None when the container lists
     themselves are unknown)."""
 
-    __slots__ = ("meta", "spec", "containers", "minor", "is_pod")
+    __slots__ = ("meta", "spec", "containers", "minor")
 
-    def __init__(self, meta: dict, spec: dict, minor: int, is_pod: bool = False):
+    def __init__(self, meta: dict, spec: dict, minor: int):
         self.meta = meta
         self.spec = spec
         self.minor = minor
-        #: A Pod object, not a template: the API server defaults it before admission (SetDefaults_Pod).
-        self.is_pod = is_pod
         found: list = []
         for key in kube.CONTAINER_LISTS:
             try:
@@ -247,10 +245,12 @@ def check_host_path_volumes(pod: Pod) -> str | None:
 
 def _host_network_defaults(pod: Pod) -> set[int]:
     """The containers whose unset hostPorts the API server sets to their containerPort before admission: init and
-    regular containers of a Pod (not a template) with hostNetwork (k8s.io/kubernetes v1.37.2
-    pkg/apis/core/v1/defaults.go SetDefaults_Pod, defaultHostNetworkPorts)."""
+    regular containers of a Pod with hostNetwork (k8s.io/kubernetes v1.37.2 pkg/apis/core/v1/defaults.go
+    SetDefaults_Pod, defaultHostNetworkPorts). A template is not defaulted so, but Pod Security enforces on the pods
+    its controller makes from it, and those are: a template is judged as its pods (the control-plane tier found the
+    pack leaving hostPort out for a hostNetwork Deployment whose pods admission refused for it)."""
     try:
-        if not pod.is_pod or flag(pod.spec.get("hostNetwork")) is not True:
+        if flag(pod.spec.get("hostNetwork")) is not True:
             return set()
         return {id(c) for key in ("initContainers", "containers") for c in seq(pod.spec.get(key))}
     except Undecided:
@@ -831,10 +831,10 @@ def checks_for(level: str, minor: int) -> tuple[Check, ...]:
     raise ValueError(f"pod-security level must be `baseline` or `restricted`, not {level!r}")
 
 
-def evaluate_pod(meta: dict, spec: dict, level: str = RESTRICTED, version: str = "latest", is_pod: bool = False) -> list[str]:
-    """Violation messages of one pod (metadata + spec) at a level and policy version; `is_pod` for a Pod object
-    rather than a pod template."""
-    pod = Pod(meta, spec, resolve_version(version), is_pod)
+def evaluate_pod(meta: dict, spec: dict, level: str = RESTRICTED, version: str = "latest") -> list[str]:
+    """Violation messages of one pod (metadata + spec, of a Pod or of the pods a template makes) at a level and
+    policy version."""
+    pod = Pod(meta, spec, resolve_version(version))
     messages = []
     for check in checks_for(level, pod.minor):
         try:
@@ -858,8 +858,7 @@ def pod_security_problems(type_token: str, props: dict, config: dict) -> list[st
     except Undecided:
         return []
     meta, spec = template
-    is_pod = kube.group_kind(type_token) == ("core", "Pod")
-    return evaluate_pod(meta, spec, config.get("level", RESTRICTED), config.get("version", "latest"), is_pod)
+    return evaluate_pod(meta, spec, config.get("level", RESTRICTED), config.get("version", "latest"))
 
 
 POLICY = PolicySpec(

@@ -7,8 +7,11 @@
 //   - the JSON is decoded into the typed object by apimachinery's JSON serializer (case-sensitive, unknown fields
 //     dropped) and defaulted with the API server's own defaulting functions (k8s.io/kubernetes/pkg/apis/.../v1), as
 //     the API server does before admission;
-//   - the pod (or the pod template of a workload) is evaluated with k8s.io/pod-security-admission's checks at each
-//     requested level and version, as the PodSecurity admission plugin does.
+//   - a workload's pod template becomes the Pod its controller makes (metadata and spec copied), defaulted as the API
+//     server defaults that Pod (SetDefaults_Pod: e.g. a hostNetwork container's ports become host ports), since Pod
+//     Security enforces on pods;
+//   - the pod is evaluated with k8s.io/pod-security-admission's checks at each requested level and version, as the
+//     PodSecurity admission plugin does.
 //
 // Usage: psa-oracle [-levels baseline:v1.33,restricted:latest] < documents.yaml > results.jsonl
 //
@@ -28,6 +31,7 @@ import (
 	"os"
 	"strings"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	jsonserializer "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -151,6 +155,11 @@ func evaluate(doc int, chunk []byte, decoder runtime.Decoder, scheme *runtime.Sc
 	meta, spec, err := extractor.ExtractPodSpec(obj)
 	if err != nil || spec == nil {
 		return res
+	}
+	if _, isPod := obj.(*v1.Pod); !isPod {
+		pod := &v1.Pod{ObjectMeta: *meta.DeepCopy(), Spec: *spec.DeepCopy()}
+		scheme.Default(pod)
+		meta, spec = &pod.ObjectMeta, &pod.Spec
 	}
 	res.Verdicts = map[string]verdict{}
 	for _, level := range levels {

@@ -10,6 +10,8 @@ NetworkPolicies are only checked to exist: no CNI runs here, so nothing enforces
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
@@ -17,7 +19,10 @@ import yaml
 
 from cluster_crds import crds_for, custom_resource_kinds
 from cluster_engine import ROOT, ExistingStack, engine_environment
+from cluster_pod_security import MUTATIONS, Pack, admissions, mutated, refusal, workloads
+from stacks.loader import load_stack
 from stacks.tools.inventory import evaluate
+from stacks.tools.policy_config import pack_config
 
 pytestmark = pytest.mark.cluster
 
@@ -84,15 +89,22 @@ def namespaces_of(registrations) -> set[str]:
     return {r.inputs["metadata"]["name"] for r in registrations if r.inputs["kind"] == "Namespace"}
 
 
-def test_every_pod_is_admitted_within_quota_and_runs_on_a_pool_its_tolerations_allow(control_plane, applied):
-    """Pods of the Deployments (the controllers made them: admitted by Pod Security and quota), and of a Job made
-    from each CronJob now, as its schedule would (its pods complete)."""
+@pytest.fixture(scope="module")
+def ran(control_plane, applied):
+    """The stack's pods: the Deployments' (the controllers made them), and a Job's made from each CronJob now, as its
+    schedule would (its pods complete)."""
     _, registrations, _ = applied
     for r in registrations:
         if r.inputs["kind"] == "CronJob":
             name, ns = r.inputs["metadata"]["name"], r.inputs["metadata"]["namespace"]
             control_plane.kubectl("create", "job", f"{name}-now", f"--from=cronjob/{name}", "-n", ns)
             control_plane.kubectl("wait", "--for=condition=Complete", f"job/{name}-now", "-n", ns, "--timeout=60s")
+    return applied
+
+
+def test_every_pod_is_admitted_within_quota_and_runs_on_a_pool_its_tolerations_allow(control_plane, ran):
+    """Pods admitted by Pod Security and quota, Running (or Succeeded) on a node whose taints they tolerate."""
+    _, registrations, _ = ran
     deployments = [r for r in registrations if r.inputs["kind"] == "Deployment"]
     assert deployments
     for r in deployments:
@@ -145,6 +157,69 @@ def test_team_access_follows_the_dev_environment_and_stays_in_the_teams_own_name
     admins = {(s["kind"], s["name"]) for b in control_plane.get("clusterrolebindings")["items"]
               if b["roleRef"]["name"] == "cluster-admin" for s in b.get("subjects") or []}
     assert admins == {("Group", "system:masters"), ("Group", "platform-operators")}
+
+
+def stack_pack(stack) -> Pack:
+    """The pack as a merge-request preview of this stack runs it (its generated policy-config)."""
+    return Pack(pack_config(load_stack(STACK, stack.stack_file).config))
+
+
+def test_the_packs_pod_security_verdict_on_each_template_is_the_admissions_on_its_pods(control_plane, ran):
+    """Every pod-carrying object the engine holds: the pack's verdict on its template (under the stack's own pack
+    config) is Pod Security admission's on the pods the controllers made from it, reason for reason."""
+    stack, registrations, _ = ran
+    pack = stack_pack(stack)
+    live = admissions(control_plane, namespaces_of(registrations))
+    compared = []
+    for workload in workloads(stack.resources()):
+        admission = live.get(workload.key)
+        assert admission is not None and not admission.other_refusals, (
+            f"{workload.key}: no pod of it reached Pod Security: {admission}")
+        ours, theirs = pack.reasons(workload.type, workload.props), admission.reasons()
+        assert ours == theirs, f"{workload.key}: the pack says {ours}, Pod Security admission says {theirs}"
+        compared.append(workload.key)
+    assert compared
+    print(f"\n{len(compared)} templates agree with admission: {sorted(compared)}")
+
+
+def test_the_pack_and_admission_agree_on_each_template_changed_where_pod_security_looks(control_plane, ran):
+    """Each template of the stack, changed in one place Pod Security looks at (MUTATIONS), sent to the API server as
+    the Pod its controller would make (server-side dry run, in the template's own namespace): the pack's verdict on
+    the changed template and the admission's on the pod must be the same, refusals and reasons included."""
+    stack, _, _ = ran
+    pack = stack_pack(stack)
+    cases, pods = [], []
+    for workload in workloads(stack.resources()):
+        for what, mutation in MUTATIONS.items():
+            props, pod = mutated(workload, mutation)
+            pod["metadata"]["name"] = f"psa-{len(pods)}"
+            cases.append((workload, what, pack.reasons(workload.type, props)))
+            pods.append(pod)
+    answer = control_plane.kubectl("create", "--dry-run=server", "-f", "-", check=False,
+                                   input=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}), timeout=600)
+    admitted = set(re.findall(r"^pod/(psa-\d+) created \(server dry run\)$", answer.stdout, re.MULTILINE))
+    refused, other = {}, []
+    for line in answer.stderr.splitlines():
+        name = re.search(r'pods "(psa-\d+)" is forbidden: ', line)
+        psa = refusal(line)
+        if name and psa:
+            refused[name.group(1)] = psa[1]
+        elif name and "exceeded quota" in line:  # quota admission runs after Pod Security: PSA admitted it
+            admitted.add(name.group(1))
+        elif line.strip():
+            other.append(line)
+    assert not other, "the API server answered other than Pod Security:\n" + "\n".join(other[:20])
+    disagreements, refusals = [], 0
+    for i, (workload, what, ours) in enumerate(cases):
+        name = f"psa-{i}"
+        assert (name in admitted) != (name in refused), f"{name}: no single answer from the API server"
+        theirs = refused.get(name, [])
+        refusals += bool(theirs)
+        if ours != theirs:
+            disagreements.append(f"{workload.key} {what}: the pack says {ours}, admission says {theirs}")
+    assert not disagreements, "\n".join(disagreements)
+    assert refusals and refusals < len(cases), "the mutations must give both verdicts"
+    print(f"\n{len(cases)} changed templates: {refusals} refused, {len(cases) - refusals} admitted, pack and admission agree")
 
 
 def test_destroy_leaves_nothing_of_the_stack_behind(control_plane, applied):

@@ -8,7 +8,6 @@ version it was rendered for, and one that needs a newer Kubernetes is refused wi
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -42,16 +41,6 @@ data:
 """
 
 
-@pytest.fixture(scope="module")
-def engine_env() -> dict[str, str]:
-    proc = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True,
-                          timeout=5400, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        message = f"scripts/engine env failed:\n{proc.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(proc.stdout)
 
 
 def chart_project(root: Path, kube_version_constraint: str) -> Path:

@@ -52,16 +52,6 @@ pulumi.export("token", Token("api", 24).result)
 """
 
 
-@pytest.fixture(scope="module")
-def engine_env() -> dict[str, str]:
-    proc = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True,
-                          timeout=5400, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        message = f"scripts/engine env failed:\n{proc.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(proc.stdout)
 
 
 def test_a_dynamic_resource_is_created_kept_secret_unchanged_on_a_second_up_and_destroyed(engine_env, tmp_path):

@@ -1,0 +1,26 @@
+"""What the engine tier's tests share: the variables of the engine scripts/engine provides."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def engine_env() -> dict[str, str]:
+    """scripts/engine's variables (`env` builds the engine first when needed); with CI=true an engine that cannot be
+    had is a failure, never a skip."""
+    proc = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True,
+                          timeout=5400, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        message = f"scripts/engine env failed:\n{proc.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return json.loads(proc.stdout)

@@ -45,7 +45,7 @@ def _entry(config: dict[str, Any], policy: str) -> dict[str, Any]:
 
 
 def pack_config(config: StackConfig, estimate: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The pack config for a stack; `estimate` is its cost estimate (`stacks.cost.Estimate.to_json()`),
+    """The pack config for a stack; `estimate` is its cost estimate (`stacks.tools.cost.Estimate.to_json()`),
     which the `stack-budget` policy compares with `policy.budget_monthly`."""
     generated = copy.deepcopy(json.loads(environment_config_file(config.environment).read_text()))
     generated["all"] = config.policy.enforcement

@@ -451,7 +451,7 @@ class Review:
     violations: list[Violation]
     #: The stack's validated config (stacks.model.StackConfig), for sections that need it.
     config: Any = None
-    #: The cost estimate (stacks.cost.Estimate) and its change against a base (stacks.cost.Change).
+    #: The cost estimate (stacks.tools.cost.Estimate) and its change against a base (stacks.tools.cost.Change).
     estimate: Any = None
     cost_change: Any = None
 

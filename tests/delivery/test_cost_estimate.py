@@ -1,4 +1,4 @@
-"""The monthly cost estimate (stacks/cost.py) and its price table (stacks/prices/azure.json)."""
+"""The monthly cost estimate (stacks/tools/cost.py) and its price table (stacks/prices/azure.json)."""
 
 from __future__ import annotations
 

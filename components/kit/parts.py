@@ -97,6 +97,20 @@ def env_secret(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def login_env(prefix: str, endpoint: Endpoint, values: dict[str, str | int] | None = None) -> list[dict[str, Any]]:
+    """`<prefix>_HOST` and `_PORT`, then `values`, as plain values, and `_USERNAME` and `_PASSWORD`
+    from the instance's Secret, whose keys are `username` and `password` (Zalando's role Secret and
+    the RabbitMQ operator's default-user Secret both hold those)."""
+    assert endpoint.secret is not None
+    return [
+        env_value(f"{prefix}_HOST", endpoint.host),
+        env_value(f"{prefix}_PORT", endpoint.port),
+        *(env_value(f"{prefix}_{name}", value) for name, value in (values or {}).items()),
+        env_secret(f"{prefix}_USERNAME", endpoint.secret, "username"),
+        env_secret(f"{prefix}_PASSWORD", endpoint.secret, "password"),
+    ]
+
+
 InstanceRow = tuple[str, str, str]
 """(label, namespace, StatefulSet) of one data-service instance on its team's dashboard."""
 VolumePaths = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]

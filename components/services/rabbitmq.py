@@ -20,7 +20,7 @@ from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
-from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, env_secret, env_value
+from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -240,14 +240,8 @@ def dashboard_instances(team: Team) -> list[InstanceRow]:
 
 
 def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:
-    """The operator's `<cluster>-default-user` Secret (the endpoint's) holds `username` and `password`."""
-    assert endpoint.secret is not None
-    return [
-        env_value(f"{prefix}_HOST", endpoint.host),
-        env_value(f"{prefix}_PORT", endpoint.port),
-        env_secret(f"{prefix}_USERNAME", endpoint.secret, "username"),
-        env_secret(f"{prefix}_PASSWORD", endpoint.secret, "password"),
-    ]
+    """The address, and the credentials from the operator's `<cluster>-default-user` Secret (the endpoint's)."""
+    return login_env(prefix, endpoint)
 
 
 PART = ServicePart(

@@ -2,8 +2,9 @@
 
 * Roles and ClusterRoles grant no wildcard verbs or resources, none of the verbs that hand out
   more than the holder has (`bind`, `escalate`, `impersonate`), and - unless `allowExec` - no
-  `pods/exec`, `pods/attach` or `pods/portforward`. Platform roles that need more (operators)
-  are listed in `exemptRoles`.
+  `pods/exec`, `pods/attach` or `pods/portforward`. An operator that runs commands in the pods it
+  manages has its role listed in `execRoles` (it may grant exec, attach and port-forward; its other
+  rules are still checked); platform roles that need more are listed in `exemptRoles`.
 * RoleBindings and ClusterRoleBindings give `cluster-admin` (or any role in `privilegedRoles`) only
   to platform subjects - the groups, users and service-account namespaces configured as platform -
   and never bind anything to `system:anonymous`, `system:unauthenticated` or
@@ -39,7 +40,7 @@ def _role_problems(kind: str, name: str, props: dict, config: dict) -> list[str]
     if any(fnmatchcase(name, pattern) for pattern in config.get("exemptRoles") or ()):
         return []
     messages = []
-    allow_exec = config.get("allowExec", False)
+    allow_exec = config.get("allowExec", False) or any(fnmatchcase(name, pattern) for pattern in config.get("execRoles") or ())
     for index, rule in enumerate(seq(props.get("rules")), start=1):
         if rule.__class__ is not dict:
             continue
@@ -156,6 +157,10 @@ POLICY = PolicySpec(
         ),
         "privilegedRoles": string_list("ClusterRoles only platform subjects may be bound to.", ["cluster-admin"]),
         "allowExec": boolean("Allow roles to grant pods/exec, pods/attach and pods/portforward.", False),
+        "execRoles": string_list(
+            "Names (glob patterns) of Roles and ClusterRoles that may grant pods/exec, pods/attach and pods/portforward "
+            "(operators that run commands in the pods they manage); their other rules are checked."
+        ),
         "exemptRoles": string_list(
             "Names (glob patterns) of Roles and ClusterRoles whose rules are not checked, e.g. operator roles.",
             ["system:*"],

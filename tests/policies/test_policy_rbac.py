@@ -96,6 +96,16 @@ def test_exec_allowed_where_configured_and_exempt_roles():
     assert run("rbac-least-privilege", CLUSTER_ROLE, role(rule(["*"], ["*"]), kind="ClusterRole", name="system:foo")) == []
 
 
+def test_an_exec_role_may_grant_exec_and_nothing_else_beyond_the_rules():
+    operator = role(rule(["pods/exec"], ["create"]), rule(["pods"], ["get"]), kind="ClusterRole", name="postgres-operator")
+    assert run("rbac-least-privilege", CLUSTER_ROLE, operator, execRoles=["postgres-operator"]) == []
+    assert len(run("rbac-least-privilege", CLUSTER_ROLE, operator, execRoles=["rabbitmq-*"])) == 1
+    wild = role(rule(["pods/exec"], ["create"]), rule(["secrets"], ["*"]), kind="ClusterRole", name="postgres-operator")
+    assert run("rbac-least-privilege", CLUSTER_ROLE, wild, execRoles=["postgres-operator"]) == [
+        'ClusterRole "postgres-operator" rule 2 grants "*" in verbs; list only the verbs and resources it needs'
+    ]
+
+
 def test_cluster_admin_only_for_platform_subjects():
     grant = binding(
         "cluster-admin",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from cluster_plane import unavailable
+from tests.tooling import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 # The mirror sits beside the repository (../shared/charts, read-only; see its README); CHART_MIRROR overrides.

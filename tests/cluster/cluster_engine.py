@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from cluster_plane import unavailable
+from tests.tooling import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "policies"]

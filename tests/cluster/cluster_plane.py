@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -11,21 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "scripts" / "cluster"
 # The stack whose node pools the fake nodes mirror: dev has every kind of pool the program places pods on
 # (system, general, the tainted database pool, the tainted GPU pool).
 POOLS_STACK = "dev"
-
-
-def unavailable(message: str) -> None:
-    """A tool or input this tier needs is missing: a failure in CI (CI=true), where every tier must run; a skip
-    elsewhere, with the reason."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def cluster(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

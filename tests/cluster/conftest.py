@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster_plane import POOLS_STACK, ControlPlane, cluster, unavailable
+from cluster_plane import POOLS_STACK, ControlPlane, cluster
 from cluster_pools import nodes_file_for
+from tests.tooling import unavailable
 
 
 def _build() -> None:

@@ -37,9 +37,11 @@ def project_files_only(directory: str, names: list[str]) -> set[str]:
 
 class ExistingStack:
     """A copy of the project (its .venv linked in) holding one extra stack file, `kind: existing`, whose kubeconfig
-    is set with `pulumi config set --secret`; state in the copy's own file backend."""
+    (and `secrets`: config path -> value) are set with `pulumi config set --secret --path`; state in the copy's own
+    file backend."""
 
-    def __init__(self, directory: Path, engine_env: dict[str, str], stack: str, config: dict, kubeconfig: Path):
+    def __init__(self, directory: Path, engine_env: dict[str, str], stack: str, config: dict, kubeconfig: Path,
+                 secrets: dict[str, str] | None = None):
         self.project = directory
         self.stack = stack
         shutil.copytree(ROOT, directory, ignore=project_files_only)
@@ -49,7 +51,8 @@ class ExistingStack:
         self.stack_file = directory / "stacks" / f"Pulumi.{stack}.yaml"
         self.stack_file.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
         self("stack", "init")
-        self("config", "set", "--secret", "--path", KUBECONFIG_KEY, kubeconfig.read_text())
+        for path, value in {KUBECONFIG_KEY: kubeconfig.read_text(), **(secrets or {})}.items():
+            self("config", "set", "--secret", "--path", path, value)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
         result = subprocess.run(["pulumi", *args, "--stack", self.stack, "--non-interactive"], cwd=self.project,

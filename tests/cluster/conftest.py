@@ -25,11 +25,11 @@ def _build() -> None:
         unavailable(f"scripts/cluster build failed:\n{built.stderr.strip()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
+def started(tmp_path_factory, pools_stack: str) -> Iterator[ControlPlane]:
+    """A control plane whose fake nodes mirror `pools_stack`'s node pools; always stopped."""
     _build()
-    run_dir = tmp_path_factory.mktemp("control-plane") / "run"
-    nodes = nodes_file_for(POOLS_STACK, tmp_path_factory.mktemp("nodes") / "nodes.json")
+    run_dir = tmp_path_factory.mktemp(f"control-plane-{pools_stack}") / "run"
+    nodes = nodes_file_for(pools_stack, tmp_path_factory.mktemp("nodes") / "nodes.json")
     # --owner-pid: should this session die before the finally below, the control plane stops itself.
     started = cluster("start", "--dir", str(run_dir), "--nodes", str(nodes), "--owner-pid", str(os.getpid()), "--json",
                       timeout=600)
@@ -45,3 +45,8 @@ def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
     finally:
         stopped = cluster("stop", str(run_dir))
         assert stopped.returncode == 0, stopped.stderr
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
+    yield from started(tmp_path_factory, POOLS_STACK)

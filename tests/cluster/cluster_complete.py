@@ -1,0 +1,315 @@
+"""A shipped stack's complete config, as a `kind: existing` stack applied to a control plane, and the checks issue 16
+asks of it: every object applied, a second `up` and a `refresh` with nothing to do, every pod admitted and Running
+where its tolerations allow, the policy pack agreeing with Pod Security admission, team access as the environment
+promises, and `destroy` leaving nothing.
+
+The stack file is the shipped one with its infrastructure made `kind: existing` (the kubeconfig a Pulumi secret),
+Azure storage made the S3 kind (no cloud here) and every secret of the file set again for the test stack (the
+shipped ciphertexts belong to their own stacks' keys). KWOK plays the kubelet (pods Running, Jobs' pods Succeeded)
+and the ingress controller's status update (`scripts/cluster.d/stages/ingress-address.yaml`). Nothing runs in the
+pods: operators reconcile nothing, and NetworkPolicies are only checked to exist (no CNI enforces them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from cluster_crds import crds_for, custom_resource_kinds
+from cluster_engine import ROOT, ExistingStack, engine_environment
+from cluster_plane import ControlPlane
+from cluster_pod_security import MUTATIONS, Pack, admissions, mutated, refusal, workloads
+from stacks.loader import load_stack
+from stacks.tools.inventory import Registration, evaluate
+from stacks.tools.policy_config import pack_config
+
+DATABASE_TOLERATION = {"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}
+TEST_S3 = {"kind": "s3", "endpoint": "https://s3.cluster-tier.example.com"}
+
+# The engine has no `random` provider plugin yet (scripts/engine builds only the kubernetes provider), and on a
+# cluster the program generates passwords with pulumi-random's RandomPassword: Redis auth and Grafana's admin. Until
+# the engine provides it, `up` stops at "no resource plugin 'pulumi-resource-random' found"; so this tier applies
+# the stacks without the two services that generate passwords (and without the Redis caches teams declare), and
+# without logs and traces, which the config only allows with the monitoring stack's Grafana.
+NEEDS_RANDOM_PROVIDER = ("redis", "monitoring", "logging", "tracing")
+
+
+def _secret_paths(value: object, path: str) -> Iterator[tuple[str, object]]:
+    """Each `{secure: ...}` leaf of a stack file's config, as (pulumi config --path, parent container)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if isinstance(item, dict) and set(item) == {"secure"}:
+                yield inner, value
+            else:
+                yield from _secret_paths(item, inner)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _secret_paths(item, f"{path}[{i}]")
+
+
+def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
+    """The shipped stack's config as `kind: existing`, and the secrets to set for it (config path -> a test value)."""
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    config["complete-cluster:infrastructure"] = {"kind": "existing"}
+    # No chart repository is reachable here: charts off, and the operators' CRDs from the mirror (`apply`).
+    config["complete-cluster:charts"] = {"source": "off"}
+    storage = config.get("complete-cluster:storage")
+    if storage and storage.get("kind") == "azure_blob":
+        credentials = {"access_key_id": {"secure": ""}, "secret_access_key": {"secure": ""}}  # set below, as secrets
+        config["complete-cluster:storage"] = {**TEST_S3, "credentials": credentials}
+    services = config.setdefault("complete-cluster:services", {})
+    for name in NEEDS_RANDOM_PROVIDER:
+        services[name] = {**services.get(name, {}), "enabled": False}
+    for team in config.get("complete-cluster:teams", []):
+        team.pop("caches", None)
+        for workload in team.get("workloads", []):
+            workload["uses"] = [u for u in workload.get("uses", []) if u["service"] not in NEEDS_RANDOM_PROVIDER]
+    secrets = {}
+    for path, parent in list(_secret_paths(config, "")):
+        key = path.rsplit(".", 1)[-1]
+        parent[key] = None  # placeholder, set encrypted after `stack init`
+        secrets[path] = f"cluster-tier-{key.replace('_', '-')}"
+    return config, secrets
+
+
+@dataclass
+class Applied:
+    """A complete stack after its first `pulumi up` (destroyed by the fixture that made it)."""
+
+    name: str
+    plane: ControlPlane
+    stack: ExistingStack
+    config: dict
+    registrations: list[Registration]  # the Kubernetes objects the program registers itself (charts' come from state)
+    seconds: float
+
+    @property
+    def environment(self) -> str:
+        return self.config["complete-cluster:environment"]
+
+    def namespaces(self) -> set[str]:
+        return {r.inputs["metadata"]["name"] for r in self.registrations if r.inputs["kind"] == "Namespace"}
+
+    def objects(self) -> list[dict]:
+        """Every Kubernetes object the engine holds after `up` (outputs: kind, name, namespace as applied)."""
+        return [r["outputs"] for r in self.stack.resources()
+                if r.get("custom") and r["type"].startswith("kubernetes:") and not r["type"].startswith("pulumi:providers")
+                and "kind" in (r.get("outputs") or {})]
+
+    def pack(self) -> Pack:
+        """The pack as a merge-request preview of this stack runs it (its generated policy-config)."""
+        return Pack(pack_config(load_stack(self.name, self.stack.stack_file).config))
+
+
+def located(outputs: dict) -> list[str]:
+    namespace = outputs["metadata"].get("namespace")
+    return [outputs["kind"], outputs["metadata"]["name"], *(["-n", namespace] if namespace else [])]
+
+
+def apply(plane: ControlPlane, directory: Path, name: str, config: dict, secrets: dict[str, str]) -> Iterator[Applied]:
+    """`pulumi up` of `config` as stack `name` (the operators' CRDs first, from the chart mirror, when the stack does
+    not install its charts); yields it, then destroys it and removes those CRDs."""
+    stack = ExistingStack(directory, engine_environment(), name, config, plane.kubeconfig, secrets)
+    registrations = [r for r in evaluate(name, stack.stack_file) if r.type.startswith("kubernetes:")]
+    crds = crds_for(custom_resource_kinds({r.type for r in registrations}))
+    for _, crd in crds:
+        plane.kubectl("apply", "--server-side", "--field-manager=chart-mirror-crds", "-f", "-", input=yaml.safe_dump(crd))
+    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{crd['metadata']['name']}" for _, crd in crds))
+    started = time.monotonic()
+    stack("up", "--yes")
+    try:
+        yield Applied(name, plane, stack, config, registrations, time.monotonic() - started)
+    finally:
+        stack("state", "unprotect", "--all", "--yes", check=False)
+        stack("destroy", "--yes", check=False)
+        for _, crd in crds:
+            plane.kubectl("delete", "crd", crd["metadata"]["name"], "--ignore-not-found", check=False)
+
+
+def run_scheduled_jobs(applied: Applied) -> None:
+    """A Job from each CronJob now, as its schedule would make it; its pods complete (KWOK)."""
+    for r in applied.registrations:
+        if r.inputs["kind"] == "CronJob":
+            name, ns = r.inputs["metadata"]["name"], r.inputs["metadata"]["namespace"]
+            applied.plane.kubectl("create", "job", f"{name}-now", f"--from=cronjob/{name}", "-n", ns)
+            applied.plane.kubectl("wait", "--for=condition=Complete", f"job/{name}-now", "-n", ns, "--timeout=60s")
+
+
+# --- the checks --------------------------------------------------------------------------------------------------------
+
+
+def check_every_object_applied_and_nothing_to_change(applied: Applied) -> int:
+    objects = applied.objects()
+    assert len(objects) >= len(applied.registrations)
+    for outputs in objects:
+        applied.plane.kubectl("get", *located(outputs))
+    applied.stack("up", "--yes", "--expect-no-changes")
+    applied.stack("refresh", "--yes", "--expect-no-changes")
+    return len(objects)
+
+
+def quantity(value: str) -> float:
+    """A Kubernetes quantity as a number (the suffixes the quota controller writes)."""
+    suffixes = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * suffixes[suffix]
+    return float(value)
+
+
+def tolerated(pod: dict, taint: dict) -> bool:
+    """The scheduler's rule (k8s.io/api/core/v1 Toleration.ToleratesTaint): effect, key, and Exists or Equal."""
+    for t in pod["spec"].get("tolerations") or []:
+        if t.get("effect") and t["effect"] != taint["effect"]:
+            continue
+        if t.get("key") and t["key"] != taint["key"]:
+            continue
+        if t.get("operator", "Equal") == "Exists" or t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def check_pods(applied: Applied) -> list[dict]:
+    """Every controller's pods admitted (by Pod Security and quota), Running or Succeeded, on a node whose taints
+    they tolerate and whose labels their nodeSelector names; database pods only on the database pool; quotas not
+    exceeded."""
+    for deployment in (d for ns in applied.namespaces() for d in applied.plane.get("deployments", "-n", ns)["items"]):
+        assert deployment["status"].get("readyReplicas") == deployment["spec"]["replicas"], (
+            deployment["metadata"]["name"], deployment["status"])
+    nodes = {n["metadata"]["name"]: n for n in applied.plane.get("nodes")["items"]}
+    pods = [p for ns in sorted(applied.namespaces()) for p in applied.plane.get("pods", "-n", ns)["items"]]
+    assert pods
+    for p in pods:
+        where = f"pod {p['metadata']['namespace']}/{p['metadata']['name']}"
+        assert p["status"]["phase"] in ("Running", "Succeeded"), f"{where}: {p['status']}"
+        node = nodes[p["spec"]["nodeName"]]
+        for taint in node["spec"].get("taints") or []:
+            assert tolerated(p, taint), f"{where} runs on {node['metadata']['name']} without tolerating {taint}"
+        for key, value in (p["spec"].get("nodeSelector") or {}).items():
+            assert node["metadata"]["labels"].get(key) == value, f"{where}: node {node['metadata']['name']} lacks {key}={value}"
+        if DATABASE_TOLERATION in (p["spec"].get("tolerations") or []) and p["spec"].get("nodeSelector"):
+            assert any(t["key"] == "nodeType" for t in node["spec"].get("taints") or []), f"{where} is off the database pool"
+    refusals = [e["message"] for ns in applied.namespaces()
+                for e in applied.plane.get("events", "-n", ns, "--field-selector", "reason=FailedCreate")["items"]]
+    assert not refusals, refusals
+    for ns in applied.namespaces():
+        for quota in applied.plane.get("resourcequotas", "-n", ns)["items"]:
+            for resource, used in quota["status"]["used"].items():
+                assert quantity(used) <= quantity(quota["status"]["hard"][resource]), (ns, resource, quota["status"])
+    return pods
+
+
+def check_pod_security_agreement(applied: Applied) -> list[tuple[str, str, str]]:
+    """Every pod-carrying object the engine holds: the pack's verdict on its template (under the stack's own pack
+    config) is Pod Security admission's on the pods the controllers made from it, reason for reason."""
+    pack = applied.pack()
+    live = admissions(applied.plane, applied.namespaces())
+    compared = []
+    for workload in workloads(applied.stack.resources()):
+        admission = live.get(workload.key)
+        assert admission is not None and not admission.other_refusals, f"{workload.key}: no pod of it reached Pod Security: {admission}"
+        ours, theirs = pack.reasons(workload.type, workload.props), admission.reasons()
+        assert ours == theirs, f"{workload.key}: the pack says {ours}, Pod Security admission says {theirs}"
+        compared.append(workload.key)
+    assert compared
+    return compared
+
+
+def check_pod_security_mutations(applied: Applied) -> tuple[int, int]:
+    """Each template of the stack, changed in one place Pod Security looks at (MUTATIONS), sent to the API server as
+    the Pod its controller would make (server-side dry run, in the template's own namespace): the pack's verdict on
+    the changed template and the admission's on the pod are the same, refusals and reasons included. Returns
+    (cases, refused)."""
+    pack = applied.pack()
+    cases, pods = [], []
+    for workload in workloads(applied.stack.resources()):
+        for what, mutation in MUTATIONS.items():
+            props, pod = mutated(workload, mutation)
+            pod["metadata"]["name"] = f"psa-{len(pods)}"
+            cases.append((workload, what, pack.reasons(workload.type, props)))
+            pods.append(pod)
+    answer = applied.plane.kubectl("create", "--dry-run=server", "-f", "-", check=False, timeout=600,
+                           input=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+    admitted = set(re.findall(r"^pod/(psa-\d+) created \(server dry run\)$", answer.stdout, re.MULTILINE))
+    refused, other = {}, []
+    for line in answer.stderr.splitlines():
+        name = re.search(r'pods "(psa-\d+)" is forbidden: ', line)
+        psa = refusal(line)
+        if name and psa:
+            refused[name.group(1)] = psa[1]
+        elif name and "exceeded quota" in line:  # quota admission runs after Pod Security: PSA admitted it
+            admitted.add(name.group(1))
+        elif line.strip():
+            other.append(line)
+    assert not other, "the API server answered other than Pod Security:\n" + "\n".join(other[:20])
+    disagreements = []
+    for i, (workload, what, ours) in enumerate(cases):
+        name = f"psa-{i}"
+        assert (name in admitted) != (name in refused), f"{name}: no single answer from the API server"
+        if ours != refused.get(name, []):
+            disagreements.append(f"{workload.key} {what}: the pack says {ours}, admission says {refused.get(name, [])}")
+    assert not disagreements, "\n".join(disagreements)
+    assert refused and len(refused) < len(cases), "the mutations must give both verdicts"
+    return len(cases), len(refused)
+
+
+def check_team_access(applied: Applied) -> None:
+    """RBAC as the API server's authorizer answers (SubjectAccessReview through client certificates): each team's
+    group works in its own namespace only, may exec and read Secrets in dev and only view in test and prod, and
+    creates nothing cluster-scoped; the platform group may; nobody else is bound to cluster-admin."""
+    plane = applied.plane
+    platform = (applied.config.get("complete-cluster:policy") or {}).get("platform_groups") or ["platform-operators"]
+    teams = {t["name"]: t["groups"][0] for t in applied.config["complete-cluster:teams"]}
+    dev = applied.environment == "dev"
+    for team, group in teams.items():
+        member = plane.identity(f"{applied.name}-{team}-member", group)
+        assert plane.can_i("get", "deployments", namespace=team, identity=member)
+        assert plane.can_i("create", "deployments", namespace=team, identity=member) is dev
+        assert plane.can_i("create", "pods", subresource="exec", namespace=team, identity=member) is dev
+        assert plane.can_i("get", "secrets", namespace=team, identity=member) is dev
+        for other in set(teams) - {team}:
+            assert not plane.can_i("get", "pods", namespace=other, identity=member)
+            assert not plane.can_i("create", "pods", subresource="exec", namespace=other, identity=member)
+        assert not plane.can_i("get", "pods", namespace="kube-system", identity=member)
+        for cluster_scoped in ("namespaces", "clusterroles", "clusterrolebindings", "customresourcedefinitions"):
+            assert not plane.can_i("create", cluster_scoped, identity=member)
+    operator = plane.identity(f"{applied.name}-operator", platform[0])
+    outsider = plane.identity(f"{applied.name}-outsider", "contractors")
+    assert plane.can_i("create", "namespaces", identity=operator)
+    assert plane.can_i("create", "pods", subresource="exec", namespace=next(iter(teams)), identity=operator)
+    assert not plane.can_i("get", "pods", namespace=next(iter(teams)), identity=outsider)
+    admins = {(s["kind"], s["name"]) for b in plane.get("clusterrolebindings")["items"]
+              if b["roleRef"]["name"] == "cluster-admin" for s in b.get("subjects") or []}
+    assert admins == {("Group", "system:masters"), *(("Group", g) for g in platform)}
+
+
+def check_network_policies_present(applied: Applied) -> None:
+    """Every NetworkPolicy the program declares is there (present only: no CNI here enforces them)."""
+    declared = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) for r in applied.registrations
+                if r.inputs["kind"] == "NetworkPolicy" and "name" in r.inputs["metadata"]}
+    present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in applied.plane.get("networkpolicies", "-A")["items"]}
+    assert declared and declared <= present, declared - present
+
+
+def check_destroy(applied: Applied) -> None:
+    """`destroy` leaves nothing; in prod it first refuses, naming the stateful resources the program protects, until
+    an operator unprotects them (`pulumi state unprotect`), as decommissioning a production site requires."""
+    objects = applied.objects()
+    protected = [r["urn"] for r in applied.stack.resources() if r.get("protect")]
+    assert bool(protected) == (applied.environment == "prod"), protected
+    if protected:
+        refused = applied.stack("destroy", "--yes", check=False)
+        assert refused.returncode != 0
+        named = set(re.findall(r'resource "([^"]+)" cannot be deleted', refused.stdout))
+        assert named and named <= set(protected), (named, protected)
+        applied.stack("state", "unprotect", "--all", "--yes")
+    applied.stack("destroy", "--yes")
+    left = [" ".join(located(o)) for o in objects if applied.plane.kubectl("get", *located(o), check=False).returncode == 0]
+    assert not left, left

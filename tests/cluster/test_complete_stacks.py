@@ -1,0 +1,72 @@
+"""Complete stacks applied to a real control plane with `pulumi up`, as `kind: existing` stacks: `local` (a dev stack:
+members may edit, exec and read Secrets) on fake nodes with the dev stack's pools, and `prod` (members only view;
+stateful resources protected) on a control plane of its own whose fake nodes mirror prod's pools. What is applied
+and what each check asks is in `cluster_complete.py`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+import cluster_complete as complete
+from cluster_plane import POOLS_STACK
+from conftest import started
+
+pytestmark = pytest.mark.cluster
+
+# Each stack, and the stack whose node pools its fake nodes mirror (local renders, so it has none: dev's).
+STACKS = {"local": "dev", "prod": "prod"}
+
+
+@pytest.fixture(scope="module", params=list(STACKS))
+def applied(request, tmp_path_factory):
+    stack, pools = request.param, STACKS[request.param]
+    with contextmanager(started)(tmp_path_factory, pools) if pools != POOLS_STACK else _session(request) as plane:
+        config, secrets = complete.config_as_existing(stack)
+        directory = tmp_path_factory.mktemp(stack) / "project"
+        yield from complete.apply(plane, directory, f"cluster-{stack}", config, secrets)
+
+
+@contextmanager
+def _session(request):
+    yield request.getfixturevalue("control_plane")
+
+
+@pytest.fixture(scope="module")
+def ran(applied):
+    complete.run_scheduled_jobs(applied)
+    return applied
+
+
+def test_every_object_is_applied_and_a_second_up_and_a_refresh_find_nothing_to_change(applied):
+    count = complete.check_every_object_applied_and_nothing_to_change(applied)
+    print(f"\n{applied.name}: pulumi up applied {count} Kubernetes objects in {applied.seconds:.0f}s")
+
+
+def test_every_pod_is_admitted_within_quota_and_runs_on_a_pool_its_tolerations_allow(ran):
+    pods = complete.check_pods(ran)
+    print(f"\n{ran.name}: {len(pods)} pods on {sorted({p['spec']['nodeName'] for p in pods})}")
+
+
+def test_the_packs_pod_security_verdict_on_each_template_is_the_admissions_on_its_pods(ran):
+    compared = complete.check_pod_security_agreement(ran)
+    print(f"\n{ran.name}: {len(compared)} templates agree with admission")
+
+
+def test_the_pack_and_admission_agree_on_each_template_changed_where_pod_security_looks(ran):
+    cases, refused = complete.check_pod_security_mutations(ran)
+    print(f"\n{ran.name}: {cases} changed templates, {refused} refused, {cases - refused} admitted; pack and admission agree")
+
+
+def test_team_access_is_what_the_environment_promises_and_stays_in_the_teams_own_namespace(applied):
+    complete.check_team_access(applied)
+
+
+def test_network_policies_are_present_though_nothing_here_enforces_them(applied):
+    complete.check_network_policies_present(applied)
+
+
+def test_destroy_leaves_nothing_of_the_stack_behind(applied):
+    complete.check_destroy(applied)

@@ -30,6 +30,7 @@ from stacks.tools.inventory import Registration, evaluate
 from stacks.tools.policy_config import pack_config
 
 DATABASE_TOLERATION = {"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}
+DATABASE_TOLERATION_TAINT = {"key": "nodeType", "value": "database", "effect": "NoSchedule"}
 TEST_S3 = {"kind": "s3", "endpoint": "https://s3.cluster-tier.example.com"}
 
 # The engine has no `random` provider plugin yet (scripts/engine builds only the kubernetes provider), and on a
@@ -204,6 +205,63 @@ def check_pods(applied: Applied) -> list[dict]:
             for resource, used in quota["status"]["used"].items():
                 assert quantity(used) <= quantity(quota["status"]["hard"][resource]), (ns, resource, quota["status"])
     return pods
+
+
+# Where each operator takes the placement of the pods it makes from its custom resource (no operator runs here): the
+# mapping that holds it, and which of its keys become which pod spec fields. Zalando's postgresql: spec.tolerations
+# and spec.nodeAffinity (-> affinity.nodeAffinity of the Spilo pods); RabbitmqCluster: spec.tolerations and
+# spec.affinity; Strimzi's KafkaNodePool: spec.template.pod; Spotahome's RedisFailover: spec.redis and spec.sentinel.
+OPERATOR_PLACEMENT: dict[str, tuple[tuple[str, ...], ...]] = {
+    "postgresql": (("spec",),),
+    "RabbitmqCluster": (("spec",),),
+    "KafkaNodePool": (("spec", "template", "pod"),),
+    "RedisFailover": (("spec", "redis"), ("spec", "sentinel")),
+}
+PROBE_CONTAINER = {
+    "name": "probe", "image": "registry.example.com/placement-probe:1.0",
+    "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 10001,
+                        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}},
+}
+
+
+def placement_of(custom_resource: dict) -> list[dict]:
+    """The placement fields each pod an operator makes from this resource gets (OPERATOR_PLACEMENT)."""
+    found = []
+    for path in OPERATOR_PLACEMENT.get(custom_resource["kind"], ()):
+        source: dict = custom_resource
+        for key in path:
+            source = source.get(key) or {}
+        spec = {k: source[k] for k in ("tolerations", "nodeSelector", "affinity") if source.get(k)}
+        if source.get("nodeAffinity"):
+            spec["affinity"] = {**spec.get("affinity", {}), "nodeAffinity": source["nodeAffinity"]}
+        found.append(spec)
+    return found
+
+
+def check_data_services_placed_on_the_database_pool(applied: Applied) -> int:
+    """No operator runs here, so no database pod is ever made; instead a probe pod per pod kind of each data service,
+    with the placement its operator copies from the custom resource, is scheduled by the real scheduler: each lands
+    on the tainted database pool, so the resources ask for what the pools offer."""
+    plane = applied.plane
+    probes = []
+    for r in applied.registrations:
+        for spec in placement_of(r.inputs):
+            assert spec.get("tolerations") and spec.keys() & {"nodeSelector", "affinity"}, f"{r.name}: {spec}"
+            name = f"placement-probe-{len(probes)}"
+            probes.append((r.name, r.inputs["metadata"]["namespace"], name))
+            plane.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": probes[-1][1]},
+                         "spec": {**spec, "containers": [PROBE_CONTAINER]}})
+    nodes = {n["metadata"]["name"]: n for n in plane.get("nodes")["items"]}
+    try:
+        for what, ns, name in probes:
+            node = plane.wait_until(f"{what}'s probe scheduled", lambda ns=ns, name=name: plane.get(
+                "pod", name, "-n", ns)["spec"].get("nodeName"), timeout=60)
+            assert DATABASE_TOLERATION_TAINT in (nodes[node]["spec"].get("taints") or []), f"{what}'s pods land on {node}"
+    finally:
+        for _, ns, name in probes:
+            plane.kubectl("delete", "pod", name, "-n", ns, "--wait=false", check=False)
+    return len(probes)
 
 
 def check_pod_security_agreement(applied: Applied) -> list[tuple[str, str, str]]:

@@ -50,6 +50,11 @@ def test_every_pod_is_admitted_within_quota_and_runs_on_a_pool_its_tolerations_a
     print(f"\n{ran.name}: {len(pods)} pods on {sorted({p['spec']['nodeName'] for p in pods})}")
 
 
+def test_the_data_services_ask_for_the_database_pool_and_the_scheduler_puts_their_pods_there(applied):
+    probes = complete.check_data_services_placed_on_the_database_pool(applied)
+    print(f"\n{applied.name}: {probes} data-service pod kinds scheduled onto the database pool")
+
+
 def test_the_packs_pod_security_verdict_on_each_template_is_the_admissions_on_its_pods(ran):
     compared = complete.check_pod_security_agreement(ran)
     print(f"\n{ran.name}: {len(compared)} templates agree with admission")

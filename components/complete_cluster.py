@@ -119,6 +119,7 @@ def metrics_args(stack: LoadedStack) -> MetricsArgs:
     return MetricsArgs(
         monitoring=config.services.monitoring, site=config.site, identity=identity(config), images=image_source(config),
         charts=stack.charts.of("monitoring"), remote_write_host=standby.central_hostname if standby is not None else None,
+        receives_span_metrics=config.services.tracing.enabled,
     )
 
 
@@ -155,7 +156,8 @@ def logs_args(stack: LoadedStack) -> LogsArgs:
 
 def traces_args(stack: LoadedStack) -> TracesArgs:
     config = stack.config
-    return TracesArgs(tracing=config.services.tracing, logs_to_loki=config.services.logging.enabled, identity=identity(config),
+    return TracesArgs(tracing=config.services.tracing, logs_to_loki=config.services.logging.enabled,
+                      metrics_to_prometheus=config.services.monitoring.enabled, identity=identity(config),
                       images=image_source(config), charts=stack.charts.of("tracing"))
 
 

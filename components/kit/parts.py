@@ -53,6 +53,17 @@ def runbook_url(alert: str) -> str:
     return f"{RUNBOOK_BASE}#{alert.lower()}"
 
 
+# The label every metric and log line carries: the site it comes from (the central view on a primary
+# holds every site's). Alerts keep it through their aggregations, for the same reason.
+SITE_LABEL = "site"
+
+# Stands for this site's name in an alert's expression, filled in when the rule is written: an
+# `absent()` names this site (`site="<THIS_SITE>"`), because a primary also holds its secondaries'
+# series, which would hide that its own are missing, and absent()'s result carries only the labels
+# its selector fixes (the alert must say which site it is about).
+THIS_SITE = "<this site>"
+
+
 @dataclass(frozen=True)
 class Alert:
     name: str
@@ -63,10 +74,11 @@ class Alert:
     description: str
     for_: str | None = None
 
-    def rule(self) -> dict[str, Any]:
+    def rule(self, site: str) -> dict[str, Any]:
+        """The PrometheusRule entry, on the site `site` (filling in THIS_SITE)."""
         rule: dict[str, Any] = {
             "alert": self.name,
-            "expr": self.expr,
+            "expr": self.expr.replace(THIS_SITE, site),
             "labels": {"severity": self.severity, "service": self.service},
             "annotations": {"summary": self.summary, "description": self.description, "runbook_url": runbook_url(self.name)},
         }

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from stacks import catalogue
 from stacks.model.site import Site
 
+from ..kit import parts
 from ..kit.namespaces import ServiceNamespace
 from ..labels import StackIdentity, kubernetes_labels
 
@@ -43,7 +44,7 @@ OTLP_HTTP_PORT = 4318
 PROMETHEUS_REMOTE_WRITE_PATH = "/api/v1/write"
 
 # The label every metric and log line carries, so the primary's central view tells sites apart.
-SITE_LABEL = "site"
+SITE_LABEL = parts.SITE_LABEL
 
 # --- the sites' roles --------------------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ Every query names a metric that exists upstream, and a panel exists only for a s
   `k8s.namespace.name` resource attribute.
 
 Every metric and log line carries the `site` label (the central view on a primary holds every
-site's), so each dashboard has a `site` variable; its "All" value is `.*`, which also matches a
-series without the label.
+site's; a site's own series get it from Prometheus's default scrape class, metrics.py), so each
+dashboard has a `site` variable listing every site; its "All" value is `.*`.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ from .common import (
     NODE_AGENTS_NAMESPACE,
     PROMETHEUS_REMOTE_WRITE_PATH,
     SITE_LABEL,
+    TRACING_NAMESPACE,
     central_receiver,
     receives_from_secondaries,
     several_sites,
@@ -80,6 +81,7 @@ NULL_RECEIVER = "null"
 # Pod labels, as the chart and the operator set them (used by the network policies).
 PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus"}  # set by the operator on Prometheus pods
 ALERTMANAGER_POD = {"app.kubernetes.io/name": "alertmanager"}  # set by the operator on Alertmanager pods
+TEMPO_POD = {"app.kubernetes.io/name": "tempo"}  # the grafana/tempo chart's name label (traces.py)
 # templates/prometheus-operator/deployment.yaml: `app: <chart name>-operator` (no nameOverride here)
 OPERATOR_POD = {"app": "kube-prometheus-stack-operator"}
 
@@ -133,6 +135,8 @@ class MetricsArgs:
     """The monitoring part's charts (kube-prometheus-stack), resolved by the loader."""
     remote_write_host: str | None = None
     """On a secondary site, its primary's telemetry host, where it remote-writes."""
+    receives_span_metrics: bool = False
+    """The stack runs Tempo, whose metrics-generator remote-writes span metrics and service graphs here (traces.py)."""
     node_agents: ServiceNamespace | None = None
     """The node agents' namespace (node-exporter runs there)."""
     cert_manager: CertManager | None = None
@@ -250,6 +254,15 @@ def chart_values(args: MetricsArgs, with_cert_manager: bool) -> dict[str, Any]:
         }}},
         # Every series this site sends or alerts on says where it came from (the central view).
         "externalLabels": {SITE_LABEL: args.identity.site, "environment": args.identity.environment},
+        # External labels go only on what leaves Prometheus (remote-write, alerts), so this site's own
+        # series would have no `site` and the dashboards' site selector could neither list nor pick
+        # this site. The default scrape class's relabelings apply to every monitor's targets (the
+        # Prometheus CRD's scrapeClasses; operator pkg/prometheus/promcfg.go appends them to each
+        # PodMonitor's and ServiceMonitor's relabelings), so every scraped series carries the site.
+        "scrapeClasses": [{
+            "name": "site", "default": True,
+            "relabelings": [{"action": "replace", "targetLabel": SITE_LABEL, "replacement": args.identity.site}],
+        }],
         # Select every ServiceMonitor, PodMonitor, Probe, ScrapeConfig and PrometheusRule in every
         # namespace, not only the chart's (`release` label): with these false and the selectors left
         # empty, templates/prometheus/prometheus.yaml renders `{}` selectors (match all), and it
@@ -278,7 +291,7 @@ def chart_values(args: MetricsArgs, with_cert_manager: bool) -> dict[str, Any]:
         # several may be (or become) the primary that receives, so each carries it; only the
         # receiving site's policy admits the ingress controller.
         prometheus_spec["podMetadata"] = {"labels": {INGRESS_TARGET_LABEL: "true"}}
-    if receives_from_secondaries(args.site):
+    if receives_from_secondaries(args.site) or args.receives_span_metrics:
         # values.yaml prometheus.prometheusSpec.enableRemoteWriteReceiver: --web.enable-remote-write-receiver
         prometheus_spec["enableRemoteWriteReceiver"] = True
 
@@ -495,6 +508,13 @@ class Metrics(pulumi.ComponentResource):
                 "podSelector": {"matchLabels": ALERTMANAGER_POD},
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": [from_namespace(GRAFANA_NAMESPACE)], "ports": tcp(ALERTMANAGER_PORT)}],
+            })
+        if args.receives_span_metrics:
+            # Tempo's metrics-generator remote-writes span metrics and service graphs (traces.py).
+            namespace.policy("tempo-to-prometheus", {
+                "podSelector": {"matchLabels": PROMETHEUS_POD},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [from_namespace(TRACING_NAMESPACE, TEMPO_POD)], "ports": tcp(PROMETHEUS_PORT)}],
             })
         if receives_from_secondaries(args.site):
             # The secondaries' remote-write arrives through the platform ingress.

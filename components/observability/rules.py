@@ -34,7 +34,7 @@ from stacks.model.services import Services
 from stacks.model.site import Site
 from stacks.model.teams import Team
 
-from ..kit.parts import SERVICE_LABEL, Alert, ServicePart
+from ..kit.parts import SERVICE_LABEL, THIS_SITE, Alert, ServicePart
 from ..labels import StackIdentity, kubernetes_labels
 from ..services.parts import PARTS
 from .common import MONITORING_NAMESPACE, SITE_LABEL
@@ -57,7 +57,7 @@ def _metrics_down(part: ServicePart) -> Alert:
     service, title = part.service, part.title
     return Alert(
         f"{title}MetricsDown",
-        f"(up{{{_selector(service)}}} == 0) or absent(up{{{_selector(service)}}})",
+        f'(up{{{_selector(service)}}} == 0) or absent(up{{{_selector(service)}, {SITE_LABEL}="{THIS_SITE}"}})',
         "warning", service,
         f"Prometheus cannot scrape {title}",
         f"A {service} metrics target ({{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}}) is down, or the monitor finds no target at all; "
@@ -196,7 +196,7 @@ class AlertRules(pulumi.ComponentResource):
                 api_version=MONITORING_API,
                 kind="PrometheusRule",
                 metadata={"name": f"platform-{group}", "namespace": MONITORING_NAMESPACE, "labels": labels},
-                spec={"groups": [{"name": f"platform.{group}", "rules": [alert.rule() for alert in alerts]}]},
+                spec={"groups": [{"name": f"platform.{group}", "rules": [alert.rule(args.site.name) for alert in alerts]}]},
                 opts=after,
             )
             self.summary[group] = [alert.name for alert in alerts]

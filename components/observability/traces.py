@@ -42,9 +42,13 @@ from ..storage import ObjectStorage, StorageAccess
 from .common import (
     GRAFANA_NAMESPACE,
     LOGGING_NAMESPACE,
+    MONITORING_NAMESPACE,
     OTEL_COLLECTOR_HOST,
     OTLP_GRPC_PORT,
     OTLP_HTTP_PORT,
+    PROMETHEUS_REMOTE_WRITE_PATH,
+    PROMETHEUS_URL,
+    SITE_LABEL,
     TEMPO_OTLP_GRPC,
     TRACING_NAMESPACE,
     TEMPO_URL,
@@ -61,6 +65,16 @@ LOKI_GATEWAY_PORT = 8080
 TEMPO_ID = 10001  # the Tempo image's user
 COLLECTOR_ID = 10001  # the collector image's user
 TEAM_EGRESS_POLICY = "allow-otel-collector"
+
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}  # set by the Prometheus operator (metrics.py)
+PROMETHEUS_PORT = 9090
+# Tempo's metrics-generator (Tempo v2.9 modules/generator): the span-metrics processor writes
+# traces_spanmetrics_calls_total, _latency (a histogram) and _size_total labelled service, span_name,
+# span_kind and status_code; the service-graphs processor writes traces_service_graph_request_total,
+# _failed_total and the _server_seconds/_client_seconds histograms labelled client and server. Grafana's
+# Tempo data source reads exactly those: trace-to-metrics (grafana.py), the service map and its APM table.
+GENERATOR_PROCESSORS = ["service-graphs", "span-metrics"]
+GENERATOR_PATH = "/var/tempo/generator"  # on Tempo's volume: the generator's WAL survives a restart
 
 TEMPO_RESOURCES = {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
 COLLECTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
@@ -96,6 +110,8 @@ class TracesArgs:
     tracing: Tracing
     logs_to_loki: bool
     """The stack runs central logging: the collector also sends OTLP logs to Loki."""
+    metrics_to_prometheus: bool
+    """The stack runs Prometheus: Tempo's metrics-generator writes span metrics and service graphs there."""
     identity: StackIdentity
     images: ImageSource
     charts: PartCharts
@@ -130,11 +146,28 @@ def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
             "securityContext": RESTRICTED_CONTAINER,
             "extraArgs": {"config.expand-env": "true"},
             "extraEnv": storage_env(access),
+            **(metrics_generator(args.identity.site) if args.metrics_to_prometheus else {}),
         },
         "securityContext": restricted_pod(TEMPO_ID),
         "persistence": {"enabled": True, "size": "10Gi"},
         "tempoQuery": {"enabled": False},
         "serviceAccount": {"create": True, "automountServiceAccountToken": False},
+    }
+
+
+def metrics_generator(site: str) -> dict[str, Any]:
+    """The chart's `tempo.metricsGenerator` (templates/configmap-tempo.yaml writes it to
+    `metrics_generator:`) and the overrides that switch its processors on for every tenant: the
+    generator remote-writes into this site's Prometheus, each series labelled with the site, as
+    everything Prometheus scrapes here is (metrics.py)."""
+    return {
+        "metricsGenerator": {
+            "enabled": True,
+            "registry": {"external_labels": {SITE_LABEL: site}},
+            "storage": {"path": f"{GENERATOR_PATH}/wal", "remote_write": [{"url": f"{PROMETHEUS_URL}{PROMETHEUS_REMOTE_WRITE_PATH}"}]},
+            "traces_storage": {"path": f"{GENERATOR_PATH}/traces"},
+        },
+        "overrides": {"defaults": {"metrics_generator": {"processors": GENERATOR_PROCESSORS}}},
     }
 
 
@@ -244,7 +277,7 @@ class Traces(pulumi.ComponentResource):
         )
 
         teams = dict(sorted(args.teams.items()))
-        self._network_policies(storage.endpoint_port, list(teams), args.logs_to_loki)
+        self._network_policies(storage.endpoint_port, list(teams), args.logs_to_loki, args.metrics_to_prometheus)
         # Each team's pods may reach the collector; the policy lives in the team's namespace, after it.
         self.team_policies = {
             team_name: k8s.networking.v1.NetworkPolicy(
@@ -276,7 +309,7 @@ class Traces(pulumi.ComponentResource):
         }
         self.register_outputs({"summary": self.summary})
 
-    def _network_policies(self, storage_port: int, teams: list[str], logging: bool) -> None:
+    def _network_policies(self, storage_port: int, teams: list[str], logging: bool, metrics: bool) -> None:
         """What Tempo and the collector need beyond the namespace's baseline (default-deny, DNS, HTTPS
         out, and each other: the collector reaches Tempo inside the namespace)."""
         namespace = self.namespace
@@ -310,6 +343,13 @@ class Traces(pulumi.ComponentResource):
                 "podSelector": {"matchLabels": COLLECTOR_POD_LABELS},
                 "policyTypes": ["Egress"],
                 "egress": [{"to": [namespace_selector(LOGGING_NAMESPACE)], "ports": tcp(LOKI_GATEWAY_PORT)}],
+            })
+        if metrics:
+            # The metrics-generator remote-writes to Prometheus (metrics.py admits Tempo's pods).
+            namespace.policy("allow-tempo-to-prometheus", {
+                "podSelector": {"matchLabels": TEMPO_POD_LABELS},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [from_namespace(MONITORING_NAMESPACE, PROMETHEUS_POD_LABELS)], "ports": tcp(PROMETHEUS_PORT)}],
             })
         if storage_port not in KUBE_API_PORTS:
             namespace.policy(

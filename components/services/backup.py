@@ -41,7 +41,7 @@ from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import KUBE_API_PORTS, allow_egress_outside_the_cluster
-from ..kit.parts import Alert, ServicePart, Target
+from ..kit.parts import SITE_LABEL, THIS_SITE, Alert, ServicePart, Target
 from ..kit.security import RESTRICTED_CONTAINER
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 from ..storage import CLOUD_CREDENTIALS, ObjectStorage, StorageAccess
@@ -320,7 +320,7 @@ PART = ServicePart(
         ),
         Alert(
             "VeleroBackupNeverSucceeded",
-            f'absent(velero_backup_last_successful_timestamp{{schedule="{SCHEDULE}"}})',
+            f'absent(velero_backup_last_successful_timestamp{{schedule="{SCHEDULE}", {SITE_LABEL}="{THIS_SITE}"}})',
             "critical",
             "backup",
             "The daily backup has never succeeded",

@@ -194,8 +194,12 @@ CERTIFICATE_MIN_DAYS = 14  # before expiry, for CertificateExpiringSoon
 
 
 def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
+    # cert-manager labels each certificate's series with the Certificate's own `namespace` and `name`
+    # (v1.20 pkg/metrics); honoring its labels keeps that `namespace` instead of renaming it
+    # `exported_namespace` under the controller pod's (Prometheus honor_labels).
     return [
-        Target("cert_manager", "cert-manager-controller", catalogue.CERT_MANAGER_NAMESPACE, "PodMonitor", CONTROLLER_LABELS, METRICS_PORT)
+        Target("cert_manager", "cert-manager-controller", catalogue.CERT_MANAGER_NAMESPACE, "PodMonitor", CONTROLLER_LABELS, METRICS_PORT,
+               endpoint={"honorLabels": True})
     ]
 
 

@@ -19,7 +19,7 @@ from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import ANYWHERE, tcp
 from ..kit.options import after
-from ..kit.parts import Alert, ServicePart, Target
+from ..kit.parts import SITE_LABEL, Alert, ServicePart, Target
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
 
@@ -170,8 +170,8 @@ PART = ServicePart(
     alerts=(
         Alert(
             "IngressHighServerErrorRate",
-            f'sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests{{status=~"5.."}}[5m])) '
-            f"/ sum by (ingress, exported_namespace) (rate(nginx_ingress_controller_requests[5m])) > {ERROR_RATIO}",
+            f'sum by ({SITE_LABEL}, ingress, exported_namespace) (rate(nginx_ingress_controller_requests{{status=~"5.."}}[5m])) '
+            f"/ sum by ({SITE_LABEL}, ingress, exported_namespace) (rate(nginx_ingress_controller_requests[5m])) > {ERROR_RATIO}",
             "warning",
             "ingress",
             "Ingress {{ $labels.exported_namespace }}/{{ $labels.ingress }} answers over 5% of requests with 5xx",

@@ -20,7 +20,7 @@ from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import namespace_selector
 from ..kit.options import after
-from ..kit.parts import Alert, ConnectionSettings, ServicePart, Target, env_secret, env_value
+from ..kit.parts import SITE_LABEL, Alert, ConnectionSettings, ServicePart, Target, env_secret, env_value
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -331,7 +331,7 @@ PART = ServicePart(
     alerts=(
         Alert(
             "KafkaUnderReplicatedPartitions",
-            "sum by (namespace, pod) (kafka_server_replicamanager_underreplicatedpartitions) > 0",
+            f"sum by ({SITE_LABEL}, namespace, pod) (kafka_server_replicamanager_underreplicatedpartitions) > 0",
             "warning",
             "kafka",
             "Broker {{ $labels.pod }} has under-replicated partitions",

@@ -23,7 +23,7 @@ from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import HardenedNamespace, ServiceNamespace
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, tcp
 from ..kit.options import after
-from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
+from ..kit.parts import INSTANCE_LABEL, SITE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -544,8 +544,9 @@ PART = ServicePart(
     alerts=(
         Alert(
             "PostgresReplicationLag",
-            f"max by (namespace, {INSTANCE_LABEL}) (patroni_xlog_location) - on (namespace, {INSTANCE_LABEL}) group_right () "
-            f"(patroni_xlog_replayed_location and on (namespace, pod) (patroni_replica == 1)) > {REPLICATION_LAG_BYTES}",
+            f"max by ({SITE_LABEL}, namespace, {INSTANCE_LABEL}) (patroni_xlog_location) "
+            f"- on ({SITE_LABEL}, namespace, {INSTANCE_LABEL}) group_right () "
+            f"(patroni_xlog_replayed_location and on ({SITE_LABEL}, namespace, pod) (patroni_replica == 1)) > {REPLICATION_LAG_BYTES}",
             "warning",
             "postgres",
             "Replica {{ $labels.pod }} of {{ $labels." + INSTANCE_LABEL + " }} lags its leader",

@@ -20,7 +20,7 @@ from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
-from ..kit.parts import INSTANCE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
+from ..kit.parts import INSTANCE_LABEL, SITE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container, restricted_pod
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
@@ -255,8 +255,8 @@ PART = ServicePart(
     alerts=(
         Alert(
             "RabbitMQQueueGrowing",
-            f"sum by (namespace, {INSTANCE_LABEL}) (rabbitmq_queue_messages_ready) > {QUEUE_READY_MESSAGES} "
-            f"and sum by (namespace, {INSTANCE_LABEL}) (delta(rabbitmq_queue_messages_ready[30m])) > 0",
+            f"sum by ({SITE_LABEL}, namespace, {INSTANCE_LABEL}) (rabbitmq_queue_messages_ready) > {QUEUE_READY_MESSAGES} "
+            f"and sum by ({SITE_LABEL}, namespace, {INSTANCE_LABEL}) (delta(rabbitmq_queue_messages_ready[30m])) > 0",
             "warning",
             "rabbitmq",
             "Messages pile up in {{ $labels." + INSTANCE_LABEL + " }}",

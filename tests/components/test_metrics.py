@@ -400,8 +400,10 @@ def test_the_secondary_remote_writes_to_the_primarys_telemetry_host_with_basic_a
             },
         }
     ]
-    assert "enableRemoteWriteReceiver" not in prometheus
+    # It receives only what its own Tempo's metrics-generator writes: no ingress reaches Prometheus.
+    assert prometheus["enableRemoteWriteReceiver"] is True
     resources = metrics(inventory, "onprem-dc2")
+    assert "ingress-to-prometheus" not in resources and "tempo-to-prometheus" in resources
     secret = resources["remote-write"]
     assert secret.type == SECRET
     assert (secret.inputs["metadata"]["name"], secret.inputs["metadata"]["namespace"], secret.inputs["stringData"]) == (

@@ -79,7 +79,9 @@ def test_every_monitored_shared_service_has_rules_on_its_own_targets(inventory, 
     assert set(by_service) - {"platform"} == monitored
     for service in monitored:
         scrape = [rule for rule in by_service[service] if f'up{{platform_service="{service}"}} == 0' in rule["expr"]]
-        assert len(scrape) == 1 and f'absent(up{{platform_service="{service}"}})' in scrape[0]["expr"], service
+        # absent() looks at this site's own targets (a primary also holds its secondaries' `up`)
+        own = f'absent(up{{platform_service="{service}", site="{load(stack).site.name}"}})'
+        assert len(scrape) == 1 and own in scrape[0]["expr"], service
         assert len(by_service[service]) >= 2, f"{service} has only its scrape alert"
 
 

@@ -36,13 +36,21 @@ class StackConfig(Strict):
     replacement: on AKS of the cluster (its DNS prefix) and the storage account (its name), on Rancher
     of the RKE2 cluster (its name), and of the team RoleBindings whose role it changes."""
     site: Site
+    """Which site of the environment this stack is, and its role."""
     ownership: Ownership = Ownership()
+    """Who owns and pays for the stack."""
     infrastructure: Infrastructure
+    """Where the cluster comes from: `aks`, `rancher`, `existing` or `render`."""
     storage: ObjectStorage | None = None
+    """Object storage for the registry, backups, WAL, logs and traces: `azure_blob` or `s3`."""
     services: Services = Services()
+    """The shared services the stack runs."""
     teams: list[Team] = Field(default_factory=list)
+    """The application teams."""
     policy: Policy = Policy()
+    """How the policy pack treats the stack, and its budget."""
     charts: Charts = Charts()
+    """Where the Helm charts come from."""
 
     @model_validator(mode="after")
     def _cross_section_rules(self):

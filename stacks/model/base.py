@@ -81,7 +81,7 @@ Secret = Annotated[
     WithJsonSchema({
         "type": "object",
         "description": "A Pulumi secret: set it with `pulumi config set --secret --path ...`.",
-        "properties": {"secure": {"type": "string"}},
+        "properties": {"secure": {"type": "string", "description": "The ciphertext Pulumi wrote; do not edit it by hand."}},
         "required": ["secure"],
         "additionalProperties": False,
     }),

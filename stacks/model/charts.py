@@ -24,8 +24,11 @@ class Charts(Strict):
     """
 
     source: Literal["remote", "oci", "local", "off"] = "remote"
+    """Where every chart comes from (the class description lists them)."""
     oci_registry: str | None = None
+    """With `oci`: the registry path the charts are pushed to, without a scheme."""
     directory: str = "charts"
+    """With `local`: the directory of the packaged charts, relative to the project."""
 
     @model_validator(mode="after")
     def _source_settings(self):

@@ -41,14 +41,20 @@ class AksNodePool(Strict):
     """An AKS node pool. User pools may scale to zero; the system pool keeps at least one node."""
 
     mode: Literal["System", "User"] = "User"
+    """`System` runs the cluster's own add-ons (exactly one pool); `User` pools run the workloads."""
     vm_size: str
     """Forces replacement of a user pool (an AgentPool's `vmSize` is create-only); the system pool's
     profile, inline in the cluster, is not updated in place by Azure."""
     min_count: int = Field(ge=0, le=1000)
+    """The autoscaler's lower bound, and the node count the pool is created with."""
     max_count: int = Field(ge=1, le=1000)
+    """The autoscaler's upper bound."""
     taints: list[Taint] = []
+    """Node taints, `key=value:Effect`."""
     labels: dict[str, str] = {}
+    """Node labels."""
     os_disk_gb: int = Field(default=128, ge=30, le=2048)
+    """Size of each node's OS disk."""
     os_disk: Literal["Ephemeral", "Managed"] = "Ephemeral"
     """`Ephemeral`: the OS disk lives on the VM's local disk (free, fast, reimaged with the node; it
     must fit the size's local disk). `Managed`: a managed disk, Premium SSD on premium-capable sizes,
@@ -57,8 +63,12 @@ class AksNodePool(Strict):
     """The pool runs Premium SSD volumes (and a Premium SSD OS disk when `os_disk: Managed`), so its
     VM size must support premium storage."""
     gpu: bool = False
+    """A GPU pool (an N-series `vm_size`); AKS installs the GPU driver."""
     spot: bool = False
+    """Spot VMs, evicted when Azure needs them back (dev only); the nodes are tainted so only pods
+    that tolerate it land there."""
     zones: list[Literal["1", "2", "3"]] = []
+    """Availability zones the nodes spread over; none: no zone pinning."""
 
     @model_validator(mode="after")
     def _bounds_and_kind(self, info: ValidationInfo):
@@ -102,7 +112,9 @@ class AksNetwork(Strict):
     `service_cidr`."""
 
     vnet_cidr: Cidr
+    """The virtual network's address space."""
     node_subnet_cidr: Cidr
+    """The nodes' subnet, inside `vnet_cidr`."""
     pod_cidr: Cidr
     """Forces replacement of the cluster (AKS changes `podCidr` only at creation)."""
     service_cidr: Cidr
@@ -126,7 +138,9 @@ class ApiServer(Strict):
     """How the Kubernetes API server is reached: private, or public behind authorized ranges."""
 
     public: bool = False
+    """A public endpoint (not in prod); otherwise the API server is private to the virtual network."""
     authorized_ranges: list[Cidr] = []
+    """The only networks a public API server answers."""
 
     @model_validator(mode="after")
     def _exposure(self, info: ValidationInfo):
@@ -153,8 +167,11 @@ class MaintenanceWindow(Strict):
     """The weekly window for Kubernetes auto-upgrades and node OS image upgrades."""
 
     day: Weekday = "Sunday"
+    """The weekday the window opens."""
     start_hour: int = Field(default=2, ge=0, le=23)
+    """Hour the window opens, at `utc_offset`."""
     duration_hours: int = Field(default=4, ge=4, le=24)
+    """How long the window stays open (AKS needs at least 4 hours)."""
     utc_offset: Annotated[str, matching(r"^[+-](0[0-9]|1[0-4]):(00|30|45)$", "a UTC offset such as `+05:30` or `-07:00`")] = "+00:00"
     """The offset `start_hour` is given in (e.g. `+05:30` for India, `+08:00` for Singapore)."""
 
@@ -167,8 +184,11 @@ class WorkingHours(Strict):
     time_zone: str = Field(default="UTC", min_length=1)
     """A Windows time zone name, as Azure schedules take it (e.g. `Singapore Standard Time`)."""
     days: list[Weekday] = Field(default=["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"], min_length=1)
+    """Days the cluster runs; on the others it stays stopped."""
     start_hour: int = Field(default=8, ge=0, le=23)
+    """Hour the cluster starts, in `time_zone`."""
     stop_hour: int = Field(default=20, ge=0, le=23)
+    """Hour the cluster stops, in `time_zone`, after `start_hour`."""
 
     @model_validator(mode="after")
     def _start_before_stop(self):
@@ -184,15 +204,22 @@ class Aks(Strict):
     region: str
     """The Azure region. Forces replacement of every Azure resource of the stack (their `location`)."""
     kubernetes_version: Annotated[str, matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`")]
+    """Of the control plane and every node pool; `1.33` takes AKS's latest patch of it."""
     sku_tier: Literal["Free", "Standard", "Premium"] = "Free"
+    """The AKS pricing tier; prod needs `Standard` (the API server's uptime SLA)."""
     network: AksNetwork
+    """The virtual network and the cluster's address ranges."""
     api_server: ApiServer = ApiServer()
+    """How the API server is reached."""
     admin_group_ids: list[Annotated[str, matching(_GUID, "an Entra ID object ID (a GUID)")]] = Field(min_length=1)
     """Entra ID object IDs of the groups that administer the cluster through Azure RBAC. Forces
     replacement of their role assignments (a role assignment's principal is create-only)."""
     upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "patch"
+    """AKS's automatic Kubernetes upgrades, run in the maintenance window."""
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged"] = "NodeImage"
+    """AKS's automatic node OS updates, run in the maintenance window."""
     maintenance: MaintenanceWindow = MaintenanceWindow()
+    """When the automatic upgrades run."""
     defender: bool = False
     """Microsoft Defender for Containers threat detection, reporting to the cluster's workspace."""
     azure_policy: bool = True
@@ -204,6 +231,7 @@ class Aks(Strict):
     kubelogin_mode: Literal["azurecli", "workloadidentity", "spn"] = "azurecli"
     """How the program's Kubernetes provider signs in through kubelogin (see docs/aks.md)."""
     allowed_vm_sizes: list[str] = Field(min_length=1)
+    """The VM sizes node pools may use (the profiles set them per environment)."""
     node_pools: dict[str, AksNodePool] = Field(min_length=1)
     """The node pools by name (one `mode: System`). A renamed pool is a new pool (forces replacement)."""
 
@@ -246,12 +274,19 @@ class MachinePool(Strict):
     """
 
     quantity: int = Field(ge=0, le=100)
+    """Machines in the pool."""
     roles: list[Literal["etcd", "controlplane", "worker"]] = Field(min_length=1)
+    """The RKE2 roles each machine joins with."""
     cpu: int = Field(default=4, ge=1)
+    """vCPUs per machine (for the data centre's automation and the chargeback estimate)."""
     memory_gi: int = Field(default=16, ge=1)
+    """Memory per machine."""
     disk_gi: int = Field(default=100, ge=20)
+    """Disk per machine."""
     taints: list[Taint] = []
+    """Node taints, `key=value:Effect`."""
     labels: dict[str, str] = {}
+    """Node labels."""
 
 
 class EtcdRestore(Strict):
@@ -265,6 +300,7 @@ class EtcdRestore(Strict):
     """The snapshot's name as Rancher lists it (`kubectl get etcdsnapshots -n fleet-default` on the
     Rancher server)."""
     generation: int = Field(ge=1)
+    """Raise it above the last restore's to restore again."""
     restore_rke_config: Literal["none", "kubernetesVersion", "all"] = "none"
     """What else to roll back with etcd: nothing, the Kubernetes version, or the whole RKE config."""
 
@@ -273,8 +309,11 @@ class EtcdSnapshots(Strict):
     """Scheduled etcd snapshots, kept on the etcd nodes and shipped to the site's S3 bucket."""
 
     schedule: Annotated[str, matching(r"^\S+( \S+){4}$", "a cron schedule with five fields such as `0 */6 * * *`")] = "0 */6 * * *"
+    """Cron schedule of the snapshots."""
     retention: int = Field(default=28, ge=1)
+    """Snapshots kept."""
     restore: EtcdRestore | None = None
+    """Set to restore a snapshot; leave it in the file afterwards, as the record of the last restore."""
 
 
 class RancherNetwork(Strict):
@@ -285,8 +324,11 @@ class RancherNetwork(Strict):
     """
 
     node_cidr: Cidr
+    """The data-centre network the machines have their addresses in."""
     cluster_cidr: Cidr
+    """The pods' range."""
     service_cidr: Cidr
+    """The Services' range."""
 
     @model_validator(mode="after")
     def _disjoint(self):
@@ -310,11 +352,15 @@ class Rancher(Strict):
     """The data centre the site is in; the cluster is named `<environment>-<data_centre>` in Rancher.
     Forces replacement of the RKE2 cluster (a ClusterV2's name is create-only)."""
     kubernetes_version: Annotated[str, matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")]
+    """The RKE2 release the cluster runs; Rancher upgrades the nodes when it changes."""
     cni: Literal["canal", "calico", "cilium"] = "canal"
     """The RKE2 CNI; each of these enforces NetworkPolicies (flannel alone would not)."""
     network: RancherNetwork
+    """The node network and the cluster's address ranges."""
     machine_pools: dict[str, MachinePool] = Field(min_length=1)
+    """The machine pools by name; together they cover the etcd, controlplane and worker roles."""
     etcd_snapshots: EtcdSnapshots = EtcdSnapshots()
+    """Snapshot schedule, retention and restore."""
     group_principal: str
     """How Rancher names a directory group: a principal ID with `{group}` where the group's name goes,
     e.g. `activedirectory_group://CN={group},OU=Groups,DC=example,DC=com` or
@@ -359,7 +405,8 @@ class Render(Strict):
     """No cluster: every Kubernetes object is written as YAML under `directory`."""
 
     kind: Literal["render"]
-    directory: str = Field(default="", description="Defaults to rendered/<stack>, relative to the project.")
+    directory: str = ""
+    """Defaults to rendered/<stack>, relative to the project."""
 
     @model_validator(mode="before")
     @classmethod
@@ -374,7 +421,9 @@ class Existing(Strict):
 
     kind: Literal["existing"]
     kubeconfig: Secret
+    """The kubeconfig's content, as a Pulumi secret."""
     context: str | None = None
+    """The kubeconfig context to use; none: its current context."""
 
 
 Infrastructure = Annotated[Aks | Rancher | Render | Existing, Field(discriminator="kind")]

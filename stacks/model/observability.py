@@ -32,8 +32,12 @@ Hostname = Annotated[str, AfterValidator(_hostname)]
 
 
 class BasicAuth(Strict):
+    """HTTP basic authentication for a webhook receiver."""
+
     username: str = Field(min_length=1)
+    """The user name sent."""
     password: Secret
+    """A Pulumi secret."""
 
 
 def _paged_severities() -> list[Severity]:
@@ -42,6 +46,7 @@ def _paged_severities() -> list[Severity]:
 
 class _Receiver(Strict):
     name: DnsLabel
+    """The receiver's name in Alertmanager's configuration, unique in the stack."""
     severities: list[Severity] = Field(default_factory=_paged_severities, min_length=1)
     """The alert severities routed to this receiver."""
 
@@ -53,8 +58,11 @@ class WebhookReceiver(_Receiver):
 
     kind: Literal["webhook"]
     url: Secret
+    """The endpoint, a Pulumi secret."""
     bearer_token: Secret | None = None
+    """Sent as `Authorization: Bearer`, a Pulumi secret; or give `basic_auth`."""
     basic_auth: BasicAuth | None = None
+    """User name and password; or give `bearer_token`."""
 
     @model_validator(mode="after")
     def _credentials(self):
@@ -71,7 +79,9 @@ class SlackReceiver(_Receiver):
 
     kind: Literal["slack"]
     api_url: Secret
+    """The incoming-webhook URL, a Pulumi secret."""
     channel: Annotated[str, Field(pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$")]
+    """The channel (`#alerts`) or user (`@on-call`) to post to."""
 
 
 class PagerDutyReceiver(_Receiver):
@@ -79,6 +89,7 @@ class PagerDutyReceiver(_Receiver):
 
     kind: Literal["pagerduty"]
     routing_key: Secret
+    """The integration's routing key, a Pulumi secret."""
 
 
 Receiver = Annotated[WebhookReceiver | SlackReceiver | PagerDutyReceiver, Field(discriminator="kind")]
@@ -98,8 +109,11 @@ class CentralView(Strict):
     explicitly; it must then be the site's primary. Both sites hold the same `password` (a secret)."""
 
     hostname: Hostname = ""
+    """This site's telemetry host, where it receives when it is the primary."""
     send_to: str | None = None
+    """The stack a secondary sends to; it must be the site's primary (default: the primary)."""
     password: Secret | None = None
+    """The basic-auth password shared by the environment's sites, a Pulumi secret."""
     site_down_after_minutes: int = Field(default=10, ge=2, le=120)
     """How long a site may send nothing before the `SiteDown` alert fires on the primary."""
 
@@ -116,15 +130,21 @@ class Monitoring(Strict):
     Alertmanager with the receivers below and, from two replicas up, highly available Prometheus."""
 
     enabled: bool = False
+    """Run the monitoring stack."""
     mode: Literal["reduced", "full"] = "full"
+    """`reduced`: no Alertmanager, nobody is paged; `full`: Alertmanager and the receivers."""
     retention_days: int = Field(default=7, ge=1, le=365)
+    """How long Prometheus keeps metrics."""
     volume_gi: int = Field(default=50, ge=5, le=4096)
     """Prometheus's volume per replica; retention is also bounded by size (90% of it)."""
     replicas: int = Field(default=1, ge=1, le=3)
+    """Prometheus replicas (at least 2 in prod with `full`)."""
     receivers: list[Receiver] = Field(default_factory=list)
+    """Where Alertmanager sends alerts (`full` only; at least one in prod)."""
     grafana_hostname: Hostname = ""
     """Grafana's HTTPS host behind the platform ingress; empty: reached by port-forward only."""
     central: CentralView = CentralView()
+    """The sites' shared view (multi-site environments)."""
 
     @model_validator(mode="after")
     def _receivers(self, info: ValidationInfo):
@@ -158,6 +178,7 @@ class Logging(Strict):
     archive kept `archive_days` (compliance)."""
 
     enabled: bool = False
+    """Run the log agent and Loki."""
     retention_days: int = Field(default=7, ge=1, le=365)
     """How long logs stay searchable in Loki."""
     archive_days: int = Field(default=30, ge=1, le=3650)
@@ -165,6 +186,7 @@ class Logging(Strict):
     compliance_min_days: int = Field(default=0, ge=0, le=3650)
     """The shortest archive the organisation's compliance rules allow (0: none); set by the profile."""
     audit_logs: bool = True
+    """Ship the Kubernetes API audit log too."""
     volume_gi: int = Field(default=10, ge=1, le=1024)
     """Loki's volume per replica (its write-ahead log and index cache; the logs are in object storage)."""
 
@@ -190,6 +212,8 @@ class Tracing(Strict):
     storing traces in the `traces` bucket for `retention_days`."""
 
     enabled: bool = False
+    """Run the collector and Tempo."""
     retention_days: int = Field(default=3, ge=1, le=365)
+    """How long Tempo keeps traces."""
     sampling_percent: float = Field(default=100, gt=0, le=100)
     """The share of traces the collector keeps (head sampling by trace ID)."""

@@ -15,15 +15,25 @@ class Chargeback(Strict):
     pools with these rates, in the stack's `currency`."""
 
     per_node: float = Field(default=0, ge=0)
+    """Per machine."""
     per_vcpu: float = Field(default=0, ge=0)
+    """Per vCPU of a machine."""
     per_memory_gi: float = Field(default=0, ge=0)
+    """Per GiB of a machine's memory."""
     per_disk_gi: float = Field(default=0, ge=0)
+    """Per GiB of a machine's disk, and of a volume claim."""
 
 
 class Policy(Strict):
+    """How the policy pack treats the stack (`python -m stacks policy-config STACK` writes its config)."""
+
     enforcement: Literal["advisory", "mandatory"] = "mandatory"
+    """The pack's enforcement level for every policy: `mandatory` violations stop a preview or update,
+    `advisory` ones are reported."""
     allowed_registries: list[str] = Field(default_factory=list)
+    """Registries workload images may come from, besides the site's own Harbor."""
     platform_groups: list[str] = Field(default_factory=lambda: ["platform-operators"])
+    """Directory groups bound to `cluster-admin` (the one cluster-wide grant), as the platform operators."""
     budget_monthly: float | None = Field(default=None, gt=0)
     """The most the stack may cost per month with every node pool at its maximum size, in
     `currency`; the `stack-budget` policy fails above it (python -m stacks cost STACK shows the

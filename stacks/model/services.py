@@ -56,7 +56,9 @@ class Ingress(Strict):
     """ingress-nginx, the cluster's one IngressClass (`nginx`), behind a LoadBalancer Service."""
 
     enabled: bool = True
+    """Run the ingress controller; without it no Ingress (APIs' hosts, Grafana, Harbor) is served."""
     replicas: int = Field(default=1, ge=1, le=10)
+    """Controller pods."""
     internal_load_balancer: bool = True
     """The Service asks for an internal load balancer (the Azure annotation on AKS, the site's
     internal MetalLB pool on premises); off only where the policy allows public ones (dev)."""
@@ -68,7 +70,9 @@ class AcmeIssuer(Strict):
 
     kind: Literal["acme"]
     email: Annotated[str, matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an e-mail address")]
+    """The ACME account's contact address (the CA's expiry and policy notices)."""
     server: str = "https://acme-v02.api.letsencrypt.org/directory"
+    """The ACME directory: Let's Encrypt's production one by default."""
 
 
 class InternalCaIssuer(Strict):
@@ -77,24 +81,34 @@ class InternalCaIssuer(Strict):
 
     kind: Literal["internal_ca"]
     common_name: str = "complete-cluster internal CA"
+    """The root certificate's common name."""
     root_validity_days: int = Field(default=3650, ge=30, le=7300)
+    """The root's lifetime (its Certificate's `duration`); cert-manager renews it a third of that
+    (at most a year) before it ends."""
 
 
 class CertManager(Strict):
+    """cert-manager and the `platform-issuer` ClusterIssuer every Ingress certificate comes from."""
+
     enabled: bool = True
+    """Run cert-manager; without it Ingresses get no certificates and RabbitMQ listens without TLS."""
     issuer: Annotated[AcmeIssuer | InternalCaIssuer, Field(discriminator="kind")] = InternalCaIssuer(kind="internal_ca")
+    """Where `platform-issuer`'s certificates come from: `acme` (public hosts) or `internal_ca`."""
 
 
 class Postgres(Strict):
     """The Zalando postgres-operator; teams declare their clusters (`teams[].databases`)."""
 
     enabled: bool = False
+    """Run the operator; teams' `databases` need it."""
     instances: int = Field(default=1, ge=1, le=5)
     """Pods per cluster, by environment: 1 in dev, at least 2 in prod (a replica to fail over to)."""
     volume_gi: int = Field(default=10, ge=1)
     """Volume per pod unless the team's database sets its own."""
     version: PostgresVersion = catalogue.POSTGRES_DEFAULT_VERSION
+    """PostgreSQL major version of clusters that set none."""
     logical_backup_schedule: Schedule = "30 1 * * *"
+    """Cron schedule of each cluster's logical backup (the operator's dump job, to object storage)."""
     base_backups_kept: int = Field(default=7, ge=1, le=90)
     """Daily base backups kept with their WAL; point-in-time recovery reaches back that far."""
 
@@ -112,9 +126,13 @@ class Redis(Strict):
     RedisFailover of `replicas` Redis pods watched by `sentinels` Sentinels."""
 
     enabled: bool = False
+    """Run the operator; teams' `caches` need it."""
     replicas: int = Field(default=1, ge=1, le=5)
+    """Redis pods per cache: one master, the rest replicas."""
     sentinels: int = Field(default=3, ge=1, le=5)
+    """Sentinel pods per cache, an odd number: they elect a new master by majority."""
     version: RedisVersion = catalogue.REDIS_DEFAULT_VERSION
+    """Redis version of caches that set none."""
 
     @model_validator(mode="after")
     def _quorum(self):
@@ -127,9 +145,13 @@ class RabbitMQ(Strict):
     """The RabbitMQ cluster operator; teams declare their queues (`teams[].queues`)."""
 
     enabled: bool = False
+    """Run the operator; teams' `queues` need it."""
     replicas: int = Field(default=1, ge=1, le=7)
+    """Nodes per cluster, an odd number: quorum queues need a majority."""
     volume_gi: int = Field(default=10, ge=1)
+    """Volume per node unless the team's queue sets its own."""
     version: RabbitMQVersion = catalogue.RABBITMQ_DEFAULT_VERSION
+    """RabbitMQ version of clusters that set none."""
 
     @model_validator(mode="after")
     def _quorum(self):
@@ -142,12 +164,19 @@ class Kafka(Strict):
     """Strimzi and one shared KRaft cluster (`events` in namespace `kafka`); teams declare topics."""
 
     enabled: bool = False
+    """Run Strimzi and the cluster; teams' `topics` need it."""
     brokers: int = Field(default=1, ge=1, le=15)
+    """Broker pods (a node pool)."""
     controllers: int = Field(default=1, ge=1, le=5)
+    """KRaft controller pods (a node pool), an odd number for quorum."""
     storage_gi: int = Field(default=20, ge=1)
+    """Volume per broker."""
     default_replication_factor: int = Field(default=1, ge=1)
+    """Replicas of a topic that sets none, at most `brokers`; `min.insync.replicas` follows from it."""
     broker_size: InstanceSize = "medium"
+    """CPU and memory of each broker."""
     controller_size: InstanceSize = "small"
+    """CPU and memory of each controller."""
 
     @model_validator(mode="after")
     def _replication_fits(self):
@@ -181,7 +210,9 @@ class Registry(Strict):
     `policy.allowed_registries`, with its images and charts in the `registry` bucket."""
 
     enabled: bool = False
+    """Run Harbor (needs `storage` and `hostname`)."""
     hostname: Annotated[str, AfterValidator(_hostname)] = ""
+    """Harbor's host name (its Ingress, and the registry in image names), e.g. `harbor.dc1.example.com`."""
     replicas: int = Field(default=1, ge=1, le=5)
     """Replicas of the stateless parts (portal, core, registry, jobservice)."""
     database_volume_gi: int = Field(default=5, ge=1, le=1024)
@@ -209,8 +240,11 @@ class Backup(Strict):
     `retention_days` in the `backups` bucket."""
 
     enabled: bool = False
+    """Run Velero (needs `storage`)."""
     schedule: Schedule = "0 1 * * *"
+    """Cron schedule of the backup (the Velero Schedule `daily`)."""
     retention_days: int = Field(default=7, ge=1, le=3650)
+    """Days each backup is kept; at least 30 in prod."""
     snapshot_driver: CsiDriver | None = None
     """The CSI driver whose volumes are snapshotted (a VolumeSnapshotClass for it is labelled for
     Velero). AKS defaults to `disk.csi.azure.com`; on premises name the site's driver, or leave it
@@ -233,17 +267,30 @@ class Backup(Strict):
 
 
 class Services(Strict):
+    """The shared services; each section's `enabled` says whether the stack runs it."""
+
     ingress: Ingress = Ingress()
+    """ingress-nginx."""
     cert_manager: CertManager = CertManager()
+    """cert-manager and the platform's issuer."""
     postgres: Postgres = Postgres()
+    """PostgreSQL clusters for the teams' `databases`."""
     redis: Redis = Redis()
+    """Redis failovers for the teams' `caches`."""
     rabbitmq: RabbitMQ = RabbitMQ()
+    """RabbitMQ clusters for the teams' `queues`."""
     kafka: Kafka = Kafka()
+    """The shared Kafka cluster for the teams' `topics`."""
     registry: Registry = Registry()
+    """Harbor, the site's image registry."""
     backup: Backup = Backup()
+    """Velero backups of the cluster."""
     monitoring: Monitoring = Monitoring()
+    """Metrics, alerts and dashboards."""
     logging: Logging = Logging()
+    """Central logs and their archive."""
     tracing: Tracing = Tracing()
+    """Traces."""
 
     def enabled(self) -> list[str]:
         return [name for name in type(self).model_fields if getattr(self, name).enabled]

@@ -28,6 +28,7 @@ class Site(Strict):
     its telemetry. Forces replacement on AKS: of the cluster (its DNS prefix) and the storage account
     (its name)."""
     role: Literal["primary", "secondary"] = "primary"
+    """`secondary`: the site stands by for `primary` (its PostgreSQL clusters are standbys of the primary's)."""
     primary: str | None = None
     """The stack name of the primary site; required for a secondary, not allowed for a primary."""
     secondaries: list[str] = []
@@ -55,4 +56,6 @@ class Ownership(Strict):
     """Who owns and pays for the stack; carried as tags and labels on everything it creates."""
 
     owner: str = "platform-team"
+    """The `owner` tag on the stack's Azure resources."""
     cost_centre: str = "platform"
+    """The `cost-centre` tag on the stack's Azure resources, which cost reports group by."""

@@ -23,11 +23,17 @@ class Buckets(Strict):
     """Bucket (S3) or container (Azure Blob) names per purpose."""
 
     registry: str = "registry"
+    """Harbor's images and charts."""
     backups: str = "backups"
+    """Velero's backups."""
     postgres: str = "postgres"
+    """PostgreSQL's WAL archive, base backups and logical backups."""
     logs: str = "logs"
+    """The compliance archive of the logs."""
     traces: str = "traces"
+    """Tempo's traces."""
     etcd_snapshots: str = "etcd-snapshots"
+    """Rancher's etcd snapshots (on-premises sites)."""
 
 
 def _bucket_problems(buckets: Buckets, pattern: re.Pattern, what: str) -> list[tuple[str, str]]:
@@ -50,8 +56,11 @@ class AzureBlob(Strict):
     replication: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS"] = (
         "Standard_ZRS"
     )
+    """The account's redundancy; prod needs a geo-redundant one (`G` in the name)."""
     soft_delete_days: int = Field(default=14, ge=1, le=365)
+    """Days deleted blobs and containers (and, with versioning, previous versions) can be recovered."""
     versioning: bool = True
+    """Keep previous versions of overwritten blobs, for `soft_delete_days`."""
     buckets: Buckets = Buckets()
     """A container per purpose, created in the account. A renamed container is a new, empty one
     (forces replacement; the container's name is its identity in Azure)."""
@@ -89,9 +98,13 @@ class S3(Strict):
 
     kind: Literal["s3"]
     endpoint: HttpUrl
+    """The endpoint's https URL."""
     region: str = "us-east-1"
+    """The region clients sign requests for (most S3-compatible stores accept the default)."""
     path_style: bool = True
+    """Address buckets as `<endpoint>/<bucket>` rather than `<bucket>.<host>`."""
     credentials: S3Credentials
+    """The site's S3 keys, as Pulumi secrets."""
     buckets: Buckets = Buckets()
     """The buckets per purpose, which the storage administrators create; the program only names them."""
 

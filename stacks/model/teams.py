@@ -23,18 +23,26 @@ class Quota(Strict):
     """The team namespace's ResourceQuota: totals over all its pods and claims."""
 
     cpu: Quantity = "4"
+    """CPU the namespace's pods may request and limit in total (also one container's maximum)."""
     memory: Quantity = "8Gi"
+    """Memory the namespace's pods may request and limit in total (also one container's maximum)."""
     pods: int = Field(default=50, ge=1)
+    """Pods the namespace may run."""
     storage: Quantity = "50Gi"
+    """Storage the namespace's volume claims may request in total."""
 
 
 class ContainerDefaults(Strict):
     """The LimitRange defaults for containers that declare no requests or limits of their own."""
 
     cpu_request: Quantity = "100m"
+    """Default CPU request."""
     memory_request: Quantity = "128Mi"
+    """Default memory request."""
     cpu_limit: Quantity = "500m"
+    """Default CPU limit."""
     memory_limit: Quantity = "512Mi"
+    """Default memory limit."""
 
 
 class Database(Strict):
@@ -45,6 +53,7 @@ class Database(Strict):
     name: DnsLabel = SHARED_SERVICES["postgres"].default_instance
     """Forces replacement of the cluster: a renamed database is a new, empty one."""
     size: InstanceSize = "small"
+    """CPU and memory of each pod (requests = limits)."""
     version: PostgresVersion | None = None
     """None: services.postgres.version."""
     volume_gi: int | None = Field(default=None, ge=1, le=4096)
@@ -58,6 +67,7 @@ class Cache(Strict):
     name: DnsLabel = SHARED_SERVICES["redis"].default_instance
     """Forces replacement of the failover: a renamed cache is a new, empty one."""
     size: InstanceSize = "small"
+    """CPU and memory of each Redis pod (requests = limits; the Sentinels are small and fixed)."""
     version: RedisVersion | None = None
     """None: services.redis.version."""
 
@@ -69,6 +79,7 @@ class Queue(Strict):
     name: DnsLabel = SHARED_SERVICES["rabbitmq"].default_instance
     """Forces replacement of the cluster: a renamed queue is a new, empty one."""
     size: InstanceSize = "small"
+    """CPU and memory of each pod (requests = limits)."""
     version: RabbitMQVersion | None = None
     """None: services.rabbitmq.version."""
     volume_gi: int | None = Field(default=None, ge=1, le=4096)
@@ -86,9 +97,11 @@ class Topic(Strict):
     name: TopicName
     """Forces replacement of the topic: a renamed topic is a new, empty one."""
     partitions: int = Field(default=3, ge=1, le=1000)
+    """Partitions: how many consumers of a group read it in parallel."""
     replicas: int | None = Field(default=None, ge=1)
     """None: services.kafka.default_replication_factor."""
     retention_hours: int = Field(default=168, ge=1, le=87600)
+    """How long messages are kept (`retention.ms`)."""
 
 
 class Team(Strict):
@@ -101,12 +114,19 @@ class Team(Strict):
     """Directory (Entra ID / LDAP) groups whose members act for the team. On Rancher sites a changed
     group forces replacement of its project role binding."""
     quota: Quota = Quota()
+    """The namespace's totals; the team's workloads at peak and its instances must fit."""
     container_defaults: ContainerDefaults = ContainerDefaults()
+    """Requests and limits of containers that set none."""
     workloads: list[Workload] = []
+    """APIs, workers and scheduled jobs, in the team's namespace."""
     databases: list[Database] = []
+    """PostgreSQL clusters (services.postgres)."""
     caches: list[Cache] = []
+    """Redis failovers (services.redis)."""
     queues: list[Queue] = []
+    """RabbitMQ clusters (services.rabbitmq)."""
     topics: list[Topic] = []
+    """Topics on the shared Kafka cluster (services.kafka)."""
 
     @field_validator("name")
     @classmethod

@@ -96,16 +96,23 @@ class Uses(Strict):
     """A shared service instance the workload talks to; it gets network egress to exactly that."""
 
     service: SharedServiceName
+    """The shared service."""
     instance: DnsLabel | None = None
     """The instance of the team's (`databases`, `caches`, `queues`); None: the service's default instance
     (`db`, `cache`, `queue`; for Kafka its one shared cluster `events`)."""
 
 
 class Resources(Strict):
+    """The container's requests and limits; limits count against the team quota at peak."""
+
     cpu_request: Quantity = "100m"
+    """CPU the scheduler reserves for the container."""
     memory_request: Quantity = "128Mi"
+    """Memory the scheduler reserves for the container."""
     cpu_limit: Quantity = "500m"
+    """CPU the container may use at most (throttled above)."""
     memory_limit: Quantity = "256Mi"
+    """Memory the container may use at most (killed above)."""
 
     @model_validator(mode="after")
     def _limits_cover_requests(self):
@@ -122,9 +129,15 @@ class _Workload(Strict):
     name: DnsLabel
     """The workload's objects' name (Deployment or CronJob, Service, ...). Forces replacement of them."""
     image: Image
+    """A full image reference with a version tag or digest (`registry.example.com/team/app:1.4.2`),
+    from an allowed registry."""
     resources: Resources = Resources()
+    """The container's requests and limits."""
     uses: list[Uses] = []
+    """The shared-service instances it talks to: egress to exactly those, and their connection
+    variables (docs/onboarding.md)."""
     env: dict[str, str] = {}
+    """Plain environment variables (no secrets)."""
 
     def peak_pods(self) -> int:
         return 1
@@ -135,11 +148,17 @@ class Api(_Workload):
 
     kind: Literal["api"]
     replicas: int = Field(default=2, ge=1, le=100)
+    """Pods at least (the autoscaler's lower bound)."""
     max_replicas: int = Field(default=4, ge=1, le=100)
+    """Pods at most (the autoscaler's upper bound); the quota must admit them."""
     port: int = Field(default=8080, ge=1024, le=65535)
+    """The container port it serves HTTP on."""
     host: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
+    """The host name the ingress routes to it, with TLS."""
     path: str = "/"
+    """The path prefix the ingress routes to it."""
     health_path: str = "/healthz"
+    """Answered with 2xx when ready (readiness and liveness probes)."""
 
     @model_validator(mode="after")
     def _scaling(self):
@@ -156,8 +175,11 @@ class Worker(_Workload):
 
     kind: Literal["worker"]
     replicas: int = Field(default=1, ge=1, le=100)
+    """Pods."""
     health_port: int = Field(default=8081, ge=1024, le=65535)
+    """The container port of its health endpoint."""
     health_path: str = "/healthz"
+    """Answered with 2xx when healthy (readiness and liveness probes)."""
 
     def peak_pods(self) -> int:
         return self.replicas
@@ -168,8 +190,11 @@ class ScheduledJob(_Workload):
 
     kind: Literal["scheduled_job"]
     schedule: Schedule
+    """Cron schedule (five fields, or a macro such as `@daily`)."""
     timeout_seconds: int = Field(default=3600, ge=60, le=86400)
+    """A run taking longer is stopped (`activeDeadlineSeconds`)."""
     retries: int = Field(default=2, ge=0, le=10)
+    """Retries of a failed run (`backoffLimit`)."""
 
 
 Workload = Annotated[Api | Worker | ScheduledJob, Field(discriminator="kind")]

@@ -14,6 +14,7 @@ from ..model import PROJECT, StackConfig
 
 SCHEMA_FILE = STACKS_DIR / "stack-config.schema.json"
 _ALWAYS_REQUIRED = {"kind", "secure"}
+_WRITTEN_BY_PULUMI = "How the stack's secrets are encrypted, written by Pulumi; do not edit it by hand."
 
 
 def _relax(node: Any) -> Any:
@@ -40,15 +41,16 @@ def build_schema() -> dict[str, Any]:
         "properties": {
             "config": {
                 "type": "object",
+                "description": "The stack's settings, one `complete-cluster:<section>` key per section of stacks/model.",
                 "properties": sections,
                 "patternProperties": {"^pulumi:": {}},
                 "additionalProperties": False,
                 "required": [f"{PROJECT}:environment"],
             },
-            "encryptionsalt": {"type": "string"},
-            "secretsprovider": {"type": "string"},
-            "encryptedkey": {"type": "string"},
-            "environment": {},
+            "encryptionsalt": {"type": "string", "description": _WRITTEN_BY_PULUMI},
+            "secretsprovider": {"type": "string", "description": _WRITTEN_BY_PULUMI},
+            "encryptedkey": {"type": "string", "description": _WRITTEN_BY_PULUMI},
+            "environment": {"description": "Pulumi ESC environments the stack imports."},
         },
         "additionalProperties": False,
         "$defs": _relax(model.get("$defs", {})),

@@ -99,9 +99,15 @@ def schema_description(schema: dict, model_name: str, field: str) -> str | None:
 def test_every_field_with_a_docstring_is_described_in_the_schema():
     schema = json.loads(SCHEMA_FILE.read_text())
     fields = documented_fields()
-    assert len(fields) > 60
     missing = {key: doc for key, doc in fields.items() if schema_description(schema, *key) != doc}
     assert missing == {}
+
+
+def test_every_field_but_the_kinds_has_a_docstring():
+    """An editor shows the description beside each key; `kind` picks the section's variant, which
+    the variant's own description explains."""
+    fields = {(name, field) for name, cls in models().items() for field in cls.model_fields}
+    assert {key for key in fields - set(documented_fields()) if key[1] != "kind"} == set()
 
 
 def test_the_fields_whose_change_replaces_a_resource_say_so():

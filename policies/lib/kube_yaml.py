@@ -297,6 +297,7 @@ def load_documents(content: bytes) -> list:
     has_alias = False
     special_float = None  # where the document's first NaN or infinity value is
     result = None
+    key_sources: _KeySources = {}  # the YAML keys behind maps' JSON keys, for maps with a key that was not a string
 
     for event in _events(content):
         cls = event.__class__
@@ -341,6 +342,7 @@ def load_documents(content: bytes) -> list:
             mark = event.start_mark
         elif cls is _DocumentStartEvent:
             anchors = {}
+            key_sources = {}
             has_alias = False
             special_float = None
             result = None
@@ -365,11 +367,18 @@ def load_documents(content: bytes) -> list:
             if top[1]:
                 key = top[2]
                 if key is _MISSING:
-                    top[2] = _MergeKey(mark) if merge_key else json_key(result, mark)
+                    if merge_key:
+                        top[2] = _MergeKey(mark)
+                    elif result.__class__ is str:
+                        if key_sources and result in top[0]:
+                            _claim_key(key_sources, top[0], result, result, mark)
+                        top[2] = result
+                    else:
+                        top[2] = _claim_key(key_sources, top[0], json_key(result, mark), result, mark)
                     continue
                 top[2] = _MISSING
                 if key.__class__ is _MergeKey:
-                    _merge(top[0], result, cls is _AliasEvent, key.mark)
+                    _merge(top[0], result, cls is _AliasEvent, key.mark, key_sources)
                     continue
                 top[0][key] = result
             else:
@@ -379,17 +388,49 @@ def load_documents(content: bytes) -> list:
     return documents
 
 
-def _merge(target: dict, value, from_alias: bool, mark) -> None:
+#: id(map) -> (the map, kept alive so its id is not reused; {JSON key: the YAML key it came from}), for the maps
+#: of one document that have a key that was not a string.
+_KeySources = dict[int, tuple[dict, dict[str, object]]]
+
+
+def _claim_key(key_sources: _KeySources, target: dict, key: str, source, mark) -> str:
+    """Record that `key` in `target` came from the YAML key `source`, refusing two different YAML keys that become
+    one JSON key (`1` and `'1'`, `1` and `1.0`, `true` and `'true'`, two `.nan`). go-yaml v2 decodes them as two
+    entries of a map[interface{}]interface{}, and sigs.k8s.io/yaml yaml.go `convertToJSONableObject` then writes
+    both to one string key while ranging over that Go map, whose order is random: Kubernetes keeps either value."""
+    entry = key_sources.get(id(target))
+    if key in target:
+        before = entry[1].get(key, key) if entry is not None else key
+        if not (before.__class__ is source.__class__ and before == source):
+            raise KubernetesYAMLError(
+                f"the map keys {before!r} and {source!r} both become the JSON key {key!r}, and Kubernetes keeps one of "
+                "their values at random; keep one key, quoted", mark)
+    if source.__class__ is not str:
+        if entry is None:
+            entry = key_sources[id(target)] = (target, {})
+        entry[1][key] = source
+    return key
+
+
+def _merge(target: dict, value, from_alias: bool, mark, key_sources: _KeySources) -> None:
     """decode.go `merge`: a map's entries are written into the target over what it holds already; for a sequence of
     maps the last is written first, so earlier maps win over later ones."""
     if value.__class__ is dict:
-        target.update(value)
+        _merge_map(target, value, mark, key_sources)
         return
     if value.__class__ is list and not from_alias and all(item.__class__ is dict for item in value):
         for item in reversed(value):
-            target.update(item)
+            _merge_map(target, item, mark, key_sources)
         return
     raise KubernetesYAMLError("map merge requires map or sequence of maps as the value", mark)
+
+
+def _merge_map(target: dict, source: dict, mark, key_sources: _KeySources) -> None:
+    if key_sources:
+        entry = key_sources.get(id(source))
+        for key in source:
+            _claim_key(key_sources, target, key, entry[1].get(key, key) if entry is not None else key, mark)
+    target.update(source)
 
 
 def _has_special_float(value) -> bool:

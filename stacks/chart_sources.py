@@ -4,13 +4,15 @@ The charts come from one declaration per part (`catalogue.PART_CHARTS`); a part'
 installed when its `services` section is enabled. The stack's `charts` setting says where they come
 from: the pinned repository, an OCI mirror, a local directory (each chart must be there: a missing
 one is a config problem under `charts.directory`, reported with the stack's other problems before
-anything is registered), or off. The loader resolves every needed chart's source into
-`ChartSources`, and each component installs its charts through its part's `PartCharts`
-(components/charts.py), which refuses a chart its part does not declare.
+anything is registered; a directory missing on this machine gives way to `charts.fallback`), or off.
+The loader resolves every needed chart's source into `ChartSources`, and each component installs its
+charts through its part's `PartCharts` (components/charts.py), which refuses a chart its part does
+not declare.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,9 +74,21 @@ def stack_charts(config: StackConfig) -> list[ChartRef]:
     return list(dict.fromkeys(ref for part in PART_CHARTS for ref in part_charts(config, part)))
 
 
+def chart_directory(charts: Charts) -> Path:
+    """`charts.directory` as a resolved path: absolute as written, or relative to the project directory."""
+    return (PROJECT_DIR / Path(charts.directory).expanduser()).resolve()
+
+
+def effective_source(charts: Charts) -> str:
+    """`charts.source`, except that a `local` directory missing on this machine gives way to its `fallback`."""
+    if charts.source == "local" and charts.fallback is not None and not chart_directory(charts).is_dir():
+        return charts.fallback
+    return charts.source
+
+
 def _local_chart(charts: Charts, ref: ChartRef) -> Path | None:
     """The packaged (`<name>-<version>.tgz`) or unpacked (`<name>/`, matching version) chart."""
-    directory = PROJECT_DIR / charts.directory
+    directory = chart_directory(charts)
     archive = directory / f"{ref.name}-{ref.version}.tgz"
     if archive.is_file():
         return archive
@@ -99,47 +113,56 @@ def _missing(charts: Charts, ref: ChartRef) -> tuple[str, str]:
     )
 
 
+def _no_directory(charts: Charts) -> tuple[str, str]:
+    return (
+        "charts.directory",
+        f"{charts.directory}/ does not exist on this machine (it resolves to {chart_directory(charts)}); put the pinned charts "
+        "there, or set `charts.fallback: remote` to take them from their chart repositories where it is missing",
+    )
+
+
 def missing_charts(config: StackConfig, refs: list[ChartRef]) -> list[tuple[str, str]]:
     """Config problems for charts the stack needs but its local chart directory lacks."""
-    if config.charts.source != "local":
+    if effective_source(config.charts) != "local" or not refs:
         return []
+    if not chart_directory(config.charts).is_dir():
+        return [_no_directory(config.charts)]
     return [_missing(config.charts, ref) for ref in refs if _local_chart(config.charts, ref) is None]
 
 
 def chart_source(charts: Charts, ref: ChartRef) -> HelmSource | None:
     """helm.v4.Chart arguments that select `ref` from the configured source; None when off."""
-    if charts.source == "remote":
+    source = effective_source(charts)
+    if source == "remote":
         if ref.repository.startswith("oci://"):  # Helm takes an OCI chart by reference, not by --repo
             return {"chart": f"{ref.repository.rstrip('/')}/{ref.name}", "version": ref.version}
         return {"chart": ref.name, "version": ref.version, "repository_opts": {"repo": ref.repository}}
-    if charts.source == "oci":
+    if source == "oci":
         return {"chart": f"oci://{charts.oci_registry}/{ref.name}", "version": ref.version}
-    if charts.source == "local":
+    if source == "local":
         path = _local_chart(charts, ref)
         if path is None:
             raise UndeclaredChart(
                 f"chart {ref.name} {ref.version} is missing from {charts.directory}/ (the loader reports this as a config problem)"
             )
-        return {"chart": str(path.relative_to(PROJECT_DIR))}
+        # Relative to the project directory, where the engine runs the program and the provider: the same on every
+        # machine with the same layout, so state made on one shows no change on another.
+        return {"chart": os.path.relpath(path, PROJECT_DIR)}
     return None
 
 
 def resolve_charts(config: StackConfig) -> tuple[ChartSources, list[tuple[str, str]]]:
-    """Every enabled part's charts with their sources, and a problem under `charts.directory` for
-    each chart a local chart directory lacks (each chart once)."""
-    parts = []
-    problems: list[tuple[str, str]] = []
-    for part in PART_CHARTS:
-        sources = []
-        for ref in part_charts(config, part):
-            if config.charts.source == "local" and _local_chart(config.charts, ref) is None:
-                if _missing(config.charts, ref) not in problems:
-                    problems.append(_missing(config.charts, ref))
-                continue
-            sources.append((ref, chart_source(config.charts, ref)))
-        if getattr(config.services, part).enabled:
-            parts.append(PartCharts(part, tuple(sources)))
-    return ChartSources(tuple(parts)), problems
+    """Every enabled part's charts with their sources; or none, with the problems under `charts.directory` of a
+    local chart directory that is missing or lacks a chart (each chart once)."""
+    problems = missing_charts(config, stack_charts(config))
+    if problems:
+        return ChartSources(), problems
+    parts = tuple(
+        PartCharts(part, tuple((ref, chart_source(config.charts, ref)) for ref in part_charts(config, part)))
+        for part in PART_CHARTS
+        if getattr(config.services, part).enabled
+    )
+    return ChartSources(parts), []
 
 
 def declared_charts(part: str, charts: Charts) -> PartCharts:

@@ -19,8 +19,7 @@ class Charts(Strict):
       whose Chart.yaml has the pinned version), for air-gapped sites; a missing chart is a config
       error before anything is registered.
     - `off`: charts are not installed; components still register their own objects (custom
-      resources, namespaces, policies) and the engine prints which charts were left out. For
-      rendering without a network (the `local` stack).
+      resources, namespaces, policies) and the engine prints which charts were left out.
     """
 
     source: Literal["remote", "oci", "local", "off"] = "remote"
@@ -28,7 +27,11 @@ class Charts(Strict):
     oci_registry: str | None = None
     """With `oci`: the registry path the charts are pushed to, without a scheme."""
     directory: str = "charts"
-    """With `local`: the directory of the packaged charts, relative to the project."""
+    """With `local`: the chart directory, absolute or relative to the project directory (e.g. a site's read-only
+    mirror beside the project, `../shared/charts`)."""
+    fallback: Literal["remote"] | None = None
+    """With `local`: where the charts come from on a machine where `directory` does not exist. `remote`: the pinned
+    chart repositories. Unset: a missing directory is a config error."""
 
     @model_validator(mode="after")
     def _source_settings(self):
@@ -37,5 +40,7 @@ class Charts(Strict):
             problems.append(("oci_registry", "an OCI chart source needs the registry path (e.g. `harbor.dc1.example.com/charts`)"))
         if self.oci_registry and "://" in self.oci_registry:
             problems.append(("oci_registry", f"`{self.oci_registry}` must be a registry path without a scheme (oci:// is added)"))
+        if self.fallback and self.source != "local":
+            problems.append(("fallback", f"only a `local` chart directory has a fallback; `{self.source}` has none, remove it"))
         check(problems)
         return self

@@ -51,6 +51,60 @@ def test_local_prefers_a_packaged_chart(chart_dir):
     assert chart_source(Charts(source="local"), DEMO) == {"chart": "charts/demo-0.1.0.tgz"}
 
 
+@pytest.fixture
+def mirror_beside(tmp_path, monkeypatch):
+    """A project directory and, beside it, a read-only site mirror `shared/charts/` holding `demo/`."""
+    project = tmp_path / "site" / "project"
+    project.mkdir(parents=True)
+    monkeypatch.setattr(charts_module, "PROJECT_DIR", project)
+    chart = tmp_path / "site" / "shared" / "charts" / "demo"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "demo", "version": "0.1.0"}))
+    return project, chart.parent
+
+
+def test_local_finds_a_chart_directory_beside_the_project(mirror_beside):
+    assert chart_source(Charts(source="local", directory="../shared/charts"), DEMO) == {"chart": "../shared/charts/demo"}
+
+
+def test_local_takes_an_absolute_chart_directory_and_names_the_chart_relative_to_the_project(mirror_beside):
+    _, mirror = mirror_beside
+    assert chart_source(Charts(source="local", directory=str(mirror)), DEMO) == {"chart": "../shared/charts/demo"}
+
+
+def test_local_resolves_a_chart_directory_reached_through_a_link(mirror_beside, tmp_path):
+    project, mirror = mirror_beside
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "charts").symlink_to(mirror)
+    for directory in (tmp_path / "elsewhere" / "charts", "../../elsewhere/charts", "../project/../shared/charts"):
+        assert chart_source(Charts(source="local", directory=str(directory)), DEMO) == {"chart": "../shared/charts/demo"}
+
+
+def test_a_missing_chart_directory_takes_its_fallback(mirror_beside):
+    charts = Charts(source="local", directory="../nowhere/charts", fallback="remote")
+    assert chart_source(charts, DEMO) == chart_source(Charts(source="remote"), DEMO)
+    present = Charts(source="local", directory="../shared/charts", fallback="remote")
+    assert chart_source(present, DEMO) == {"chart": "../shared/charts/demo"}
+
+
+def test_a_missing_chart_directory_without_a_fallback_is_one_config_problem(mirror_beside):
+    project, _ = mirror_beside
+    config = load("local").model_copy(update={"charts": Charts(source="local", directory="../nowhere/charts")})
+    newer = ChartRef(name="demo", version="0.2.0", repository="https://charts.example.com")
+    assert missing_charts(config, [DEMO, newer]) == [
+        (
+            "charts.directory",
+            f"../nowhere/charts/ does not exist on this machine (it resolves to {project.parent / 'nowhere' / 'charts'}); put the "
+            "pinned charts there, or set `charts.fallback: remote` to take them from their chart repositories where it is missing",
+        )
+    ]
+
+
+def test_only_a_local_chart_directory_has_a_fallback():
+    with pytest.raises(ValueError, match="only a `local` chart directory has a fallback; `remote` has none, remove it"):
+        Charts(source="remote", fallback="remote")
+
+
 def test_local_with_another_version_is_missing(chart_dir):
     config = load("local").model_copy(update={"charts": Charts(source="local")})
     newer = ChartRef(name="demo", version="0.2.0", repository="https://charts.example.com")

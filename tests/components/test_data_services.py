@@ -84,7 +84,7 @@ def test_operator_pods_are_restricted_through_their_values(inventory):
     assert {"name": "STRIMZI_POD_SECURITY_PROVIDER_CLASS", "value": "restricted"} in strimzi["extraEnvs"]
 
 
-def test_an_oci_only_chart_is_pulled_by_reference():
+def test_an_oci_only_chart_is_pulled_by_reference(tmp_path):
     from stacks.chart_sources import chart_source, missing_charts
     from stacks.loader import load
     from stacks.model.charts import Charts
@@ -92,7 +92,7 @@ def test_an_oci_only_chart_is_pulled_by_reference():
     assert chart_source(Charts(source="remote"), catalogue.RABBITMQ_OPERATOR) == {
         "chart": "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "version": "0.6.16",
     }
-    config = load("prod").model_copy(update={"charts": Charts(source="local", directory="no-such-charts")})
+    config = load("prod").model_copy(update={"charts": Charts(source="local", directory=str(tmp_path))})
     [problem] = [message for _, message in missing_charts(config, [catalogue.RABBITMQ_OPERATOR])]
     assert "`helm pull oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator --version 0.6.16`" in problem
 

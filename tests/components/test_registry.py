@@ -295,6 +295,7 @@ def test_a_local_chart_directory_without_harbor_is_a_config_error(tmp_path, monk
     from stacks import chart_sources as charts_module
 
     monkeypatch.setattr(charts_module, "PROJECT_DIR", tmp_path)
+    (tmp_path / "charts").mkdir()
     config = load("onprem-dc1").model_copy(update={"charts": Charts(source="local")})
     assert part_charts(config, "registry") == [catalogue.HARBOR_CHART]
     assert missing_charts(config, part_charts(config, "registry")) == [(

@@ -142,6 +142,7 @@ def alert_rules_args(stack: LoadedStack) -> AlertRulesArgs:
         site=config.site,
         secondary_sites=dict(stack.other_sites.secondaries),
         identity=identity(config),
+        runbooks=config.services.monitoring.runbook_base_url,
     )
 
 

@@ -29,9 +29,9 @@ from stacks.shared_services import Endpoint
 # Target labels every monitor adds and the alert rules and dashboards select by.
 SERVICE_LABEL = "platform_service"
 INSTANCE_LABEL = "platform_instance"
-# Where each alert's runbook is: the repository's docs, relative to its root (the repository's
-# web address differs per installation); `<RUNBOOK_BASE>#<alert name lower-cased>`.
-RUNBOOK_BASE = "docs/runbooks/alerts.md"
+# The runbook every alert links to, in the repository; where it is read is the stack's
+# `services.monitoring.runbook_base_url` (an https address), plus `#<alert name lower-cased>`.
+RUNBOOK_FILE = "docs/runbooks/alerts.md"
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class Target:
     endpoint: dict[str, Any] = field(default_factory=dict)  # scheme, TLS, port name
 
 
-def runbook_url(alert: str) -> str:
-    return f"{RUNBOOK_BASE}#{alert.lower()}"
+def runbook_url(base_url: str, alert: str) -> str:
+    """The alert's section of the runbook published at `base_url` (its heading's anchor)."""
+    return f"{base_url}#{alert.lower()}"
 
 
 # The label every metric and log line carries: the site it comes from (the central view on a primary
@@ -74,13 +75,13 @@ class Alert:
     description: str
     for_: str | None = None
 
-    def rule(self, site: str) -> dict[str, Any]:
-        """The PrometheusRule entry, on the site `site` (filling in THIS_SITE)."""
+    def rule(self, site: str, runbooks: str) -> dict[str, Any]:
+        """The PrometheusRule entry, on the site `site` (filling in THIS_SITE), its `runbook_url` in the runbook published at `runbooks`."""
         rule: dict[str, Any] = {
             "alert": self.name,
             "expr": self.expr.replace(THIS_SITE, site),
             "labels": {"severity": self.severity, "service": self.service},
-            "annotations": {"summary": self.summary, "description": self.description, "runbook_url": runbook_url(self.name)},
+            "annotations": {"summary": self.summary, "description": self.description, "runbook_url": runbook_url(runbooks, self.name)},
         }
         if self.for_:
             rule["for"] = self.for_

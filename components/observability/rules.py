@@ -2,7 +2,8 @@
 
 Every alert carries `severity` (critical pages, warning posts), `service` (the shared service it
 is about, or `platform`) and the annotations `summary`, `description` and `runbook_url`, a link to
-its section of docs/runbooks/alerts.md (the anchor is the alert name lower-cased).
+its section of docs/runbooks/alerts.md where the stack says it is published
+(`services.monitoring.runbook_base_url`; the anchor is the alert name lower-cased).
 
 | group          | alerts                                                                        |
 |----------------|-------------------------------------------------------------------------------|
@@ -100,6 +101,8 @@ class AlertRulesArgs:
     secondary_sites: dict[str, str] = field(default_factory=dict)
     """Stack name -> site name of each secondary, resolved by the loader (stacks.sites.OtherSites)."""
     identity: StackIdentity
+    runbooks: str
+    """The https address of the published runbook (`services.monitoring.runbook_base_url`)."""
     after: list[pulumi.Resource | None] = field(default_factory=list)
     """What the rules need first: the metrics chart (the PrometheusRule CRD) and the monitoring namespace."""
 
@@ -196,7 +199,7 @@ class AlertRules(pulumi.ComponentResource):
                 api_version=MONITORING_API,
                 kind="PrometheusRule",
                 metadata={"name": f"platform-{group}", "namespace": MONITORING_NAMESPACE, "labels": labels},
-                spec={"groups": [{"name": f"platform.{group}", "rules": [alert.rule(args.site.name) for alert in alerts]}]},
+                spec={"groups": [{"name": f"platform.{group}", "rules": [alert.rule(args.site.name, args.runbooks) for alert in alerts]}]},
                 opts=after,
             )
             self.summary[group] = [alert.name for alert in alerts]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
@@ -26,6 +27,28 @@ def _hostname(value: str) -> str:
 
 
 Hostname = Annotated[str, AfterValidator(_hostname)]
+
+
+def _https_url(value: str) -> str:
+    """An absolute https address a person's browser opens from a page or a chat message."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not _HOSTNAME.match(host) or parts.username or parts.password or any(c.isspace() for c in value):
+        raise ValueError(f"`{value}` is not an absolute https URL such as `https://git.example.com/platform/complete-cluster/-/blob/main/"
+                         "docs/runbooks/alerts.md` (https, a host name, no credentials, no spaces)")
+    if parts.fragment or value.endswith("#"):
+        raise ValueError(f"`{value}` has a fragment (`#...`); give the page's address: each alert adds `#<alert name lower-cased>`")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+
+# Where the alerts' runbook (docs/runbooks/alerts.md) is read when a stack does not say: the file as
+# the platform team's Git server renders it, at the branch releases are cut from. Markdown renderers
+# (GitLab, GitHub, Gitea) give each `### <alert>` heading the anchor `#<alert>`, which each alert's
+# `runbook_url` ends with. Set `services.monitoring.runbook_base_url` (once per environment profile)
+# to your own copy's address.
+DEFAULT_RUNBOOK_BASE_URL = "https://gitlab.example.com/platform/complete-cluster/-/blob/main/docs/runbooks/alerts.md"
 
 
 # --- Alertmanager receivers ----------------------------------------------------------------------
@@ -145,6 +168,10 @@ class Monitoring(Strict):
     """Grafana's HTTPS host behind the platform ingress; empty: reached by port-forward only."""
     central: CentralView = CentralView()
     """The sites' shared view (multi-site environments)."""
+    runbook_base_url: HttpsUrl = DEFAULT_RUNBOOK_BASE_URL
+    """The https address of the alert runbook (this repository's docs/runbooks/alerts.md as your Git
+    server shows it); every alert's `runbook_url` is this address plus `#<alert name lower-cased>`,
+    which pagers, chat messages and Grafana link to."""
 
     @model_validator(mode="after")
     def _receivers(self, info: ValidationInfo):

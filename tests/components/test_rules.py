@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.observability.monitors import MONITORING_API
-from components.kit.parts import RUNBOOK_BASE
+from components.kit.parts import RUNBOOK_FILE
 from stacks.loader import load
 
 STACKS = ["local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2"]
@@ -21,7 +21,7 @@ RULE = f"kubernetes:{MONITORING_API}:PrometheusRule"
 MONITOR_KINDS = {f"kubernetes:{MONITORING_API}:PodMonitor", f"kubernetes:{MONITORING_API}:ServiceMonitor"}
 CHART = "kubernetes:helm.sh/v4:Chart"
 REPOSITORY = Path(__file__).resolve().parents[2]
-RUNBOOK = REPOSITORY / RUNBOOK_BASE
+RUNBOOK = REPOSITORY / RUNBOOK_FILE
 
 
 def alerts(inventory, stack) -> list[dict]:
@@ -54,8 +54,10 @@ def test_every_alert_has_a_severity_a_summary_and_a_runbook_section(inventory, s
         assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
         annotations = rule["annotations"]
         assert annotations["summary"] and annotations["description"], rule["alert"]
-        path, _, anchor = annotations["runbook_url"].partition("#")
-        assert (REPOSITORY / path).is_file()
+        # An absolute https address a pager opens: the stack's published runbook and the alert's section.
+        page, _, anchor = annotations["runbook_url"].partition("#")
+        assert page == load(stack).services.monitoring.runbook_base_url and page.startswith("https://"), rule["alert"]
+        assert page.endswith(RUNBOOK_FILE)
         assert anchor == rule["alert"].lower() and anchor in anchors, rule["alert"]
 
 
@@ -197,3 +199,46 @@ def test_after_a_failover_the_new_primary_watches_the_old_one(tmp_path):
     [site_down] = promoted["sites"]
     assert site_down.expr == 'absent_over_time(up{site="dc1"}[10m])'
     assert "sites" not in demoted
+
+
+# --- where the runbook is read ---------------------------------------------------------------------
+
+
+def _with_monitoring(tmp_path, stack: str, **settings) -> Path:
+    """A copy of `stack`'s file with `services.monitoring` settings added."""
+    import yaml
+
+    from stacks.loader import STACKS_DIR
+
+    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
+    services = document["config"].setdefault("complete-cluster:services", {})
+    services.setdefault("monitoring", {}).update(settings)
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_every_alert_links_the_runbook_where_the_stack_publishes_it(tmp_path):
+    from stacks.tools.inventory import evaluate
+
+    base = "https://git.corp.example/platform/complete-cluster/-/blob/v4.2.0/docs/runbooks/alerts.md"
+    registered = evaluate("prod", _with_monitoring(tmp_path, "prod", runbook_base_url=base))
+    links = {rule["alert"]: rule["annotations"]["runbook_url"]
+             for r in registered if r.type == RULE for group in r.inputs["spec"]["groups"] for rule in group["rules"]}
+    assert links and links == {name: f"{base}#{name.lower()}" for name in links}
+
+
+@pytest.mark.parametrize("value, message", [
+    ("docs/runbooks/alerts.md", "`docs/runbooks/alerts.md` is not an absolute https URL"),
+    ("http://git.corp.example/runbooks", "`http://git.corp.example/runbooks` is not an absolute https URL"),
+    ("https://runbooks/alerts.md", "`https://runbooks/alerts.md` is not an absolute https URL"),
+    ("https://ops:hunter2@git.corp.example/alerts.md", "`https://ops:hunter2@git.corp.example/alerts.md` is not an absolute https URL"),
+    ("https://git.corp.example/alerts.md#nodenotready", "`https://git.corp.example/alerts.md#nodenotready` has a fragment"),
+], ids=["relative", "http", "no-domain", "credentials", "fragment"])
+def test_a_runbook_address_no_pager_can_open_is_a_config_error(tmp_path, value, message):
+    from stacks.loader import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        load("prod", _with_monitoring(tmp_path, "prod", runbook_base_url=value))
+    [(path, text)] = raised.value.problems
+    assert path == "services.monitoring.runbook_base_url" and text.startswith(message), text

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from .chart_sources import ChartSources, resolve_charts
+from .reading import UnreadableFile, read_yaml
 from .model import PROJECT, Problems, SecretValue, StackConfig
 from .sites import OtherSites, StandbySource, cross_stack_problems, file_key, read_sites, secondary_sites
 
@@ -82,15 +82,13 @@ def _mark_secrets(value: Any) -> Any:
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The project's config sections from a stack file, namespace stripped, secrets marked."""
     shown = display_path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         known = ", ".join(shipped_stacks())
         raise ConfigError(shown, [("", f"no such stack file; the stacks are: {known}")])
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(shown, [("", f"{where}not valid YAML ({getattr(error, 'problem', error)})")]) from None
+        document = read_yaml(path) or {}
+    except UnreadableFile as error:
+        raise ConfigError(shown, [("", str(error))]) from None
     problems = []
     if not isinstance(document, dict):
         raise ConfigError(shown, [("", "a stack file is a mapping with a `config:` key")])
@@ -118,7 +116,18 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 
 
 def read_profile(environment: str) -> dict[str, Any]:
-    return yaml.safe_load((PROFILES_DIR / f"{environment}.yaml").read_text()) or {}
+    return _read_shipped(PROFILES_DIR / f"{environment}.yaml")
+
+
+def _read_shipped(path: Path) -> dict[str, Any]:
+    """A profile the project ships, read like a stack file; a broken one is reported under its own name."""
+    try:
+        document = read_yaml(path) or {}
+    except UnreadableFile as error:
+        raise ConfigError(display_path(path), [("", str(error))]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(display_path(path), [("", "a profile is a mapping of config sections")])
+    return document
 
 
 def merge(base: Any, overlay: Any) -> Any:
@@ -251,10 +260,11 @@ def _layered(sections: dict[str, Any]) -> dict[str, Any]:
     if environment in ("dev", "test", "prod"):
         data = merge(read_profile(environment), sections)
     infrastructure = data.get("infrastructure")
-    if isinstance(infrastructure, dict):
-        kind_defaults = PROFILES_DIR / "kinds" / f"{infrastructure.get('kind')}.yaml"
+    kind = infrastructure.get("kind") if isinstance(infrastructure, dict) else None
+    if isinstance(infrastructure, dict) and isinstance(kind, str) and kind.isidentifier():  # a kind, never a path
+        kind_defaults = PROFILES_DIR / "kinds" / f"{kind}.yaml"
         if kind_defaults.is_file():
-            data["infrastructure"] = merge(yaml.safe_load(kind_defaults.read_text()) or {}, infrastructure)
+            data["infrastructure"] = merge(_read_shipped(kind_defaults), infrastructure)
     return data
 
 

@@ -17,18 +17,16 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from .model import PROJECT, S3, StackConfig
 from .model.base import Strict
 from .model.infrastructure import RancherNetwork
 from .model.site import Site
+from .reading import UnreadableFile, read_yaml
 
 SITE_ADDRESS_RANGES = ("node_cidr", "cluster_cidr", "service_cidr")
 _PREFIX = f"{PROJECT}:"
-# libyaml's parser where PyYAML has it: every load reads every site file (once per file version).
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Problem = tuple[str, str]
 
@@ -98,9 +96,9 @@ def _raw_sections(path: Path) -> dict[str, Any] | None:
         return None
     if key not in _sections_cache:
         try:
-            document = yaml.load(path.read_text(), Loader=_FAST_LOADER) or {}
-        except (OSError, yaml.YAMLError):
-            document = None
+            document = read_yaml(path) or {}
+        except UnreadableFile:
+            document = None  # it reports itself when it is loaded, under its own name
         config = document.get("config") if isinstance(document, dict) else None
         _sections_cache[key] = (
             {name[len(_PREFIX):]: value for name, value in config.items() if isinstance(name, str) and name.startswith(_PREFIX)}

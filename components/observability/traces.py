@@ -57,6 +57,7 @@ from .logs import RESTRICTED_CONTAINER, _host, storage_env
 
 TEMPO_FULLNAME = "tempo"
 TEMPO_PORT = 3200
+JAEGER_GRPC_PORT = 14250  # the port of the chart's Jaeger gRPC receiver (values.yaml), kept on the pod's loopback
 TEMPO_POD_LABELS = {"app.kubernetes.io/name": "tempo"}
 COLLECTOR_FULLNAME = "otel-collector"
 COLLECTOR_POD_LABELS = {"app.kubernetes.io/name": "opentelemetry-collector"}  # the chart's name label
@@ -135,9 +136,17 @@ def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
             "reportingEnabled": False,
             "retention": f"{tracing.retention_days * 24}h",
             "storage": {"trace": tempo_storage(access)},
-            # Only OTLP, from the collector; Jaeger's receivers of the chart's defaults are off.
+            # OTLP from the collector is what other pods can reach. Chart 1.24.4 cannot switch Jaeger off: its
+            # templates/_ports.tpl reads `tempo.receivers.jaeger.protocols.*` without a guard (a null `jaeger` stops the
+            # render: "nil pointer evaluating interface {}.protocols"), and Tempo's Jaeger receiver refuses a config
+            # without a protocol. So Jaeger keeps one protocol, gRPC on the pod's loopback (no other pod can reach it),
+            # and its other protocols and OpenCensus (a chart default) are removed from Tempo's config.
             "receivers": {
-                "jaeger": None,
+                "jaeger": {"protocols": {
+                    "grpc": {"endpoint": f"127.0.0.1:{JAEGER_GRPC_PORT}"},
+                    "thrift_binary": None, "thrift_compact": None, "thrift_http": None,
+                }},
+                "opencensus": None,
                 "otlp": {
                     "protocols": {"grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}
                 },

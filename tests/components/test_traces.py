@@ -66,9 +66,13 @@ def test_tempo_keeps_traces_in_the_traces_bucket_for_the_configured_retention(in
     assert trace["backend"] == backend
     given = trace[backend]
     assert given.get("bucket", given.get("container_name")) == bucket == load(stack).storage.buckets.traces
-    # OTLP only, on the ports common.TEMPO_OTLP_GRPC names; the chart's Jaeger receivers removed.
-    assert tempo["tempo"]["receivers"] == {"jaeger": None, "otlp": {"protocols": {
-        "grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}}}
+    # OTLP on the ports common.TEMPO_OTLP_GRPC names; Jaeger (which chart 1.24.4 cannot switch off) on loopback only.
+    assert tempo["tempo"]["receivers"] == {
+        "jaeger": {"protocols": {"grpc": {"endpoint": "127.0.0.1:14250"}, "thrift_binary": None, "thrift_compact": None,
+                                 "thrift_http": None}},
+        "opencensus": None,
+        "otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}},
+    }
     assert TEMPO_OTLP_GRPC == "tempo.tracing.svc:4317"
 
 

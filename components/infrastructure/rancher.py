@@ -145,14 +145,22 @@ class RancherCluster(pulumi.ComponentResource):
     registered nodes made the cluster active; a project per team with its directory groups bound
     (`projects`; the team's namespace joins it through `PROJECT_ANNOTATION`, components/access/team.py);
     the platform groups as cluster owners; and a Kubernetes provider from the cluster's kubeconfig
-    (secret) for the other layers. The cluster is protected in prod."""
+    (secret) for the other layers. The cluster is protected in prod.
+
+    With `bootstrap` (a new site's first `up`) it stops after the cluster: no `ClusterSync`, projects,
+    bindings or Kubernetes provider (`provider` is None, so no other layer is built). Nodes can only
+    register with the command this `up` outputs, and a stack's outputs are there once its `up` has
+    finished, so anything that waited for nodes would wait out its timeout and fail the `up` with
+    no command given. The ClusterV2 itself does not wait for nodes: the rancher2 provider's create
+    waits for the `Created` condition, and for `Updated` only when the cluster has Rancher-provisioned
+    `machine_pools`, which custom clusters have none of (resource_rancher2_cluster_v2.go)."""
 
     rancher: rancher2.Provider
     credential: rancher2.CloudCredential
     cluster: rancher2.ClusterV2
-    sync: rancher2.ClusterSync
+    sync: rancher2.ClusterSync | None
     projects: dict[str, rancher2.Project]
-    provider: k8s.Provider
+    provider: k8s.Provider | None
     cluster_name: str
     machine_pools: dict[str, MachinePool]
     """The pools whose machines the data centre's automation registers (the `nodePools` stack output)."""
@@ -268,6 +276,27 @@ class RancherCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self.rancher, protect=identity.production),
         )
 
+        command = self.cluster.cluster_registration_token.node_command
+        self.node_registration = pulumi.Output.secret(
+            command.apply(lambda base: {pool: f"{base} {registration_flags(spec)}" for pool, spec in infrastructure.machine_pools.items()})
+        )
+        outputs = {
+            "cluster_name": self.cluster_name,
+            "cluster_id": self.cluster.cluster_v1_id,
+            "node_registration": self.node_registration,
+            "etcd_snapshots": self.etcd_snapshots,
+        }
+        self.projects = {}
+        if infrastructure.bootstrap:
+            self.sync, self.provider = None, None
+            pulumi.log.info(
+                f"bootstrap: {self.cluster_name} is created without waiting for nodes; register each pool's machines with "
+                "its `nodeRegistration` command, then remove `infrastructure.bootstrap` from the stack file and run `up` again",
+                self,
+            )
+            self.register_outputs(outputs)
+            return
+
         self.sync = rancher2.ClusterSync(
             f"{name}-sync",
             cluster_id=self.cluster.cluster_v1_id,
@@ -279,7 +308,6 @@ class RancherCluster(pulumi.ComponentResource):
         )
 
         role = TEAM_PROJECT_ROLE[identity.environment]
-        self.projects = {}
         for team in args.teams:
             project = rancher2.Project(
                 f"{name}-project-{team.name}",
@@ -314,17 +342,7 @@ class RancherCluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-
-        command = self.cluster.cluster_registration_token.node_command
-        self.node_registration = pulumi.Output.secret(
-            command.apply(lambda base: {pool: f"{base} {registration_flags(spec)}" for pool, spec in infrastructure.machine_pools.items()})
-        )
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "cluster_id": self.cluster.cluster_v1_id,
-            "node_registration": self.node_registration,
-            "etcd_snapshots": self.etcd_snapshots,
-        })
+        self.register_outputs(outputs)
 
 
 def _slug(text: str) -> str:

@@ -369,6 +369,12 @@ class Rancher(Strict):
     registry_mirrors: dict[str, str] = {}
     """Upstream registries pulled through the site's Harbor: registry host -> Harbor proxy-cache
     project (e.g. `docker.io: dockerhub`)."""
+    bootstrap: bool = False
+    """A new site's first `up` (docs/runbooks/disaster-recovery.md, *A new site's first `up`*): create
+    the cluster in Rancher and its registration commands (the `nodeRegistration` output) and nothing
+    that needs running nodes, so `up` finishes instead of waiting for machines that cannot register
+    before it has. Register the machines, then remove this key and run `up` again: that one waits
+    until the cluster is active and builds everything on it."""
 
     @model_validator(mode="after")
     def _pools_cover_roles(self):

@@ -402,3 +402,57 @@ def test_the_rancher_rule_would_catch_a_weakened_cluster(inventory):
         "etcd snapshot retention is not set or below 10; set rkeConfig.etcd.snapshotRetention to 10 or more",
         'the CNI in rkeConfig.machineGlobalConfig does not enforce NetworkPolicies; use "canal", "calico" or "cilium"',
     ]
+
+
+# --- a new site's first `up` ---------------------------------------------------------------------
+
+
+def _bootstrapping(tmp_path, stack: str) -> Path:
+    """`stack`'s file with `infrastructure.bootstrap: true` (a new site's first `up`)."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    document["config"]["complete-cluster:infrastructure"]["bootstrap"] = True
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize("stack", SITES)
+def test_a_new_sites_first_up_waits_for_no_node(inventory, tmp_path, stack):
+    """Nodes register with the `nodeRegistration` output, which exists once `up` has finished: the first
+    `up` registers only what the rancher2 provider creates without nodes, and outputs the commands."""
+    registrations = evaluate(stack, _bootstrapping(tmp_path, stack))
+    assert sorted((r.type, r.name) for r in registrations) == sorted([
+        ("platform:index:CompleteCluster", "platform"),
+        ("platform:infrastructure:RancherCluster", "platform-rancher"),
+        ("pulumi:providers:rancher2", "platform-rancher-rancher2"),
+        ("rancher2:index/cloudCredential:CloudCredential", "platform-rancher-etcd-s3"),
+        ("rancher2:index/configMapV2:ConfigMapV2", "platform-rancher-audit-policy"),
+        (CLUSTER, "platform-rancher-cluster"),
+    ])
+    # The provider's ClusterV2 create waits for `Updated` (active) only when Rancher provisions machine
+    # pools itself (resource_rancher2_cluster_v2.go); a custom cluster has none, so it returns at `Created`.
+    bootstrapped = cluster(registrations)
+    assert "machinePools" not in bootstrapped.inputs["rkeConfig"]
+    # The second `up` (without `bootstrap`) keeps that same cluster: nothing about it changes.
+    assert bootstrapped.inputs == cluster(inventory(stack)).inputs
+    assert bootstrapped.options == cluster(inventory(stack)).options
+    values = {name: pulumi.Output.from_input(value) for name, value in settings.ROOT.get().outputs.items()}
+    registration = values["nodeRegistration"]
+    assert _sync_await(registration.is_secret())
+    assert set(_sync_await(registration.future())) == set(load(stack).infrastructure.machine_pools)
+
+
+def test_bootstrap_is_a_yes_or_no(tmp_path):
+    import yaml
+
+    from stacks.loader import ConfigError
+
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    document["config"]["complete-cluster:infrastructure"]["bootstrap"] = "first"
+    path = tmp_path / "Pulumi.onprem-dc1.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as raised:
+        load("onprem-dc1", path)
+    assert [path for path, _ in raised.value.problems] == ["infrastructure.bootstrap"]

@@ -110,15 +110,25 @@ def storage_values(access: StorageAccess) -> dict[str, Any]:
     return {"disableredirect": True, **backend}
 
 
+# Where Harbor's own images are published. Harbor cannot pull itself through itself (its proxy cache is Harbor), so
+# a site without an approved registry besides its Harbor pulls these from docker.io: containerd asks the site's mirror
+# (Harbor's `dockerhub` proxy cache) first and falls back to docker.io while Harbor is down (its first install, a
+# restore). The generated policy config allows exactly this prefix then (`harbor_bootstrap_registries`), a named
+# exemption whose reason is in policies/README.md.
+HARBOR_UPSTREAM = "docker.io/goharbor"
+
+
 def harbor_image(images: ImageSource, name: str) -> dict[str, str]:
-    """Harbor's own image `goharbor/<name>` at the pinned tag. Harbor cannot pull itself through its
-    own proxy cache, so on a site whose Harbor mirrors the upstream registries (`images.harbor`)
-    the image stays on docker.io: containerd asks the mirror first and falls back to docker.io while
-    Harbor is down (its first install, a restore). Elsewhere it comes from the approved registry, as
-    every image."""
-    upstream = f"docker.io/goharbor/{name}"
-    repository = upstream if images.harbor is not None else images.mirrored(upstream)
-    return {"repository": repository, "tag": catalogue.HARBOR_IMAGE_TAG}
+    """Harbor's own image `goharbor/<name>` at the pinned tag: from the stack's approved registry when it has one
+    (which mirrors upstream images under the upstream host name), else from docker.io (see HARBOR_UPSTREAM)."""
+    prefix = f"{images.approved}/{HARBOR_UPSTREAM}" if images.approved else HARBOR_UPSTREAM
+    return {"repository": f"{prefix}/{name}", "tag": catalogue.HARBOR_IMAGE_TAG}
+
+
+def harbor_bootstrap_registries(harbor_enabled: bool, approved_registries: list[str]) -> list[str]:
+    """The `workload-images` entries Harbor's own images need beyond the stack's registries: HARBOR_UPSTREAM when
+    the stack runs Harbor and approves no other registry to take them from; none otherwise."""
+    return [HARBOR_UPSTREAM] if harbor_enabled and not approved_registries else []
 
 
 @dataclass(frozen=True, kw_only=True)

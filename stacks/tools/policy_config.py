@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.services.postgres import POD_SERVICE_ACCOUNT
+from components.services.registry import harbor_bootstrap_registries
 
 from ..loader import STACKS_DIR
 from ..model import StackConfig
@@ -49,7 +50,10 @@ def pack_config(config: StackConfig, estimate: dict[str, Any] | None = None) -> 
     which the `stack-budget` policy compares with `policy.budget_monthly`."""
     generated = copy.deepcopy(json.loads(environment_config_file(config.environment).read_text()))
     generated["all"] = config.policy.enforcement
-    _entry(generated, "workload-images")["allowedRegistries"] = config.allowed_registries()
+    # Harbor's own images cannot come through Harbor: on a site approving no other registry they come from docker.io,
+    # and only their prefix is allowed (components/services/registry.py; the reason is in policies/README.md).
+    harbor = harbor_bootstrap_registries(config.services.registry.enabled, config.policy.allowed_registries)
+    _entry(generated, "workload-images")["allowedRegistries"] = [*config.allowed_registries(), *harbor]
     _entry(generated, "rbac-least-privilege")["platformGroups"] = list(config.policy.platform_groups)
     # Spilo's pods keep their API token (Patroni holds its leader lock through the API); the account
     # exists once per data namespace, so the stack's own list is added to the environment's.

@@ -136,6 +136,29 @@ def test_harbors_own_images_are_pinned_and_bootstrap_from_docker_io(inventory, s
         assert image == {"repository": f"docker.io/goharbor/{name}", "tag": "v2.14.3"}
 
 
+@pytest.mark.parametrize("stack", ["onprem-dc1", "onprem-dc2"])
+def test_the_policy_pack_admits_harbors_own_images_and_nothing_else_from_docker_io(inventory, stack):
+    """The real `workload-images` check with the stack's generated config: Harbor's pods pass, another docker.io image
+    in the same namespace is still refused, and so is a Harbor image under the mutable tag."""
+    from policies.rules.images import image_problems
+    from stacks.tools.policy_config import pack_config
+
+    config = pack_config(load(stack))["workload-images"]
+    harbor = values(inventory, stack)
+    images = [harbor[part]["image"] for part in ("portal", "core", "jobservice", "exporter")]
+    images += [harbor["registry"]["registry"]["image"], harbor["database"]["internal"]["image"]]
+
+    def problems(image: str) -> list[str]:
+        pod = {"metadata": {"name": "p", "namespace": "harbor"}, "spec": {"containers": [{"name": "c", "image": image}]}}
+        return image_problems("kubernetes:core/v1:Pod", pod, config)
+
+    for image in images:
+        assert problems(f"{image['repository']}:{image['tag']}") == []
+    assert problems("docker.io/library/busybox:1.37.0") != []
+    assert problems("docker.io/goharborx/harbor-core:v2.14.3") != []
+    assert "latest" in problems("docker.io/goharbor/harbor-core:latest")[0]
+
+
 def test_an_aks_stack_takes_harbors_images_from_its_approved_registry():
     config = load("prod")
     config = config.model_copy(

@@ -16,7 +16,8 @@ from stacks.tools.policy_config import environment_config_file, pack_config
     [
         ("dev", "advisory", ["platformacr.azurecr.io"]),
         ("prod", "mandatory", ["platformacr.azurecr.io"]),
-        ("onprem-dc1", "mandatory", ["harbor.dc1.example.com"]),
+        # Harbor's own images cannot come through Harbor: only their docker.io prefix is added (policies/README.md).
+        ("onprem-dc1", "mandatory", ["harbor.dc1.example.com", "docker.io/goharbor"]),
         ("local", "advisory", ["registry.example.com"]),
     ],
 )

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from .base import PROJECT, Problems, Secret, SecretValue, Strict, check
 from .charts import Charts
-from .infrastructure import Aks, Existing, Infrastructure, Rancher, Render
+from .infrastructure import Aks, Existing, Infrastructure, Rancher, Render, entra_group_problems
 from .policy import Policy
 from .services import Services
 from .site import Environment, Ownership, Site
@@ -67,6 +67,7 @@ class StackConfig(Strict):
         problems += placement_problems(self.storage, self.infrastructure.kind)
         if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
             problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
+        problems += self._group_problems()
         problems += self._workload_problems()
         problems += self._service_problems()
         problems += self._observability_problems()
@@ -89,6 +90,16 @@ class StackConfig(Strict):
         """Registries workload images may come from: the configured ones and the site's own Harbor."""
         own = [self.services.registry.hostname] if self.services.registry.enabled else []
         return [*self.policy.allowed_registries, *own]
+
+    def _group_problems(self) -> list[tuple[str, str]]:
+        """On AKS the team and platform groups Kubernetes RBAC binds are Entra ID object IDs. Rancher
+        resolves names through `group_principal`, and an existing cluster's authenticator is its own."""
+        if not isinstance(self.infrastructure, Aks):
+            return []
+        problems = entra_group_problems("policy.platform_groups", list(self.policy.platform_groups))
+        for index, team in enumerate(self.teams):
+            problems += entra_group_problems(f"teams[{index}].groups", list(team.groups))
+        return problems
 
     def _service_problems(self) -> list[tuple[str, str]]:
         """Shared services against each other and against the teams that use them."""

@@ -24,6 +24,7 @@ Taint = Annotated[str, AfterValidator(_taint)]
 _AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _GPU_VM_SIZE = re.compile(r"^Standard_N[CDGV]", re.IGNORECASE)
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_ENTRA_OBJECT_ID = re.compile(_GUID)
 _AZURE_REGION = re.compile(r"^[a-z]+[a-z0-9]*$")
 # Premium SSD needs a VM size whose feature letters (after the vCPU count) include `s`.
 _PREMIUM_VM_SIZE = re.compile(r"^Standard_[A-Z]+[0-9]+[a-z]*s[a-z]*(_|$)")
@@ -259,6 +260,24 @@ class Aks(Strict):
             problems.append(("node_pools", "declare exactly one pool with `mode: System`"))
         check(problems)
         return self
+
+
+def entra_group_problems(key: str, groups: list[str]) -> list[tuple[str, str]]:
+    """Group subjects of Kubernetes RBAC on AKS that are not Entra ID object IDs, each at `key[index]`.
+
+    With AKS-managed Entra ID the token's `groups` claim carries the groups' object IDs, and Kubernetes
+    RBAC compares subject names with those literally, so a binding to a display name grants nothing
+    (AKS stopped accepting display names for new clusters: Azure/AKS#515)."""
+    return [
+        (
+            f"{key}[{index}]",
+            f"`{group}` is not an Entra ID group object ID: on AKS a token carries its groups' object IDs and Kubernetes RBAC "
+            f"matches those, so a binding to a group's name grants nothing; find the ID with "
+            f"`az ad group show --group {group} --query id --output tsv`",
+        )
+        for index, group in enumerate(groups)
+        if not _ENTRA_OBJECT_ID.match(group)
+    ]
 
 
 # --- Rancher RKE2 --------------------------------------------------------------------------------

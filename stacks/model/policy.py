@@ -33,7 +33,10 @@ class Policy(Strict):
     allowed_registries: list[str] = Field(default_factory=list)
     """Registries workload images may come from, besides the site's own Harbor."""
     platform_groups: list[str] = Field(default_factory=lambda: ["platform-operators"])
-    """Directory groups bound to `cluster-admin` (the one cluster-wide grant), as the platform operators."""
+    """Directory groups bound to `cluster-admin` (the one cluster-wide grant), as the platform operators.
+    On AKS: Entra ID group object IDs (GUIDs; `az ad group show --group <name> --query id`), since
+    tokens carry object IDs, not names, so the default name must be replaced there. On Rancher: group
+    names, resolved through `infrastructure.group_principal`. Elsewhere: as the authenticator names them."""
     budget_monthly: float | None = Field(default=None, gt=0)
     """The most the stack may cost per month with every node pool at its maximum size, in
     `currency`; the `stack-budget` policy fails above it (python -m stacks cost STACK shows the

@@ -111,8 +111,11 @@ class Team(Strict):
     """The team's namespace (and `<name>-data` for its databases). Forces replacement of everything
     the team has: its namespaces, workloads and instances."""
     groups: list[str] = Field(min_length=1)
-    """Directory (Entra ID / LDAP) groups whose members act for the team. On Rancher sites a changed
-    group forces replacement of its project role binding."""
+    """Directory groups whose members act for the team, as the cluster's authenticator names them. On
+    AKS: Entra ID group object IDs (GUIDs; `az ad group show --group <name> --query id`), since
+    tokens carry object IDs, not names. On Rancher: group names, which `group_principal` turns into
+    the directory's principal IDs; a changed group forces replacement of its project role binding.
+    On an existing cluster or a render target: whatever its authenticator puts in `groups`."""
     quota: Quota = Quota()
     """The namespace's totals; the team's workloads at peak and its instances must fit."""
     container_defaults: ContainerDefaults = ContainerDefaults()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
+import uuid
 
 import pulumi
 import pytest
@@ -19,6 +20,7 @@ from components.infrastructure import aks as aks_module
 from components.infrastructure.aks import exec_kubeconfig
 from policies import enforcement
 from policies.pack import PACK_NAME, SPECS, pulumi_policies
+from stacks.loader import load
 from stacks.tools.inventory import InventoryMocks, evaluate
 
 AKS = "platform:infrastructure:AksCluster::platform-aks"
@@ -372,6 +374,26 @@ def test_admin_groups_get_azure_rbac_cluster_admin_and_credentials(aks, stack):
         "admins-6b0e3b8e-user": {"principalId": ADMIN_GROUP, "principalType": "Group", "scope": cluster_id,
                                  "roleDefinitionId": ROLE_PREFIX + "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"},
     }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rbac_binds_team_and_platform_groups_by_entra_object_id(inventory, stack):
+    """AKS puts the groups' object IDs in a token and Kubernetes RBAC matches subject names literally,
+    so every Group subject of the stack's bindings must be an object ID to grant anything."""
+    config = load(stack)
+    bound = {
+        (r.type.rsplit(":", 1)[-1], r.inputs["metadata"].get("namespace"), subject["name"])
+        for r in inventory(stack)
+        if r.type in ("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+        for subject in r.inputs.get("subjects", [])
+        if subject["kind"] == "Group"
+    }
+    expected = {("ClusterRoleBinding", None, group) for group in config.policy.platform_groups}
+    expected |= {("RoleBinding", team.name, group) for team in config.teams for group in team.groups}
+    # A team with databases also views its data namespace.
+    expected |= {("RoleBinding", f"{team.name}-data", group) for team in config.teams if team.databases for group in team.groups}
+    assert bound == expected
+    assert all(uuid.UUID(name) for _, _, name in bound)
 
 
 # --- stopping dev after hours --------------------------------------------------------------------

@@ -719,6 +719,25 @@ CASES = [
         "teams[0].groups",
         "List should have at least 1 item after validation, not 0",
     ),
+    # Issue 17 item 1: on AKS, RBAC group subjects are Entra ID object IDs (tokens carry those).
+    (
+        "aks-team-group-by-name",
+        "prod",
+        set_in("teams", "0.groups", ["ec0d669f-0671-4915-830f-588dda32860a", "payments-developers"]),
+        "teams[0].groups[1]",
+        "`payments-developers` is not an Entra ID group object ID: on AKS a token carries its groups' object IDs and Kubernetes RBAC "
+        "matches those, so a binding to a group's name grants nothing; find the ID with "
+        "`az ad group show --group payments-developers --query id --output tsv`",
+    ),
+    (
+        "aks-platform-group-left-at-its-default-name",
+        "dev",
+        delete_in("policy", "platform_groups"),
+        "policy.platform_groups[0]",
+        "`platform-operators` is not an Entra ID group object ID: on AKS a token carries its groups' object IDs and Kubernetes RBAC "
+        "matches those, so a binding to a group's name grants nothing; find the ID with "
+        "`az ad group show --group platform-operators --query id --output tsv`",
+    ),
     (
         "team-quota-not-quantity",
         "prod",
@@ -1500,6 +1519,20 @@ def test_every_problem_is_reported_at_once(tmp_path):
         ("services.kafka.default_replication_factor", "cannot exceed the broker count (5 > 3)"),
         ("teams[1].gruops", "unknown key (did you mean `groups`?)"),
     ]
+
+
+def test_rancher_and_existing_clusters_keep_group_names(tmp_path):
+    """Rancher resolves names through `group_principal`; an existing cluster's authenticator is its own."""
+    for stack, infrastructure in (("onprem-dc2", None), ("local", {"kind": "existing", "kubeconfig": {"secure": "v1:abc"}})):
+        document = copy.deepcopy(BASE[stack])
+        if infrastructure is not None:
+            set_section("infrastructure", infrastructure)(document)
+        section(document, "policy")["platform_groups"] = ["platform-operators"]
+        for team in section(document, "teams"):
+            team["groups"] = [f"{team['name']}-developers"]
+        stack_file = tmp_path / f"Pulumi.{stack}.yaml"
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        assert evaluate(stack, stack_file)
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):

@@ -10,23 +10,25 @@ from stacks.tools.cli import main
 from stacks.loader import load
 from stacks.tools.policy_config import environment_config_file, pack_config
 
+AKS_PLATFORM_GROUP = "524ddefa-7c3f-4871-b6b1-885bfff8e545"  # an Entra ID object ID: AKS tokens carry those
+
 
 @pytest.mark.parametrize(
-    "stack, enforcement, registries",
+    "stack, enforcement, registries, platform_group",
     [
-        ("dev", "advisory", ["platformacr.azurecr.io"]),
-        ("prod", "mandatory", ["platformacr.azurecr.io"]),
+        ("dev", "advisory", ["platformacr.azurecr.io"], AKS_PLATFORM_GROUP),
+        ("prod", "mandatory", ["platformacr.azurecr.io"], AKS_PLATFORM_GROUP),
         # Harbor's own images cannot come through Harbor: only their docker.io prefix is added (policies/README.md).
-        ("onprem-dc1", "mandatory", ["harbor.dc1.example.com", "docker.io/goharbor"]),
-        ("local", "advisory", ["registry.example.com"]),
+        ("onprem-dc1", "mandatory", ["harbor.dc1.example.com", "docker.io/goharbor"], "platform-operators"),
+        ("local", "advisory", ["registry.example.com"], "platform-operators"),
     ],
 )
-def test_stack_decisions_reach_the_pack(stack, enforcement, registries):
+def test_stack_decisions_reach_the_pack(stack, enforcement, registries, platform_group):
     config = load(stack)
     generated = pack_config(config)
     assert generated["all"] == enforcement
     assert generated["workload-images"]["allowedRegistries"] == registries
-    assert generated["rbac-least-privilege"]["platformGroups"] == ["platform-operators"]
+    assert generated["rbac-least-privilege"]["platformGroups"] == [platform_group]
     # Everything else is the environment's file, untouched.
     base = json.loads(environment_config_file(config.environment).read_text())
     assert generated["pod-security"] == base["pod-security"]

@@ -65,6 +65,9 @@ POSTGRES_DEFAULT_VERSION = "17"
 SPILO_IMAGE = "ghcr.io/zalando/spilo-18:4.1-p2"
 POSTGRES_LOGICAL_BACKUP_IMAGE = "ghcr.io/zalando/postgres-operator/logical-backup:v2.0.2"
 POSTGRES_OPERATOR_IMAGE = "ghcr.io/zalando/postgres-operator:v2.0.2"
+# The PgBouncer image the operator runs for a cluster's connection pooler (the chart's values.yaml
+# configConnectionPooler.connection_pooler_image, pgbouncer:v2.0.1 in the mirror's chart 2.0.1).
+POSTGRES_POOLER_IMAGE = "ghcr.io/zalando/postgres-operator/pgbouncer:v2.0.1"
 
 # Spotahome redis-operator chart 3.2.9 (app v1.2.4; charts/redisoperator/Chart.yaml in
 # spotahome/redis-operator). Serves databases.spotahome.com/v1 RedisFailover.

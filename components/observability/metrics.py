@@ -330,6 +330,8 @@ def chart_values(args: MetricsArgs, with_cert_manager: bool) -> dict[str, Any]:
         "prometheusOperator": {
             "image": {"registry": quay},
             "prometheusConfigReloader": {"image": {"registry": quay}, "resources": CONFIG_RELOADER_RESOURCES},
+            # The operator's --thanos-default-base-image, which it gives any Thanos sidecar it adds.
+            "thanosImage": {"registry": quay},
             "resources": sized(*OPERATOR_SIZE),
             "securityContext": nobody,
             "containerSecurityContext": RESTRICTED_CONTAINER,

@@ -118,7 +118,12 @@ def operator_values(images: ImageSource, backup: StorageAccess | None = None) ->
         "podServiceAccount": {"name": POD_SERVICE_ACCOUNT},
         "image": {"registry": registry, "repository": repository, "tag": tag},
         "configTarget": "OperatorConfigurationCRD",
-        "configGeneral": {"docker_image": images.mirrored(catalogue.SPILO_IMAGE), "enable_shm_volume": True},
+        # Patroni keeps its leader lock in ConfigMaps (Endpoints are deprecated from 1.33); pods' memory requests
+        # equal their limits. Both are `configGeneral` keys: the chart writes that section at the top of the
+        # OperatorConfiguration's `configuration`, where its CRD declares them (under `kubernetes` the API server
+        # prunes them as unknown fields).
+        "configGeneral": {"docker_image": images.mirrored(catalogue.SPILO_IMAGE), "enable_shm_volume": True,
+                          "kubernetes_use_configmaps": True, "set_memory_request_to_limit": True},
         "configKubernetes": {
             "cluster_labels": {"application": "spilo"},
             "cluster_name_label": "cluster-name",
@@ -126,8 +131,6 @@ def operator_values(images: ImageSource, backup: StorageAccess | None = None) ->
             "enable_pod_antiaffinity": True,
             "enable_pod_disruption_budget": True,
             "enable_readiness_probe": True,
-            # Patroni keeps its leader lock in ConfigMaps (Endpoints are deprecated from 1.33).
-            "kubernetes_use_configmaps": True,
             # As far as the operator lets Spilo pods be restricted: no privilege, no escalation,
             # a fixed non-root user. (It cannot set runAsNonRoot, seccomp or drop capabilities;
             # docs/services.md.)
@@ -141,13 +144,14 @@ def operator_values(images: ImageSource, backup: StorageAccess | None = None) ->
             # apps' credentials land in the team namespace (owner_role).
             "enable_cross_namespace_secret": True,
         },
-        "configPostgresPodResources": {"set_memory_request_to_limit": True},
         "configLogicalBackup": {
             "logical_backup_docker_image": images.mirrored(catalogue.POSTGRES_LOGICAL_BACKUP_IMAGE),
             "logical_backup_cpu_request": LOGICAL_BACKUP_SIZE[0], "logical_backup_cpu_limit": LOGICAL_BACKUP_SIZE[0],
             "logical_backup_memory_request": LOGICAL_BACKUP_SIZE[1], "logical_backup_memory_limit": LOGICAL_BACKUP_SIZE[1],
             **logical_backup_destination(backup),
         },
+        # The operator runs this image for any cluster that enables a pooler: from the stack's registry too.
+        "configConnectionPooler": {"connection_pooler_image": images.mirrored(catalogue.POSTGRES_POOLER_IMAGE)},
         "configTeamsApi": {"enable_teams_api": False},
         "resources": resources(*OPERATOR_SIZE),
         "securityContext": {**restricted_container(1000), "readOnlyRootFilesystem": True},

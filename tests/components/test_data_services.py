@@ -105,7 +105,7 @@ def test_the_postgres_operator_runs_spilo_without_privilege_and_patroni_on_confi
         False,
         101,
     )
-    assert kubernetes["kubernetes_use_configmaps"] is True
+    assert (values["configGeneral"]["kubernetes_use_configmaps"], values["configGeneral"]["set_memory_request_to_limit"]) == (True, True)
     assert kubernetes["enable_cross_namespace_secret"] is True
     assert (values["fullnameOverride"], values["podServiceAccount"]) == ("postgres-operator", {"name": "postgres-pod"})
     assert values["configGeneral"]["docker_image"] == "platformacr.azurecr.io/ghcr.io/zalando/spilo-18:4.1-p2"

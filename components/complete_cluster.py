@@ -73,8 +73,8 @@ def generates_passwords(config: StackConfig) -> bool:
 
 def connection_settings(config: StackConfig) -> ConnectionSettings:
     """How the stack's workloads connect to its instances: Redis has an auth Secret where the
-    program generates passwords, and Kafka clients get the internal CA where cert-manager runs."""
-    return ConnectionSettings(redis_password=generates_passwords(config), kafka_ca=config.services.cert_manager.enabled)
+    program generates passwords."""
+    return ConnectionSettings(redis_password=generates_passwords(config))
 
 
 # --- infrastructure and storage -------------------------------------------------------------------
@@ -321,6 +321,8 @@ class CompleteCluster(pulumi.ComponentResource):
             )
             self.rabbitmq = RabbitMQOperator(f"{name}-rabbitmq", rabbitmq, on_cluster)
         if services.kafka.enabled:
+            # The config refuses Kafka without cert-manager (stacks/model: clients authenticate with its CA's certificates).
+            assert issuer is not None
             kafka = KafkaArgs(settings=services.kafka, teams=teams, identity=identity, images=images, charts=charts.of("kafka"),
                               team_namespaces=namespaces, issuer=issuer)
             self.kafka = Kafka(f"{name}-kafka", kafka, on_cluster)

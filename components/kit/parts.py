@@ -95,9 +95,6 @@ class ConnectionSettings:
     redis_password: bool
     """The Redis instances have an auth Secret (the program generates passwords only on clusters it
     deploys to, not into a render target's files)."""
-    kafka_ca: bool
-    """Kafka's listener chains to the cluster's internal CA, whose PEM each team's client certificate
-    Secret carries (the stack runs cert-manager)."""
 
 
 def env_value(name: str, value: str | int) -> dict[str, Any]:

@@ -31,11 +31,42 @@ OPERATOR_SIZE = ("200m", "512Mi")
 ENTITY_OPERATOR_SIZE = ("100m", "256Mi")
 CONTROLLER_STORAGE_GI = 5  # KRaft metadata only
 LISTENER = {"name": "tls", "port": KAFKA.ports[0], "type": "internal", "tls": True}
-# With cert-manager, the TLS listener presents a certificate of the cluster's internal CA (instead of
-# Strimzi's own per-cluster CA), so clients in the team namespaces can trust it: each team that uses
-# Kafka gets a client certificate of the same CA, whose Secret carries the CA's `ca.crt`
-# (stacks/shared_services.py KAFKA_CLIENT_SECRET; connections.py hands it to the pods as a PEM).
+# The TLS listener presents a certificate of the cluster's internal CA (instead of Strimzi's own
+# per-cluster CA), so clients in the team namespaces can trust it: each team that uses Kafka gets a
+# client certificate of the same CA, whose Secret carries the CA's `ca.crt`
+# (stacks/shared_services.py KAFKA_CLIENT_SECRET; connections.py hands it to the pods as PEMs).
 LISTENER_CERTIFICATE_SECRET = f"{catalogue.KAFKA_CLUSTER}-listener-tls"
+# Client authentication: the listener requires a client certificate of that same internal CA, and
+# `authorization: simple` then allows each team's principal `User:CN=<team>` only what its KafkaUser's
+# ACLs say. Strimzi's own `tls` authentication trusts only its clients CA (KafkaBrokerConfigurationBuilder
+# configureAuthentication: `clients-ca.crt` of the trust bundle), and replacing that CA with ours means
+# giving Strimzi the CA's private key (documentation/modules/security/proc-installing-your-own-ca-
+# certificates.adoc), which stays with cert-manager instead. SCRAM would put each team's password Secret
+# in this namespace, out of the team's reach. So the listener uses Strimzi's documented "customized
+# TLS client authentication" (`type: custom`, `sasl: false`, a PEM truststore mounted from a Secret:
+# documentation/api/...KafkaListenerAuthenticationCustom.adoc, Strimzi 1.2.0), with the CA certificate
+# alone mounted from the listener certificate's Secret; the users are `tls-external`, whose principal is
+# `CN=<KafkaUser name>` (user-operator KafkaUserModel.getUserName). Kafka's default principal mapping
+# makes the DN `CN=<team>` of a certificate whose subject is only that common name. Strimzi's own
+# components (broker replication, entity operators, exporter, Cruise Control, cluster operator) connect
+# over the replication listener with the cluster CA and are super users Strimzi adds itself
+# (KafkaBrokerConfigurationBuilder.withAuthorization), so they keep working.
+CLIENT_CA_VOLUME = "internal-ca"
+CLIENT_CA_PATH = f"/mnt/{CLIENT_CA_VOLUME}"  # Strimzi mounts additional volumes only under /mnt (TemplateUtils)
+LISTENER_AUTHENTICATION = {
+    "type": "custom",
+    "sasl": False,
+    "listenerConfig": {
+        "ssl.client.auth": "required",
+        "ssl.truststore.location": f"{CLIENT_CA_PATH}/ca.crt",
+        "ssl.truststore.type": "PEM",
+    },
+}
+# What a team's principal may do: produce to, consume from and describe its own declared topics (no
+# Create: topics come from config, and auto-creation is off), and use consumer groups named
+# `<team>.<anything>` (team names are DNS labels, so one team's prefix never covers another's).
+TOPIC_OPERATIONS = ["Read", "Write", "Describe", "DescribeConfigs"]
+GROUP_OPERATIONS = ["Read", "Describe"]
 
 
 def listener_dns_names(cluster: str, namespace: str) -> list[str]:
@@ -114,6 +145,16 @@ def retention_ms(hours: int) -> str:
     return str(hours * 3600 * 1000)
 
 
+def team_acls(team: Team) -> list[dict[str, Any]]:
+    """The ACLs of a team's KafkaUser: exactly its topics, and its consumer groups by prefix."""
+    topics = [
+        {"resource": {"type": "topic", "name": f"{team.name}.{topic.name}", "patternType": "literal"}, "operations": TOPIC_OPERATIONS}
+        for topic in team.topics
+    ]
+    groups = {"resource": {"type": "group", "name": f"{team.name}.", "patternType": "prefix"}, "operations": GROUP_OPERATIONS}
+    return [*topics, groups]
+
+
 def certificate(
     name: str, metadata: dict[str, Any], secret: str, spec: dict[str, Any], opts: pulumi.ResourceOptions
 ) -> k8s.apiextensions.CustomResource:
@@ -142,9 +183,9 @@ class KafkaArgs:
     charts: PartCharts
     """The kafka part's charts (Strimzi), resolved by the loader."""
     team_namespaces: dict[str, k8s.core.v1.Namespace]
-    issuer: pulumi.Resource | None = None
-    """The internal CA's ClusterIssuer, when the stack runs cert-manager: the listener's and the
-    teams' client certificates."""
+    issuer: pulumi.Resource
+    """The internal CA's ClusterIssuer: the listener's and the teams' client certificates (the config
+    refuses Kafka without cert-manager)."""
 
 
 class Kafka(pulumi.ComponentResource):
@@ -152,14 +193,17 @@ class Kafka(pulumi.ComponentResource):
     the workloads that declare they use Kafka reach the TLS listener), the Strimzi chart at its
     pinned version (restricted pods), the KRaft `Kafka` cluster `events` with two `KafkaNodePool`s
     (controllers and brokers, sized from config, persistent volumes on the database node pool), and
-    a `KafkaTopic` `<team>.<topic>` for every topic a team declares. Cluster and node pools are
-    protected in prod."""
+    a `KafkaTopic` `<team>.<topic>` for every topic a team declares. The TLS listener requires a client
+    certificate of the internal CA and authorizes with ACLs: each team whose workloads use Kafka gets a
+    client certificate in its namespace and a `KafkaUser` allowed exactly its topics and its consumer
+    groups. Cluster and node pools are protected in prod."""
 
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
     cluster: k8s.apiextensions.CustomResource
     node_pools: dict[str, k8s.apiextensions.CustomResource]
     topics: dict[str, k8s.apiextensions.CustomResource]
+    users: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: KafkaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:Kafka", name, None, opts)
@@ -185,45 +229,56 @@ class Kafka(pulumi.ComponentResource):
             f"{name}-chart", catalogue.STRIMZI, args.charts, namespace, operator_values(args.images), after(child, self.namespace)
         )
         on_crds = after(child, self.namespace, self.chart)
-        listener = dict(LISTENER)
-        self.listener_certificate = None
-        self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
-        if issuer is not None:
-            self.listener_certificate = certificate(
-                f"{name}-listener-certificate",
-                space.metadata(LISTENER_CERTIFICATE_SECRET),
-                LISTENER_CERTIFICATE_SECRET,
-                {
-                    "dnsNames": listener_dns_names(cluster_name, namespace),
-                    "usages": ["server auth", "digital signature", "key encipherment"],
-                },
-                after(child, self.namespace, issuer),
-            )
-            listener["configuration"] = {
+        self.listener_certificate = certificate(
+            f"{name}-listener-certificate",
+            space.metadata(LISTENER_CERTIFICATE_SECRET),
+            LISTENER_CERTIFICATE_SECRET,
+            {
+                "dnsNames": listener_dns_names(cluster_name, namespace),
+                "usages": ["server auth", "digital signature", "key encipherment"],
+            },
+            after(child, self.namespace, issuer),
+        )
+        listener = {
+            **LISTENER,
+            "authentication": LISTENER_AUTHENTICATION,
+            "configuration": {
                 "brokerCertChainAndKey": {"secretName": LISTENER_CERTIFICATE_SECRET, "certificate": "tls.crt", "key": "tls.key"}
-            }
-            for team in args.teams:
-                if clients_of(team, "kafka", cluster_name):
-                    self.client_certificates[team.name] = certificate(
-                        f"{name}-client-{team.name}",
-                        {
-                            "name": KAFKA_CLIENT_SECRET,
-                            "namespace": team.name,
-                            "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name},
-                        },
-                        KAFKA_CLIENT_SECRET,
-                        {"commonName": team.name, "usages": ["client auth", "digital signature", "key encipherment"]},
-                        after(child, issuer, args.team_namespaces.get(team.name)),
-                    )
+            },
+        }
+        users = [team for team in args.teams if clients_of(team, "kafka", cluster_name)]
+        self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
+        for team in users:
+            self.client_certificates[team.name] = certificate(
+                f"{name}-client-{team.name}",
+                {
+                    "name": KAFKA_CLIENT_SECRET,
+                    "namespace": team.name,
+                    "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name},
+                },
+                KAFKA_CLIENT_SECRET,
+                # The subject is this common name alone, so the broker's principal is `User:CN=<team>`.
+                {"commonName": team.name, "usages": ["client auth", "digital signature", "key encipherment"]},
+                after(child, issuer, args.team_namespaces.get(team.name)),
+            )
         stateful = after(on_crds, self.listener_certificate, protected=args.identity.production)
-        placement = {"pod": {"tolerations": database_tolerations(), "affinity": {"nodeAffinity": database_node_affinity()}}}
+        pod = {"tolerations": database_tolerations(), "affinity": {"nodeAffinity": database_node_affinity()}}
+        # The brokers (which alone serve the TLS listener) read the internal CA's certificate, and only
+        # it, from the listener certificate's Secret. A node pool's `template.pod` replaces the Kafka
+        # resource's whole (KafkaPool.processTemplate), so the volume is set here.
+        trusting = {
+            "pod": {**pod, "volumes": [{"name": CLIENT_CA_VOLUME, "secret": {
+                "secretName": LISTENER_CERTIFICATE_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            }}]},
+            "kafkaContainer": {"volumeMounts": [{"name": CLIENT_CA_VOLUME, "mountPath": CLIENT_CA_PATH, "readOnly": True}]},
+        }
         cluster_labels = {**space.labels, CLUSTER_LABEL: cluster_name}
         pools = {
-            "controllers": (kafka.controllers, ["controller"], kafka.controller_size, CONTROLLER_STORAGE_GI),
-            "brokers": (kafka.brokers, ["broker"], kafka.broker_size, kafka.storage_gi),
+            "controllers": (kafka.controllers, ["controller"], kafka.controller_size, CONTROLLER_STORAGE_GI, {"pod": pod}),
+            "brokers": (kafka.brokers, ["broker"], kafka.broker_size, kafka.storage_gi, trusting),
         }
         self.node_pools = {}
-        for pool, (replicas, roles, size, storage_gi) in pools.items():
+        for pool, (replicas, roles, size, storage_gi, template) in pools.items():
             self.node_pools[pool] = k8s.apiextensions.CustomResource(
                 f"{name}-{pool}",
                 api_version=catalogue.KAFKA_API,
@@ -236,7 +291,7 @@ class Kafka(pulumi.ComponentResource):
                         {"id": 0, "type": "persistent-claim", "size": f"{storage_gi}Gi", "deleteClaim": False, "kraftMetadata": "shared"},
                     ]},
                     "resources": resources(*catalogue.INSTANCE_SIZES[size]),
-                    "template": placement,
+                    "template": template,
                 },
                 opts=stateful,
             )
@@ -254,6 +309,7 @@ class Kafka(pulumi.ComponentResource):
                 "kafka": {
                     "version": catalogue.KAFKA_VERSION,
                     "listeners": [listener],
+                    "authorization": {"type": "simple"},
                     "config": {
                         "default.replication.factor": replication,
                         "min.insync.replicas": min_insync,
@@ -295,7 +351,21 @@ class Kafka(pulumi.ComponentResource):
                     },
                     opts=after(on_crds, self.cluster),
                 )
-        self.register_outputs({"cluster": cluster_name, "topics": sorted(self.topics)})
+        self.users = {}
+        for team in users:
+            self.users[team.name] = k8s.apiextensions.CustomResource(
+                f"{name}-user-{team.name}",
+                api_version=catalogue.KAFKA_API,
+                kind="KafkaUser",
+                metadata=space.metadata(team.name, {CLUSTER_LABEL: cluster_name, f"{LABEL_PREFIX}/team": team.name}),
+                spec={
+                    # The certificate is cert-manager's (above); the User Operator manages the ACLs only.
+                    "authentication": {"type": "tls-external"},
+                    "authorization": {"type": "simple", "acls": team_acls(team)},
+                },
+                opts=after(on_crds, self.cluster),
+            )
+        self.register_outputs({"cluster": cluster_name, "topics": sorted(self.topics), "users": sorted(self.users)})
 
 
 # --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------
@@ -311,13 +381,18 @@ def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
 
 
 def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:
-    """The cluster's only listener is TLS (above)."""
-    env = [env_value(f"{prefix}_BOOTSTRAP_SERVERS", endpoint.address), env_value(f"{prefix}_SECURITY_PROTOCOL", "SSL")]
-    if settings.kafka_ca:
-        # The CA the listener's certificate chains to, as a PEM string: librdkafka's
-        # `ssl.ca.pem`, Java's `ssl.truststore.type=PEM` + `ssl.truststore.certificates`.
-        env.append(env_secret(f"{prefix}_SSL_CA_PEM", KAFKA_CLIENT_SECRET, "ca.crt"))
-    return env
+    """The cluster's only listener is TLS with client certificates (above): the team's certificate
+    Secret, as PEM strings (librdkafka's `ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem`; Java's
+    `ssl.truststore.type=PEM` + `ssl.truststore.certificates`, `ssl.keystore.type=PEM` +
+    `ssl.keystore.certificate.chain` + `ssl.keystore.key`)."""
+    return [
+        env_value(f"{prefix}_BOOTSTRAP_SERVERS", endpoint.address),
+        env_value(f"{prefix}_SECURITY_PROTOCOL", "SSL"),
+        # The CA the listener's certificate chains to.
+        env_secret(f"{prefix}_SSL_CA_PEM", KAFKA_CLIENT_SECRET, "ca.crt"),
+        env_secret(f"{prefix}_SSL_CERTIFICATE_PEM", KAFKA_CLIENT_SECRET, "tls.crt"),
+        env_secret(f"{prefix}_SSL_KEY_PEM", KAFKA_CLIENT_SECRET, "tls.key"),
+    ]
 
 
 PART = ServicePart(

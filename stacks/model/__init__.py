@@ -124,6 +124,14 @@ class StackConfig(Strict):
                             "enable it",
                         )
                     )
+        if services.kafka.enabled and not services.cert_manager.enabled:
+            problems.append(
+                (
+                    "services.kafka.enabled",
+                    "Kafka clients authenticate with certificates of the internal CA that cert-manager runs "
+                    "(docs/services.md); enable services.cert_manager or disable Kafka",
+                )
+            )
         # (a render target has no storage by design: it writes Secrets to files)
         if (
             self.environment == "prod"

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from cluster_crds import crds_for, custom_resource_kinds
 from cluster_engine import ROOT, ExistingStack, engine_environment
 from cluster_plane import ControlPlane
 from cluster_pod_security import MUTATIONS, Pack, admissions, mutated, refusal, workloads
 from stacks.loader import load_stack
 from stacks.tools.inventory import Registration, evaluate
 from stacks.tools.policy_config import pack_config
+from tests.crds import crds_for, custom_resource_kinds
 
 DATABASE_TOLERATION = {"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}
 DATABASE_TOLERATION_TAINT = {"key": "nodeType", "value": "database", "effect": "NoSchedule"}

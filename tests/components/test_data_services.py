@@ -40,6 +40,7 @@ OPERATOR_OF = {
     "kubernetes:kafka.strimzi.io/v1:Kafka": "platform-kafka-chart",
     "kubernetes:kafka.strimzi.io/v1:KafkaNodePool": "platform-kafka-chart",
     "kubernetes:kafka.strimzi.io/v1:KafkaTopic": "platform-kafka-chart",
+    "kubernetes:kafka.strimzi.io/v1:KafkaUser": "platform-kafka-chart",
 }
 
 
@@ -542,9 +543,12 @@ def test_prod_kafka_is_kraft_with_node_pools_sized_from_config(inventory):
     )
     spec = kafka.inputs["spec"]["kafka"]
     assert spec["version"] == catalogue.KAFKA_VERSION
-    # The listener presents a certificate of the internal CA, which clients trust (test below).
-    assert spec["listeners"] == [{"name": "tls", "port": 9093, "type": "internal", "tls": True, "configuration": {
-        "brokerCertChainAndKey": {"secretName": "events-listener-tls", "certificate": "tls.crt", "key": "tls.key"}}}]
+    # The listener presents a certificate of the internal CA, which clients trust (test below), and requires
+    # theirs (tests/components/test_kafka_access.py).
+    [listener] = spec["listeners"]
+    assert {key: listener[key] for key in ("name", "port", "type", "tls", "configuration")} == {
+        "name": "tls", "port": 9093, "type": "internal", "tls": True, "configuration": {
+            "brokerCertChainAndKey": {"secretName": "events-listener-tls", "certificate": "tls.crt", "key": "tls.key"}}}
     assert "zookeeper" not in kafka.inputs["spec"] and "replicas" not in spec and "storage" not in spec
     config = spec["config"]
     assert (config["default.replication.factor"], config["min.insync.replicas"], config["offsets.topic.replication.factor"]) == (3, 2, 3)

@@ -246,9 +246,14 @@ def test_kafka_users_get_the_tls_bootstrap_address(inventory):
         == "events-kafka-bootstrap.kafka.svc:9093"
     )
     assert value(env["KAFKA_SECURITY_PROTOCOL"]) == "SSL"
-    # The CA the listener's certificate chains to, from the team's client certificate Secret.
+    # The CA the listener's certificate chains to, and the team's client certificate and key the listener
+    # requires, from the team's client certificate Secret.
     assert env["KAFKA_SSL_CA_PEM"]["valueFrom"] == {"secretKeyRef": {"name": "kafka-client-tls", "key": "ca.crt"}}
-    assert sorted(env) == ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CA_PEM"]
+    assert env["KAFKA_SSL_CERTIFICATE_PEM"]["valueFrom"] == {"secretKeyRef": {"name": "kafka-client-tls", "key": "tls.crt"}}
+    assert env["KAFKA_SSL_KEY_PEM"]["valueFrom"] == {"secretKeyRef": {"name": "kafka-client-tls", "key": "tls.key"}}
+    assert sorted(env) == [
+        "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CA_PEM", "KAFKA_SSL_CERTIFICATE_PEM", "KAFKA_SSL_KEY_PEM",
+    ]
 
 
 @pytest.mark.parametrize("stack", ["dev", "test", "prod", "onprem-dc1", "onprem-dc2", "local"])
@@ -258,7 +263,7 @@ def test_no_credential_is_ever_a_plain_value(inventory, stack):
             continue
         [container] = pod_spec(registration.inputs["kind"], registration.inputs)["containers"]
         for entry in container["env"]:
-            if entry["name"].endswith(("_PASSWORD", "_USERNAME")):
+            if entry["name"].endswith(("_PASSWORD", "_USERNAME", "_KEY_PEM")):
                 assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], (registration.name, entry)
 
 
@@ -275,4 +280,6 @@ def test_another_instance_gets_its_own_names_and_a_repeat_counts_once():
         {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "events-kafka-bootstrap.kafka.svc:9093"},
         {"name": "KAFKA_SECURITY_PROTOCOL", "value": "SSL"},
         {"name": "KAFKA_SSL_CA_PEM", "valueFrom": {"secretKeyRef": {"name": "kafka-client-tls", "key": "ca.crt"}}},
+        {"name": "KAFKA_SSL_CERTIFICATE_PEM", "valueFrom": {"secretKeyRef": {"name": "kafka-client-tls", "key": "tls.crt"}}},
+        {"name": "KAFKA_SSL_KEY_PEM", "valueFrom": {"secretKeyRef": {"name": "kafka-client-tls", "key": "tls.key"}}},
     ]

@@ -676,6 +676,14 @@ CASES = [
         "cannot exceed the broker count (5 > 3)",
     ),
     (
+        "kafka-without-cert-manager",
+        "prod",
+        set_in("services", "cert_manager.enabled", False),
+        "services.kafka.enabled",
+        "Kafka clients authenticate with certificates of the internal CA that cert-manager runs (docs/services.md); "
+        "enable services.cert_manager or disable Kafka",
+    ),
+    (
         "kafka-even-controllers",
         "prod",
         set_in("services", "kafka.controllers", 2),

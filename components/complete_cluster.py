@@ -37,7 +37,7 @@ from .observability.traces import TracesArgs
 from .services.backup import Backup, BackupArgs
 from .services.cert_manager import CertManager, CertManagerArgs
 from .services.harbor_config import HarborConfiguration, HarborConfigurationArgs
-from .services.ingress import Ingress, IngressArgs
+from .services.ingress import Ingress, IngressArgs, internal_annotations
 from .services.kafka import Kafka, KafkaArgs
 from .services.postgres import PostgresOperator, PostgresOperatorArgs
 from .services.rabbitmq import RabbitMQOperator, RabbitMQOperatorArgs
@@ -281,7 +281,7 @@ class CompleteCluster(pulumi.ComponentResource):
         namespaces = {team_name: team.namespace for team_name, team in self.teams.items()}
         if services.ingress.enabled:
             ingress = IngressArgs(settings=services.ingress, identity=identity, images=images, charts=charts.of("ingress"),
-                                  on_aks=isinstance(config.infrastructure, Aks))
+                                  internal_annotations=internal_annotations(config.infrastructure))
             self.ingress = Ingress(f"{name}-ingress", ingress, on_cluster)
         if services.cert_manager.enabled:
             certificates = CertManagerArgs(

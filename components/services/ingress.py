@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
+from stacks.model.infrastructure import Aks, Existing, Infrastructure, Rancher
 from stacks.model.services import Ingress as IngressSettings
 from stacks.model.services import Services
 from stacks.model.teams import Team
@@ -33,9 +34,17 @@ JOB_SIZE = ("100m", "128Mi")
 RUN_AS = 101  # the `www-data` user of the controller image
 
 AZURE_INTERNAL = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
-# On premises the sites' MetalLB hands out internal addresses from the pool named `internal`
-# (policies/config/*.json `service-exposure.internalLoadBalancerAnnotations`).
-METALLB_INTERNAL = {"metallb.io/address-pool": "internal"}
+
+
+def internal_annotations(infrastructure: Infrastructure) -> dict[str, str]:
+    """What makes a LoadBalancer Service internal on this infrastructure: Azure's annotation on AKS,
+    the declared MetalLB pool on a Rancher site or an existing cluster that names one (the stack's
+    policy-pack config accepts the same, stacks/tools/policy_config.py); none otherwise."""
+    if isinstance(infrastructure, Aks):
+        return dict(AZURE_INTERNAL)
+    if isinstance(infrastructure, (Rancher, Existing)) and infrastructure.load_balancer is not None:
+        return infrastructure.load_balancer.annotations()
+    return {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,8 +54,8 @@ class IngressArgs:
     images: ImageSource
     charts: PartCharts
     """The ingress part's charts (ingress-nginx), resolved by the loader."""
-    on_aks: bool
-    """The cluster is AKS (an Azure load balancer); otherwise a site's MetalLB."""
+    internal_annotations: dict[str, str]
+    """What makes the Service internal on this infrastructure (`internal_annotations`)."""
 
 
 def load_balancer_annotations(args: IngressArgs) -> dict[str, str]:
@@ -54,7 +63,7 @@ def load_balancer_annotations(args: IngressArgs) -> dict[str, str]:
     the environment exposes it (dev)."""
     if not args.settings.internal_load_balancer:
         return {}
-    return dict(AZURE_INTERNAL if args.on_aks else METALLB_INTERNAL)
+    return dict(args.internal_annotations)
 
 
 def chart_values(args: IngressArgs) -> dict[str, Any]:

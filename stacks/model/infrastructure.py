@@ -355,6 +355,32 @@ class RancherNetwork(Strict):
         return self
 
 
+# A Kubernetes object name (RFC 1123 subdomain), which MetalLB's IPAddressPool names are.
+_OBJECT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# MetalLB's annotation asking a LoadBalancer Service for an address from one IPAddressPool
+# (MetalLB >= 0.13; `metallb.universe.tf/address-pool` is its deprecated older name).
+METALLB_POOL_ANNOTATION = "metallb.io/address-pool"
+
+
+class SiteLoadBalancer(Strict):
+    """The load balancer the site's cluster already runs, which gives LoadBalancer Services (the
+    ingress controller's) their addresses. A prerequisite, like the machines and DNS: the program
+    does not install it (docs/runbooks/disaster-recovery.md, *Before you need this page*). Without
+    it the ingress controller's Service never gets an address and the first `up` waits for one
+    until the chart's timeout fails it."""
+
+    provider: Literal["metallb"]
+    """MetalLB (0.13 or newer), configured with IPAddressPool resources in its namespace."""
+    address_pool: Annotated[str, matching(_OBJECT_NAME, "an IPAddressPool name such as `internal` (lower-case letters, digits, '-', '.')")]
+    """The MetalLB IPAddressPool on the data centre's internal network that the ingress controller's
+    address comes from (a pool of addresses reachable only from inside, when
+    `services.ingress.internal_load_balancer` is true)."""
+
+    def annotations(self) -> dict[str, str]:
+        """What a LoadBalancer Service carries to get its address from this pool."""
+        return {METALLB_POOL_ANNOTATION: self.address_pool}
+
+
 _GROUP_PRINCIPAL = re.compile(r"^[a-z]+_group://")
 _REGISTRY_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+(:[0-9]+)?$")
 _HARBOR_PROJECT = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
@@ -388,6 +414,9 @@ class Rancher(Strict):
     registry_mirrors: dict[str, str] = {}
     """Upstream registries pulled through the site's Harbor: registry host -> Harbor proxy-cache
     project (e.g. `docker.io: dockerhub`)."""
+    load_balancer: SiteLoadBalancer
+    """The site's load balancer and the address pool the ingress controller uses: a prerequisite the
+    data centre runs (the program does not install it)."""
     bootstrap: bool = False
     """A new site's first `up` (docs/runbooks/disaster-recovery.md, *A new site's first `up`*): create
     the cluster in Rancher and its registration commands (the `nodeRegistration` output) and nothing
@@ -449,6 +478,10 @@ class Existing(Strict):
     """The kubeconfig's content, as a Pulumi secret."""
     context: str | None = None
     """The kubeconfig context to use; none: its current context."""
+    load_balancer: SiteLoadBalancer | None = None
+    """The cluster's load balancer, when the ingress controller's internal address comes from a
+    MetalLB pool; none: its LoadBalancer Service asks for no particular pool (the policy pack refuses
+    it where the environment wants internal load balancers)."""
 
 
 Infrastructure = Annotated[Aks | Rancher | Render | Existing, Field(discriminator="kind")]

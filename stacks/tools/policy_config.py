@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components.services.ingress import internal_annotations
 from components.services.postgres import POD_SERVICE_ACCOUNT
 from components.services.registry import harbor_bootstrap_registries
 
@@ -59,6 +60,11 @@ def pack_config(config: StackConfig, estimate: dict[str, Any] | None = None) -> 
     # exists once per data namespace, so the stack's own list is added to the environment's.
     automount = _entry(generated, "workload-token-automount")
     automount["exemptServiceAccounts"] = [*automount.get("exemptServiceAccounts", []), *spilo_service_accounts(config)]
+    # The site's own load balancer pool (infrastructure.load_balancer) makes a LoadBalancer internal there.
+    exposure = _entry(generated, "service-exposure")
+    exposure["internalLoadBalancerAnnotations"] = {
+        **exposure.get("internalLoadBalancerAnnotations", {}), **internal_annotations(config.infrastructure)
+    }
     budget = _entry(generated, "stack-budget")
     budget["currency"] = config.policy.currency
     if config.policy.budget_monthly is not None:

@@ -94,15 +94,68 @@ def test_the_load_balancer_is_internal_where_the_environment_says_so(inventory, 
     assert controller["image"] == {"registry": registry}
 
 
-def test_the_internal_annotations_are_the_ones_the_policy_accepts():
-    import json
-    from pathlib import Path
+def _ingress_service(stack: str, path=None) -> dict:
+    """The ingress controller's Service as the chart writes it from our values (type and annotations)."""
+    from stacks.tools.inventory import evaluate
 
-    from components.services.ingress import AZURE_INTERNAL, METALLB_INTERNAL
+    values = next(r for r in evaluate(stack, path) if r.name == "platform-ingress-chart").inputs["values"]["controller"]["service"]
+    return {"metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx", "annotations": values["annotations"]},
+            "spec": {"type": values["type"], "externalTrafficPolicy": values["externalTrafficPolicy"]}}
 
-    config = json.loads((Path(__file__).resolve().parents[2] / "policies" / "config" / "prod.json").read_text())
-    accepted = config["service-exposure"]["internalLoadBalancerAnnotations"]
-    assert {**AZURE_INTERNAL, **METALLB_INTERNAL}.items() <= accepted.items()
+
+def _site_with(tmp_path, **load_balancer) -> Path:
+    """onprem-dc1's file with its `infrastructure.load_balancer` replaced (or removed, given nothing)."""
+    import yaml
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    infrastructure = document["config"]["complete-cluster:infrastructure"]
+    infrastructure.pop("load_balancer")
+    if load_balancer:
+        infrastructure["load_balancer"] = load_balancer
+    path = tmp_path / "Pulumi.onprem-dc1.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize("stack", ["prod", "test", "onprem-dc1", "onprem-dc2"])
+def test_the_policy_pack_of_each_stack_accepts_its_ingress_load_balancer(stack):
+    """The pack's own service-exposure rule, under the config `python -m stacks policy-config` writes
+    for the stack, on the Service the ingress chart makes: internal, so not refused."""
+    from policies.rules.services import service_exposure_problems
+    from stacks.tools.policy_config import pack_config
+
+    config = pack_config(load(stack))["service-exposure"]
+    assert service_exposure_problems("kubernetes:core/v1:Service", _ingress_service(stack), config) == []
+
+
+def test_a_site_gets_its_address_from_the_pool_its_stack_names(tmp_path):
+    from policies.rules.services import service_exposure_problems
+    from stacks.tools.policy_config import pack_config
+
+    path = _site_with(tmp_path, provider="metallb", address_pool="dc1-private")
+    service = _ingress_service("onprem-dc1", path)
+    assert service["metadata"]["annotations"] == {"metallb.io/address-pool": "dc1-private"}
+    config = pack_config(load("onprem-dc1", path))["service-exposure"]
+    assert service_exposure_problems("kubernetes:core/v1:Service", service, config) == []
+    # Another site's pool is not this one's: the same Service asking for `internal` is refused here.
+    service["metadata"]["annotations"] = {"metallb.io/address-pool": "internal"}
+    [refused] = service_exposure_problems("kubernetes:core/v1:Service", service, config)
+    assert "public LoadBalancer" in refused
+
+
+@pytest.mark.parametrize("load_balancer, key, message", [
+    ({}, "infrastructure.load_balancer", "required"),
+    ({"provider": "metallb", "address_pool": "Internal Pool"}, "infrastructure.load_balancer.address_pool",
+     "`Internal Pool` is not an IPAddressPool name"),
+    ({"provider": "f5", "address_pool": "internal"}, "infrastructure.load_balancer.provider", "metallb"),
+], ids=["missing", "bad-pool", "unknown-provider"])
+def test_a_rancher_site_declares_its_load_balancer(tmp_path, load_balancer, key, message):
+    from stacks.loader import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        load("onprem-dc1", _site_with(tmp_path, **load_balancer))
+    [(path, text)] = raised.value.problems
+    assert path == key and message in text, text
 
 
 def test_the_ingress_namespace_is_restricted_and_default_deny(inventory):

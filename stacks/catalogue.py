@@ -21,7 +21,10 @@ INTERNAL_ISSUER = "platform-internal-ca"
 
 
 # Helm charts: each chart-based component names its ChartRef here, so every chart version is
-# pinned in this file. Where a chart comes from (repository, OCI mirror, local directory, or not
+# pinned in this file. Every pin is a version whose chart files can be read and rendered here: the
+# site's offline chart mirror (../shared/charts, its README names each chart's source commit) holds
+# each at exactly this version, and the image tags and API versions below are read from those files
+# (Chart.yaml appVersion, values.yaml, the CRDs). Where a chart comes from (repository, OCI mirror, local directory, or not
 # installed) is the stack's `charts` setting, applied by components/charts.py.
 @dataclass(frozen=True)
 class ChartRef:
@@ -41,30 +44,31 @@ class ChartRef:
 INGRESS_NGINX = ChartRef("ingress-nginx", "4.14.1", "https://kubernetes.github.io/ingress-nginx")
 INGRESS_NAMESPACE = "ingress-nginx"  # the team namespaces admit ingress traffic from this namespace
 # Grafana (observability): the grafana chart moved to grafana-community/helm-charts in January 2026
-# (grafana/helm-charts is frozen at chart 10.5.15). Chart 12.0.0 brought Grafana 13; chart 13.2.7
-# (2026-10-01) ships Grafana 13.2.3, and 13.3.1 is the newest release found, deployed with the
-# grafana 13.2.3 image. Chart 13.2.6 moved the dashboard sidecar to k8s-sidecar 2.11.2. The images
-# are pinned here so they come from the approved registry like every other chart's.
-GRAFANA_CHART = ChartRef("grafana", "13.3.1", "https://grafana-community.github.io/helm-charts")
-GRAFANA_IMAGE = "docker.io/grafana/grafana:13.2.3"
-GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.11.2"
+# (grafana/helm-charts is frozen at chart 10.5.15). Chart 12.11.1 (tag grafana-12.11.1, the newest
+# release the mirror's source has; its Chart.yaml appVersion 13.2.0) runs Grafana 13.2.0, and its
+# values.yaml pins the dashboard sidecar at quay.io/kiwigrid/k8s-sidecar 2.10.1. The images are
+# pinned here so they come from the approved registry like every other chart's.
+GRAFANA_CHART = ChartRef("grafana", "12.11.1", "https://grafana-community.github.io/helm-charts")
+GRAFANA_IMAGE = "docker.io/grafana/grafana:13.2.0"
+GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.10.1"
 
 # cert-manager v1.20.2 (release notes; quay.io/jetstack/cert-manager-controller:v1.20.2).
 CERT_MANAGER = ChartRef("cert-manager", "v1.20.2", "https://charts.jetstack.io")
 CERT_MANAGER_NAMESPACE = "cert-manager"
 CERT_MANAGER_API = "cert-manager.io/v1"
 
-# Zalando postgres-operator v2.0.2 (GitHub release v2.0.2; chart postgres-operator-2.0.2.tgz in the
-# repository's chart index). Its `postgresql` CRD accepts PostgreSQL 14-18 and defaults password
-# encryption to scram-sha-256; Spilo 18 (spilo-18:4.1-p2) runs every supported major version.
-POSTGRES_OPERATOR = ChartRef("postgres-operator", "2.0.2", "https://opensource.zalando.com/postgres-operator/charts/postgres-operator")
+# Zalando postgres-operator v2.0.1 (tag v2.0.1; the released postgres-operator-2.0.1.tgz, whose digest
+# the repository's chart index records). Its `postgresql` CRD (acid.zalan.do/v1, crds/postgresqls.yaml)
+# accepts PostgreSQL 14-18; its values.yaml runs Spilo 18 (spilo-18:4.1-p2), which runs every
+# supported major version, and the operator and logical-backup images at v2.0.1.
+POSTGRES_OPERATOR = ChartRef("postgres-operator", "2.0.1", "https://opensource.zalando.com/postgres-operator/charts/postgres-operator")
 POSTGRES_OPERATOR_NAMESPACE = "postgres-operator"
 POSTGRES_API = "acid.zalan.do/v1"
 POSTGRES_VERSIONS = ("14", "15", "16", "17", "18")
 POSTGRES_DEFAULT_VERSION = "17"
 SPILO_IMAGE = "ghcr.io/zalando/spilo-18:4.1-p2"
-POSTGRES_LOGICAL_BACKUP_IMAGE = "ghcr.io/zalando/postgres-operator/logical-backup:v2.0.2"
-POSTGRES_OPERATOR_IMAGE = "ghcr.io/zalando/postgres-operator:v2.0.2"
+POSTGRES_LOGICAL_BACKUP_IMAGE = "ghcr.io/zalando/postgres-operator/logical-backup:v2.0.1"
+POSTGRES_OPERATOR_IMAGE = "ghcr.io/zalando/postgres-operator:v2.0.1"
 # The PgBouncer image the operator runs for a cluster's connection pooler (the chart's values.yaml
 # configConnectionPooler.connection_pooler_image, pgbouncer:v2.0.1 in the mirror's chart 2.0.1).
 POSTGRES_POOLER_IMAGE = "ghcr.io/zalando/postgres-operator/pgbouncer:v2.0.1"
@@ -79,9 +83,10 @@ REDIS_IMAGES = {"7.2": "docker.io/library/redis:7.2.5-alpine", "7.4": "docker.io
 REDIS_DEFAULT_VERSION = "7.4"
 
 # The RabbitMQ team publishes the cluster operator as a manifest, not a chart; the CloudPirates
-# chart 0.6.16 (app 2.23.0, tag rabbitmq-cluster-operator-0.6.16 in CloudPirates-io/helm-charts)
-# installs the upstream operator images. Serves rabbitmq.com/v1beta1 RabbitmqCluster.
-RABBITMQ_OPERATOR = ChartRef("rabbitmq-cluster-operator", "0.6.16", "oci://registry-1.docker.io/cloudpirates")
+# chart 0.6.5 (tag rabbitmq-cluster-operator-0.6.5 in CloudPirates-io/helm-charts; Chart.yaml
+# appVersion 2.22.3, while its values.yaml runs ghcr.io/rabbitmq/cluster-operator 2.22.4 by digest)
+# installs the upstream operator images. Serves rabbitmq.com/v1beta1 RabbitmqCluster (its CRD).
+RABBITMQ_OPERATOR = ChartRef("rabbitmq-cluster-operator", "0.6.5", "oci://registry-1.docker.io/cloudpirates")
 RABBITMQ_OPERATOR_NAMESPACE = "rabbitmq-system"
 RABBITMQ_API = "rabbitmq.com/v1beta1"
 RABBITMQ_IMAGES = {"4.1": "docker.io/library/rabbitmq:4.1.1-management", "4.3": "docker.io/library/rabbitmq:4.3.5-management"}
@@ -111,12 +116,13 @@ INSTANCE_SIZES = {
 
 
 # --- metrics and alerting chart --------------------------------------------------------------------
-# kube-prometheus-stack 92.3.0 (release tag kube-prometheus-stack-92.3.0 in
-# prometheus-community/helm-charts; 92.1.0 was deployed with Prometheus operator v0.94.1 in
-# October 2026). It installs the operator with its CRDs, Prometheus, Alertmanager, kube-state-metrics
-# and node-exporter. Image tags are the chart's own for this version; components/observability/
-# metrics.py overrides only their registry (the stack's approved one), as for ingress-nginx.
-KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "92.3.0", "https://prometheus-community.github.io/helm-charts")
+# kube-prometheus-stack 88.5.3 (release tag kube-prometheus-stack-88.5.3 in
+# prometheus-community/helm-charts; Chart.yaml appVersion v0.93.1, the Prometheus operator; its
+# values.yaml runs Prometheus v3.14.0 and Alertmanager v0.34.0). It installs the operator with its
+# CRDs, Prometheus, Alertmanager, kube-state-metrics 8.4.0 and node-exporter 4.56.1 (subcharts).
+# Image tags are the chart's own for this version; components/observability/metrics.py overrides
+# only their registry (the stack's approved one), as for ingress-nginx.
+KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
 # The API of the operator's ServiceMonitor, PodMonitor and PrometheusRule (its CRDs come with the chart).
 PROMETHEUS_OPERATOR_API = "monitoring.coreos.com/v1"
 
@@ -156,19 +162,20 @@ LOKI_IMAGE = "docker.io/grafana/loki:3.6.12"
 # The Loki gateway (nginx, unprivileged, UID 101): a fixed patch release instead of the chart's
 # moving minor tag.
 LOKI_GATEWAY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.8-alpine"
-# fluent/fluent-bit chart 0.58.2 (release tag fluent-bit-0.58.2; CHANGELOG: 0.57.x carried Fluent Bit
-# 5.0.x through 2026-07, 0.58.2 ships 5.1.2, seen with its checksum in September 2026).
-FLUENT_BIT_CHART = ChartRef("fluent-bit", "0.58.2", "https://fluent.github.io/helm-charts")
-FLUENT_BIT_IMAGE = "docker.io/fluent/fluent-bit:5.1.2"
+# fluent/fluent-bit chart 0.58.1 (release tag fluent-bit-0.58.1; Chart.yaml appVersion 5.1.1, the
+# image tag its values.yaml defaults to).
+FLUENT_BIT_CHART = ChartRef("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts")
+FLUENT_BIT_IMAGE = "docker.io/fluent/fluent-bit:5.1.1"
 # grafana/tempo chart 1.24.4 (single binary; appVersion Tempo 2.9.0), deployed through 2026-10. Later
 # Tempo charts moved to grafana-community/helm-charts with Tempo 3's configuration.
 TEMPO_CHART = ChartRef("tempo", "1.24.4", "https://grafana.github.io/helm-charts")
 TEMPO_IMAGE = "docker.io/grafana/tempo:2.9.0"
-# open-telemetry/opentelemetry-collector chart 0.173.1 (release tag opentelemetry-collector-0.173.1;
-# appVersion 0.160.0). The contrib distribution carries the probabilistic sampler; since collector
-# 0.149 the OTLP exporters are named `otlp_grpc` and `otlp_http`.
-OTEL_COLLECTOR_CHART = ChartRef("opentelemetry-collector", "0.173.1", "https://open-telemetry.github.io/opentelemetry-helm-charts")
-OTEL_COLLECTOR_IMAGE = "docker.io/otel/opentelemetry-collector-contrib:0.160.0"
+# open-telemetry/opentelemetry-collector chart 0.170.0 (release tag opentelemetry-collector-0.170.0;
+# Chart.yaml appVersion 0.158.0, the image tag its values.yaml defaults to). The contrib distribution
+# carries the probabilistic sampler; since collector v0.144.0 the OTLP exporters are named `otlp_grpc`
+# and `otlp_http` (opentelemetry-collector#14403, #14397).
+OTEL_COLLECTOR_CHART = ChartRef("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts")
+OTEL_COLLECTOR_IMAGE = "docker.io/otel/opentelemetry-collector-contrib:0.158.0"
 
 
 # --- which part installs which charts ----------------------------------------------------------------

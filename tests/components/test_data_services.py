@@ -25,7 +25,7 @@ CHARTS = {
     # chart resource -> (chart, version, repository, namespace)
     "platform-postgres-chart": (
         "postgres-operator",
-        "2.0.2",
+        "2.0.1",
         "https://opensource.zalando.com/postgres-operator/charts/postgres-operator",
         "postgres-operator",
     ),
@@ -66,7 +66,7 @@ def test_the_rabbitmq_operator_chart_comes_from_its_oci_repository(inventory):
     release = inventory("prod").named("platform-rabbitmq-chart")
     assert (release.inputs["chart"], release.inputs["version"]) == (
         "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator",
-        "0.6.16",
+        "0.6.5",
     )
     assert "repositoryOpts" not in release.inputs
     values = release.inputs["values"]
@@ -91,11 +91,11 @@ def test_an_oci_only_chart_is_pulled_by_reference(tmp_path):
     from stacks.model.charts import Charts
 
     assert chart_source(Charts(source="remote"), catalogue.RABBITMQ_OPERATOR) == {
-        "chart": "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "version": "0.6.16",
+        "chart": "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "version": "0.6.5",
     }
     config = load("prod").model_copy(update={"charts": Charts(source="local", directory=str(tmp_path))})
     [problem] = [message for _, message in missing_charts(config, [catalogue.RABBITMQ_OPERATOR])]
-    assert "`helm pull oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator --version 0.6.16`" in problem
+    assert "`helm pull oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator --version 0.6.5`" in problem
 
 
 def test_the_postgres_operator_runs_spilo_without_privilege_and_patroni_on_configmaps(inventory):
@@ -113,7 +113,7 @@ def test_the_postgres_operator_runs_spilo_without_privilege_and_patroni_on_confi
     assert (values["image"]["registry"], values["image"]["repository"], values["image"]["tag"]) == (
         "platformacr.azurecr.io",
         "ghcr.io/zalando/postgres-operator",
-        "v2.0.2",
+        "v2.0.1",
     )
 
 
@@ -234,7 +234,7 @@ def test_postgres_pods_admit_exactly_the_declared_clients_their_peers_and_the_op
 
 
 def operator_user_secret(cluster) -> tuple[str, str]:
-    """(namespace, name) of the Secret postgres-operator 2.0.2 writes for the cluster's one manifest
+    """(namespace, name) of the Secret postgres-operator 2.0.1 writes for the cluster's one manifest
     role, as its code does: with `enable_cross_namespace_secret` a role `<ns>.<user>` gets its Secret in
     `<ns>` (pkg/cluster/cluster.go `initRobotUsers`), named by `secret_name_template`
     `{username}.{cluster}.credentials.{tprkind}.{tprgroup}` with `_` turned into `-`

@@ -101,12 +101,12 @@ def test_the_pinned_chart_with_restricted_pods_and_the_stack_registry(inventory,
     assert chart.type == CHART
     inputs = chart.inputs
     assert (inputs["chart"], inputs["version"], inputs["repositoryOpts"], inputs["namespace"]) == (
-        "grafana", "13.3.1", {"repo": "https://grafana-community.github.io/helm-charts"}, "grafana")
+        "grafana", "12.11.1", {"repo": "https://grafana-community.github.io/helm-charts"}, "grafana")
     v = inputs["values"]
     assert v["fullnameOverride"] == "grafana"
-    assert v["image"]["registry"] == registry and v["image"]["tag"] == "13.2.3"
+    assert v["image"]["registry"] == registry and v["image"]["tag"] == "13.2.0"
     assert v["image"]["repository"].endswith("grafana/grafana")
-    assert v["sidecar"]["image"]["registry"] == registry and v["sidecar"]["image"]["tag"] == "2.11.2"
+    assert v["sidecar"]["image"]["registry"] == registry and v["sidecar"]["image"]["tag"] == "2.10.1"
     assert v["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 472,
@@ -513,7 +513,7 @@ def test_a_hostname_gets_an_ingress_with_tls_from_the_platform_issuer(with_hostn
 def test_the_summary_names_the_chart_data_sources_links_and_dashboards(with_hostname):
     component, _ = with_hostname
     summary = component.summary
-    assert summary["chart"] == "grafana 13.3.1"
+    assert summary["chart"] == "grafana 12.11.1"
     assert summary["url"] == "https://grafana.example.com/"
     assert summary["adminSecret"] == "grafana-admin"
     assert summary["dataSources"] == {

@@ -88,7 +88,7 @@ def test_test_prod_and_the_sites_run_loki_and_fluent_bit_dev_and_local_do_not(in
 def test_charts_for_names_the_pinned_charts_only_when_logging_is_on():
     assert part_charts(load("prod"), "logging") == [catalogue.LOKI_CHART, catalogue.FLUENT_BIT_CHART]
     assert part_charts(load("dev"), "logging") == []
-    assert (catalogue.LOKI_CHART.version, catalogue.FLUENT_BIT_CHART.version) == ("7.3.0", "0.58.2")
+    assert (catalogue.LOKI_CHART.version, catalogue.FLUENT_BIT_CHART.version) == ("7.3.0", "0.58.1")
 
 
 # --- Loki ----------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ def test_the_summary_states_charts_retention_archive_and_its_lifecycle(monkeypat
     evaluate("onprem-dc2")
     evaluate("prod")
     dc2, prod = summaries
-    assert dc2["charts"] == prod["charts"] == {"loki": "7.3.0", "fluent-bit": "0.58.2"}
+    assert dc2["charts"] == prod["charts"] == {"loki": "7.3.0", "fluent-bit": "0.58.1"}
     assert (dc2["loki"]["retentionDays"], dc2["loki"]["url"]) == (30, "http://loki-gateway.logging.svc:80")
     assert dc2["archive"] == {"bucket": "dc2-logs", "prefix": "prod-dc2/", "days": 400, "compression": "gzip", "lifecycle": {
         "by": "the storage administrators", "rule": "expire objects under `prod-dc2/` in bucket `dc2-logs` 400 days after creation"}}

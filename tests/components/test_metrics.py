@@ -73,7 +73,7 @@ def test_the_chart_is_pinned_at_the_catalogue_version(inventory, stack):
         catalogue.KUBE_PROMETHEUS_STACK.version,
         "monitoring",
     )
-    assert catalogue.KUBE_PROMETHEUS_STACK == catalogue.ChartRef("kube-prometheus-stack", "92.3.0", "https://prometheus-community.github.io/helm-charts")
+    assert catalogue.KUBE_PROMETHEUS_STACK == catalogue.ChartRef("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
     chart_values = chart.inputs["values"]
     # The Services the other components address: monitoring-prometheus:9090, monitoring-alertmanager:9093.
     assert chart_values["fullnameOverride"] == "monitoring"
@@ -535,7 +535,7 @@ def _component(stack: str) -> Metrics:
 def test_the_summary_shows_chart_retention_receivers_by_name_and_the_cross_site_view():
     secondary = _component("onprem-dc2").summary
     assert secondary == {
-        "chart": "kube-prometheus-stack 92.3.0",
+        "chart": "kube-prometheus-stack 88.5.3",
         "namespace": "monitoring",
         "mode": "full",
         "retention": "30d",

@@ -243,7 +243,7 @@ def _pods(tempo: dict, collector: dict) -> list[tuple[str, dict]]:
 )
 def test_tempo_and_the_collector_pass_pod_security_restricted_and_the_resource_policy(inventory, stack, registry):
     tempo, collector = values(inventory, stack, "tempo"), values(inventory, stack, "otel-collector")
-    assert collector["image"] == {"repository": f"{registry}/otel/opentelemetry-collector-contrib", "tag": "0.160.0"}
+    assert collector["image"] == {"repository": f"{registry}/otel/opentelemetry-collector-contrib", "tag": "0.158.0"}
     assert (tempo["tempo"]["securityContext"], collector["securityContext"]) == (RESTRICTED, RESTRICTED)
     evaluator = Evaluator({"all": ("mandatory", {})})
     for type_token, pod in _pods(tempo, collector):
@@ -265,7 +265,7 @@ def test_the_summary_states_charts_retention_and_the_collector_endpoint(monkeypa
     evaluate("prod")
     [prod] = summaries
     assert prod == {
-        "charts": {"tempo": "1.24.4", "opentelemetry-collector": "0.173.1"},
+        "charts": {"tempo": "1.24.4", "opentelemetry-collector": "0.170.0"},
         "namespace": "tracing",
         "tempo": {"url": "http://tempo.tracing.svc:3200", "bucket": "traces", "retentionDays": 14},
         "collector": {"otlpGrpc": "otel-collector.tracing.svc:4317", "otlpHttp": "http://otel-collector.tracing.svc:4318",

@@ -1418,14 +1418,14 @@ CASES = [
         "prod",
         set_in("teams", "0.databases.0.version", "12"),
         "teams[0].databases[0].version",
-        "`12` is not a PostgreSQL major version that postgres-operator 2.0.2 runs; use one of 14, 15, 16, 17, 18",
+        "`12` is not a PostgreSQL major version that postgres-operator 2.0.1 runs; use one of 14, 15, 16, 17, 18",
     ),
     (
         "postgres-default-version-unsupported",
         "prod",
         set_in("services", "postgres.version", 13),
         "services.postgres.version",
-        "`13` is not a PostgreSQL major version that postgres-operator 2.0.2 runs; use one of 14, 15, 16, 17, 18",
+        "`13` is not a PostgreSQL major version that postgres-operator 2.0.1 runs; use one of 14, 15, 16, 17, 18",
     ),
     (
         "prod-postgres-single-instance",

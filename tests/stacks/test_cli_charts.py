@@ -16,8 +16,8 @@ from stacks.loader import load, stack_file
 DIRECTORY = "vendor/charts"
 # What onprem-dc1 installs besides the observability parts (which their own modules name).
 SERVICE_CHARTS = {
-    ("ingress-nginx", "4.14.1"), ("cert-manager", "v1.20.2"), ("postgres-operator", "2.0.2"), ("redis-operator", "3.2.9"),
-    ("rabbitmq-cluster-operator", "0.6.16"), ("strimzi-kafka-operator", "1.2.0"), ("harbor", "1.18.3"), ("velero", "10.1.1"),
+    ("ingress-nginx", "4.14.1"), ("cert-manager", "v1.20.2"), ("postgres-operator", "2.0.1"), ("redis-operator", "3.2.9"),
+    ("rabbitmq-cluster-operator", "0.6.5"), ("strimzi-kafka-operator", "1.2.0"), ("harbor", "1.18.3"), ("velero", "10.1.1"),
 }
 
 

@@ -24,8 +24,10 @@ INTERNAL_ISSUER = "platform-internal-ca"
 # pinned in this file. Every pin is a version whose chart files can be read and rendered here: the
 # site's offline chart mirror (../shared/charts, its README names each chart's source commit) holds
 # each at exactly this version, and the image tags and API versions below are read from those files
-# (Chart.yaml appVersion, values.yaml, the CRDs). Where a chart comes from (repository, OCI mirror, local directory, or not
-# installed) is the stack's `charts` setting, applied by components/charts.py.
+# (Chart.yaml appVersion, values.yaml, the CRDs). tests/components/test_chart_values.py checks every
+# values key the program passes a chart against that chart's own files. Where a chart comes from
+# (repository, OCI mirror, local directory, or not installed) is the stack's `charts` setting,
+# resolved by stacks/chart_sources.py.
 @dataclass(frozen=True)
 class ChartRef:
     name: str

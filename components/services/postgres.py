@@ -25,7 +25,7 @@ from ..kit.network import ANYWHERE, KUBE_API_PORTS, tcp
 from ..kit.options import after
 from ..kit.parts import INSTANCE_LABEL, SITE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
 from ..kit.placement import database_node_affinity, database_tolerations
-from ..kit.security import resources, restricted_container, restricted_pod
+from ..kit.security import resources, restricted_container
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 from ..storage import ObjectStorage, StorageAccess
 from .instances import clients_of, instance_network_policy
@@ -154,8 +154,9 @@ def operator_values(images: ImageSource, backup: StorageAccess | None = None) ->
         "configConnectionPooler": {"connection_pooler_image": images.mirrored(catalogue.POSTGRES_POOLER_IMAGE)},
         "configTeamsApi": {"enable_teams_api": False},
         "resources": resources(*OPERATOR_SIZE),
+        # Chart 2.0.1 sets only the container's securityContext (templates/deployment.yaml; it has no pod-level
+        # one), which alone meets `restricted`: runAsNonRoot and the seccomp profile on the one container.
         "securityContext": {**restricted_container(1000), "readOnlyRootFilesystem": True},
-        "podSecurityContext": restricted_pod(1000),
     }
 
 

@@ -345,10 +345,9 @@ class Registry(pulumi.ComponentResource):
                     "image": image("harbor-db"),
                     "password": database_password,
                     "resources": RESOURCES["database"],
-                    "initContainer": {
-                        "migrator": {"resources": RESOURCES["database_init"]},
-                        "permissions": {"resources": RESOURCES["database_init"]},
-                    },
+                    # The database's one init container (`data-permissions-ensurer`); chart 1.18.3's values.yaml still
+                    # lists `initContainer.migrator`, which no template reads.
+                    "initContainer": {"permissions": {"resources": RESOURCES["database_init"]}},
                 },
             },
             "redis": {"type": "internal", "internal": {"image": image("redis-photon"), "resources": RESOURCES["redis"]}},

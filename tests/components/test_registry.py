@@ -107,7 +107,6 @@ def test_every_container_is_restricted_with_resources(inventory, stack):
         "core": harbor["core"], "portal": harbor["portal"], "jobservice": harbor["jobservice"],
         "registry": harbor["registry"]["registry"], "registryctl": harbor["registry"]["controller"],
         "database": harbor["database"]["internal"], "redis": harbor["redis"]["internal"], "exporter": harbor["exporter"],
-        "migrator": harbor["database"]["internal"]["initContainer"]["migrator"],
         "permissions": harbor["database"]["internal"]["initContainer"]["permissions"],
     }
     for part, settings_ in with_resources.items():

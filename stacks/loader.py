@@ -7,18 +7,20 @@ Every problem is collected and reported at once with the stack file and the key 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .chart_sources import ChartSources, resolve_charts
 from .reading import UnreadableFile, read_yaml
 from .model import PROJECT, Problems, SecretValue, StackConfig
-from .sites import OtherSites, StandbySource, cross_stack_problems, file_key, read_sites, secondary_sites
+from .model.site import Site
+from .sites import OtherSites, StandbySource, cross_stack_problems, file_key, read_sites, secondary_sites, valid_site
 
 STACKS_DIR = Path(__file__).resolve().parent
 PROFILES_DIR = STACKS_DIR / "profiles"
@@ -80,7 +82,18 @@ def _mark_secrets(value: Any) -> Any:
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
-    """The project's config sections from a stack file, namespace stripped, secrets marked."""
+    """The project's config sections from a stack file, namespace stripped, secrets marked; raises
+    ConfigError with the file-level problems (`read_sections` hands them back instead)."""
+    sections, problems = read_sections(path)
+    if problems:
+        raise ConfigError(display_path(path), problems)
+    return sections
+
+
+def read_sections(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The project's config sections from a stack file, and the file-level problems beside them (keys
+    that are not the project's), so they are reported with the model's; raises ConfigError only when
+    the file cannot be read as YAML at all."""
     shown = display_path(path)
     if not path.exists() and not path.is_symlink():
         known = ", ".join(shipped_stacks())
@@ -94,25 +107,38 @@ def read_stack_file(path: Path) -> dict[str, Any]:
         raise ConfigError(shown, [("", "a stack file is a mapping with a `config:` key")])
     for key in document:
         if key not in _FILE_KEYS:
-            problems.append((str(key), f"unknown top-level key; a stack file holds {', '.join(sorted(_FILE_KEYS))}"))
+            problems.append((_shown_key(key), f"unknown top-level key; a stack file holds {', '.join(sorted(_FILE_KEYS))}"))
     config = document.get("config") or {}
     if not isinstance(config, dict):
         problems.append(("config", "must be a mapping of `complete-cluster:<section>` keys"))
         config = {}
     sections: dict[str, Any] = {}
     for key, value in config.items():
-        key = str(key)
-        if key.startswith(_NAMESPACE):
+        if isinstance(key, str) and key.startswith(_NAMESPACE):
             sections[key[len(_NAMESPACE) :]] = _mark_secrets(value)
-        elif key.startswith("pulumi:"):
+        elif isinstance(key, str) and key.startswith("pulumi:"):
             continue  # engine settings such as pulumi:tags belong to Pulumi itself
         else:
             problems.append(
-                (key, f"not a key of this project; write it as `{_NAMESPACE}<section>` (sections: {', '.join(StackConfig.model_fields)})")
+                (
+                    _shown_key(key),
+                    f"not a key of this project; write it as `{_NAMESPACE}<section>` (sections: {', '.join(StackConfig.model_fields)})",
+                )
             )
-    if problems:
-        raise ConfigError(shown, problems)
-    return sections
+    return sections, problems
+
+
+def _shown_key(key: Any) -> str:
+    """A mapping key as the writer typed it: YAML reads `1`, `true` or `1.30` unquoted as numbers and booleans."""
+    return key if isinstance(key, str) else f"`{key}` (read by YAML as a {_yaml_type(key)}: quote it)"
+
+
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "null" if value is None else type(value).__name__
 
 
 def read_profile(environment: str) -> dict[str, Any]:
@@ -190,7 +216,9 @@ def _key_path(loc: tuple, data: Any) -> tuple[str, tuple]:
     kept: list[Any] = []
     node = data
     for element in loc:
-        if isinstance(element, int):
+        if element == "[key]":
+            continue  # pydantic's marker for an error in a mapping's key: the message says so
+        if isinstance(element, int) and not isinstance(node, dict):
             parts.append(f"[{element}]")
             kept.append(element)
             node = node[element] if isinstance(node, list) and element < len(node) else None
@@ -216,12 +244,39 @@ def _join(path: str, sub: str) -> str:
     return f"{path}{sub}" if sub.startswith("[") else f"{path}.{sub}"
 
 
+# Errors where a value of the wrong type was given, and YAML may have read the writer's text as a number or a boolean.
+_TEXT_EXPECTED = ("string_type", "literal_error", "enum", "string_pattern_mismatch", "union_tag_invalid")
+
+
+def _yaml_hint(kind: str, value: Any) -> str:
+    """What to do when YAML read an unquoted scalar as another type than the writer meant."""
+    if kind in _TEXT_EXPECTED and isinstance(value, bool):
+        return (f"; YAML reads unquoted yes/no/on/off/true/false as a boolean (here {str(value).lower()}): "
+                "put the word in quotes as written (`\"off\"`)")
+    if kind in _TEXT_EXPECTED and isinstance(value, float):
+        return f"; YAML read it as the number {value} (unquoted, 1.30 reads as 1.3): put the value in quotes as written (`\"1.30\"`)"
+    if kind in _TEXT_EXPECTED and isinstance(value, int):
+        return f"; YAML read it as the number {value}: put it in quotes (`\"{value}\"`)"
+    if kind in _TEXT_EXPECTED and value is None:
+        return "; YAML reads an empty value, `~` or `null` as null: write the value"
+    if kind == "bool_type" and isinstance(value, str):
+        return "; write true or false, unquoted"
+    if kind in ("int_type", "float_type", "int_parsing", "float_parsing") and isinstance(value, str):
+        return "; write the number without quotes"
+    return ""
+
+
 def _problems_from(error: ValidationError, data: dict, stack: str) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors():
         path, type_loc = _key_path(item["loc"], data)
         kind = item["type"]
         message = item["msg"]
+        if "[key]" in item["loc"]:
+            key = item["loc"][-2] if len(item["loc"]) > 1 else item.get("input")
+            problems.append((path, f"the key `{key}` is not text: YAML read it as a {_yaml_type(key)}; put it in quotes"))
+            continue
+        message += _yaml_hint(kind, item.get("input"))
         if kind == "extra_forbidden":
             parent = _model_at(type_loc[:-1])
             key = str(item["loc"][-1])
@@ -231,6 +286,11 @@ def _problems_from(error: ValidationError, data: dict, stack: str) -> list[tuple
                 message += f"; known keys: {', '.join(parent.model_fields)}"
         elif kind == "missing":
             message = "is required"
+        elif kind == "bad_ciphertext":
+            message = (
+                "`secure:` holds the ciphertext Pulumi wrote, and this is not one (empty, not text, or not Pulumi's base64); "
+                f"set it again with `pulumi config set --secret --path '{PROJECT}:{path}' <value> --stack {stack}`"
+            )
         elif kind == "plain_secret":
             message = (
                 "must be a Pulumi secret, not plain text: run "
@@ -270,11 +330,35 @@ def _layered(sections: dict[str, Any]) -> dict[str, Any]:
 
 def _model(data: dict[str, Any], stack: str) -> tuple[StackConfig | None, list[tuple[str, str]]]:
     """The single-file model of the layered sections, or every problem pydantic and the model's
-    cross-field rules find."""
+    cross-field rules find: with a broken section, the rules between the sections that are valid on
+    their own still run (`StackConfig.cross_section_problems`)."""
+    context = {"environment": data.get("environment"), "stack": stack}
     try:
-        return StackConfig.model_validate(data, context={"environment": data.get("environment"), "stack": stack}), []
+        return StackConfig.model_validate(data, context=context), []
     except ValidationError as error:
-        return None, _problems_from(error, data, stack)
+        problems = _problems_from(error, data, stack)
+    sections: dict[str, Any] = {}
+    for name, field in StackConfig.model_fields.items():
+        if name not in data:
+            if field.is_required():
+                continue
+            sections[name] = field.get_default(call_default_factory=True)
+            continue
+        try:
+            sections[name] = _section_adapter(name).validate_python(data[name], context=context)
+        except ValidationError:
+            continue
+    if set(StackConfig.model_fields) <= set(sections):
+        return None, problems  # the whole model's own rules failed, with every section valid: reported above
+    partial = StackConfig.model_construct(**sections)
+    return None, problems + [problem for problem in partial.cross_section_problems(set(sections)) if problem not in problems]
+
+
+@functools.cache
+def _section_adapter(name: str) -> TypeAdapter:
+    """A validator of one section alone, with its field's constraints."""
+    field = StackConfig.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field])
 
 
 _others_cache: dict[tuple[str, int, int, int], StackConfig | ConfigError] = {}
@@ -299,9 +383,8 @@ def _validated_other(stack: str, directory: Path) -> StackConfig:
     return found
 
 
-def _other_sites(config: StackConfig, directory: Path) -> tuple[OtherSites, list[tuple[str, str]]]:
+def _other_sites(site: Site, directory: Path) -> tuple[OtherSites, list[tuple[str, str]]]:
     """What a secondary follows (its primary's validated settings) and whom a primary watches."""
-    site = config.site
     standby = None
     problems: list[tuple[str, str]] = []
     if site.role == "secondary" and site.primary:
@@ -320,21 +403,26 @@ def _other_sites(config: StackConfig, directory: Path) -> tuple[OtherSites, list
     return OtherSites(standby=standby, secondaries=secondaries), problems + more
 
 
-def validate(sections: dict[str, Any], stack: str, file: str, sites: Path = STACKS_DIR) -> LoadedStack:
+def validate(
+    sections: dict[str, Any], stack: str, file: str, sites: Path = STACKS_DIR, file_problems: list[tuple[str, str]] | None = None
+) -> LoadedStack:
     """Layer defaults, profile and stack file, then validate it on its own and against the other
-    sites' stack files in `sites`, reporting every problem at once; then resolve the other sites'
-    facts."""
+    sites' stack files in `sites`, reporting every problem at once (with the file-level ones found
+    reading it); then resolve the other sites' facts."""
     data = _layered(sections)
     config, problems = _model(data, stack)
+    problems = [*(file_problems or []), *problems]
     problems += cross_stack_problems(stack, data, read_sites(sites, exclude=stack))
     charts = ChartSources()
     if config is not None:
         charts, missing = resolve_charts(config)
         problems += missing
+    site = config.site if config is not None else valid_site(data.get("site"))
+    other_sites = OtherSites()
+    if site is not None:  # the other sites are read whenever this site's own section is valid
+        other_sites, more = _other_sites(site, sites)
+        problems += more
     if problems or config is None:
-        raise ConfigError(file, problems)
-    other_sites, problems = _other_sites(config, sites)
-    if problems:
         raise ConfigError(file, problems)
     return LoadedStack(config, other_sites, charts)
 
@@ -345,7 +433,8 @@ def load_stack(stack: str, path: Path | None = None, sites: Path | None = None) 
     edited elsewhere is still checked against the real sites; a failover drill passes its copies).
     Offline: secrets stay ciphertext."""
     path = path or stack_file(stack)
-    return validate(read_stack_file(path), stack, display_path(path), sites or STACKS_DIR)
+    sections, problems = read_sections(path)
+    return validate(sections, stack, display_path(path), sites or STACKS_DIR, problems)
 
 
 def load(stack: str, path: Path | None = None, sites: Path | None = None) -> StackConfig:
@@ -358,7 +447,7 @@ def load_for_engine(stack: str) -> LoadedStack:
     import pulumi.runtime
 
     path = stack_file(stack)
-    sections = read_stack_file(path)
+    sections, problems = read_sections(path)
 
     def decrypt(value: Any, plain: Any) -> Any:
         if isinstance(value, SecretValue):
@@ -378,4 +467,4 @@ def load_for_engine(stack: str) -> LoadedStack:
         except json.JSONDecodeError:
             plain = raw
         sections[section] = decrypt(value, plain)
-    return validate(sections, stack, display_path(path), STACKS_DIR)
+    return validate(sections, stack, display_path(path), STACKS_DIR, problems)

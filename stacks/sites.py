@@ -253,6 +253,11 @@ def cross_stack_problems(me: str, data: dict[str, Any], others: dict[str, dict[s
     return problems
 
 
+def valid_site(value: Any) -> Site | None:
+    """A `site` section, when it is valid on its own."""
+    return _valid(Site, value)
+
+
 # --- the facts the program needs -------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ the environment variable `RANCHER_TOKEN_KEY` (a CI secret variable, or the opera
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -117,11 +118,19 @@ def machine_global_config(infrastructure: Rancher) -> str:
 
 
 def registration_flags(pool: MachinePool) -> str:
-    """The rancher-system-agent install flags that give a registered machine its pool's place."""
+    """The rancher-system-agent install flags that give a registered machine its pool's place.
+
+    They are appended to Rancher's node command (`curl ... | sudo sh -s - --server ...`), which the
+    VM automation runs in a shell as root, so every argument is shell-quoted: the model already
+    refuses labels and taints that are not Kubernetes', and quoting keeps a value from ever being
+    read as shell syntax even so.
+    """
     flags = [f"--{role}" for role in ("etcd", "controlplane", "worker") if role in pool.roles]
-    flags += [f"--label {key}={value}" for key, value in sorted(pool.labels.items())]
-    flags += [f"--taint {taint}" for taint in pool.taints]
-    return " ".join(flags)
+    for key, value in sorted(pool.labels.items()):
+        flags += ["--label", f"{key}={value}"]
+    for taint in pool.taints:
+        flags += ["--taint", taint]
+    return shlex.join(flags)
 
 
 def registry_mirrors(cluster: Rancher, harbor: str | None) -> list[dict[str, Any]] | None:

@@ -54,27 +54,48 @@ class StackConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_section_rules(self):
+        check(self.cross_section_problems(set(type(self).model_fields)))
+        return self
+
+    def cross_section_problems(self, valid: set[str]) -> list[tuple[str, str]]:
+        """The rules between sections, each run only when every section it reads is in `valid`: all
+        of them on a valid stack, and on an invalid one (the loader builds it from the sections that
+        are valid on their own) those that do not read a broken section, so a team's bad `uses` is
+        reported beside another section's error (issue 17 item 9)."""
+
+        def reads(*sections: str) -> bool:
+            return {"environment", *sections} <= valid
+
         problems = []
-        seen: dict[str, int] = {}
-        for index, team in enumerate(self.teams):
-            if team.name in seen:
-                problems.append((f"teams[{index}].name", f"team `{team.name}` is already declared at teams[{seen[team.name]}]"))
-            seen.setdefault(team.name, index)
-        if self.storage is None:
+        if reads("teams"):
+            seen: dict[str, int] = {}
+            for index, team in enumerate(self.teams):
+                if team.name in seen:
+                    problems.append((f"teams[{index}].name", f"team `{team.name}` is already declared at teams[{seen[team.name]}]"))
+                seen.setdefault(team.name, index)
+        if reads("storage", "services") and self.storage is None:
             for service in _NEEDS_STORAGE:
                 if getattr(self.services, service).enabled:
                     problems.append((f"services.{service}.enabled", "needs object storage; configure `storage` or disable the service"))
-        problems += placement_problems(self.storage, self.infrastructure.kind)
-        if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
-            problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
-        problems += self._group_problems()
-        problems += self._workload_problems()
-        problems += self._service_problems()
-        problems += self._observability_problems()
-        if self.services.registry.enabled and not self.services.registry.hostname:
+        if reads("storage", "infrastructure"):
+            problems += placement_problems(self.storage, self.infrastructure.kind)
+            if isinstance(self.infrastructure, Rancher) and not isinstance(self.storage, S3):
+                problems.append(("storage", "a Rancher cluster ships etcd snapshots to S3-compatible storage; set `storage.kind: s3`"))
+        if reads("teams", "policy", "infrastructure"):
+            problems += self._group_problems()
+        if reads("teams", "services", "policy"):
+            problems += self._workload_problems()
+        if reads("teams", "services", "storage", "infrastructure"):
+            problems += self._service_problems()
+        elif reads("teams", "services"):
+            problems += service_instance_problems(self)
+        if reads("services", "site"):
+            problems += self._observability_problems()
+        if reads("services") and self.services.registry.enabled and not self.services.registry.hostname:
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
-        several_sites = self.site.role == "secondary" or bool(self.site.secondaries)
-        if self.services.registry.enabled and several_sites and self.services.registry.replication_secret is None:
+        several_sites = reads("site") and (self.site.role == "secondary" or bool(self.site.secondaries))
+        registry = self.services.registry if reads("services") else None
+        if registry is not None and registry.enabled and several_sites and registry.replication_secret is None:
             problems.append(
                 (
                     "services.registry.replication_secret",
@@ -83,8 +104,7 @@ class StackConfig(Strict):
                     f"'{PROJECT}:services.registry.replication_secret' <value>`",
                 )
             )
-        check(problems)
-        return self
+        return problems
 
     def allowed_registries(self) -> list[str]:
         """Registries workload images may come from: the configured ones and the site's own Harbor."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,7 +18,9 @@ class Strict(BaseModel):
     """Base for every config model: unknown keys are errors and values are immutable once loaded."""
 
     # Field docstrings become their descriptions in the JSON Schema editors read (stack-config.schema.json).
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True, strict=True, allow_inf_nan=False
+    )
 
 
 class Problems(ValueError):
@@ -66,11 +69,23 @@ class SecretValue:
     __str__ = __repr__
 
 
+# What Pulumi writes under `secure:`: the passphrase provider's `v1:<nonce>:<ciphertext>`, both standard
+# base64 (pulumi/pulumi sdk/go/common/resource/config/crypt.go, symmetricCrypter.EncryptValue, and its
+# DecryptValue refuses any other shape), or the standard base64 of the ciphertext that the service and
+# cloud (KMS, Key Vault) providers write.
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_CIPHERTEXT = re.compile(rf"v1:{_BASE64}:{_BASE64}|{_BASE64}")
+
+
 def _require_secret(value: Any) -> SecretValue:
-    if isinstance(value, SecretValue):
-        return value
     if isinstance(value, dict) and set(value) == {"secure"}:
-        return SecretValue(ciphertext=str(value["secure"]))
+        value = SecretValue(ciphertext=value["secure"]) if isinstance(value["secure"], str) else value
+    if isinstance(value, SecretValue):
+        if not value.ciphertext or not _CIPHERTEXT.fullmatch(value.ciphertext):
+            raise PydanticCustomError("bad_ciphertext", "is not ciphertext Pulumi wrote")
+        return value
+    if isinstance(value, dict) and "secure" in value:
+        raise PydanticCustomError("bad_ciphertext", "is not ciphertext Pulumi wrote")
     raise PydanticCustomError("plain_secret", "must be a Pulumi secret, not plain text")
 
 
@@ -95,7 +110,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"`{value}` is not a valid Kubernetes name: use at most 63 lower-case letters, digits"
             " and '-', starting and ending with a letter or digit"
@@ -104,6 +119,64 @@ def _dns_label(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+
+# Kubernetes label keys and values (k8s.io/apimachinery pkg/util/validation/validation.go:
+# IsQualifiedName, a name of at most 63 characters with an optional DNS-1123 subdomain prefix of at
+# most 253 and `/`; IsValidLabelValue, empty or the same name shape).
+_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def label_key_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if "/" in prefix or (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix))) or (
+        not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name)
+    ):
+        return (
+            "is not a Kubernetes label key: an optional DNS subdomain prefix and `/`, then at most 63 letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    if value and (len(value) > 63 or not _QUALIFIED_NAME.fullmatch(value)):
+        return (
+            f"`{value}` is not a Kubernetes label value: at most 63 letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    problems = []
+    for key, value in labels.items():
+        problem = label_key_problem(key)
+        if problem:
+            problems.append((key, problem))
+        problem = label_value_problem(value)
+        if problem:
+            problems.append((key, problem))
+    check(problems)
+    return labels
+
+
+KubernetesLabels = Annotated[dict[str, str], AfterValidator(_labels)]
+"""Kubernetes labels: keys and values Kubernetes accepts (so they are also safe as shell words)."""
+
+
+def _group_name(value: str) -> str:
+    # A RoleBinding subject needs a name (k8s.io/kubernetes pkg/apis/rbac/validation ValidateRoleBindingSubject),
+    # and a directory compares names exactly, so a blank, padded or multi-line name never matches anyone.
+    if not value.strip() or value != value.strip() or any(not c.isprintable() for c in value):
+        raise ValueError(
+            f"`{value}` is not a directory group name: write the group's name, without surrounding spaces or control characters"
+        )
+    return value
+
+
+GroupName = Annotated[str, AfterValidator(_group_name)]
+"""A directory (Entra ID, LDAP) group as RBAC subjects and Rancher principals name it."""
 
 
 # --- network ranges ------------------------------------------------------------------------------
@@ -143,25 +216,43 @@ def overlapping_ranges(named_ranges: dict[str, str]) -> list[tuple[str, str]]:
 
 # --- Kubernetes quantities -----------------------------------------------------------------------
 
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+# Kubernetes' quantity grammar (k8s.io/apimachinery pkg/api/resource/quantity.go): a signed number
+# (`1`, `1.5`, `1.`, `.5`), then a binary SI suffix, a decimal exponent (`e3`, `E-2`) or a decimal SI
+# suffix (`m`, none, `k`, `M`, ... `E`); `16e0` is 16 and `1E` an exa. No quantity exceeds 2^63-1.
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_QUANTITY = re.compile(rf"(?P<number>{_NUMBER})(?:[eE](?P<exponent>[+-]?[0-9]+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?")
 _SUFFIX = {
     None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
 }
+_QUANTITY_MAX = 2**63 - 1
 
 
 def quantity_value(quantity: str) -> float:
-    """The numeric value of a Kubernetes quantity (`500m` -> 0.5, `2Gi` -> 2147483648)."""
-    match = _QUANTITY.match(quantity)
+    """The numeric value of a Kubernetes quantity (`500m` -> 0.5, `2Gi` -> 2147483648, `16e0` -> 16)."""
+    match = _QUANTITY.fullmatch(quantity)
     if not match:
         raise ValueError(quantity)
-    return float(match.group(1)) * _SUFFIX[match.group(2)]
+    if match.group("exponent") is not None:
+        exponent = int(match.group("exponent"))
+        if exponent > 40:  # beyond 2^63 for any number with a digit before the point, and beyond float's care below
+            raise ValueError(quantity)
+        return float(f"{match.group('number')}e{exponent}") if exponent >= -40 else 0.0
+    return float(match.group("number")) * _SUFFIX[match.group("suffix")]
 
 
 def _quantity(value: Any) -> str:
     text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not _QUANTITY.match(text):
+    try:
+        number = quantity_value(text) if isinstance(text, str) else None
+    except ValueError:
+        number = None
+    if number is None:
         raise ValueError(f"`{value}` is not a Kubernetes quantity (e.g. `500m`, `2`, `4Gi`)")
+    if not math.isfinite(number) or abs(number) > _QUANTITY_MAX:
+        raise ValueError(f"`{value}` is larger than Kubernetes' largest quantity (2^63-1)")
+    if number < 0:
+        raise ValueError(f"`{value}` is negative; a request, limit or quota is zero or more")
     return text
 
 
@@ -174,7 +265,7 @@ def matching(pattern: str, what: str) -> AfterValidator:
     compiled = re.compile(pattern)
 
     def _match(value: str) -> str:
-        if not compiled.match(value):
+        if not compiled.fullmatch(value):
             raise ValueError(f"`{value}` is not {what}")
         return value
 

@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_validator
 
-from .base import Cidr, IpAddress, Secret, Strict, check, matching, overlapping_ranges
+from .workloads import Schedule
+from .base import Cidr, IpAddress, KubernetesLabels, Secret, Strict, check, matching, overlapping_ranges
 
 _TAINT = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?=[-A-Za-z0-9_.]*:(NoSchedule|PreferNoSchedule|NoExecute)$")
 
 
 def _taint(value: str) -> str:
-    if not _TAINT.match(value):
+    if not _TAINT.fullmatch(value):
         raise ValueError(f"`{value}` is not a taint; write it as `key=value:NoSchedule` (or PreferNoSchedule, NoExecute)")
     return value
 
@@ -52,7 +53,7 @@ class AksNodePool(Strict):
     """The autoscaler's upper bound."""
     taints: list[Taint] = []
     """Node taints, `key=value:Effect`."""
-    labels: dict[str, str] = {}
+    labels: KubernetesLabels = {}
     """Node labels."""
     os_disk_gb: int = Field(default=128, ge=30, le=2048)
     """Size of each node's OS disk."""
@@ -129,8 +130,19 @@ class AksNetwork(Strict):
         if not _inside(self.node_subnet_cidr, self.vnet_cidr):
             problems.append(("node_subnet_cidr", f"{self.node_subnet_cidr} must lie inside vnet_cidr {self.vnet_cidr}"))
         problems += overlapping_ranges({"vnet_cidr": self.vnet_cidr, "pod_cidr": self.pod_cidr, "service_cidr": self.service_cidr})
-        if ipaddress.ip_address(self.dns_service_ip) not in ipaddress.ip_network(self.service_cidr):
+        services = ipaddress.ip_network(self.service_cidr)
+        dns = ipaddress.ip_address(self.dns_service_ip)
+        if dns not in services:
             problems.append(("dns_service_ip", f"{self.dns_service_ip} must lie inside service_cidr {self.service_cidr}"))
+        elif dns == services.network_address or (services.version == 4 and dns == services.broadcast_address):
+            problems.append(("dns_service_ip", f"{self.dns_service_ip} is not a host address of service_cidr {self.service_cidr}; "
+                                               f"use one such as {services.network_address + 10}"))
+        elif dns == services.network_address + 1:
+            # Kubernetes gives the first address of the service range to the `kubernetes` API Service
+            # (k8s.io/kubernetes pkg/controlplane ServiceIPRange: GetIndexedIP(range, 1)); AKS documents
+            # that dnsServiceIP must not be the first address of serviceCidr.
+            problems.append(("dns_service_ip", f"{self.dns_service_ip} is the first address of service_cidr, which Kubernetes gives "
+                                               f"to the API server's Service; use another, such as {services.network_address + 10}"))
         check(problems)
         return self
 
@@ -239,7 +251,7 @@ class Aks(Strict):
     @model_validator(mode="after")
     def _cluster_rules(self, info: ValidationInfo):
         problems = []
-        if not _AZURE_REGION.match(self.region):
+        if not _AZURE_REGION.fullmatch(self.region):
             problems.append(("region", f"`{self.region}` is not an Azure region name (e.g. `centralindia`, `southeastasia`)"))
         if _environment(info) == "prod" and self.sku_tier == "Free":
             problems.append(("sku_tier", "prod needs the `Standard` tier (financially backed API server SLA)"))
@@ -250,7 +262,7 @@ class Aks(Strict):
         if _environment(info) == "prod" and self.working_hours is not None:
             problems.append(("working_hours", "prod runs around the clock; remove `working_hours`"))
         for name, pool in self.node_pools.items():
-            if not _AKS_POOL_NAME.match(name):
+            if not _AKS_POOL_NAME.fullmatch(name):
                 problems.append((f"node_pools.{name}", "an AKS pool name is 1-12 lower-case letters and digits, starting with a letter"))
             if pool.vm_size not in self.allowed_vm_sizes:
                 problems.append(
@@ -304,7 +316,7 @@ class MachinePool(Strict):
     """Disk per machine."""
     taints: list[Taint] = []
     """Node taints, `key=value:Effect`."""
-    labels: dict[str, str] = {}
+    labels: KubernetesLabels = {}
     """Node labels."""
 
 
@@ -327,8 +339,8 @@ class EtcdRestore(Strict):
 class EtcdSnapshots(Strict):
     """Scheduled etcd snapshots, kept on the etcd nodes and shipped to the site's S3 bucket."""
 
-    schedule: Annotated[str, matching(r"^\S+( \S+){4}$", "a cron schedule with five fields such as `0 */6 * * *`")] = "0 */6 * * *"
-    """Cron schedule of the snapshots."""
+    schedule: Schedule = "0 */6 * * *"
+    """Cron schedule of the snapshots (RKE2 reads it with the same robfig/cron parser as a CronJob's)."""
     retention: int = Field(default=28, ge=1)
     """Snapshots kept."""
     restore: EtcdRestore | None = None
@@ -442,9 +454,9 @@ class Rancher(Strict):
                 )
             )
         for host, project in self.registry_mirrors.items():
-            if not _REGISTRY_HOST.match(host):
+            if not _REGISTRY_HOST.fullmatch(host):
                 problems.append((f"registry_mirrors.{host}", f"`{host}` is not a registry host name (e.g. `docker.io`)"))
-            if not _HARBOR_PROJECT.match(project):
+            if not _HARBOR_PROJECT.fullmatch(project):
                 problems.append(
                     (f"registry_mirrors.{host}", f"`{project}` is not a Harbor project name (lower-case letters, digits, '.', '_' and '-')")
                 )

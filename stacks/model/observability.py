@@ -21,7 +21,7 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9](
 
 
 def _hostname(value: str) -> str:
-    if value and not _HOSTNAME.match(value):
+    if value and not _HOSTNAME.fullmatch(value):
         raise ValueError(f"`{value}` is not a DNS host name such as `grafana.dc1.example.com` (lower-case, no scheme, no port)")
     return value
 
@@ -33,7 +33,7 @@ def _https_url(value: str) -> str:
     """An absolute https address a person's browser opens from a page or a chat message."""
     parts = urlsplit(value)
     host = parts.hostname or ""
-    if parts.scheme != "https" or not _HOSTNAME.match(host) or parts.username or parts.password or any(c.isspace() for c in value):
+    if parts.scheme != "https" or not _HOSTNAME.fullmatch(host) or parts.username or parts.password or any(c.isspace() for c in value):
         raise ValueError(f"`{value}` is not an absolute https URL such as `https://git.example.com/platform/complete-cluster/-/blob/main/"
                          "docs/runbooks/alerts.md` (https, a host name, no credentials, no spaces)")
     if parts.fragment or value.endswith("#"):

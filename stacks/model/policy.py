@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Strict
+from .base import GroupName, Strict
 
 
 class Chargeback(Strict):
@@ -32,7 +32,7 @@ class Policy(Strict):
     `advisory` ones are reported."""
     allowed_registries: list[str] = Field(default_factory=list)
     """Registries workload images may come from, besides the site's own Harbor."""
-    platform_groups: list[str] = Field(default_factory=lambda: ["platform-operators"])
+    platform_groups: list[GroupName] = Field(default_factory=lambda: ["platform-operators"])
     """Directory groups bound to `cluster-admin` (the one cluster-wide grant), as the platform operators.
     On AKS: Entra ID group object IDs (GUIDs; `az ad group show --group <name> --query id`), since
     tokens carry object IDs, not names, so the default name must be replaced there. On Rancher: group

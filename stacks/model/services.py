@@ -200,7 +200,7 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9](
 
 
 def _hostname(value: str) -> str:
-    if value and not _HOSTNAME.match(value):
+    if value and not _HOSTNAME.fullmatch(value):
         raise ValueError(f"`{value}` is not a DNS host name such as `harbor.dc1.example.com` (lower-case, no scheme, no port)")
     return value
 

@@ -40,7 +40,7 @@ def _bucket_problems(buckets: Buckets, pattern: re.Pattern, what: str) -> list[t
     problems = []
     for purpose in BUCKET_PURPOSES:
         name = getattr(buckets, purpose)
-        if not pattern.match(name):
+        if not pattern.fullmatch(name):
             problems.append((f"buckets.{purpose}", f"`{name}` is not a valid {what} name"))
     names = [getattr(buckets, purpose) for purpose in BUCKET_PURPOSES]
     for purpose in BUCKET_PURPOSES:

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from .. import catalogue
 from ..shared_services import INSTANCE_SERVICES, SHARED_SERVICES
 
-from .base import DnsLabel, Quantity, Strict, check, matching, quantity_value
+from .base import DnsLabel, GroupName, Quantity, Strict, check, matching, quantity_value
 from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion, Services
 from .services import Postgres as PostgresSettings
 from .services import RabbitMQ as RabbitMQSettings
@@ -110,7 +110,7 @@ class Team(Strict):
     name: DnsLabel
     """The team's namespace (and `<name>-data` for its databases). Forces replacement of everything
     the team has: its namespaces, workloads and instances."""
-    groups: list[str] = Field(min_length=1)
+    groups: list[GroupName] = Field(min_length=1)
     """Directory groups whose members act for the team, as the cluster's authenticator names them. On
     AKS: Entra ID group object IDs (GUIDs; `az ad group show --group <name> --query id`), since
     tokens carry object IDs, not names. On Rancher: group names, which `group_principal` turns into

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from ..shared_services import SharedServiceName
-from .base import DnsLabel, Quantity, Strict, check, quantity_value
+from .base import DnsLabel, Quantity, SecretValue, Strict, check, quantity_value
 
 # `registry/path/name:tag` or `registry/path/name@sha256:<64 hex>`; the registry is the part before
-# the first '/' and must look like a host (it has a '.' or ':' or is `localhost`).
+# the first '/' and must look like a host (it has a '.' or ':' or is `localhost`). Path components and
+# tags as the OCI distribution spec names them (spec.md, "Pulling manifests"): a component is
+# `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, so `settlement--worker` is one; a tag `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _IMAGE = re.compile(
     r"^(?P<registry>(?:[a-z0-9-]+\.)+[a-z0-9-]+(?::[0-9]+)?|localhost(?::[0-9]+)?|[a-z0-9-]+:[0-9]+)/"
-    r"(?P<path>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    rf"(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 
 
 def image_registry(image: str) -> str:
-    match = _IMAGE.match(image)
+    match = _IMAGE.fullmatch(image)
     return match.group("registry") if match else ""
 
 
 def _image(value: str) -> str:
-    match = _IMAGE.match(value)
+    match = _IMAGE.fullmatch(value)
     if not match:
         raise ValueError(
             f"`{value}` is not a full image reference; write `registry.example.com/team/app:1.4.2` or pin a digest with `@sha256:...`"
@@ -39,43 +42,103 @@ def _image(value: str) -> str:
 
 Image = Annotated[str, AfterValidator(_image)]
 
+# Environment variable names that carry credentials by convention (DB_PASSWORD, API_TOKEN, AWS_SECRET_ACCESS_KEY, ...).
+_CREDENTIAL_NAME = re.compile(r".*(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL).*", re.IGNORECASE)
+
+# --- HTTP paths ----------------------------------------------------------------------------------
+
+
+def _request_path(value: str) -> str:
+    if not value.startswith("/") or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"`{value}` is not an absolute HTTP path: start it with `/`, without spaces or control characters")
+    return value
+
+
+# Kubernetes' rules for a Prefix or Exact Ingress path (k8s.io/kubernetes pkg/apis/networking/validation
+# validateHTTPIngressPath: absolute, none of invalidPathSequences, none of invalidPathSuffixes).
+_INVALID_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
+_INVALID_PATH_SUFFIXES = ("/..", "/.")
+
+
+def _ingress_path(value: str) -> str:
+    _request_path(value)
+    for sequence in _INVALID_PATH_SEQUENCES:
+        if sequence in value:
+            raise ValueError(f"`{value}` must not contain `{sequence}` (Kubernetes refuses it in an Ingress path)")
+    for suffix in _INVALID_PATH_SUFFIXES:
+        if value.endswith(suffix):
+            raise ValueError(f"`{value}` must not end with `{suffix}` (Kubernetes refuses it in an Ingress path)")
+    return value
+
+
+RequestPath = Annotated[str, AfterValidator(_request_path)]
+IngressPath = Annotated[str, AfterValidator(_ingress_path)]
+
 # --- cron ----------------------------------------------------------------------------------------
 
+# Kubernetes validates a CronJob's schedule with robfig/cron v3's standard parser (k8s.io/kubernetes
+# pkg/apis/batch/validation validateScheduleFormat -> cron.ParseStandard; RKE2's etcd snapshot
+# schedule goes through the same parser). This mirrors github.com/robfig/cron/v3@v3.0.1 parser.go:
+# descriptors only as the whole spec, five whitespace-separated fields, each a comma list of
+# `*`/`?` or `N` or `N-M`, optionally `/step` (getRange); numbers by strconv.Atoi, non-negative
+# (mustParseInt); names only in month and day of week; day of week 0-6 (spec.go `dow`), so 7 is
+# refused, and an open range (`1-`), an empty step (`*/`) or a second hyphen are errors there.
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 _CRON_FIELDS = [  # (name, low, high, names)
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
     ("month", 1, 12, {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}),
-    ("day of week", 0, 7, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
+    ("day of week", 0, 6, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
 ]
+_ATOI = re.compile(r"[+-]?[0-9]+")
 
 
-def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
-    value = names.get(text.lower()) if not text.isdigit() else int(text)
-    if value is None or not low <= value <= high:
+def _cron_number(text: str, names: dict[str, int] | None = None) -> int:
+    """parseIntOrName: a name of the field, else strconv.Atoi's decimal, not negative."""
+    if names and text.lower() in names:
+        return names[text.lower()]
+    if not _ATOI.fullmatch(text) or int(text) < 0:
         raise ValueError(text)
-    return value
+    return int(text)
+
+
+def _cron_range(expr: str, low: int, high: int, names: dict[str, int]) -> None:
+    """getRange: raises ValueError where robfig/cron's does."""
+    range_and_step = expr.split("/")
+    low_and_high = range_and_step[0].split("-")
+    if len(range_and_step) > 2 or len(low_and_high) > 2 and low_and_high[0] not in ("*", "?"):
+        raise ValueError(expr)
+    if low_and_high[0] in ("*", "?"):
+        start, end = low, high
+    else:
+        start = _cron_number(low_and_high[0], names)
+        end = _cron_number(low_and_high[1], names) if len(low_and_high) == 2 else start
+    if len(range_and_step) == 2:
+        step = _cron_number(range_and_step[1])
+        if len(low_and_high) == 1:
+            end = high  # "N/step" means "N-max/step"
+        if step == 0:
+            raise ValueError(expr)
+    if start < low or end > high or start > end:
+        raise ValueError(expr)
 
 
 def cron_problem(expression: str) -> str | None:
     """Why `expression` is not a schedule the Kubernetes CronJob controller accepts, or None."""
-    if expression.strip() in _CRON_MACROS:
-        return None
+    if "TZ" in expression:
+        return f"`{expression}` names a time zone; Kubernetes refuses TZ or CRON_TZ in a schedule"
+    if expression.startswith("@"):
+        if expression in _CRON_MACROS:
+            return None
+        return f"`{expression}` is not a cron expression: the descriptors are {', '.join(sorted(_CRON_MACROS))}"
     fields = expression.split()
     if len(fields) != 5:
         return f"`{expression}` is not a cron expression: it needs 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}"
     for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
         for part in text.split(","):
-            base, _, step = part.partition("/")
             try:
-                if step and (not step.isdigit() or int(step) < 1):
-                    raise ValueError(step)
-                if base not in ("*", "?"):
-                    start, _, end = base.partition("-")
-                    first = _cron_value(start, low, high, names)
-                    if end and _cron_value(end, low, high, names) < first:
-                        raise ValueError(base)
+                _cron_range(part, low, high, names)
             except ValueError:
                 return f"`{expression}` is not a cron expression: `{part}` is not a valid {name} ({low}-{high})"
     return None
@@ -137,7 +200,23 @@ class _Workload(Strict):
     """The shared-service instances it talks to: egress to exactly those, and their connection
     variables (docs/onboarding.md)."""
     env: dict[str, str] = {}
-    """Plain environment variables (no secrets)."""
+    """Plain environment variables (no secrets: their values land in the Deployment in plain text)."""
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _no_credentials(cls, env: Any) -> Any:
+        if not isinstance(env, dict):
+            return env
+        problems = []
+        for name, value in env.items():
+            if isinstance(value, SecretValue):
+                problems.append((str(name), "a workload's env is plain text in its Deployment; it cannot carry a Pulumi secret: "
+                                            "credentials come from the services it `uses` (their Secrets are referenced, never copied)"))
+            elif isinstance(name, str) and isinstance(value, str) and value and _CREDENTIAL_NAME.fullmatch(name):
+                problems.append((name, "looks like a credential, and a workload's env is plain text in its Deployment; take it from the "
+                                       "services the workload `uses` (their Secrets are referenced, never copied), or remove it"))
+        check(problems)
+        return env
 
     def peak_pods(self) -> int:
         return 1
@@ -155,9 +234,9 @@ class Api(_Workload):
     """The container port it serves HTTP on."""
     host: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
     """The host name the ingress routes to it, with TLS."""
-    path: str = "/"
+    path: IngressPath = "/"
     """The path prefix the ingress routes to it."""
-    health_path: str = "/healthz"
+    health_path: RequestPath = "/healthz"
     """Answered with 2xx when ready (readiness and liveness probes)."""
 
     @model_validator(mode="after")
@@ -178,7 +257,7 @@ class Worker(_Workload):
     """Pods."""
     health_port: int = Field(default=8081, ge=1024, le=65535)
     """The container port of its health endpoint."""
-    health_path: str = "/healthz"
+    health_path: RequestPath = "/healthz"
     """Answered with 2xx when healthy (readiness and liveness probes)."""
 
     def peak_pods(self) -> int:

@@ -34,6 +34,7 @@ from policies.rules.cost import AGENT_POOL, MANAGED_CLUSTER, cost_facts
 
 from ..loader import STACKS_DIR
 from ..model import Aks, Rancher, StackConfig
+from ..model.base import quantity_value
 
 PRICES_DIR = STACKS_DIR / "prices"
 AZURE_PRICES = PRICES_DIR / "azure.json"
@@ -284,7 +285,12 @@ _FACTORS = {"": 1 / 2**30, "Ki": 1 / 2**20, "Mi": 1 / 2**10, "Gi": 1, "Ti": 2**1
 def gib(quantity: Any) -> float | None:
     """A Kubernetes storage quantity (`10Gi`, `500M`, `1Ti`) in GiB; None when it is not one."""
     match = _QUANTITY.match(str(quantity).strip()) if quantity is not None else None
-    return float(match.group(1)) * _FACTORS[match.group(2)] if match else None
+    if match:
+        return float(match.group(1)) * _FACTORS[match.group(2)]
+    try:  # every other form Kubernetes accepts (`16e0`, `.5Gi`, `5e10`), as the model reads it
+        return quantity_value(str(quantity).strip()) / 2**30 if quantity is not None else None
+    except ValueError:
+        return None
 
 
 def _count(value: Any, default: int = 1) -> int:

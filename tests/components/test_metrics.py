@@ -39,6 +39,11 @@ RESTRICTED = {
 }
 
 
+def secure(letter: str) -> dict:
+    """A `secure:` leaf in the shape Pulumi writes (`v1:<nonce>:<ciphertext>`), distinct per letter."""
+    return {"secure": f"v1:AAAA:{letter * 4}"}
+
+
 def metrics(inventory, stack: str) -> dict[str, object]:
     return {r.name.removeprefix("platform-observability-metrics-"): r for r in inventory(stack) if r.parent == KEY}
 
@@ -341,10 +346,10 @@ def _receivers(*entries: dict) -> list:
 
 def test_the_alertmanager_file_routes_by_severity_to_every_receiver_that_lists_it():
     receivers = _receivers(
-        {"kind": "pagerduty", "name": "oncall", "routing_key": {"secure": "v1:a"}, "severities": ["critical"]},
-        {"kind": "slack", "name": "chat", "api_url": {"secure": "v1:b"}, "channel": "#alerts", "severities": ["warning", "critical"]},
-        {"kind": "webhook", "name": "incidents", "url": {"secure": "v1:c"}, "bearer_token": {"secure": "v1:d"}},
-        {"kind": "webhook", "name": "bridge", "url": {"secure": "v1:e"}, "basic_auth": {"username": "am", "password": {"secure": "v1:f"}},
+        {"kind": "pagerduty", "name": "oncall", "routing_key": secure("a"), "severities": ["critical"]},
+        {"kind": "slack", "name": "chat", "api_url": secure("b"), "channel": "#alerts", "severities": ["warning", "critical"]},
+        {"kind": "webhook", "name": "incidents", "url": secure("c"), "bearer_token": secure("d")},
+        {"kind": "webhook", "name": "bridge", "url": secure("e"), "basic_auth": {"username": "am", "password": secure("f")},
          "severities": ["info"]},
     )
     secrets = [
@@ -563,8 +568,8 @@ def test_the_secret_file_carries_the_receivers_decrypted_values_and_stays_secret
     from stacks.model.base import SecretValue
 
     receivers = _receivers(
-        {"kind": "pagerduty", "name": "oncall", "routing_key": {"secure": "v1:a"}, "severities": ["critical"]},
-        {"kind": "webhook", "name": "bridge", "url": {"secure": "v1:e"}, "basic_auth": {"username": "am", "password": {"secure": "v1:f"}}},
+        {"kind": "pagerduty", "name": "oncall", "routing_key": secure("a"), "severities": ["critical"]},
+        {"kind": "webhook", "name": "bridge", "url": secure("e"), "basic_auth": {"username": "am", "password": secure("f")}},
     )
     receivers = [
         receivers[0].model_copy(update={"routing_key": SecretValue("v1:a", "ROUTING-KEY")}),

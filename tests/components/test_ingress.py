@@ -297,13 +297,23 @@ def test_a_local_chart_directory_without_the_charts_is_a_config_error_before_any
     from stacks.loader import ConfigError
 
     document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml").read_text())
-    document["config"]["complete-cluster:charts"] = {"source": "local", "directory": "no-such-charts"}
+    empty = tmp_path / "empty-charts"
+    empty.mkdir()
     stack_file = tmp_path / "Pulumi.prod.yaml"
-    stack_file.write_text(yaml.safe_dump(document))
-    registered: list = []
-    with pytest.raises(ConfigError) as raised:
-        evaluate("prod", stack_file, into=registered)
-    assert registered == []
-    missing = [message for key, message in raised.value.problems if key == "charts.directory"]
+
+    def problems(directory: str) -> list[str]:
+        document["config"]["complete-cluster:charts"] = {"source": "local", "directory": directory}
+        stack_file.write_text(yaml.safe_dump(document))
+        registered: list = []
+        with pytest.raises(ConfigError) as raised:
+            evaluate("prod", stack_file, into=registered)
+        assert registered == []
+        return [message for key, message in raised.value.problems if key == "charts.directory"]
+
+    # A directory that is there but lacks the charts: one problem per missing chart, each saying how to fetch it.
+    missing = problems(str(empty))
     for ref in required_charts(load("prod")):
-        assert any(message.startswith(f"no-such-charts/ has no {ref.name} {ref.version} ") for message in missing), ref.name
+        assert any(message.startswith(f"{empty}/ has no {ref.name} {ref.version} ") for message in missing), ref.name
+    # A directory that is not there at all: one problem saying so, not one per chart.
+    [absent] = problems("no-such-charts")
+    assert absent.startswith("no-such-charts/ does not exist on this machine")

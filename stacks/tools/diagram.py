@@ -47,10 +47,21 @@ def label(text: str) -> str:
     return '"' + str(text).replace('"', "#quot;") + '"'
 
 
+#: The observability sections' components, which register under `platform:observability:` with names of their own.
+_OBSERVABILITY_COMPONENTS = {
+    "monitoring": "platform:observability:Metrics",
+    "logging": "platform:observability:Logs",
+    "tracing": "platform:observability:Traces",
+}
+
+
 def _registered_services(resources: Sequence) -> set[str]:
-    """Config keys of services that have a component in the stack (`platform:services:<Kind>`)."""
-    kinds = {resource.type.rsplit(":", 1)[-1].lower() for resource in resources if resource.type.startswith("platform:services:")}
-    return {key for key, _, _ in SERVICES if key.replace("_", "") in kinds or any(kind.startswith(key.replace("_", "")) for kind in kinds)}
+    """Config keys of services that have a component in the stack (`platform:services:<Kind>`, or the observability
+    component of monitoring, logging and tracing)."""
+    types = {resource.type for resource in resources}
+    kinds = {kind.rsplit(":", 1)[-1].lower() for kind in types if kind.startswith("platform:services:")}
+    shared = {key for key, _, _ in SERVICES if any(kind.startswith(key.replace("_", "")) for kind in kinds)}
+    return shared | {key for key, component in _OBSERVABILITY_COMPONENTS.items() if component in types}
 
 
 def _infrastructure(config: StackConfig, lines: list[str], title: str) -> None:

@@ -123,6 +123,21 @@ def test_every_shipped_stack_draws_a_readable_diagram(stack, inventory):
         assert nodes["store"].startswith("S3, s3.dc")
 
 
+@pytest.mark.parametrize("stack, services", [
+    ("prod", ("monitoring", "logging", "tracing")),
+    ("dev", ("monitoring", "tracing")),
+])
+def test_registered_observability_is_drawn_as_registered(stack, services, inventory):
+    """Monitoring, logs and tracing register as `platform:observability:*` components: drawn solid, not as configured
+    but missing; a stack whose inventory lacks one draws it dashed."""
+    config = load(stack)
+    nodes, _, _ = parse(diagram.mermaid(config, inventory(stack)))
+    for service in services:
+        assert not nodes[f"svc_{service}"].endswith("(configured)"), service
+    without = [r for r in inventory(stack) if r.type != "platform:observability:Traces"]
+    assert parse(diagram.mermaid(config, without))[0]["svc_tracing"].endswith("(configured)")
+
+
 def test_labels_cannot_break_the_diagram():
     assert diagram.label('say "hi"') == '"say #quot;hi#quot;"'
     assert diagram.node_id("wl", "payments", "payments-api.v2") == "wl_payments_payments_api_v2"

@@ -471,7 +471,7 @@ class PostgresOperator(pulumi.ComponentResource):
                     "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name},
                 },
                 type="Opaque",
-                string_data=backup.secret.string_data,
+                string_data=backup.credentials,
                 opts=after(child, data.namespace, backup.secret),
             )
             backups[team.name] = backup

@@ -114,6 +114,10 @@ class StorageAccess:
     kind: Literal["s3", "azure_blob"]
     secret_name: str
     secret: k8s.core.v1.Secret
+    credentials: Mapping[str, pulumi.Input[str]]
+    """The Secret's keys and values as the program gives them: a copy of the Secret elsewhere takes these, never the
+    Secret's `string_data` output, which the provider does not return (it stores `data`), so a copy built from it
+    differs from its state after a refresh and `pulumi preview --refresh` proposes replacing it."""
     bucket: str
     endpoint: pulumi.Input[str]
     region: pulumi.Input[str]
@@ -326,6 +330,7 @@ class ObjectStorage(pulumi.ComponentResource):
             kind=self.kind,  # type: ignore[arg-type]
             secret_name=secret_name,
             secret=secret,
+            credentials=data,
             bucket=self.buckets[purpose],
             endpoint=self.endpoint,
             region=self.region,

@@ -276,7 +276,7 @@ def test_audit_logs_false_turns_the_audit_log_off_on_rke2():
     config = loaded.config
     logging = config.services.logging.model_copy(update={"audit_logs": False})
     off = config.model_copy(update={"services": config.services.model_copy(update={"logging": logging})})
-    access = StorageAccess(kind="s3", secret_name="fluent-bit-logs-storage", secret=None, bucket="dc1-logs", endpoint="https://s3.dc1.example.com",
+    access = StorageAccess(kind="s3", secret_name="fluent-bit-logs-storage", secret=None, credentials={}, bucket="dc1-logs", endpoint="https://s3.dc1.example.com",
                            region="us-east-1", path_style=True)
     assert RKE2_AUDIT_LOG in fluent_bit_config(logs_args(loaded), access, None)["inputs"]
     sections = fluent_bit_config(logs_args(replace(loaded, config=off)), access, None)

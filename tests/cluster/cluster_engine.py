@@ -38,15 +38,17 @@ def project_files_only(directory: str, names: list[str]) -> set[str]:
 class ExistingStack:
     """A copy of the project (its .venv linked in) holding one extra stack file, `kind: existing`, whose kubeconfig
     (and `secrets`: config path -> value) are set with `pulumi config set --secret --path`; state in the copy's own
-    file backend."""
+    file backend. With `copy_project=False`, `directory` is an earlier stack's copy and this stack joins it (two sites
+    in one project, each reading the other's stack file, as in stacks/)."""
 
     def __init__(self, directory: Path, engine_env: dict[str, str], stack: str, config: dict, kubeconfig: Path,
-                 secrets: dict[str, str] | None = None):
+                 secrets: dict[str, str] | None = None, copy_project: bool = True):
         self.project = directory
         self.stack = stack
-        shutil.copytree(ROOT, directory, ignore=project_files_only)
-        (directory / ".venv").symlink_to(ROOT / ".venv")
-        (directory / ".state").mkdir()
+        if copy_project:
+            shutil.copytree(ROOT, directory, ignore=project_files_only)
+            (directory / ".venv").symlink_to(ROOT / ".venv")
+            (directory / ".state").mkdir()
         self.env = {**os.environ, **engine_env, "PULUMI_BACKEND_URL": f"file://{directory / '.state'}"}
         self.stack_file = directory / "stacks" / f"Pulumi.{stack}.yaml"
         self.stack_file.write_text(yaml.safe_dump({"config": config}, sort_keys=False))

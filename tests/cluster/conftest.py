@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,26 +26,43 @@ def _build() -> None:
         unavailable(f"scripts/cluster build failed:\n{built.stderr.strip()[-3000:]}")
 
 
-def started(tmp_path_factory, pools_stack: str) -> Iterator[ControlPlane]:
-    """A control plane whose fake nodes mirror `pools_stack`'s node pools; always stopped."""
-    _build()
-    run_dir = tmp_path_factory.mktemp(f"control-plane-{pools_stack}") / "run"
-    nodes = nodes_file_for(pools_stack, tmp_path_factory.mktemp("nodes") / "nodes.json")
-    # --owner-pid: should this session die before the finally below, the control plane stops itself.
+def _start(run_dir: Path, nodes: Path) -> ControlPlane:
+    """`scripts/cluster start` of one control plane; on failure it is stopped and the test fails."""
+    # --owner-pid: should this session die before its cleanup, the control plane stops itself.
     started = cluster("start", "--dir", str(run_dir), "--nodes", str(nodes), "--owner-pid", str(os.getpid()), "--json",
                       timeout=600)
     if started.returncode != 0:
         cluster("stop", str(run_dir))
         pytest.fail(f"scripts/cluster start failed:\n{started.stderr.strip()[-3000:]}")
     info = json.loads(started.stdout)
-    plane = ControlPlane(dir=Path(info["dir"]), server=info["server"], kubeconfig=Path(info["kubeconfig"]),
-                         bin=Path(info["bin"]), nodes=info["nodes"], versions=info["versions"],
-                         start_seconds=info["start_seconds"], rss_bytes=info["rss_bytes"])
+    return ControlPlane(dir=Path(info["dir"]), server=info["server"], kubeconfig=Path(info["kubeconfig"]),
+                        bin=Path(info["bin"]), nodes=info["nodes"], versions=info["versions"],
+                        start_seconds=info["start_seconds"], rss_bytes=info["rss_bytes"])
+
+
+def started_together(tmp_path_factory, pools_stacks: list[str]) -> Iterator[list[ControlPlane]]:
+    """One control plane per stack of `pools_stacks` (fake nodes mirroring its node pools), started at once (each
+    start mostly waits on its own processes); always all stopped."""
+    _build()
+    runs = [(tmp_path_factory.mktemp(f"control-plane-{stack}") / "run",
+             nodes_file_for(stack, tmp_path_factory.mktemp("nodes") / "nodes.json")) for stack in pools_stacks]
+    try:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            planes = list(pool.map(lambda run: _start(*run), runs))
+        yield planes
+    finally:
+        stops = [cluster("stop", str(run_dir)) for run_dir, _ in runs]
+        assert all(s.returncode == 0 for s in stops), [s.stderr for s in stops]
+
+
+def started(tmp_path_factory, pools_stack: str) -> Iterator[ControlPlane]:
+    """A control plane whose fake nodes mirror `pools_stack`'s node pools; always stopped."""
+    planes = started_together(tmp_path_factory, [pools_stack])
+    [plane] = next(planes)
     try:
         yield plane
     finally:
-        stopped = cluster("stop", str(run_dir))
-        assert stopped.returncode == 0, stopped.stderr
+        planes.close()
 
 
 @pytest.fixture(scope="session")

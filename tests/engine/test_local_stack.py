@@ -19,10 +19,12 @@ import yaml
 
 from stacks import catalogue
 from stacks.tools.inventory import evaluate
+from tests.engine.object_store import CREDENTIALS
 
 pytestmark = pytest.mark.engine
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCAL_STATE_BUCKET = "local-stack-state"
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "policies"]
 KUBERNETES_VERSION = "1.33.0"  # the minor the catalogue pins for Pod Security
 # Custom resources have no schema in kubernetes-validate; these are the APIs the catalogue pins.
@@ -61,9 +63,12 @@ def copy_project(destination: Path) -> Path:
 
 
 class Pulumi:
-    def __init__(self, project: Path, engine_env: dict[str, str]):
+    """The CLI in a project copy; state in the copy's own file backend, or at `backend` (an object store's URL)."""
+
+    def __init__(self, project: Path, engine_env: dict[str, str], backend: str | None = None):
         self.project = project
-        self.env = {**os.environ, **engine_env, "PULUMI_BACKEND_URL": f"file://{project / '.state'}"}
+        self.env = {**os.environ, **engine_env, "PULUMI_BACKEND_URL": backend or f"file://{project / '.state'}",
+                    **(CREDENTIALS if backend else {})}
         (project / ".state").mkdir(exist_ok=True)
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -76,10 +81,11 @@ class Pulumi:
 
 
 @pytest.fixture(scope="module")
-def local_up(engine_env, tmp_path_factory):
-    """The local stack after one `pulumi up`, shared by the tests that read its results."""
+def local_up(engine_env, object_store, tmp_path_factory):
+    """The local stack after one `pulumi up`, shared by the tests that read its results; its state in an object store
+    as the sites keep theirs (tests/engine/object_store.py)."""
     project = copy_project(tmp_path_factory.mktemp("local") / "project")
-    pulumi = Pulumi(project, engine_env)
+    pulumi = Pulumi(project, engine_env, object_store.bucket(LOCAL_STATE_BUCKET))
     pulumi("stack", "init", "local")
     first = pulumi("up", "--stack", "local", "--yes")
     return project, pulumi, first
@@ -94,7 +100,7 @@ def rendered_documents(project: Path) -> list[tuple[Path, dict]]:
     return documents
 
 
-def test_up_renders_every_kubernetes_resource_and_a_second_run_changes_nothing(local_up):
+def test_up_renders_every_kubernetes_resource_and_a_second_run_changes_nothing(local_up, object_store):
     project, pulumi, _ = local_up
     kubernetes_resources = [r for r in evaluate("local") if r.type.startswith("kubernetes:")]
     rendered = rendered_documents(project)
@@ -104,6 +110,8 @@ def test_up_renders_every_kubernetes_resource_and_a_second_run_changes_nothing(l
     }
     again = pulumi("preview", "--stack", "local", "--expect-no-changes")
     assert again.returncode == 0
+    assert ".pulumi/stacks/complete-cluster/local.json" in object_store.keys(LOCAL_STATE_BUCKET, ".pulumi/stacks/")
+    assert not any((project / ".state").iterdir())  # nothing kept beside the project
 
 
 def test_rendered_manifests_validate_against_the_kubernetes_schemas(local_up):

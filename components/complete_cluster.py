@@ -15,6 +15,7 @@ from dataclasses import replace
 import pulumi
 import pulumi_kubernetes as k8s
 
+from stacks import catalogue
 from stacks.loader import LoadedStack
 from stacks.model import S3, Aks, Existing, Rancher, Render, StackConfig
 
@@ -60,8 +61,16 @@ def image_source(config: StackConfig) -> ImageSource:
     return ImageSource(
         harbor=registry.hostname if on_site_harbor else None,
         mirrors=dict(infrastructure.registry_mirrors) if on_site_harbor and isinstance(infrastructure, Rancher) else {},
-        approved=config.policy.allowed_registries[0].rstrip("/") if config.policy.allowed_registries else None,
+        approved=_approved_registry(config),
     )
+
+
+def _approved_registry(config: StackConfig) -> str | None:
+    """Where upstream images are pulled through: an AKS cluster's container registry (its cache rules
+    mirror every upstream under the upstream's host name), else the first `policy.allowed_registries`."""
+    if isinstance(config.infrastructure, Aks):
+        return config.infrastructure.registry.login_server
+    return config.policy.allowed_registries[0].rstrip("/") if config.policy.allowed_registries else None
 
 
 def generates_passwords(config: StackConfig) -> bool:
@@ -83,7 +92,7 @@ def connection_settings(config: StackConfig) -> ConnectionSettings:
 def aks_args(config: StackConfig) -> AksClusterArgs:
     assert isinstance(config.infrastructure, Aks)
     return AksClusterArgs(cluster=config.infrastructure, environment=config.environment, site=config.site.name,
-                          tags=cloud_tags(identity(config), config.ownership))
+                          tags=cloud_tags(identity(config), config.ownership), upstream_registries=catalogue.upstream_registries())
 
 
 def rancher_args(config: StackConfig) -> RancherClusterArgs:

@@ -3,6 +3,7 @@
 Every component reads its versions from here, so an upgrade is one reviewed change to this file.
 """
 
+import re
 from dataclasses import dataclass
 
 # Pod Security Admission: the level and the Kubernetes minor version whose definition of that
@@ -198,3 +199,30 @@ PART_CHARTS: dict[str, tuple[ChartRef, ...]] = {
     "logging": (LOKI_CHART, FLUENT_BIT_CHART),
     "tracing": (TEMPO_CHART, OTEL_COLLECTOR_CHART),
 }
+
+
+# --- where the images come from ---------------------------------------------------------------------
+# Charts whose images the program keeps as the chart names them and only moves to the stack's
+# registry (`ImageSource.registry_for`): chart -> the upstream registries of those images, as each
+# chart's values.yaml at the pinned version names them.
+CHART_IMAGE_REGISTRIES: dict[str, tuple[str, ...]] = {
+    INGRESS_NGINX.name: ("registry.k8s.io",),  # controller, admission webhook patch
+    CERT_MANAGER.name: ("quay.io",),  # quay.io/jetstack/cert-manager-*
+    KUBE_PROMETHEUS_STACK.name: ("quay.io", "registry.k8s.io"),  # operator, Prometheus, Alertmanager; kube-state-metrics, webhook patch
+    STRIMZI.name: ("quay.io",),  # defaultImageRegistry: quay.io (operator, Kafka)
+    RABBITMQ_OPERATOR.name: ("ghcr.io", "docker.io"),  # cluster and topology operators; the RabbitMQ image
+    HARBOR_CHART.name: ("docker.io",),  # docker.io/goharbor/*
+}
+
+
+def upstream_registries() -> tuple[str, ...]:
+    """Every registry an image of the platform is published on: the hosts of the images pinned in
+    this file and of the charts' own images. A stack's registry mirrors each of them (an ACR cache
+    rule per upstream on AKS, a Harbor proxy-cache project on premises)."""
+    pinned: list[str] = []
+    for value in list(globals().values()):
+        for image in value.values() if isinstance(value, dict) else (value,):
+            if isinstance(image, str) and re.match(r"^[a-z0-9-]+(\.[a-z0-9-]+)+/[^\s:]+:[^\s/]+$", image):
+                pinned.append(image.split("/", 1)[0])
+    charts = [registry for registries in CHART_IMAGE_REGISTRIES.values() for registry in registries]
+    return tuple(sorted(set(pinned) | set(charts)))

@@ -32,6 +32,8 @@ from pulumi_azure_native import (
 from stacks.model import Aks
 from stacks.model.infrastructure import AksNodePool
 
+from .acr import ContainerRegistry, ContainerRegistryArgs
+
 
 # Built-in Azure role definitions (the same IDs in every tenant).
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
@@ -67,6 +69,8 @@ class AksClusterArgs:
     environment: Literal["dev", "test", "prod"]
     site: str
     tags: dict[str, str]
+    upstream_registries: tuple[str, ...]
+    """The registries the platform's images are published on; the cluster's registry caches each."""
 
     @property
     def production(self) -> bool:
@@ -203,6 +207,17 @@ class AksCluster(pulumi.ComponentResource):
             for what, scope, role_id in (("subnet", subnet.id, NETWORK_CONTRIBUTOR), ("kubelet", kubelet.id, MANAGED_IDENTITY_OPERATOR))
         ]
 
+        self.registry = ContainerRegistry(
+            f"{name}-acr",
+            ContainerRegistryArgs(
+                registry=aks.registry, upstreams=args.upstream_registries, subscription_id=client.subscription_id,
+                resource_group_name=group, location=location, kubelet_principal_id=kubelet.principal_id,
+                virtual_network_id=vnet.id, subnet_id=subnet.id, tags=tags, production=args.production,
+            ),
+            opts=child,
+        )
+        in_group.append(self.registry)
+
         pools = aks.node_pools
         [(system_name, system)] = [(key, pool) for key, pool in pools.items() if pool.mode == "System"]
         self.cluster = containerservice.ManagedCluster(
@@ -329,8 +344,8 @@ class AksCluster(pulumi.ComponentResource):
         )
         self.provider = k8s.Provider(
             f"{name}-kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
-            # The layers above need the node pools, and the admins' grants, before they apply.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.node_pools.values(), *grants]),
+            # The layers above need the node pools, the admins' grants, and images they can pull.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.node_pools.values(), *grants, *self.registry.ready]),
         )
         self.cluster_name = cluster_name
         self.resource_group_name = group

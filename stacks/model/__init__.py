@@ -107,9 +107,11 @@ class StackConfig(Strict):
         return problems
 
     def allowed_registries(self) -> list[str]:
-        """Registries workload images may come from: the configured ones and the site's own Harbor."""
+        """Registries workload images may come from: an AKS cluster's container registry first (the one
+        place its name is configured), the configured ones, and the site's own Harbor."""
+        acr = [self.infrastructure.registry.login_server] if isinstance(self.infrastructure, Aks) else []
         own = [self.services.registry.hostname] if self.services.registry.enabled else []
-        return [*self.policy.allowed_registries, *own]
+        return [*acr, *(r for r in self.policy.allowed_registries if r not in acr), *own]
 
     def _group_problems(self) -> list[tuple[str, str]]:
         """On AKS the team and platform groups Kubernetes RBAC binds are Entra ID object IDs. Rancher

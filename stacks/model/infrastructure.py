@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_validator
 
+from .. import catalogue
 from .workloads import Schedule
 from .base import Cidr, IpAddress, KubernetesLabels, Secret, Strict, check, matching, overlapping_ranges
 
@@ -210,6 +211,74 @@ class WorkingHours(Strict):
         return self
 
 
+_KEY_VAULT_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.KeyVault/vaults/[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"
+_KEY_VAULT_SECRET = r"^[0-9a-zA-Z-]{1,127}$"
+_RESOURCE_GROUP = r"^[-\w.()]{1,89}[-\w()]$"
+
+
+class DockerHubCredentials(Strict):
+    """The Docker Hub account the registry's cache pulls with, as two secrets in a Key Vault that uses
+    Azure RBAC: Azure Container Registry caches Docker Hub only with credentials (a credential set),
+    and reads them from Key Vault with the credential set's own identity, which the program grants
+    "Key Vault Secrets User" on exactly these two secrets. Nothing secret is in the stack file."""
+
+    key_vault_id: Annotated[str, matching(_KEY_VAULT_ID, "a Key Vault resource ID (`/subscriptions/<id>/resourceGroups/<group>/"
+                                                         "providers/Microsoft.KeyVault/vaults/<name>`)")]
+    """The Key Vault holding the two secrets (`az keyvault show --name <vault> --query id`)."""
+    username_secret: Annotated[str, matching(_KEY_VAULT_SECRET, "a Key Vault secret name (letters, digits and '-')")]
+    """The secret holding the Docker Hub user name."""
+    token_secret: Annotated[str, matching(_KEY_VAULT_SECRET, "a Key Vault secret name (letters, digits and '-')")]
+    """The secret holding a Docker Hub personal access token (read-only public repositories is enough)."""
+
+
+class ContainerRegistry(Strict):
+    """The Azure Container Registry every image of the stack is pulled from: the teams' own images, and
+    every upstream image of the platform through a cache rule per upstream registry (`<name>.azurecr.io/
+    quay.io/...` pulls `quay.io/...` once and keeps it). The kubelet identity holds AcrPull on it.
+
+    Created with the cluster, or `existing_resource_group` names one that exists: then the program only
+    grants AcrPull, and the registry's owner keeps its cache rules (docs/aks.md lists them)."""
+
+    name: Annotated[str, matching(r"^[a-zA-Z0-9]{5,50}$", "an Azure Container Registry name: 5-50 letters and digits")]
+    """Globally unique; the images' registry is `<name>.azurecr.io`, which is also the stack's approved registry
+    (the policy pack's and the config's). Forces replacement of the registry and everything cached in it."""
+    existing_resource_group: Annotated[str, matching(_RESOURCE_GROUP, "a resource group name")] | None = None
+    """Use the registry of this name in this resource group (same subscription) instead of creating one."""
+    sku: Literal["Basic", "Standard", "Premium"] = "Standard"
+    """The service tier. Artifact cache works on every tier; a private endpoint needs `Premium`."""
+    private_endpoint: bool = False
+    """Reach the registry only through a private endpoint in the cluster's node subnet (public network
+    access off, `privatelink.azurecr.io` linked to the virtual network); required in prod."""
+    docker_hub: DockerHubCredentials | None = None
+    """The Docker Hub account of the `docker.io` cache rule; required when the registry is created,
+    since the catalogue's images include Docker Hub ones."""
+
+    @property
+    def login_server(self) -> str:
+        """The registry host images name."""
+        return f"{self.name.lower()}.azurecr.io"
+
+    @model_validator(mode="after")
+    def _tier_and_credentials(self, info: ValidationInfo):
+        problems = []
+        if self.existing_resource_group is not None:
+            for field in sorted({"sku", "private_endpoint", "docker_hub"} & self.model_fields_set):
+                problems.append((field, "applies only to a registry this stack creates; remove it, or remove existing_resource_group"))
+            check(problems)
+            return self
+        if self.private_endpoint and self.sku != "Premium":
+            problems.append(("sku", f"a private endpoint needs the `Premium` tier, not `{self.sku}`"))
+        if _environment(info) == "prod" and not self.private_endpoint:
+            problems.append(("private_endpoint", "prod pulls its images over a private endpoint; set `private_endpoint: true` and "
+                                                 "`sku: Premium`"))
+        if self.docker_hub is None and "docker.io" in catalogue.upstream_registries():
+            problems.append(("docker_hub", "Azure Container Registry caches Docker Hub images only with credentials, and the "
+                                           "platform's images include Docker Hub ones; store a Docker Hub user name and access token in "
+                                           "a Key Vault and name them here (docs/aks.md)"))
+        check(problems)
+        return self
+
+
 class Aks(Strict):
     """A hardened AKS cluster in one Azure region."""
 
@@ -224,6 +293,8 @@ class Aks(Strict):
     """The virtual network and the cluster's address ranges."""
     api_server: ApiServer = ApiServer()
     """How the API server is reached."""
+    registry: ContainerRegistry
+    """The container registry the cluster pulls every image from."""
     admin_group_ids: list[Annotated[str, matching(_GUID, "an Entra ID object ID (a GUID)")]] = Field(min_length=1)
     """Entra ID object IDs of the groups that administer the cluster through Azure RBAC. Forces
     replacement of their role assignments (a role assignment's principal is create-only)."""
@@ -288,7 +359,7 @@ def entra_group_problems(key: str, groups: list[str]) -> list[tuple[str, str]]:
             f"`az ad group show --group {group} --query id --output tsv`",
         )
         for index, group in enumerate(groups)
-        if not _ENTRA_OBJECT_ID.match(group)
+        if not _ENTRA_OBJECT_ID.fullmatch(group)
     ]
 
 

@@ -159,6 +159,25 @@ class InventoryMocks(mocks.Mocks):
             "lockName",
         ),
         "azure-native:monitor:DiagnosticSetting": ("{resourceUri}/providers/Microsoft.Insights/diagnosticSettings/{name}", "name"),
+        "azure-native:containerregistry:Registry": ("{rg}/providers/Microsoft.ContainerRegistry/registries/{name}", "registryName"),
+        "azure-native:containerregistry:CacheRule": (
+            "{rg}/providers/Microsoft.ContainerRegistry/registries/{registryName}/cacheRules/{name}",
+            "cacheRuleName",
+        ),
+        "azure-native:containerregistry:CredentialSet": (
+            "{rg}/providers/Microsoft.ContainerRegistry/registries/{registryName}/credentialSets/{name}",
+            "credentialSetName",
+        ),
+        "azure-native:privatedns:PrivateZone": ("{rg}/providers/Microsoft.Network/privateDnsZones/{name}", "privateZoneName"),
+        "azure-native:privatedns:VirtualNetworkLink": (
+            "{rg}/providers/Microsoft.Network/privateDnsZones/{privateZoneName}/virtualNetworkLinks/{name}",
+            "virtualNetworkLinkName",
+        ),
+        "azure-native:network:PrivateEndpoint": ("{rg}/providers/Microsoft.Network/privateEndpoints/{name}", "privateEndpointName"),
+        "azure-native:network:PrivateDnsZoneGroup": (
+            "{rg}/providers/Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups/{name}",
+            "privateDnsZoneGroupName",
+        ),
         "azure-native:storage:StorageAccount": ("{rg}/providers/Microsoft.Storage/storageAccounts/{name}", "accountName"),
         "azure-native:storage:BlobServiceProperties": (
             "{rg}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}",

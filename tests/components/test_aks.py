@@ -4,10 +4,13 @@ provider the other layers use, and the policy pack's verdict on the result."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import copy
 import os
+import re
 import uuid
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -16,10 +19,12 @@ from google.protobuf import struct_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from components import outputs
+from components.infrastructure import acr as acr_module
 from components.infrastructure import aks as aks_module
 from components.infrastructure.aks import exec_kubeconfig
 from policies import enforcement
 from policies.pack import PACK_NAME, SPECS, pulumi_policies
+from stacks import catalogue
 from stacks.loader import load
 from stacks.tools.inventory import InventoryMocks, evaluate
 
@@ -99,6 +104,7 @@ EXPECTED_TYPES = {
     "azure-native:containerservice:MaintenanceConfiguration": 2,
     "azure-native:monitor:DiagnosticSetting": 1,
     "pulumi:providers:kubernetes": 1,
+    "platform:infrastructure:ContainerRegistry": 1,
 }
 
 
@@ -119,7 +125,7 @@ def test_each_stack_builds_one_aks_cluster_of_these_resources(inventory, aks, st
     assert counted == {**EXPECTED_TYPES, **extra}
     # nothing Azure lives outside the component, but the object storage in its resource group
     assert all(
-        r.parent in (AKS, "platform:storage:ObjectStorage::platform-storage")
+        r.parent in (AKS, ACR, "platform:storage:ObjectStorage::platform-storage")
         for r in inventory(stack)
         if r.type.startswith("azure-native:")
     )
@@ -396,6 +402,181 @@ def test_rbac_binds_team_and_platform_groups_by_entra_object_id(inventory, stack
     assert all(uuid.UUID(name) for _, _, name in bound)
 
 
+# --- the container registry (issue 17 item 2) -----------------------------------------------------
+
+ACR = "platform:infrastructure:ContainerRegistry::platform-aks-acr"
+LOGIN_SERVERS = {"dev": "platformdevacr.azurecr.io", "test": "platformtestacr.azurecr.io", "prod": "platformacr.azurecr.io"}
+VAULT = "/subscriptions/9a1c2f4e-6b7d-4e8f-a0b1-c2d3e4f5a6b7/resourceGroups/kv/providers/Microsoft.KeyVault/vaults/platformkv"
+
+
+def registry_resources(inventory, stack: str) -> dict:
+    """The registry component's resources by logical name (without the `platform-aks-acr-` prefix)."""
+    return {r.name.removeprefix("platform-aks-acr-"): r for r in inventory(stack) if r.parent == ACR}
+
+
+def test_every_upstream_of_the_catalogue_is_one_artifact_cache_supports():
+    assert set(catalogue.upstream_registries()) <= set(acr_module.CACHEABLE_UPSTREAMS)
+    # Every image the program names outside the catalogue is on one of them (the charts' own images).
+    assert set(catalogue.upstream_registries()) >= program_image_hosts()
+
+
+def program_image_hosts() -> set[str]:
+    """Upstream hosts the components name: `registry_for("<host>")` and image literals `<host>/<path>`."""
+    hosts: set[str] = set()
+    known = tuple(f"{host}/" for host in acr_module.CACHEABLE_UPSTREAMS) + ("gcr.io/", "cr.fluentbit.io/", "public.ecr.aws/", "nvcr.io/")
+    for path in (Path(__file__).resolve().parents[2] / "components").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "registry_for":
+                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                    hosts.add(node.args[0].value)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(known):
+                hosts.add(node.value.split("/", 1)[0])
+    return hosts
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_registry_caches_every_upstream_the_catalogue_uses(inventory, stack):
+    resources = registry_resources(inventory, stack)
+    registry = resources["registry"].inputs
+    name = LOGIN_SERVERS[stack].split(".")[0]
+    registry_id = azure_id(registry["resourceGroupName"], f"Microsoft.ContainerRegistry/registries/{name}")
+    rules = {
+        r.inputs["cacheRuleName"]: (r.inputs["sourceRepository"], r.inputs["targetRepository"], r.inputs.get("credentialSetResourceId"))
+        for r in resources.values()
+        if r.type == "azure-native:containerregistry:CacheRule"
+    }
+    assert rules == {
+        "docker-io": ("docker.io/*", "docker.io/*", f"{registry_id}/credentialSets/docker-hub"),
+        "ghcr-io": ("ghcr.io/*", "ghcr.io/*", None),
+        "quay-io": ("quay.io/*", "quay.io/*", None),
+        "registry-k8s-io": ("registry.k8s.io/*", "registry.k8s.io/*", None),
+    }
+    hub = resources["docker-hub"]
+    assert hub.inputs == {
+        "authCredentials": [{
+            "name": "Credential1",
+            "passwordSecretIdentifier": "https://platformkv.vault.azure.net/secrets/dockerhub-token",
+            "usernameSecretIdentifier": "https://platformkv.vault.azure.net/secrets/dockerhub-username",
+        }],
+        "credentialSetName": "docker-hub",
+        "identity": {"type": "SystemAssigned"},
+        "loginServer": "docker.io",
+        "registryName": name,
+        "resourceGroupName": registry["resourceGroupName"],
+    }
+    # The credential set's own identity reads exactly the two secrets.
+    readers = {r.inputs["scope"]: r.inputs for name_, r in resources.items() if name_.startswith("docker-hub-")}
+    assert sorted(readers) == [f"{VAULT}/secrets/dockerhub-token", f"{VAULT}/secrets/dockerhub-username"]
+    assert {(i["roleDefinitionId"].rsplit("/", 1)[-1], i["principalType"]) for i in readers.values()} == {
+        ("4633458b-17de-408a-b874-0445c86b69e6", "ServicePrincipal")
+    }
+    assert registry["adminUserEnabled"] is False and registry["anonymousPullEnabled"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_kubelet_identity_pulls_from_the_registry_before_anything_is_deployed(inventory, aks, stack):
+    resources = registry_resources(inventory, stack)
+    pull = resources["kubelet-pull"].inputs
+    kubelet = aks(stack)["cluster"].inputs["identityProfile"]["kubeletidentity"]
+    assert pull["principalId"] == kubelet["objectId"]
+    assert pull["roleDefinitionId"] == ROLE_PREFIX + "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+    assert pull["scope"].endswith(f"/providers/Microsoft.ContainerRegistry/registries/{LOGIN_SERVERS[stack].split('.')[0]}")
+    provider = inventory(stack).named("platform-aks-kubernetes")
+    assert "azure-native:authorization:RoleAssignment::platform-aks-acr-kubelet-pull" in provider.options["depends_on"]
+
+
+def test_prod_reaches_its_premium_registry_only_through_a_private_endpoint(inventory, aks):
+    resources = registry_resources(inventory, "prod")
+    registry = resources["registry"].inputs
+    assert (registry["sku"], registry["publicNetworkAccess"]) == ({"name": "Premium"}, "Disabled")
+    assert resources["registry"].options.get("protect") is True
+    endpoint = resources["endpoint"].inputs
+    subnet_id = aks("prod")["pool-general"].inputs["vnetSubnetID"]
+    assert endpoint["subnet"] == {"id": subnet_id}
+    [connection] = endpoint["privateLinkServiceConnections"]
+    assert connection["groupIds"] == ["registry"] and connection["privateLinkServiceId"].endswith("/registries/platformacr")
+    zone = resources["dns"].inputs
+    assert (zone["privateZoneName"], zone["location"]) == ("privatelink.azurecr.io", "global")
+    link = resources["dns-link"].inputs
+    assert link["virtualNetwork"] == {"id": subnet_id.rsplit("/subnets/", 1)[0]} and link["registrationEnabled"] is False
+    [config] = resources["endpoint-dns"].inputs["privateDnsZoneConfigs"]
+    assert config["privateDnsZoneId"].endswith("/privateDnsZones/privatelink.azurecr.io")
+
+
+@pytest.mark.parametrize("stack", ["dev", "test"])
+def test_dev_and_test_registries_are_standard_and_public(inventory, stack):
+    resources = registry_resources(inventory, stack)
+    assert (resources["registry"].inputs["sku"], resources["registry"].inputs["publicNetworkAccess"]) == ({"name": "Standard"}, "Enabled")
+    assert not {"endpoint", "dns", "dns-link", "endpoint-dns"} & set(resources)
+
+
+def test_an_existing_registry_only_gets_the_kubelets_pull_grant(tmp_path):
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.dev.yaml").read_text())
+    document["config"]["complete-cluster:infrastructure"]["registry"] = {"name": "sharedacr", "existing_resource_group": "registries"}
+    for team in document["config"]["complete-cluster:teams"]:
+        for workload in team["workloads"]:
+            workload["image"] = workload["image"].replace("platformdevacr.azurecr.io", "sharedacr.azurecr.io")
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump(document))
+    registrations = evaluate("dev", stack_file)
+    created = [(r.type, r.name) for r in registrations if r.parent == ACR]
+    assert created == [(ROLE_ASSIGNMENT, "platform-aks-acr-kubelet-pull")]
+    [pull] = [r for r in registrations if r.name == "platform-aks-acr-kubelet-pull"]
+    assert pull.inputs["scope"] == (
+        f"/subscriptions/{InventoryMocks.SUBSCRIPTION_ID}/resourceGroups/registries/providers/Microsoft.ContainerRegistry/registries/sharedacr"
+    )
+
+
+def _image_references(value, key: str = "") -> list[str]:
+    """Every value of an `image`, `repository`, `registry` or `defaultImageRegistry` key, nested anywhere."""
+    if isinstance(value, dict):
+        if isinstance(value.get("registry"), str) and isinstance(value.get("repository"), str):
+            # a chart's image split in two (registry: <host>, repository: <path>)
+            rest = {k: v for k, v in value.items() if k not in ("registry", "repository")}
+            return [f"{value['registry']}/{value['repository']}", *_image_references(rest, key)]
+        return [found for k, v in value.items() for found in _image_references(v, k)]
+    if isinstance(value, list):
+        return [found for v in value for found in _image_references(v, key)]
+    if isinstance(value, str) and key in ("image", "repository", "registry", "defaultImageRegistry", "docker_image") and "/" in value:
+        return [value]
+    return []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_image_of_the_stack_is_pulled_from_its_registry_under_a_cached_upstream(inventory, stack):
+    login = LOGIN_SERVERS[stack]
+    references = [ref for r in inventory(stack) if r.type.startswith("kubernetes:") for ref in _image_references(r.inputs)]
+    assert references
+    assert [ref for ref in references if not ref.startswith(f"{login}/")] == []
+    hosts = {ref.split("/")[1] for ref in references if "." in ref.split("/")[1]}
+    assert hosts <= set(catalogue.upstream_registries())
+    assert load(stack).allowed_registries()[0] == login
+
+
+# --- docs/aks.md against the inventories ----------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "aks.md"
+
+
+def test_the_docs_resource_table_and_counts_are_the_inventories():
+    """Each row of docs/aks.md's table names a resource type of the AKS component (and its registry)
+    with its count per stack, and every type there is a row; the totals are the component's."""
+    text = DOC.read_text()
+    rows = re.findall(r"^\| (`\w+`|Kubernetes provider) \| (\d+) \| (\d+) \| (\d+) \|", text, re.MULTILINE)
+    documented = {name.strip("`") if name.startswith("`") else "kubernetes": counts for name, *counts in rows}
+    totals = re.search(r"that is (\d+) registrations in dev, (\d+) in test and (\d+) in prod", text)
+    assert totals
+    for index, stack in enumerate(STACKS):
+        registrations = evaluate(stack)
+        subtree = [r for r in registrations if r.parent in (AKS, ACR)]
+        counted: dict[str, int] = {}
+        for registration in subtree:
+            short = registration.type.rsplit(":", 1)[-1]
+            counted[short] = counted.get(short, 0) + 1
+        assert {name: int(counts[index]) for name, counts in documented.items() if int(counts[index])} == counted, stack
+        assert int(totals.group(index + 1)) == len(subtree) + 1, stack
+
+
 # --- stopping dev after hours --------------------------------------------------------------------
 
 
@@ -433,7 +614,7 @@ def test_dev_is_stopped_after_hours_and_started_in_the_morning(aks):
 STATEFUL = {"rg", "vnet", "nodes", "logs", "control-plane", "kubelet", "cluster"}
 
 
-def test_prod_locks_its_resource_group_and_protects_stateful_resources(aks):
+def test_prod_locks_its_resource_group_and_protects_stateful_resources(inventory, aks):
     resources = aks("prod")
     assert {name for name, r in resources.items() if r.options["protect"]} == STATEFUL
     lock = resources["lock"]
@@ -445,6 +626,7 @@ def test_prod_locks_its_resource_group_and_protects_stateful_resources(aks):
     }
     # created after, and so removed before, everything it guards
     guarded = {f"{r.type}::{r.name}" for name, r in resources.items() if r.type.startswith("azure-native:") and name != "lock"}
+    guarded |= {f"{r.type}::{r.name}" for r in inventory("prod") if r.parent == ACR}
     assert set(lock.options["depends_on"]) == guarded
 
 

@@ -83,9 +83,9 @@ def test_the_controller_runs_restricted_with_requests_equal_to_limits(inventory)
     "stack, annotations, registry",
     [
         ("prod", {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, "platformacr.azurecr.io/registry.k8s.io"),
-        ("test", {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, "platformacr.azurecr.io/registry.k8s.io"),
+        ("test", {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, "platformtestacr.azurecr.io/registry.k8s.io"),
         ("onprem-dc1", {"metallb.io/address-pool": "internal"}, "harbor.dc1.example.com/k8s"),
-        ("dev", {}, "platformacr.azurecr.io/registry.k8s.io"),
+        ("dev", {}, "platformdevacr.azurecr.io/registry.k8s.io"),
     ],
 )
 def test_the_load_balancer_is_internal_where_the_environment_says_so(inventory, stack, annotations, registry):

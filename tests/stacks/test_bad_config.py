@@ -751,6 +751,50 @@ CASES = [
         "matches those, so a binding to a group's name grants nothing; find the ID with "
         "`az ad group show --group platform-operators --query id --output tsv`",
     ),
+    # Issue 17 item 2: the AKS cluster's container registry.
+    (
+        "aks-prod-registry-public",
+        "prod",
+        set_in("infrastructure", "registry.private_endpoint", False),
+        "infrastructure.registry.private_endpoint",
+        "prod pulls its images over a private endpoint; set `private_endpoint: true` and `sku: Premium`",
+    ),
+    (
+        "aks-private-registry-on-standard",
+        "prod",
+        set_in("infrastructure", "registry.sku", "Standard"),
+        "infrastructure.registry.sku",
+        "a private endpoint needs the `Premium` tier, not `Standard`",
+    ),
+    (
+        "aks-registry-without-docker-hub-credentials",
+        "dev",
+        delete_in("infrastructure", "registry.docker_hub"),
+        "infrastructure.registry.docker_hub",
+        "Azure Container Registry caches Docker Hub images only with credentials, and the platform's images include Docker Hub "
+        "ones; store a Docker Hub user name and access token in a Key Vault and name them here (docs/aks.md)",
+    ),
+    (
+        "aks-existing-registry-with-a-tier",
+        "dev",
+        set_in("infrastructure", "registry", {"name": "sharedacr", "existing_resource_group": "registries", "sku": "Premium"}),
+        "infrastructure.registry.sku",
+        "applies only to a registry this stack creates; remove it, or remove existing_resource_group",
+    ),
+    (
+        "aks-registry-name-invalid",
+        "dev",
+        set_in("infrastructure", "registry.name", "platform-acr"),
+        "infrastructure.registry.name",
+        "`platform-acr` is not an Azure Container Registry name: 5-50 letters and digits",
+    ),
+    (
+        "aks-team-image-from-another-registry",
+        "dev",
+        set_in("teams", "0.workloads.0.image", "platformacr.azurecr.io/payments/payments-api:2.14.0"),
+        "teams[0].workloads[0].image",
+        "`platformacr.azurecr.io` is not an allowed registry (platformdevacr.azurecr.io)",
+    ),
     (
         "team-quota-not-quantity",
         "prod",

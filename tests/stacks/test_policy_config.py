@@ -16,7 +16,7 @@ AKS_PLATFORM_GROUP = "524ddefa-7c3f-4871-b6b1-885bfff8e545"  # an Entra ID objec
 @pytest.mark.parametrize(
     "stack, enforcement, registries, platform_group",
     [
-        ("dev", "advisory", ["platformacr.azurecr.io"], AKS_PLATFORM_GROUP),
+        ("dev", "advisory", ["platformdevacr.azurecr.io"], AKS_PLATFORM_GROUP),
         ("prod", "mandatory", ["platformacr.azurecr.io"], AKS_PLATFORM_GROUP),
         # Harbor's own images cannot come through Harbor: only their docker.io prefix is added (policies/README.md).
         ("onprem-dc1", "mandatory", ["harbor.dc1.example.com", "docker.io/goharbor"], "platform-operators"),

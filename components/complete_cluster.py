@@ -19,11 +19,12 @@ from stacks import catalogue
 from stacks.loader import LoadedStack
 from stacks.model import S3, Aks, Existing, Rancher, Render, StackConfig
 
+from .access.fleet import FleetDeployer, FleetDeployerArgs, FleetReleases, FleetReleasesArgs
 from .access.platform import PlatformAccess, PlatformAccessArgs
 from .access.team import Team, TeamArgs
 from .infrastructure.aks import AksCluster, AksClusterArgs
 from .infrastructure.existing import ExistingCluster
-from .infrastructure.rancher import RancherCluster, RancherClusterArgs
+from .infrastructure.rancher import SITE_ROLE_LABEL, RancherCluster, RancherClusterArgs
 from .infrastructure.render import RenderTarget, RenderTargetArgs
 from .kit.images import ImageSource
 from .kit.parts import ConnectionSettings
@@ -231,6 +232,14 @@ class CompleteCluster(pulumi.ComponentResource):
             return self.aks.provider
         if isinstance(infrastructure, Rancher):
             self.rancher = RancherCluster(f"{name}-rancher", rancher_args(config), child)
+            releasing = [team for team in config.teams if team.releases is not None]
+            # The environment's Fleet objects are written by its primary site's stack (components/access/fleet.py).
+            # (not on a new site's bootstrap `up`, which stops after the cluster)
+            if releasing and config.site.role == "primary" and self.rancher.management is not None:
+                releases = FleetReleasesArgs(teams=releasing, identity=self.identity,
+                                             cluster_labels=self.rancher.environment_labels, site_role_label=SITE_ROLE_LABEL)
+                on_management = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.rancher.management})
+                FleetReleases(f"{name}-releases", releases, on_management)
             return self.rancher.provider
         return None
 
@@ -243,7 +252,7 @@ class CompleteCluster(pulumi.ComponentResource):
         # On Rancher stacks each team namespace joins the team's Rancher project.
         projects = self.rancher.projects if self.rancher is not None else {}
         connections = connection_settings(config)
-        return {
+        teams = {
             team.name: Team(
                 f"team-{team.name}",
                 TeamArgs(team=team, identity=self.identity, connections=connections,
@@ -252,6 +261,13 @@ class CompleteCluster(pulumi.ComponentResource):
             )
             for team in config.teams
         }
+        # Fleet's agent at each Rancher site deploys the team's releases as this account (components/access/fleet.py).
+        for team in config.teams:
+            if team.releases is not None and self.rancher is not None:
+                FleetDeployer(f"team-{team.name}-fleet", FleetDeployerArgs(
+                    team=team.name, identity=self.identity, namespace=teams[team.name].namespace,
+                ), on_cluster)
+        return teams
 
     def _storage_registry_and_backup(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
         """Object storage, then Harbor and Velero on it (the config requires storage for both)."""

@@ -100,6 +100,10 @@ RABBITMQ_DEFAULT_VERSION = "4.1"
 STRIMZI = ChartRef("strimzi-kafka-operator", "1.2.0", "https://strimzi.io/charts/")
 KAFKA_NAMESPACE = "kafka"
 KAFKA_API = "kafka.strimzi.io/v1"
+# Fleet, which Rancher runs in its management cluster and on every cluster it manages (the program installs
+# neither): its objects are checked against Fleet 0.16.1's CRDs (charts/fleet-crd, tests/components/test_fleet.py).
+FLEET_API = "fleet.cattle.io/v1alpha1"
+FLEET_VERSION = "0.16.1"
 KAFKA_VERSION = "4.3.1"
 KAFKA_CLUSTER = "events"
 

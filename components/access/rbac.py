@@ -44,6 +44,15 @@ def team_rules(environment: str) -> list[dict]:
     return rules
 
 
+def deployer_rules() -> list[dict]:
+    """Role rules for Fleet's deployer of a team's releases (components/access/fleet.py), in the team
+    namespace only: the workload kinds a team ships, and Secrets, where Helm keeps each release's state
+    (and a chart its own). Not RBAC, NetworkPolicies, quotas or limits: those stay the platform's."""
+    rules = [_rule(group, resources, WRITE) for group, resources in _WORKLOAD_RESOURCES]
+    rules.append(_rule("", ["secrets"], WRITE))
+    return rules
+
+
 def role_name(environment: str) -> str:
     return "team-developer" if environment == "dev" else "team-viewer"
 

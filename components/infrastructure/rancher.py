@@ -40,6 +40,7 @@ POD_SECURITY_TEMPLATE = "rancher-restricted"
 TEAM_PROJECT_ROLE = {"dev": "project-member", "test": "read-only", "prod": "read-only"}
 PLATFORM_CLUSTER_ROLE = "cluster-owner"
 SITE_ROLE_LABEL = f"{LABEL_PREFIX}/site-role"
+ENVIRONMENT_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/component", f"{LABEL_PREFIX}/environment")
 # A namespace belongs to a Rancher project through this annotation, valued `<cluster id>:<project id>`
 # (the format of a rancher2 Project's id); Rancher then applies the project's role bindings in it
 # and sets the label of the same name to the project part itself.
@@ -170,6 +171,8 @@ class RancherCluster(pulumi.ComponentResource):
     sync: rancher2.ClusterSync | None
     projects: dict[str, rancher2.Project]
     provider: k8s.Provider | None
+    management: k8s.Provider | None
+    """Rancher's management cluster (Fleet's objects); None on a bootstrap `up`."""
     cluster_name: str
     machine_pools: dict[str, MachinePool]
     """The pools whose machines the data centre's automation registers (the `nodePools` stack output)."""
@@ -270,6 +273,9 @@ class RancherCluster(pulumi.ComponentResource):
                 "restore_rke_config": snapshots.restore.restore_rke_config,
             }
         labels = {**kubernetes_labels(identity, "cluster"), SITE_ROLE_LABEL: site.role}
+        # What every site of the environment carries, whatever its data centre: Fleet's ClusterGroups select on
+        # it (components/access/fleet.py).
+        self.environment_labels = {key: labels[key] for key in ENVIRONMENT_LABELS}
         self.cluster = rancher2.ClusterV2(
             f"{name}-cluster",
             name=self.cluster_name,
@@ -297,7 +303,7 @@ class RancherCluster(pulumi.ComponentResource):
         }
         self.projects = {}
         if infrastructure.bootstrap:
-            self.sync, self.provider = None, None
+            self.sync, self.provider, self.management = None, None, None
             pulumi.log.info(
                 f"bootstrap: {self.cluster_name} is created without waiting for nodes; register each pool's machines with "
                 "its `nodeRegistration` command, then remove `infrastructure.bootstrap` from the stack file and run `up` again",
@@ -348,6 +354,18 @@ class RancherCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-kubernetes",
             kubeconfig=kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Rancher's own management cluster (`local`, provisioning object `fleet-local/local`), where Fleet keeps
+        # the GitRepos and ClusterGroups of the downstream clusters (components/access/fleet.py): its kubeconfig
+        # from Rancher, a secret.
+        management = rancher2.get_cluster_v2_output(
+            name="local", fleet_namespace="fleet-local", opts=pulumi.InvokeOutputOptions(provider=self.rancher)
+        )
+        self.management = k8s.Provider(
+            f"{name}-management",
+            kubeconfig=pulumi.Output.secret(management.kube_config),
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -147,6 +147,12 @@ class StackConfig(Strict):
                             "enable it",
                         )
                     )
+        if not isinstance(self.infrastructure, Rancher):
+            problems += [
+                (f"teams[{index}].releases", "Fleet deploys teams' releases at Rancher sites only; remove `releases` "
+                                             "(elsewhere teams deploy their releases themselves)")
+                for index, team in enumerate(self.teams) if team.releases is not None
+            ]
         if services.kafka.enabled and not services.cert_manager.enabled:
             problems.append(
                 (

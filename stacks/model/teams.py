@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -9,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from .. import catalogue
 from ..shared_services import INSTANCE_SERVICES, SHARED_SERVICES
 
-from .base import DnsLabel, GroupName, Quantity, Strict, check, matching, quantity_value
+from .base import DnsLabel, GroupName, Quantity, Secret, Strict, check, matching, quantity_value
 from .services import InstanceSize, PostgresVersion, RabbitMQVersion, RedisVersion, Services
 from .services import Postgres as PostgresSettings
 from .services import RabbitMQ as RabbitMQSettings
@@ -104,6 +105,66 @@ class Topic(Strict):
     """How long messages are kept (`retention.ms`)."""
 
 
+# A repository Fleet's gitjob clones: https (optionally with credentials) or ssh (`ssh://` or scp-like
+# `git@host:path`); no credentials in the URL itself, since the GitRepo is readable in Rancher.
+_GIT_URL = re.compile(r"^(https://[A-Za-z0-9.-]+(:[0-9]+)?/\S+|ssh://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:[0-9]+)?/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+_REPO_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+class GitCredentials(Strict):
+    """Basic-auth credentials for a private HTTPS repository: Fleet's `clientSecretName` Secret
+    (`kubernetes.io/basic-auth`) in the Rancher management cluster's `fleet-default` namespace."""
+
+    username: str = Field(min_length=1)
+    """The account (or token name) the repository host expects."""
+    password: Secret
+    """A Pulumi secret (a password or access token): `pulumi config set --secret --path
+    'complete-cluster:teams[<i>].releases.credentials.password' <token> --stack <stack>`."""
+
+
+class Releases(Strict):
+    """The team's own releases (Helm charts, manifests, kustomizations in its repository), kept in sync
+    on the environment's Rancher sites by Fleet, into the team namespace only (docs/fleet.md)."""
+
+    repo: str
+    """The team's git repository: `https://host/path` or `git@host:path` / `ssh://git@host/path`."""
+    branch: str | None = None
+    """The branch Fleet follows; give `branch` or `revision`, not both."""
+    revision: str | None = None
+    """A tag or commit Fleet deploys; give `branch` or `revision`, not both."""
+    paths: list[str] = Field(min_length=1)
+    """Directories of the repository Fleet deploys at every site of the environment (relative, `/`-separated)."""
+    primary_only_paths: list[str] = []
+    """Directories deployed only at the site whose role is `primary` (work that must run at one site,
+    such as scheduled jobs that write); they move with the role at a failover."""
+    credentials: GitCredentials | None = None
+    """For a private HTTPS repository; None: the repository is public (or reached by ssh with Fleet's
+    default client secret)."""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        problems = []
+        if not _GIT_URL.match(self.repo):
+            # (the value is not repeated: it may hold a password)
+            problems.append(("repo", "must be a git URL Fleet can clone, with no credentials in it: https://host/path or "
+                                     "git@host:path (use `credentials` for a private HTTPS repository)"))
+        if (self.branch is None) == (self.revision is None):
+            problems.append(("branch", "give exactly one of `branch` (followed) or `revision` (a tag or commit)"))
+        for field in ("paths", "primary_only_paths"):
+            for index, path in enumerate(getattr(self, field)):
+                if not _REPO_PATH.match(path) or ".." in path.split("/"):
+                    problems.append((f"{field}[{index}]", f"`{path}` must be a relative directory of the repository "
+                                                          "(letters, digits, `.`, `_`, `-`, separated by `/`; no `..`)"))
+        for index, path in enumerate(self.primary_only_paths):
+            if path in self.paths:
+                problems.append((f"primary_only_paths[{index}]",
+                                 f"`{path}` is also in `paths`; deploy it at every site or at the primary only"))
+        if self.credentials is not None and not self.repo.startswith("https://"):
+            problems.append(("credentials", "basic-auth credentials are for an https:// repository; an ssh repository uses a key"))
+        check(problems)
+        return self
+
+
 class Team(Strict):
     """An application team: its namespace, quota, access, workloads and shared-service instances."""
 
@@ -130,6 +191,9 @@ class Team(Strict):
     """RabbitMQ clusters (services.rabbitmq)."""
     topics: list[Topic] = []
     """Topics on the shared Kafka cluster (services.kafka)."""
+    releases: Releases | None = None
+    """The team's own releases from its git repository, deployed by Fleet at the environment's Rancher
+    sites (Rancher infrastructure only)."""
 
     @field_validator("name")
     @classmethod

@@ -355,6 +355,9 @@ class InventoryMocks(mocks.Mocks):
                     "subscriptionId": self.SUBSCRIPTION_ID, "tenantId": self.TENANT_ID}
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             return {"kubeconfigs": [{"name": "clusterUser", "value": self._user_kubeconfig(dict(args.args))}]}
+        if args.token == "rancher2:index/getClusterV2:getClusterV2":
+            return {"name": args.args.get("name"), "fleetNamespace": args.args.get("fleetNamespace"),
+                    "kubeConfig": f"[kubeconfig of Rancher cluster {args.args.get('name')}]"}
         if args.token == "azure-native:storage:listStorageAccountKeys":
             return {
                 "keys": [

@@ -59,6 +59,9 @@ DEFAULT_ALLOW = (
     "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack].inputs.values.prometheus.prometheusSpec.enableRemoteWriteReceiver",
     "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack].inputs.values.prometheus.prometheusSpec.remoteWrite",
     "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-logs-fluent-bit].inputs.values.config.outputs",
+    # The environment's Fleet objects in Rancher's management cluster are written by the primary's stack
+    # (components/access/fleet.py); every site has its teams' deployer accounts.
+    "inventory[*::platform-releases*]",
 )
 
 ABSENT = object()

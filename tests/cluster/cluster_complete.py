@@ -70,6 +70,7 @@ def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
         services[name] = {**services.get(name, {}), "enabled": False}
     for team in config.get("complete-cluster:teams", []):
         team.pop("caches", None)
+        team.pop("releases", None)  # Fleet is Rancher's; an existing cluster has none (components/access/fleet.py)
         for workload in team.get("workloads", []):
             workload["uses"] = [u for u in workload.get("uses", []) if u["service"] not in NEEDS_RANDOM_PROVIDER]
     secrets = {}

@@ -69,6 +69,7 @@ def test_the_component_registers_the_rancher_resources_of_a_site(inventory, stac
         ("rancher2:index/project:Project", "platform-rancher-project-search"),
         ("rancher2:index/clusterRoleTemplateBinding:ClusterRoleTemplateBinding", "platform-rancher-owner-platform-operators"),
         ("pulumi:providers:kubernetes", "platform-rancher-kubernetes"),
+        ("pulumi:providers:kubernetes", "platform-rancher-management"),
         ("rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding", "platform-rancher-project-payments-payments-developers"),
         ("rancher2:index/projectRoleTemplateBinding:ProjectRoleTemplateBinding", "platform-rancher-project-search-search-developers"),
     ])

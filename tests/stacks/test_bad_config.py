@@ -681,6 +681,42 @@ CASES = [
         "cannot exceed the broker count (5 > 3)",
     ),
     (
+        "releases-off-rancher",
+        "prod",
+        set_in("teams", "0.releases", {"repo": "https://git.example.com/payments/deploy.git", "branch": "main", "paths": ["services"]}),
+        "teams[0].releases",
+        "Fleet deploys teams' releases at Rancher sites only; remove `releases` (elsewhere teams deploy their releases themselves)",
+    ),
+    (
+        "releases-branch-and-revision",
+        "onprem-dc2",
+        set_in("teams", "1.releases.branch", "main"),
+        "teams[1].releases.branch",
+        "give exactly one of `branch` (followed) or `revision` (a tag or commit)",
+    ),
+    (
+        "releases-path-leaves-the-repository",
+        "onprem-dc2",
+        set_in("teams", "0.releases.paths", ["services", "../other-team"]),
+        "teams[0].releases.paths[1]",
+        "`../other-team` must be a relative directory of the repository (letters, digits, `.`, `_`, `-`, separated by `/`; no `..`)",
+    ),
+    (
+        "releases-credentials-in-the-url",
+        "onprem-dc2",
+        set_in("teams", "0.releases.repo", "https://fleet:hunter2@git.example.com/payments/deploy.git"),
+        "teams[0].releases.repo",
+        "must be a git URL Fleet can clone, with no credentials in it: https://host/path or git@host:path "
+        "(use `credentials` for a private HTTPS repository)",
+    ),
+    (
+        "releases-basic-auth-over-ssh",
+        "onprem-dc2",
+        set_in("teams", "1.releases.credentials", {"username": "fleet", "password": {"secure": "v1:abc:def"}}),
+        "teams[1].releases.credentials",
+        "basic-auth credentials are for an https:// repository; an ssh repository uses a key",
+    ),
+    (
         "kafka-without-cert-manager",
         "prod",
         set_in("services", "cert_manager.enabled", False),

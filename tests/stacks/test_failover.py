@@ -49,6 +49,16 @@ PROMETHEUS = "kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-p
 FLUENT_BIT = "kubernetes:helm.sh/v4:Chart::platform-observability-logs-fluent-bit"
 # A secondary's PostgreSQL clusters are standbys of the primary's, from its WAL archive.
 DATABASE = "kubernetes:acid.zalan.do/v1:postgresql::postgres-payments-db-cluster"
+# The environment's Fleet objects in Rancher's management cluster: the promoted site's stack takes them over
+# (components/access/fleet.py; the same names and content as dc1's stack wrote).
+FLEET = [
+    "platform:access:FleetReleases::platform-releases",
+    "kubernetes:fleet.cattle.io/v1alpha1:ClusterGroup::platform-releases-group-prod-sites",
+    "kubernetes:fleet.cattle.io/v1alpha1:ClusterGroup::platform-releases-group-prod-primary",
+    "kubernetes:fleet.cattle.io/v1alpha1:GitRepo::platform-releases-repo-payments",
+    "kubernetes:fleet.cattle.io/v1alpha1:GitRepo::platform-releases-repo-payments-primary",
+    "kubernetes:fleet.cattle.io/v1alpha1:GitRepo::platform-releases-repo-search",
+]
 
 
 class Sites:
@@ -66,6 +76,14 @@ class Sites:
         document = yaml.safe_load(self.path(stack).read_text())
         document["config"][SITE] = site
         self.path(stack).write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def fail_over(self, drill: str) -> None:
+        """Write the stack files as FAILOVER[drill] says (None: the file is removed)."""
+        for stack, site in FAILOVER[drill].items():
+            if site is None:
+                self.path(stack).unlink()
+            else:
+                self.set_site(stack, site)
 
     def evaluate(self, stack: str):
         """(registrations by `type::name`, stack outputs) of `stack`, against these sites."""
@@ -98,15 +116,23 @@ FAILOVER = {
 }
 
 
+def test_the_promoted_site_takes_over_the_same_fleet_objects(tmp_path):
+    sites = Sites(tmp_path)
+    written_by_dc1, _ = sites.evaluate("onprem-dc1")
+    sites.fail_over("dc1-becomes-secondary")
+    written_by_dc2, _ = sites.evaluate("onprem-dc2")
+    for key in FLEET[1:]:
+        old, new = written_by_dc1[key].inputs, written_by_dc2[key].inputs
+        assert (new["metadata"]["name"], new["metadata"]["namespace"], new["spec"]) == (
+            old["metadata"]["name"], old["metadata"]["namespace"], old["spec"]), key
+        assert new["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}  # dc2's apply takes the fields over
+
+
 @pytest.mark.parametrize("drill", FAILOVER, ids=list(FAILOVER))
 def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
     sites = Sites(tmp_path)
     before, outputs_before = sites.evaluate("onprem-dc2")
-    for stack, site in FAILOVER[drill].items():
-        if site is None:
-            sites.path(stack).unlink()
-        else:
-            sites.set_site(stack, site)
+    sites.fail_over(drill)
     after, outputs_after = sites.evaluate("onprem-dc2")
 
     # dc2 grants the robot account and receives the central view only when it has a secondary; it
@@ -114,7 +140,7 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
     # it no longer holds the credentials to send with.
     with_secondary = drill == "dc1-becomes-secondary"
     assert changes(before, after) == {
-        "added": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]) if with_secondary else [],
+        "added": sorted([*FLEET, *([REPLICATION_ROBOT, *CENTRAL_VIEW] if with_secondary else [])]),
         "removed": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS, *([] if with_secondary else [SEND_CREDENTIALS])]),
         "changed": {
             CLUSTER: ["annotations", "labels"],
@@ -155,14 +181,15 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
 def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
     sites = Sites(tmp_path)
     before, _ = sites.evaluate("onprem-dc1")
-    for stack, site in FAILOVER["dc1-becomes-secondary"].items():
-        sites.set_site(stack, site)
+    sites.fail_over("dc1-becomes-secondary")
     after, outputs = sites.evaluate("onprem-dc1")
     assert changes(before, after) == {
         "added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]),
-        "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW]),
+        "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW, *FLEET]),
         "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"]},
     }
+    # Dropped from dc1's state only: dc2's stack manages them now (retain_on_delete, components/access/fleet.py).
+    assert all(before[key].options["retain_on_delete"] is True for key in FLEET if not key.startswith("platform:"))
     # Its database is rebuilt as a standby of dc2's, from dc2's WAL archive on dc2's endpoint.
     database = after[DATABASE].inputs["spec"]
     assert database["standby"] == {"s3_wal_path": "s3://dc2-postgres/spilo/payments-db/wal/17"}

@@ -139,7 +139,9 @@ def test_a_private_repository_gets_its_credentials_as_a_secret_from_pulumi_secre
 
     document = yaml.safe_load((STACKS_DIR / "Pulumi.onprem-dc1.yaml").read_text())
     releases = document["config"]["complete-cluster:teams"][0]["releases"]
-    releases["credentials"] = {"username": "fleet", "password": {"secure": "v1:abc:def"}}
+    # Any ciphertext of this stack's passphrase will do offline: the storage key's.
+    ciphertext = document["config"]["complete-cluster:storage"]["credentials"]["access_key_id"]["secure"]
+    releases["credentials"] = {"username": "fleet", "password": {"secure": ciphertext}}
     stack_file = tmp_path / "Pulumi.onprem-dc1.yaml"
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
     registrations = evaluate("onprem-dc1", stack_file)

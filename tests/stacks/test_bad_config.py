@@ -712,7 +712,8 @@ CASES = [
     (
         "releases-basic-auth-over-ssh",
         "onprem-dc2",
-        set_in("teams", "1.releases.credentials", {"username": "fleet", "password": {"secure": "v1:abc:def"}}),
+        set_in("teams", "1.releases.credentials",
+               {"username": "fleet", "password": {"secure": "v1:FIMnWyw6WH2RZzN2:vy/8PYKLw1xtFROFKzkbyjoAeb2wSmh1AFI1JoLK19CXG4s="}}),
         "teams[1].releases.credentials",
         "basic-auth credentials are for an https:// repository; an ssh repository uses a key",
     ),

@@ -54,6 +54,7 @@ ROOT = STACKS_DIR.parent
 POLICY_DIR = ROOT / "policies"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 COMPLETE_CLUSTER_TYPE = "platform:index:CompleteCluster"
+HELM_CHART = "kubernetes:helm.sh/v4:Chart"
 #: The layer row for resources that belong to no component under the CompleteCluster.
 TOP_LEVEL = "(top level)"
 
@@ -463,6 +464,24 @@ class Review:
     def passed(self) -> bool:
         return self.counts[MANDATORY] == 0
 
+    @property
+    def unevaluated_charts(self) -> list[str]:
+        """`name version` of each chart the stack installs: the review runs the program without Helm, so it sees each
+        chart as one resource and none of the objects the chart would render."""
+        return sorted(
+            f"{str(resource.inputs.get('chart', resource.name)).rsplit('/', 1)[-1]} {resource.inputs.get('version', '')}".strip()
+            for resource in self.resources
+            if resource.type == HELM_CHART
+        )
+
+    def unevaluated_note(self) -> str:
+        """What the verdict does not cover, said plainly; empty when the stack installs no chart."""
+        charts = self.unevaluated_charts
+        if not charts:
+            return ""
+        return (f"not evaluated: the objects of {_plural(len(charts), 'chart')} ({', '.join(charts)}), which only Helm renders; "
+                "`pulumi preview --policy-pack policies` evaluates them")
+
 
 def default_config(environment: str) -> Path:
     return POLICY_DIR / "config" / f"{environment}.json"
@@ -572,10 +591,12 @@ def _plural(count: int, word: str) -> str:
 
 def summary(review: Review) -> str:
     counts = review.counts
+    note = review.unevaluated_note()
     return (
         f"{review.stack}: {_plural(len(review.resources), 'resource')} analysed, "
         f"{counts[ADVISORY]} advisory, {counts[MANDATORY]} mandatory "
         f"{'violation' if counts[ADVISORY] + counts[MANDATORY] == 1 else 'violations'}"
+        + (f"; {note}" if note else "")
     )
 
 
@@ -627,7 +648,8 @@ def _markdown_heading(review: Review) -> str:
             "",
             f"**{verdict}**: {_plural(len(review.resources), 'resource')} analysed by pack `{review.pack}` {review.pack_version} "
             f"with `{review.config_file}`; {counts[MANDATORY]} mandatory, {counts[ADVISORY]} advisory "
-            f"{'violation' if counts[MANDATORY] + counts[ADVISORY] == 1 else 'violations'}.",
+            f"{'violation' if counts[MANDATORY] + counts[ADVISORY] == 1 else 'violations'}."
+            + (f" Passed over the program's own objects only; {review.unevaluated_note()}." if review.unevaluated_note() else ""),
         ]
     )
 

@@ -93,7 +93,11 @@ def test_every_shipped_stack_passes_its_environments_mandatory_policies(inventor
         f"config policies/config/{environment}.json + stack {stack} (python -m stacks policy-config {stack})"
     )
     assert lines[-1].startswith(f"{stack}: {count} resource{'' if count == 1 else 's'} analysed, ")
-    assert lines[-1].endswith(" 0 mandatory violations") or lines[-1].endswith(" 0 mandatory violation")
+    verdict, _, note = lines[-1].partition("; ")
+    assert verdict.endswith(" 0 mandatory violations") or verdict.endswith(" 0 mandatory violation")
+    # The charts' objects are not seen under the mocks, and the verdict says so (no chart: nothing to say).
+    charts = inventory(stack).of_type("kubernetes:helm.sh/v4:Chart")
+    assert note.startswith(f"not evaluated: the objects of {len(charts)} chart") if charts else note == ""
 
 
 def test_the_local_stack_fails_the_test_environments_rbac_rules():
@@ -446,3 +450,18 @@ def test_the_command_line_prints_no_traceback(bad_stack):
     done = subprocess.run([sys.executable, "-m", "stacks", "review", str(bad_stack)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == f"{bad_stack} has 1 problem:\n  - teams[0].nmae: unknown key (did you mean `name`?)\n"
+
+
+def test_the_verdict_names_the_charts_whose_objects_it_did_not_see(pod):
+    """Under the mocks a chart is one resource; the review says which charts' objects it did not evaluate."""
+    stack = registrations(pod) + [
+        Registration("kubernetes:helm.sh/v4:Chart", "platform-ingress-chart", "platform:index:CompleteCluster::platform",
+                     {"chart": "ingress-nginx", "version": "4.14.1"}),
+        Registration("kubernetes:helm.sh/v4:Chart", "platform-rabbitmq-chart", "platform:index:CompleteCluster::platform",
+                     {"chart": "oci://registry-1.docker.io/cloudpirates/rabbitmq-cluster-operator", "version": "0.6.5"}),
+    ]
+    result = rv.analyse(rv.from_registrations(stack, "dev"), "dev", "dev", CONFIG / "dev.json")
+    note = ("not evaluated: the objects of 2 charts (ingress-nginx 4.14.1, rabbitmq-cluster-operator 0.6.5), which only Helm "
+            "renders; `pulumi preview --policy-pack policies` evaluates them")
+    assert rv.summary(result).endswith(f"; {note}")
+    assert f"violations. Passed over the program's own objects only; {note}." in rv.render_markdown(result)

@@ -113,7 +113,9 @@ class CertManager(pulumi.ComponentResource):
     through the ingress controller, or the internal CA. The internal CA (a self-signed issuer, a root
     CA Certificate kept in the namespace, and the CA ClusterIssuer `platform-internal-ca` signing
     with it) exists on every stack: in-cluster services (RabbitMQ's TLS listener) need certificates
-    for `.svc` names, which no ACME CA issues."""
+    for `.svc` names, which no ACME CA issues. With the environment CA (`issuer.ca`, the sites of
+    an environment) the root is that CA's key pair in a Secret instead of a self-signed Certificate,
+    so every site's certificates verify with the one CA certificate the other sites' clients hold."""
 
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
@@ -151,26 +153,35 @@ class CertManager(pulumi.ComponentResource):
         on_crds = after(child, self.namespace, self.chart)
         meta = lambda resource_name: {"name": resource_name, "labels": space.labels}  # noqa: E731 - cluster-scoped
         internal = issuer if isinstance(issuer, InternalCaIssuer) else InternalCaIssuer(kind="internal_ca")
-        # The internal CA, on every stack.
-        self_signed = k8s.apiextensions.CustomResource(
-            f"{name}-self-signed", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
-            metadata=meta(SELF_SIGNED), spec={"selfSigned": {}}, opts=on_crds,
-        )
-        root = k8s.apiextensions.CustomResource(
-            f"{name}-root-ca", api_version=catalogue.CERT_MANAGER_API, kind="Certificate",
-            metadata=space.metadata(ROOT_SECRET),
-            spec={
-                "isCA": True,
-                "commonName": internal.common_name,
-                "secretName": ROOT_SECRET,
-                "duration": f"{internal.root_validity_days * 24}h",
-                # Renewed a year (or a third of its life) before it expires.
-                "renewBefore": f"{min(365, internal.root_validity_days // 3) * 24}h",
-                "privateKey": {"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Always"},
-                "issuerRef": {"name": SELF_SIGNED, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-            },
-            opts=after(on_crds, self_signed),
-        )
+        # The internal CA, on every stack: the environment's, shared by its sites, or a self-signed root.
+        root: pulumi.Resource
+        if internal.ca is not None:
+            # cert-manager's CA issuer reads `tls.crt` and `tls.key` (a kubernetes.io/tls Secret); the key stays a secret.
+            root = k8s.core.v1.Secret(
+                f"{name}-root-ca", metadata=space.metadata(ROOT_SECRET), type="kubernetes.io/tls",
+                string_data={"tls.crt": internal.ca.certificate, "tls.key": internal.ca.private_key.output()},
+                opts=after(child, self.namespace),
+            )
+        else:
+            self_signed = k8s.apiextensions.CustomResource(
+                f"{name}-self-signed", api_version=catalogue.CERT_MANAGER_API, kind="ClusterIssuer",
+                metadata=meta(SELF_SIGNED), spec={"selfSigned": {}}, opts=on_crds,
+            )
+            root = k8s.apiextensions.CustomResource(
+                f"{name}-root-ca", api_version=catalogue.CERT_MANAGER_API, kind="Certificate",
+                metadata=space.metadata(ROOT_SECRET),
+                spec={
+                    "isCA": True,
+                    "commonName": internal.common_name,
+                    "secretName": ROOT_SECRET,
+                    "duration": f"{internal.root_validity_days * 24}h",
+                    # Renewed a year (or a third of its life) before it expires.
+                    "renewBefore": f"{min(365, internal.root_validity_days // 3) * 24}h",
+                    "privateKey": {"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Always"},
+                    "issuerRef": {"name": SELF_SIGNED, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                },
+                opts=after(on_crds, self_signed),
+            )
         # A CA ClusterIssuer reads its key pair from cert-manager's own namespace.
         ca = {"ca": {"secretName": ROOT_SECRET}}
         self.internal_issuer = k8s.apiextensions.CustomResource(

@@ -12,7 +12,7 @@ from .base import PROJECT, Problems, Secret, SecretValue, Strict, check
 from .charts import Charts
 from .infrastructure import Aks, Existing, Infrastructure, Rancher, Render, entra_group_problems
 from .policy import Policy
-from .services import Services
+from .services import InternalCaIssuer, Services
 from .site import Environment, Ownership, Site
 from .storage import S3, AzureBlob, ObjectStorage, placement_problems
 from .teams import Team, service_instance_problems
@@ -107,6 +107,14 @@ class StackConfig(Strict):
             )
         return problems
 
+    def environment_ca(self) -> str | None:
+        """The environment CA's certificate (PEM) the sites issue from, which every client reaching
+        another site's hosts trusts; None where the stack has none (a single site, or ACME)."""
+        issuer = self.services.cert_manager.issuer
+        if self.services.cert_manager.enabled and isinstance(issuer, InternalCaIssuer) and issuer.ca is not None:
+            return issuer.ca.certificate
+        return None
+
     def allowed_registries(self) -> list[str]:
         """Registries workload images may come from: an AKS cluster's container registry first (the one
         place its name is configured), the configured ones, and the site's own Harbor."""
@@ -135,6 +143,16 @@ class StackConfig(Strict):
                     "services.cert_manager.issuer.kind",
                     "ACME HTTP-01 challenges must reach the ingress controller from the internet, but "
                     "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it",
+                )
+            )
+        several = bool(self.site.primary or self.site.secondaries)
+        if several and services.cert_manager.enabled and issuer.kind == "internal_ca" and issuer.ca is None:
+            problems.append(
+                (
+                    "services.cert_manager.issuer.ca",
+                    "this site is one of several, whose clients (log and metric shipping, Harbor replication, containerd) reach the "
+                    "other sites' hosts, so all sites issue from one environment CA: set `ca.certificate` (PEM) and `ca.private_key` "
+                    "(`pulumi config set --secret --path 'complete-cluster:services.cert_manager.issuer.ca.private_key' < ca.key`)",
                 )
             )
         if any(workload.kind == "api" for team in self.teams for workload in team.workloads):

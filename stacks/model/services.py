@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
@@ -75,11 +76,47 @@ class AcmeIssuer(Strict):
     """The ACME directory: Let's Encrypt's production one by default."""
 
 
+def _ca_certificate(value: str) -> str:
+    """One PEM CA certificate (the environment CA's; public, so plain text in the stack file), as
+    OpenSSL reads it: Python's ssl loads it into a trust store, which counts it as a CA only when
+    its basic constraints say so (X509_check_ca)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=value)
+        stats = context.cert_store_stats()
+    except (ssl.SSLError, ValueError):
+        stats = {}
+    if stats.get("x509") != 1 or stats.get("x509_ca") != 1:
+        raise ValueError("is not one PEM CA certificate (`-----BEGIN CERTIFICATE-----` ... `-----END CERTIFICATE-----`, with "
+                         "`basicConstraints CA:TRUE`); give the environment CA's certificate, e.g. `openssl x509 -in ca.crt`")
+    return value.strip() + "\n"
+
+
+class EnvironmentCa(Strict):
+    """The CA every site of an environment issues its certificates from (`platform-issuer` and
+    `platform-internal-ca`), so each site's clients trust the others' hosts by one certificate:
+    Fluent Bit and Prometheus shipping to the primary, Harbor replicating from it, containerd pulling
+    through the site's Harbor, and the Harbor provider (docs/runbooks/disaster-recovery.md, *Trust
+    between the sites*). Create it once per environment, outside the clusters, and keep its key offline
+    besides this secret; cert-manager does not rotate it (renew before `notAfter` and set both again)."""
+
+    certificate: Annotated[str, AfterValidator(_ca_certificate)]
+    """The CA certificate, PEM (public; e.g. `openssl x509 -in ca.crt`)."""
+    private_key: Secret
+    """The CA's private key, PEM, as a Pulumi secret
+    (`pulumi config set --secret --path 'complete-cluster:services.cert_manager.issuer.ca.private_key' < ca.key`)."""
+
+
 class InternalCaIssuer(Strict):
     """Certificates from the cluster's own CA: a self-signed root that cert-manager keeps in its
-    namespace and rotates; clients trust it by importing the root (`<common_name>`)."""
+    namespace and rotates, or, with `ca`, the environment's CA shared by its sites; clients trust it
+    by importing the root."""
 
     kind: Literal["internal_ca"]
+    ca: EnvironmentCa | None = None
+    """The environment's CA, shared by its sites; required on a site of several (a primary with
+    secondaries, or a secondary), whose clients reach the other sites' hosts. None: a self-signed
+    root of this cluster's own, which nothing outside it trusts."""
     common_name: str = "complete-cluster internal CA"
     """The root certificate's common name."""
     root_validity_days: int = Field(default=3650, ge=30, le=7300)

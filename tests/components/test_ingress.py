@@ -238,14 +238,16 @@ def test_dev_issues_from_acme_through_the_ingress_controller(inventory):
 def test_every_stack_with_cert_manager_has_the_internal_ca_for_in_cluster_names(inventory):
     """ACME cannot issue `<name>.<namespace>.svc` names, so the internal CA's issuer exists on ACME
     stacks too, signing with the same root (RabbitMQ's TLS listener uses it)."""
-    for stack in ("dev", "prod", "onprem-dc1"):
+    roots = {"dev": "kubernetes:cert-manager.io/v1:Certificate", "prod": "kubernetes:cert-manager.io/v1:Certificate",
+             "onprem-dc1": "kubernetes:core/v1:Secret"}  # a site of several: the environment CA (test_the_sites_share_one_ca)
+    for stack, root in roots.items():
         registrations = inventory(stack)
         internal = registrations.named("platform-cert-manager-internal-issuer")
         assert (internal.inputs["metadata"]["name"], internal.inputs["spec"]) == (
             catalogue.INTERNAL_ISSUER,
             {"ca": {"secretName": "platform-root-ca"}},
         )
-        assert "kubernetes:cert-manager.io/v1:Certificate::platform-cert-manager-root-ca" in internal.options["depends_on"]
+        assert f"{root}::platform-cert-manager-root-ca" in internal.options["depends_on"]
     assert "acme" in inventory("dev").named("platform-cert-manager-issuer").inputs["spec"]  # the public hosts' issuer stays ACME
 
 
@@ -317,3 +319,71 @@ def test_a_local_chart_directory_without_the_charts_is_a_config_error_before_any
     # A directory that is not there at all: one problem saying so, not one per chart.
     [absent] = problems("no-such-charts")
     assert absent.startswith("no-such-charts/ does not exist on this machine")
+
+
+# --- one CA for the sites of an environment ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["onprem-dc1", "onprem-dc2"])
+def test_the_sites_share_one_ca(inventory, stack):
+    """Both sites issue from the environment CA in their stack files (its key a Pulumi secret), not a
+    self-signed root of their own that the other site's clients could not trust."""
+    registrations = inventory(stack)
+    ca = load(stack).services.cert_manager.issuer.ca
+    assert ca is not None and ca.certificate == load("onprem-dc1").services.cert_manager.issuer.ca.certificate
+    root = registrations.named("platform-cert-manager-root-ca")
+    assert root.type == "kubernetes:core/v1:Secret" and root.inputs["type"] == "kubernetes.io/tls"
+    assert root.inputs["metadata"]["namespace"] == "cert-manager" and root.inputs["metadata"]["name"] == "platform-root-ca"
+    assert root.inputs["stringData"] == "[secret]"  # the key makes the whole data a secret
+    assert not [r for r in registrations if r.name == "platform-cert-manager-self-signed"]
+    for issuer in ("platform-cert-manager-issuer", "platform-cert-manager-internal-issuer"):
+        assert registrations.named(issuer).inputs["spec"] == {"ca": {"secretName": "platform-root-ca"}}
+
+
+# A server's certificate (basicConstraints CA:FALSE), which signs nothing: OpenSSL does not count it as a CA.
+SERVER_CERTIFICATE = """\
+-----BEGIN CERTIFICATE-----
+MIIBkjCCATqgAwIBAgIUalcOK8sreFfrTxI67X2ideJA/60wCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWaGFyYm9yLmRjMS5leGFtcGxlLmNvbTAeFw0yNjEyMDYxNDEz
+MTRaFw0zNjEyMDMxNDEzMTRaMCExHzAdBgNVBAMMFmhhcmJvci5kYzEuZXhhbXBs
+ZS5jb20wWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASGKTliGhximt1NPQJXlAxi
+WEzZu2j+ZmxzLUkgNUu38YPZhRn8wm/cNxW1qHELQz/cUehLNPobbFdaAKGGjvtP
+o1AwTjAdBgNVHQ4EFgQU/mOROsUDLlT7v1AxiLYbvAPYysUwHwYDVR0jBBgwFoAU
+/mOROsUDLlT7v1AxiLYbvAPYysUwDAYDVR0TAQH/BAIwADAKBggqhkjOPQQDAgNG
+ADBDAiBCl1O2H3cW8pl5IdySuXKUnmQhRqR/UtWBxIrP2BXC3gIfLw0x3js6D158
+Sj2FsZiSYBJTbzGgzVB5E1OMG1LDOA==
+-----END CERTIFICATE-----
+"""
+
+
+def _dc1_issuer(tmp_path, issuer) -> Path:
+    import yaml
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    document["config"]["complete-cluster:services"]["cert_manager"]["issuer"] = issuer
+    path = tmp_path / "Pulumi.onprem-dc1.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize("change, key, message", [
+    (lambda ca: None, "services.cert_manager.issuer.ca", "one environment CA"),
+    (lambda ca: {**ca, "private_key": "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n"},
+     "services.cert_manager.issuer.ca.private_key", "must be a Pulumi secret, not plain text"),
+    (lambda ca: {k: v for k, v in ca.items() if k != "private_key"}, "services.cert_manager.issuer.ca.private_key", "required"),
+    (lambda ca: {**ca, "certificate": "MIICATCCAYagAwIBAgIU"}, "services.cert_manager.issuer.ca.certificate",
+     "is not one PEM CA certificate"),
+    (lambda ca: {**ca, "certificate": SERVER_CERTIFICATE}, "services.cert_manager.issuer.ca.certificate", "is not one PEM CA certificate"),
+], ids=["missing", "plain-text-key", "no-key", "not-a-certificate", "not-a-ca"])
+def test_a_site_of_several_without_a_usable_environment_ca_is_a_config_error(tmp_path, change, key, message):
+    import yaml
+
+    from stacks.loader import ConfigError
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.onprem-dc1.yaml").read_text())
+    ca = change(document["config"]["complete-cluster:services"]["cert_manager"]["issuer"]["ca"])
+    issuer = {"kind": "internal_ca", **({"ca": ca} if ca is not None else {})}
+    with pytest.raises(ConfigError) as raised:
+        load("onprem-dc1", _dc1_issuer(tmp_path, issuer))
+    [(path, text)] = raised.value.problems
+    assert path == key and message in text, (path, text)

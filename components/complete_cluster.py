@@ -102,6 +102,7 @@ def rancher_args(config: StackConfig) -> RancherClusterArgs:
     return RancherClusterArgs(
         cluster=config.infrastructure, storage=config.storage, site=config.site, identity=identity(config), teams=list(config.teams),
         platform_groups=list(config.policy.platform_groups), harbor=registry.hostname if registry.enabled else None,
+        trusted_ca=config.environment_ca(),
     )
 
 
@@ -129,7 +130,7 @@ def metrics_args(stack: LoadedStack) -> MetricsArgs:
     return MetricsArgs(
         monitoring=config.services.monitoring, site=config.site, identity=identity(config), images=image_source(config),
         charts=stack.charts.of("monitoring"), remote_write_host=standby.central_hostname if standby is not None else None,
-        receives_span_metrics=config.services.tracing.enabled,
+        receives_span_metrics=config.services.tracing.enabled, trusted_ca=config.environment_ca(),
     )
 
 
@@ -162,6 +163,7 @@ def logs_args(stack: LoadedStack) -> LogsArgs:
         logging=config.services.logging, central=config.services.monitoring.central, site=config.site, identity=identity(config),
         images=image_source(config), charts=stack.charts.of("logging"), audit_log_on_nodes=isinstance(config.infrastructure, Rancher),
         s3=config.storage if isinstance(config.storage, S3) else None, ships_to=standby.central_hostname if standby is not None else None,
+        trusted_ca=config.environment_ca(),
     )
 
 
@@ -284,7 +286,7 @@ class CompleteCluster(pulumi.ComponentResource):
         if services.registry.enabled:
             self.registry = Registry(f"{name}-registry", RegistryArgs(
                 settings=services.registry, identity=self.identity, images=self.images, charts=stack.charts.of("registry"), storage=storage,
-                replicate_from=standby.registry_hostname if standby is not None else None,
+                replicate_from=standby.registry_hostname if standby is not None else None, trusted_ca=config.environment_ca(),
             ), on_cluster)
             # Proxy-cache projects and replication between the sites, in Harbor itself.
             self.harbor = HarborConfiguration(f"{name}-harbor", HarborConfigurationArgs(

@@ -62,6 +62,9 @@ class RancherClusterArgs:
     """Bound as the cluster's owners."""
     harbor: str | None = None
     """The site's own Harbor, when it runs one: containerd pulls upstream registries through it."""
+    trusted_ca: str | None = None
+    """The environment CA's certificate (PEM) that signs the site's Harbor certificate, on a site of
+    several: containerd verifies Harbor with it (`rkeConfig.registries.configs[].ca_bundle`)."""
 
 
 def cluster_name(identity: StackIdentity, cluster: Rancher) -> str:
@@ -266,6 +269,10 @@ class RancherCluster(pulumi.ComponentResource):
         mirrors = registry_mirrors(infrastructure, args.harbor)
         if mirrors:
             rke_config["registries"] = {"mirrors": mirrors}
+            if args.trusted_ca is not None:
+                # Rancher writes it into the nodes' registries.yaml as the Harbor host's `ca_file`; the
+                # provider passes the PEM text through (cluster_v2_rke_config_registry.go: CABundle = []byte(v)).
+                rke_config["registries"]["configs"] = [{"hostname": args.harbor, "ca_bundle": args.trusted_ca}]
         if snapshots.restore is not None:
             rke_config["etcd_snapshot_restore"] = {
                 "name": snapshots.restore.snapshot,

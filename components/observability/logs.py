@@ -102,6 +102,8 @@ NODE_STATE = "/var/lib/fluent-bit"
 CENTRAL_AUTH_SECRET = "central-logs-auth"  # htpasswd entry at a receiving primary
 CENTRAL_TLS_SECRET = "central-logs-tls"
 CENTRAL_PASSWORD_SECRET = "central-logs-push"  # a secondary's password at its primary
+CENTRAL_CA_KEY = "ca.crt"  # the environment CA, in CENTRAL_PASSWORD_SECRET, mounted for `tls.ca_file`
+CENTRAL_CA_DIRECTORY = "/fluent-bit/central-ca"
 
 RESTRICTED_POD = {
     "runAsNonRoot": True,
@@ -145,6 +147,8 @@ class LogsArgs:
     """The stack's S3 storage settings, which the archive output names; None on Azure Blob storage."""
     ships_to: str | None = None
     """On a secondary site, its primary's telemetry host, where it pushes its logs."""
+    trusted_ca: str | None = None
+    """The environment CA's certificate (PEM): the push to the primary verifies its telemetry host with it."""
     storage: ObjectStorage | None = None
     """The stack's object storage (the config requires one when logging is on)."""
     node_agents: ServiceNamespace | None = None
@@ -384,6 +388,8 @@ def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str |
         outputs.append(loki("audit.*", audit_labels, LOKI_GATEWAY_HOST, 80, []))
     if central_host:
         central = [("tls", "On"), ("tls.verify", "On"), ("HTTP_User", CENTRAL_USERNAME), ("HTTP_Passwd", "${CENTRAL_PASSWORD}")]
+        if args.trusted_ca is not None:
+            central.insert(2, ("tls.ca_file", f"{CENTRAL_CA_DIRECTORY}/{CENTRAL_CA_KEY}"))
         outputs.append(loki("kube.*", kube_labels, central_host, 443, central))
         if collects_audit_log(args):
             outputs.append(loki("audit.*", audit_labels, central_host, 443, central))
@@ -449,6 +455,10 @@ def fluent_bit_values(args: LogsArgs, access: StorageAccess, central_host: str |
     env = storage_env(access)
     if with_password or central_host:
         env += _env_from_secret(CENTRAL_PASSWORD_SECRET, ("CENTRAL_PASSWORD", "password"))
+        if args.trusted_ca is not None:
+            items = [{"key": CENTRAL_CA_KEY, "path": CENTRAL_CA_KEY}]
+            volumes.append({"name": "central-ca", "secret": {"secretName": CENTRAL_PASSWORD_SECRET, "items": items}})
+            mounts.append({"name": "central-ca", "mountPath": CENTRAL_CA_DIRECTORY, "readOnly": True})
     return {
         "kind": "DaemonSet",
         "fullnameOverride": FLUENT_BIT_FULLNAME,
@@ -518,7 +528,8 @@ class Logs(pulumi.ComponentResource):
                 f"{name}-central-push",
                 metadata=agents.metadata(CENTRAL_PASSWORD_SECRET),
                 type="Opaque",
-                string_data={"username": CENTRAL_USERNAME, "password": central.password.output()},
+                string_data={"username": CENTRAL_USERNAME, "password": central.password.output(),
+                             **({CENTRAL_CA_KEY: args.trusted_ca} if args.trusted_ca is not None else {})},
                 opts=agents_opts,
             )
             agent_secrets.append(self.central_password)

@@ -135,12 +135,17 @@ class MetricsArgs:
     """The monitoring part's charts (kube-prometheus-stack), resolved by the loader."""
     remote_write_host: str | None = None
     """On a secondary site, its primary's telemetry host, where it remote-writes."""
+    trusted_ca: str | None = None
+    """The environment CA's certificate (PEM): remote-write verifies the primary's telemetry host with it."""
     receives_span_metrics: bool = False
     """The stack runs Tempo, whose metrics-generator remote-writes span metrics and service graphs here (traces.py)."""
     node_agents: ServiceNamespace | None = None
     """The node agents' namespace (node-exporter runs there)."""
     cert_manager: CertManager | None = None
     """The stack's cert-manager, when it runs one: it issues the operator webhook's certificate."""
+
+
+REMOTE_WRITE_CA_KEY = "ca.crt"  # the environment CA, beside the credentials in REMOTE_WRITE_SECRET
 
 
 def remote_write_url(hostname: str) -> str:
@@ -285,6 +290,9 @@ def chart_values(args: MetricsArgs, with_cert_manager: bool) -> dict[str, Any]:
                 "password": {"name": REMOTE_WRITE_SECRET, "key": "password"},
             },
         }]
+        if args.trusted_ca is not None:
+            # RemoteWriteSpec.tlsConfig (SafeTLSConfig.ca: a key of a Secret in Prometheus's namespace).
+            prometheus_spec["remoteWrite"][0]["tlsConfig"] = {"ca": {"secret": {"name": REMOTE_WRITE_SECRET, "key": REMOTE_WRITE_CA_KEY}}}
     if monitoring.central.hostname:
         # ingress-nginx sends only to pods carrying the ingress target label (components/services/
         # ingress.py); prometheusSpec.podMetadata labels go onto the Prometheus pods. Any site of
@@ -428,7 +436,8 @@ class Metrics(pulumi.ComponentResource):
                 f"{name}-remote-write",
                 metadata=self.namespace.metadata(REMOTE_WRITE_SECRET),
                 type="Opaque",
-                string_data={"username": CENTRAL_USERNAME, "password": central.password.output()},
+                string_data={"username": CENTRAL_USERNAME, "password": central.password.output(),
+                             **({REMOTE_WRITE_CA_KEY: args.trusted_ca} if args.trusted_ca is not None else {})},
                 opts=in_namespace,
             )
             secrets.append(self.remote_write_secret)

@@ -15,9 +15,12 @@ declared with the Harbor provider (pulumiverse-harbor) against the site's own Ha
 A failover switches the roles, so the new primary grants the robot account and the old one, once it
 is back as a secondary, pulls from it (tests/stacks/test_failover.py).
 
-The provider signs in as Harbor's `admin` with the password the Registry component generated; the
-machine running `pulumi up` must reach `https://<hostname>` and trust its certificate (the site's
-internal CA). A password changed in Harbor's UI must be set back, or the provider cannot sign in.
+The provider signs in as Harbor's `admin` with the password the Registry component generated, and
+verifies Harbor's certificate (`insecure: false`; pulumiverse-harbor defaults to `true`, which would
+send the password to whoever answers): the machine running `pulumi up` must reach `https://<hostname>`
+and trust the certificate's CA, the environment CA on a site of several (the provider has no CA
+setting; Go reads the system trust store, or `SSL_CERT_FILE`, docs/runbooks/disaster-recovery.md).
+A password changed in Harbor's UI must be set back, or the provider cannot sign in.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class HarborConfiguration(pulumi.ComponentResource):
         settings, registry, standby = args.settings, args.registry, args.standby
         # Harbor answers only once its chart is installed.
         self.provider = harbor.Provider(
-            f"{name}-provider", url=registry.url, username="admin", password=registry.admin_password,
+            f"{name}-provider", url=registry.url, username="admin", password=registry.admin_password, insecure=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[registry]),
         )
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
@@ -123,6 +126,8 @@ class HarborConfiguration(pulumi.ComponentResource):
             source = harbor.Registry(
                 f"{name}-primary", name=f"primary-{standby.site}", provider_name="harbor", endpoint_url=f"https://{standby.registry_hostname}",
                 access_id=f"robot${REPLICATION_ROBOT}", access_secret=secret.output(),
+                # Verify the primary's certificate (the environment CA, in Harbor's trust store).
+                insecure=False,
                 description=f"the primary site's Harbor ({standby.stack})", opts=child,
             )
             self.replication = harbor.Replication(

@@ -142,6 +142,14 @@ class RegistryArgs:
     """The stack's object storage: images and charts go to its `registry` bucket."""
     replicate_from: str | None = None
     """On a secondary site, the primary's Harbor (the source a pull replication rule names)."""
+    trusted_ca: str | None = None
+    """The environment CA's certificate (PEM), on a site of several: Harbor's core and jobservice
+    trust it, so replication from the other site's Harbor verifies that site's certificate."""
+
+
+# Harbor's chart mounts this Secret's `ca.crt` into the trust store of core, jobservice, registry and
+# trivy (chart 1.18 values.yaml `caBundleSecretName`, templates/_helpers.tpl `harbor.caBundleVolume`).
+CA_BUNDLE_SECRET = "environment-ca"
 
 
 class Registry(pulumi.ComponentResource):
@@ -200,12 +208,19 @@ class Registry(pulumi.ComponentResource):
             zip((ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET, TOKEN_SECRET), secrets["resources"], strict=True)
         )
         self.values = self._values(args, secrets["database"])
+        trust: list[pulumi.Resource] = []
+        if args.trusted_ca is not None:
+            trust.append(k8s.core.v1.Secret(
+                f"{name}-environment-ca", metadata={"name": CA_BUNDLE_SECRET, "namespace": NAMESPACE, "labels": labels},
+                type="Opaque", string_data={"ca.crt": args.trusted_ca}, opts=in_namespace,
+            ))
+            self.values["caBundleSecretName"] = CA_BUNDLE_SECRET
         production = args.identity.production
         self.chart = pinned_chart(
             f"{name}-harbor", catalogue.HARBOR_CHART, args.charts, self.namespace.metadata.name, self.values,
             pulumi.ResourceOptions(
                 parent=self, protect=production,
-                depends_on=[self.namespace, self.access.secret, *secrets["resources"]],
+                depends_on=[self.namespace, self.access.secret, *secrets["resources"], *trust],
             ),
         )
         self.register_outputs({"url": self.url, "replicate_from": self.replicate_from})

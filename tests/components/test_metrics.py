@@ -403,6 +403,8 @@ def test_the_secondary_remote_writes_to_the_primarys_telemetry_host_with_basic_a
                 "username": {"name": "central-remote-write", "key": "username"},
                 "password": {"name": "central-remote-write", "key": "password"},
             },
+            # The primary's host is verified with the environment CA (test_site_trust.py).
+            "tlsConfig": {"ca": {"secret": {"name": "central-remote-write", "key": "ca.crt"}}},
         }
     ]
     # It receives only what its own Tempo's metrics-generator writes: no ingress reaches Prometheus.

@@ -150,7 +150,9 @@ def test_the_primary_cluster_has_every_setting(inventory):
                     {"hostname": "ghcr.io", "endpoints": harbor, "rewrites": {"^(.*)$": "ghcr/$1"}},
                     {"hostname": "quay.io", "endpoints": harbor, "rewrites": {"^(.*)$": "quay/$1"}},
                     {"hostname": "registry.k8s.io", "endpoints": harbor, "rewrites": {"^(.*)$": "k8s/$1"}},
-                ]
+                ],
+                # containerd verifies the site's Harbor with the environment CA (test_site_trust.py).
+                "configs": [{"hostname": "harbor.dc1.example.com", "caBundle": load("onprem-dc1").environment_ca()}],
             },
             "upgradeStrategy": {
                 "controlPlaneConcurrency": "1",

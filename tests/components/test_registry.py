@@ -209,6 +209,7 @@ def test_every_secret_harbor_would_generate_is_generated_once_by_pulumi(inventor
     assert {name: s.inputs["type"] for name, s in secrets.items()} == {
         "harbor-admin": "Opaque", "harbor-core-secrets": "Opaque", "harbor-jobservice-secrets": "Opaque",
         "harbor-registry-secrets": "Opaque", "harbor-token-signing": "kubernetes.io/tls",
+        "environment-ca": "Opaque",  # the environment CA Harbor trusts (test_site_trust.py)
     }
     assert all(s.inputs["stringData"] == "[secret]" and s.inputs["metadata"]["namespace"] == "harbor" for s in secrets.values())
     chart = resources["harbor"]

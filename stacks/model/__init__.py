@@ -95,6 +95,16 @@ class StackConfig(Strict):
         if reads("services") and self.services.registry.enabled and not self.services.registry.hostname:
             problems.append(("services.registry.hostname", "the registry needs a hostname (e.g. `harbor.dc1.example.com`)"))
         several_sites = reads("site") and (self.site.role == "secondary" or bool(self.site.secondaries))
+        issuer = self.services.cert_manager.issuer if reads("services") else None
+        if several_sites and isinstance(issuer, InternalCaIssuer) and self.services.cert_manager.enabled and issuer.ca is None:
+            problems.append(
+                (
+                    "services.cert_manager.issuer.ca",
+                    "this site is one of several, whose clients (log and metric shipping, Harbor replication, containerd) reach the "
+                    "other sites' hosts, so all sites issue from one environment CA: set `ca.certificate` (PEM) and `ca.private_key` "
+                    "(`pulumi config set --secret --path 'complete-cluster:services.cert_manager.issuer.ca.private_key' < ca.key`)",
+                )
+            )
         registry = self.services.registry if reads("services") else None
         if registry is not None and registry.enabled and several_sites and registry.replication_secret is None:
             problems.append(
@@ -143,16 +153,6 @@ class StackConfig(Strict):
                     "services.cert_manager.issuer.kind",
                     "ACME HTTP-01 challenges must reach the ingress controller from the internet, but "
                     "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it",
-                )
-            )
-        several = bool(self.site.primary or self.site.secondaries)
-        if several and services.cert_manager.enabled and issuer.kind == "internal_ca" and issuer.ca is None:
-            problems.append(
-                (
-                    "services.cert_manager.issuer.ca",
-                    "this site is one of several, whose clients (log and metric shipping, Harbor replication, containerd) reach the "
-                    "other sites' hosts, so all sites issue from one environment CA: set `ca.certificate` (PEM) and `ca.private_key` "
-                    "(`pulumi config set --secret --path 'complete-cluster:services.cert_manager.issuer.ca.private_key' < ca.key`)",
                 )
             )
         if any(workload.kind == "api" for team in self.teams for workload in team.workloads):

@@ -58,6 +58,15 @@ KUBELOGIN_INSTALL_HINT = (
     "To learn more, please go to https://aka.ms/aks/kubelogin\n"
 )
 
+# The invokes a preview runs that are ARM POST actions (Reader has only reads), each with the action
+# it needs (Azure built-in roles reference: "Azure Kubernetes Service Cluster User Role" lists the first,
+# the storage operations the second).
+PREVIEW_ACTIONS = {
+    "azure-native:containerservice:listManagedClusterUserCredentials":
+        "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+    "azure-native:storage:listStorageAccountKeys": "Microsoft.Storage/storageAccounts/listkeys/action",
+}
+
 KubeloginMode = Literal["azurecli", "workloadidentity", "spn"]
 
 
@@ -327,6 +336,9 @@ class AksCluster(pulumi.ComponentResource):
         if aks.working_hours is not None:
             in_group += self._working_hours(name, aks, group, location, tags, role)
 
+        if aks.preview_principal_id is not None:
+            in_group += self._preview_role(name, args, aks.preview_principal_id)
+
         if args.production:
             # Last to be created and first to be removed: it depends on everything it guards.
             authorization.ManagementLockAtResourceGroupLevel(
@@ -356,6 +368,25 @@ class AksCluster(pulumi.ComponentResource):
             "oidc_issuer_url": self.oidc_issuer_url,
             "kubeconfig": self.kubeconfig,
         })
+
+    def _preview_role(self, name: str, args: AksClusterArgs, principal_id: str) -> list[pulumi.Resource]:
+        """A custom role with exactly the POST actions a `pulumi preview` of this stack calls, and its
+        assignment to the preview identity on the stack's resource group. Reads need no more than
+        Reader; Kubernetes needs nothing: the provider's server-side dry-runs are authorized like the
+        writes themselves, so they are refused and the provider previews from the inputs (docs/aks.md)."""
+        scope = self.resource_group.id
+        definition = authorization.RoleDefinition(
+            f"{name}-preview-role", scope=scope, assignable_scopes=[scope],
+            role_name=f"complete-cluster preview ({args.environment}, {args.site})",
+            description="What a merge-request preview of this complete-cluster stack calls besides reads",
+            permissions=[{"actions": list(PREVIEW_ACTIONS.values()), "not_actions": []}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        assignment = authorization.RoleAssignment(
+            f"{name}-preview", scope=scope, role_definition_id=definition.id, principal_id=principal_id,
+            principal_type="ServicePrincipal", opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [definition, assignment]
 
     @staticmethod
     def _pool_spec(aks: Aks, pool: AksNodePool, subnet: network.Subnet, tags: dict[str, str]) -> dict:

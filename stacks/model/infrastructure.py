@@ -298,6 +298,11 @@ class Aks(Strict):
     admin_group_ids: list[Annotated[str, matching(_GUID, "an Entra ID object ID (a GUID)")]] = Field(min_length=1)
     """Entra ID object IDs of the groups that administer the cluster through Azure RBAC. Forces
     replacement of their role assignments (a role assignment's principal is create-only)."""
+    preview_principal_id: Annotated[str, matching(_GUID, "an Entra ID object ID (a GUID)")] | None = None
+    """The Entra ID object ID of the merge-request preview identity's service principal (the one behind
+    `PREVIEW_AZURE_CLIENT_ID`; `az ad sp show --id <client id> --query id`). It gets the program's
+    preview role on the stack's resource group: exactly the two POST actions a preview calls, the
+    cluster's user kubeconfig and the storage account's keys (docs/aks.md). None: no preview grant."""
     upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "patch"
     """AKS's automatic Kubernetes upgrades, run in the maintenance window."""
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged"] = "NodeImage"

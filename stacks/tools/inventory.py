@@ -150,6 +150,10 @@ class InventoryMocks(mocks.Mocks):
             "configName",
         ),
         "azure-native:logic:Workflow": ("{rg}/providers/Microsoft.Logic/workflows/{name}", "workflowName"),
+        "azure-native:authorization:RoleDefinition": (
+            "{scope}/providers/Microsoft.Authorization/roleDefinitions/{name}",
+            "roleDefinitionId",
+        ),
         "azure-native:authorization:RoleAssignment": (
             "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
             "roleAssignmentName",
@@ -205,7 +209,8 @@ class InventoryMocks(mocks.Mocks):
         if not name:
             # azure-native autonames from the logical name plus a random suffix; role assignments are GUIDs
             digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()
-            name = self._uuid(args.typ, args.name) if args.typ.endswith(":RoleAssignment") else f"{args.name}{digest[:8]}"
+            guid_named = args.typ.endswith((":RoleAssignment", ":RoleDefinition"))
+            name = self._uuid(args.typ, args.name) if guid_named else f"{args.name}{digest[:8]}"
             state[name_input] = name
         state["name"] = name
         fields = {**{key: value for key, value in state.items() if isinstance(value, str)}, "name": name}

@@ -98,7 +98,8 @@ EXPECTED_TYPES = {
     "azure-native:network:Subnet": 1,
     "azure-native:operationalinsights:Workspace": 1,
     "azure-native:managedidentity:UserAssignedIdentity": 2,
-    ROLE_ASSIGNMENT: 4,
+    ROLE_ASSIGNMENT: 5,
+    "azure-native:authorization:RoleDefinition": 1,
     CLUSTER: 1,
     AGENT_POOL: 3,
     "azure-native:containerservice:MaintenanceConfiguration": 2,
@@ -111,7 +112,7 @@ EXPECTED_TYPES = {
 @pytest.mark.parametrize(
     "stack, extra",
     [
-        ("dev", {"azure-native:logic:Workflow": 2, ROLE_ASSIGNMENT: 6}),
+        ("dev", {"azure-native:logic:Workflow": 2, ROLE_ASSIGNMENT: 7}),
         ("test", {}),
         ("prod", {"azure-native:authorization:ManagementLockAtResourceGroupLevel": 1}),
     ],
@@ -551,6 +552,44 @@ def test_every_image_of_the_stack_is_pulled_from_its_registry_under_a_cached_ups
     hosts = {ref.split("/")[1] for ref in references if "." in ref.split("/")[1]}
     assert hosts <= set(catalogue.upstream_registries())
     assert load(stack).allowed_registries()[0] == login
+
+
+# --- the merge-request preview identity (issue 17 item 5) -----------------------------------------
+
+PREVIEW_PRINCIPAL = "3d5e8f21-7a4b-4c9d-b1e2-5f6a7b8c9d0e"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_preview_identity_may_call_exactly_the_post_actions_a_preview_calls(monkeypatch, stack):
+    """Every `list*` invoke the program runs is an ARM POST action, which Reader does not hold: the
+    preview role grants exactly the actions of the invokes this stack calls, on its resource group."""
+    called: list[str] = []
+    answer = InventoryMocks.call
+
+    def recording(self, args):
+        called.append(args.token)
+        return answer(self, args)
+
+    monkeypatch.setattr(InventoryMocks, "call", recording)
+    registrations = evaluate(stack)
+    posts = {token for token in called if token.startswith("azure-native:") and token.rsplit(":", 1)[-1].startswith("list")}
+    assert posts == set(aks_module.PREVIEW_ACTIONS), "map each new POST invoke to its action in PREVIEW_ACTIONS"
+    [definition] = [r for r in registrations if r.name == "platform-aks-preview-role"]
+    [assignment] = [r for r in registrations if r.name == "platform-aks-preview"]
+    group_id = definition.inputs["scope"]
+    assert group_id == azure_id(names_of(registrations)[0], "").removesuffix("/providers/")
+    assert definition.inputs["assignableScopes"] == [group_id]
+    assert definition.inputs["permissions"] == [
+        {"actions": sorted(aks_module.PREVIEW_ACTIONS[token] for token in posts), "notActions": []}
+    ]
+    assert assignment.inputs["scope"] == group_id and assignment.inputs["principalId"] == PREVIEW_PRINCIPAL
+    assert assignment.inputs["principalType"] == "ServicePrincipal"
+    assert assignment.inputs["roleDefinitionId"].startswith(f"{group_id}/providers/Microsoft.Authorization/roleDefinitions/")
+
+
+def names_of(registrations) -> tuple[str, str]:
+    [pool] = [r for r in registrations if r.name == "platform-aks-pool-general"]
+    return pool.inputs["resourceGroupName"], pool.inputs["resourceName"]
 
 
 # --- docs/aks.md against the inventories ----------------------------------------------------------

@@ -832,6 +832,14 @@ CASES = [
         "teams[0].workloads[0].image",
         "`platformacr.azurecr.io` is not an allowed registry (platformdevacr.azurecr.io)",
     ),
+    # Issue 17 item 5: the preview identity is named by its object ID.
+    (
+        "aks-preview-identity-by-name",
+        "prod",
+        set_in("infrastructure", "preview_principal_id", "merge-request-previews"),
+        "infrastructure.preview_principal_id",
+        "`merge-request-previews` is not an Entra ID object ID (a GUID)",
+    ),
     (
         "team-quota-not-quantity",
         "prod",

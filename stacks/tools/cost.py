@@ -52,6 +52,11 @@ USAGE_BASED = {
     "azure-native:operationalinsights:Workspace": "billed per GB of logs ingested and retained",
     "azure-native:logic:Workflow": "billed per action run",
     "azure-native:monitor:DiagnosticSetting": "billed as the logs its workspace ingests",
+    # Billed per day by service tier plus storage above the tier's included amount; stacks/prices/
+    # has no container registry price yet, so it is listed rather than guessed.
+    "azure-native:containerregistry:Registry": "billed per day by service tier and per GB stored above the tier's included storage "
+                                               "(no registry price in stacks/prices/azure.json)",
+    "azure-native:network:PrivateEndpoint": "billed per hour and per GB processed (no private endpoint price in stacks/prices/azure.json)",
 }
 
 #: Operator custom resources that claim volumes: type -> (where the size is, where the count is,

@@ -32,6 +32,12 @@ def _one_of(choices: tuple[str, ...], what: str) -> AfterValidator:
 
 
 AS_TEXT = BeforeValidator(_text)
+# What a data service's instances at a secondary site hold when it becomes the primary (docs/services.md "At a
+# failover"). Only what is built is accepted: `rebuilt_empty` says nothing copies the data between the sites.
+FAILOVER_MODES = ("rebuilt_empty",)
+FailoverMode = Annotated[
+    str, AS_TEXT, _one_of(FAILOVER_MODES, "a failover mode the program builds (nothing replicates this service between sites)"),
+]
 PostgresVersion = Annotated[
     str, AS_TEXT,
     _one_of(catalogue.POSTGRES_VERSIONS,
@@ -170,6 +176,9 @@ class Redis(Strict):
     """Sentinel pods per cache, an odd number: they elect a new master by majority."""
     version: RedisVersion = catalogue.REDIS_DEFAULT_VERSION
     """Redis version of caches that set none."""
+    at_failover: FailoverMode = "rebuilt_empty"
+    """What the secondary's caches hold when it becomes the primary: `rebuilt_empty`. Each site's RedisFailovers
+    are independent (the operator replicates within a cluster only), so teams refill their caches there."""
 
     @model_validator(mode="after")
     def _quorum(self):
@@ -189,6 +198,10 @@ class RabbitMQ(Strict):
     """Volume per node unless the team's queue sets its own."""
     version: RabbitMQVersion = catalogue.RABBITMQ_DEFAULT_VERSION
     """RabbitMQ version of clusters that set none."""
+    at_failover: FailoverMode = "rebuilt_empty"
+    """What the secondary's queues hold when it becomes the primary: `rebuilt_empty`. Each site's RabbitmqClusters
+    are independent (no federation or shovel between sites), so messages not consumed at the old primary are lost
+    and the applications declare their queues again."""
 
     @model_validator(mode="after")
     def _quorum(self):
@@ -214,6 +227,9 @@ class Kafka(Strict):
     """CPU and memory of each broker."""
     controller_size: InstanceSize = "small"
     """CPU and memory of each controller."""
+    at_failover: FailoverMode = "rebuilt_empty"
+    """What the secondary's topics hold when it becomes the primary: `rebuilt_empty`. Each site's cluster is
+    independent until MirrorMaker 2 is built: the topics exist there (from config) without the primary's messages."""
 
     @model_validator(mode="after")
     def _replication_fits(self):

@@ -631,9 +631,6 @@ def _text_violations(review: Review) -> str:
     return "\n\n".join(blocks)
 
 
-TEXT_SECTIONS: tuple[Section, ...] = (_text_heading, _text_violations, summary)
-
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "<br>")
 
@@ -688,9 +685,53 @@ def _markdown_diagram(review: Review) -> str:
     return diagram.markdown(review.config, review.resources, sizes)
 
 
+# --- at a failover -------------------------------------------------------------------------------
+
+FAILOVER_MEANING = {
+    "rebuilt_empty": "rebuilt empty: nothing replicates it between the sites; the secondary's instances take over without "
+                     "the primary's data",
+}
+
+
+def failover_rows(config) -> list[tuple[str, str]]:
+    """What each enabled data service holds at the secondary when it becomes the primary, for a stack with
+    another site (as `services.<name>.at_failover` says, and the replication the program builds)."""
+    site, services = config.site, config.services
+    if site.role == "primary" and not site.secondaries:
+        return []
+    rows = []
+    if services.postgres.enabled:
+        rows.append(("PostgreSQL", "replicated: the secondary's clusters are standbys of the primary's WAL archive and are "
+                                   "promoted; what the primary wrote after its last archived WAL segment is lost"))
+    if services.registry.enabled:
+        rows.append(("Harbor", "replicated: the secondary pulls the primary's images"))
+    for name, label in (("redis", "Redis"), ("rabbitmq", "RabbitMQ"), ("kafka", "Kafka")):
+        settings = getattr(services, name)
+        if settings.enabled:
+            rows.append((label, f"{FAILOVER_MEANING[settings.at_failover]} (`services.{name}.at_failover`)"))
+    return rows
+
+
+def _text_failover(review: Review) -> str:
+    rows = failover_rows(review.config) if review.config is not None else []
+    return "\n".join(["At a failover:", *(f"  {service}: {meaning}" for service, meaning in rows)]) if rows else ""
+
+
+def _markdown_failover(review: Review) -> str:
+    rows = failover_rows(review.config) if review.config is not None else []
+    if not rows:
+        return ""
+    lines = ["### At a failover", "", "| Service | What the secondary holds when it becomes the primary |", "|---|---|"]
+    return "\n".join([*lines, *(f"| {service} | {_cell(meaning)} |" for service, meaning in rows)])
+
+
+TEXT_SECTIONS: tuple[Section, ...] = (_text_heading, _text_violations, _text_failover, summary)
+
 # The policy violations come last: a long list would otherwise push the cost and the diagram out of
 # a merge-request comment's first screen, and the heading already says passed or failed.
-MARKDOWN_SECTIONS: tuple[Section, ...] = (_markdown_heading, _markdown_layers, _markdown_cost, _markdown_diagram, _markdown_violations)
+MARKDOWN_SECTIONS: tuple[Section, ...] = (
+    _markdown_heading, _markdown_layers, _markdown_cost, _markdown_diagram, _markdown_failover, _markdown_violations,
+)
 
 
 def render(review: Review, sections: Sequence[Section]) -> str:

@@ -718,6 +718,13 @@ CASES = [
         "basic-auth credentials are for an https:// repository; an ssh repository uses a key",
     ),
     (
+        "redis-replicated-between-sites",
+        "onprem-dc2",
+        set_in("services", "redis.at_failover", "replicate"),
+        "services.redis.at_failover",
+        "`replicate` is not a failover mode the program builds (nothing replicates this service between sites); use one of rebuilt_empty",
+    ),
+    (
         "kafka-without-cert-manager",
         "prod",
         set_in("services", "cert_manager.enabled", False),

@@ -411,6 +411,30 @@ def test_markdown_for_a_shipped_stack(inventory, capsys):
     assert out.endswith("### Policy violations\n\nNo policy violations.\n")
 
 
+def test_a_sites_review_says_what_each_data_service_holds_at_a_failover():
+    from stacks.loader import load
+
+    rebuilt = "rebuilt empty: nothing replicates it between the sites; the secondary's instances take over without the primary's data"
+    expected = [
+        ("PostgreSQL", "replicated: the secondary's clusters are standbys of the primary's WAL archive and are promoted; what the "
+                       "primary wrote after its last archived WAL segment is lost"),
+        ("Harbor", "replicated: the secondary pulls the primary's images"),
+        ("Redis", f"{rebuilt} (`services.redis.at_failover`)"),
+        ("RabbitMQ", f"{rebuilt} (`services.rabbitmq.at_failover`)"),
+        ("Kafka", f"{rebuilt} (`services.kafka.at_failover`)"),
+    ]
+    for stack in ("onprem-dc1", "onprem-dc2"):
+        assert rv.failover_rows(load(stack)) == expected
+    assert rv.failover_rows(load("prod")) == []  # one site: no failover to describe
+    result = rv.Review("onprem-dc2", "prod", "policies/config/prod.json", "complete-cluster", "0.1.0", [], [])
+    result.config = load("onprem-dc2")
+    assert rv._markdown_failover(result).splitlines()[:5] == [
+        "### At a failover", "", "| Service | What the secondary holds when it becomes the primary |", "|---|---|",
+        f"| PostgreSQL | {expected[0][1]} |",
+    ]
+    assert f"  Redis: {expected[2][1]}" in rv.render_text(result)
+
+
 # --- bad config ------------------------------------------------------------------------------------
 
 

@@ -230,3 +230,11 @@ def upstream_registries() -> tuple[str, ...]:
                 pinned.append(image.split("/", 1)[0])
     charts = [registry for registries in CHART_IMAGE_REGISTRIES.values() for registry in registries]
     return tuple(sorted(set(pinned) | set(charts)))
+
+
+# Every namespace the platform itself runs in (tests/stacks/test_naming.py holds this list to the
+# namespaces the shipped stacks' inventories create): a team cannot be named like one of them.
+PLATFORM_NAMESPACES = (
+    INGRESS_NAMESPACE, CERT_MANAGER_NAMESPACE, POSTGRES_OPERATOR_NAMESPACE, REDIS_OPERATOR_NAMESPACE, RABBITMQ_OPERATOR_NAMESPACE,
+    KAFKA_NAMESPACE, "monitoring", "grafana", "logging", "tracing", "node-agents", "velero", "harbor",
+)

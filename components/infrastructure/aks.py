@@ -31,6 +31,7 @@ from pulumi_azure_native import (
 
 from stacks.model import Aks
 from stacks.model.infrastructure import AksNodePool
+from stacks.naming import aks_dns_prefix
 
 from .acr import ContainerRegistry, ContainerRegistryArgs
 
@@ -233,7 +234,7 @@ class AksCluster(pulumi.ComponentResource):
             f"{name}-cluster",
             resource_group_name=group,
             location=location,
-            dns_prefix=f"complete-cluster-{args.environment}-{args.site}",
+            dns_prefix=aks_dns_prefix(args.environment, args.site),
             kubernetes_version=aks.kubernetes_version,
             sku={"name": "Base", "tier": aks.sku_tier},
             identity={"type": "UserAssigned", "user_assigned_identities": [control_plane.id]},

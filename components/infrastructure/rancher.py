@@ -28,6 +28,7 @@ from stacks.model import S3, Rancher
 from stacks.model.infrastructure import MachinePool
 from stacks.model.site import Site
 from stacks.model.teams import Team
+from stacks.naming import rancher_cluster_name
 
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 
@@ -69,7 +70,7 @@ class RancherClusterArgs:
 
 def cluster_name(identity: StackIdentity, cluster: Rancher) -> str:
     """The cluster's name in Rancher (and its kubeconfig context): environment and data centre."""
-    return f"{identity.environment}-{cluster.data_centre}"
+    return rancher_cluster_name(identity.environment, cluster.data_centre)
 
 
 # The API server's audit policy, written to every control-plane node (Rancher's machine selector

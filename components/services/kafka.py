@@ -14,6 +14,7 @@ from stacks.model.services import Kafka as KafkaSettings
 from stacks.model.services import Services
 from stacks.model.teams import Team
 from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES, Endpoint
+from stacks.naming import kafka_topic
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
@@ -334,7 +335,7 @@ class Kafka(pulumi.ComponentResource):
         self.topics = {}
         for team in args.teams:
             for topic in team.topics:
-                topic_name = f"{team.name}.{topic.name}"
+                topic_name = kafka_topic(team.name, topic.name)
                 replicas = topic.replicas or replication
                 self.topics[topic_name] = k8s.apiextensions.CustomResource(
                     f"{name}-topic-{team.name}-{topic.name}",

@@ -15,6 +15,7 @@ from stacks.model.services import Redis as RedisSettings
 from stacks.model.services import Services
 from stacks.model.teams import Cache, Team
 from stacks.shared_services import SHARED_SERVICES, Endpoint
+from stacks.naming import redis_statefulset
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
@@ -231,7 +232,7 @@ def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
 
 def dashboard_instances(team: Team) -> list[InstanceRow]:
     """Spotahome names a failover's Redis StatefulSet `rfr-<name>`."""
-    return [(f"redis {cache.name}", team.name, f"rfr-{cache.name}") for cache in team.caches]
+    return [(f"redis {cache.name}", team.name, redis_statefulset(cache.name)) for cache in team.caches]
 
 
 def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:

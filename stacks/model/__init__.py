@@ -115,6 +115,10 @@ class StackConfig(Strict):
                     f"'{PROJECT}:services.registry.replication_secret' <value>`",
                 )
             )
+        if reads("teams", "infrastructure", "site", "ownership"):
+            from ..naming import derived_name_problems  # names for the target systems, derived in one place
+
+            problems += derived_name_problems(self)
         return problems
 
     def environment_ca(self) -> str | None:

@@ -92,6 +92,8 @@ _CRON_FIELDS = [  # (name, low, high, names)
     ("day of week", 0, 6, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
 ]
 _ATOI = re.compile(r"[+-]?[0-9]+")
+# `@every <duration>` (parseDescriptor) takes Go's time.ParseDuration: `0`, or signed number-unit pairs.
+_GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 
 
 def _cron_number(text: str, names: dict[str, int] | None = None) -> int:
@@ -129,14 +131,15 @@ def cron_problem(expression: str) -> str | None:
     if "TZ" in expression:
         return f"`{expression}` names a time zone; Kubernetes refuses TZ or CRON_TZ in a schedule"
     if expression.startswith("@"):
-        if expression in _CRON_MACROS:
+        if expression in _CRON_MACROS or (expression.startswith("@every ") and _GO_DURATION.fullmatch(expression[len("@every "):])):
             return None
-        return f"`{expression}` is not a cron expression: the descriptors are {', '.join(sorted(_CRON_MACROS))}"
+        return (f"`{expression}` is not a cron expression: the descriptors are {', '.join(sorted(_CRON_MACROS))} and "
+                "`@every <duration>` (e.g. `@every 1h30m`)")
     fields = expression.split()
     if len(fields) != 5:
         return f"`{expression}` is not a cron expression: it needs 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}"
     for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        for part in text.split(","):
+        for part in [part for part in text.split(",") if part]:  # getField: strings.FieldsFunc drops empty items
             try:
                 _cron_range(part, low, high, names)
             except ValueError:

@@ -1705,6 +1705,107 @@ CASES = [
      "`-4` is negative; a request, limit or quota is zero or more"),
     ("quantity-beyond-int64", "prod", set_in("teams", "0.quota.memory", "1e19"), "teams[0].quota.memory",
      "`1e19` is larger than Kubernetes' largest quantity (2^63-1)"),
+    # Issue 18 item 4: derived names against the rule of the system that receives them (stacks/naming.py).
+    (
+        "team-data-namespace-too-long",
+        "prod",
+        set_in("teams", "0.name", "p" * 60),
+        "teams[0].name",
+        f"makes the data namespace `{'p' * 60}-data` (65 characters), which is not a Kubernetes name: at most 63 lower-case letters, "
+        "digits and '-', starting and ending with a letter or digit; shorten it",
+    ),
+    (
+        "zalando-cluster-too-long",
+        "prod",
+        set_in("teams", "0.databases.0.name", "d" * 50),
+        "teams[0].databases[0].name",
+        f"makes the Zalando cluster name `payments-{'d' * 50}` (59 characters), which Kubernetes refuses: at most 58 lower-case "
+        "letters, digits and '-', starting with a letter and ending with a letter or digit",
+    ),
+    (
+        "zalando-cluster-starts-with-digit",
+        "prod",
+        lambda d: (set_in("teams", "0.name", "9payments")(d), set_in("teams", "0.workloads", [])(d)),
+        "teams[0].databases[0].name",
+        "makes the Zalando cluster name `9payments-db` (12 characters), which Kubernetes refuses: at most 58 lower-case letters, "
+        "digits and '-', starting with a letter and ending with a letter or digit",
+    ),
+    (
+        "cronjob-name-too-long",
+        "prod",
+        lambda d: (set_in("teams", "0.workloads.2.name", "n" * 53)(d)),
+        "teams[0].workloads[2].name",
+        f"makes the CronJob name `{'n' * 53}` (53 characters), which is not a Kubernetes name: at most 52 lower-case letters, "
+        "digits, '-' and '.', starting and ending with a letter or digit; shorten it",
+    ),
+    (
+        "service-name-starts-with-digit",
+        "prod",
+        set_in("teams", "0.workloads.0.name", "2fa-api"),
+        "teams[0].workloads[0].name",
+        "makes the Service name `2fa-api` (7 characters), which Kubernetes refuses: at most 63 lower-case letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit",
+    ),
+    (
+        "redis-statefulset-too-long",
+        "prod",
+        set_in("teams", "1.caches.0.name", "c" * 50),
+        "teams[1].caches[0].name",
+        f"makes the Redis StatefulSet name `rfr-{'c' * 50}` (54 characters), which is not a Kubernetes name: at most 52 lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit; shorten it",
+    ),
+    (
+        "kafka-topic-empty-label",
+        "prod",
+        set_in("teams", "1.topics.0.name", "documents..v2"),
+        "teams[1].topics[0].name",
+        "makes the KafkaTopic `search.documents..v2` (20 characters): Kafka takes at most 249, and a resource name is dot-separated "
+        "labels of lower-case letters, digits and '-'",
+    ),
+    (
+        "aks-dns-prefix-too-long",
+        "prod",
+        set_section("site", {"name": "s" * 33}),
+        "site.name",
+        f"makes the AKS DNS prefix `complete-cluster-prod-{'s' * 33}` (55 characters); AKS takes at most 54: shorten the site name",
+    ),
+    (
+        "rancher-cluster-name-spaces",
+        "onprem-dc2",
+        set_in("infrastructure", "data_centre", "Data Centre 2"),
+        "infrastructure.data_centre",
+        "makes the Rancher cluster name `prod-Data Centre 2` (18 characters), which is not a Kubernetes name: at most 63 lower-case "
+        "letters, digits and '-', starting and ending with a letter or digit; shorten it",
+    ),
+    (
+        "azure-tag-too-long",
+        "prod",
+        set_section("ownership", {"owner": "o" * 257}),
+        "ownership.owner",
+        "is 257 characters; Azure tag values hold at most 256",
+    ),
+    (
+        "team-named-like-platform-namespace",
+        "prod",
+        set_in("teams", "1.name", "kafka"),
+        "teams[1].name",
+        "`kafka` is a namespace the platform runs in; choose another team name",
+    ),
+    (
+        "team-named-like-data-namespace",
+        "prod",
+        set_in("teams", "1.name", "payments-data"),
+        "teams[1].name",
+        "`payments-data` is the data namespace of team `payments`; choose another team name",
+    ),
+    (
+        "two-apis-same-host-and-path",
+        "prod",
+        set_in("teams", "1.workloads.0.host", "payments.example.com"),
+        "teams[1].workloads[0].path",
+        "payments.example.com/ is already served by teams[0].workloads[0] (`payments-api` of team `payments`); give each API its own "
+        "host or path",
+    ),
     (
         "acme-behind-internal-load-balancer",
         "prod",

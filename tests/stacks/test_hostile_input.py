@@ -31,6 +31,11 @@ def _alias_bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _line_of(text: str) -> int:
+    """The line of prod's stack file that starts with `text`."""
+    return next(number for number, line in enumerate(PROD.splitlines(), 1) if line.startswith(text))
+
+
 # name -> (how to make it in a directory, the one problem every command reports)
 HOSTILE = {
     "alias-bomb": (
@@ -58,7 +63,8 @@ HOSTILE = {
     "directory": (lambda path: path.mkdir(), "is a directory; name a stack file"),
     "duplicate-key": (
         lambda path: path.write_text(PROD.replace("config:\n", "config:\n  complete-cluster:teams: []\n", 1)),
-        "line 76: key `complete-cluster:teams` is already defined at line 5; Pulumi refuses a key given twice: keep one",
+        f"line {_line_of('  complete-cluster:teams:') + 1}: key `complete-cluster:teams` is already defined at line "
+        f"{_line_of('config:') + 1}; Pulumi refuses a key given twice: keep one",
     ),
 }
 

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
-from stacks.model.infrastructure import Aks, Existing, Infrastructure, Rancher
+from stacks.model.infrastructure import Aks, Existing, Infrastructure, Rancher, Render
 from stacks.model.services import Ingress as IngressSettings
 from stacks.model.services import Services
 from stacks.model.teams import Team
@@ -38,11 +38,11 @@ AZURE_INTERNAL = {"service.beta.kubernetes.io/azure-load-balancer-internal": "tr
 
 def internal_annotations(infrastructure: Infrastructure) -> dict[str, str]:
     """What makes a LoadBalancer Service internal on this infrastructure: Azure's annotation on AKS,
-    the declared MetalLB pool on a Rancher site or an existing cluster that names one (the stack's
-    policy-pack config accepts the same, stacks/tools/policy_config.py); none otherwise."""
+    the declared MetalLB pool on a Rancher site, or on an existing cluster or a render target that names
+    one (the stack's policy-pack config accepts the same, stacks/tools/policy_config.py); none otherwise."""
     if isinstance(infrastructure, Aks):
         return dict(AZURE_INTERNAL)
-    if isinstance(infrastructure, (Rancher, Existing)) and infrastructure.load_balancer is not None:
+    if isinstance(infrastructure, (Rancher, Existing, Render)) and infrastructure.load_balancer is not None:
         return infrastructure.load_balancer.annotations()
     return {}
 

@@ -549,6 +549,10 @@ class Render(Strict):
     kind: Literal["render"]
     directory: str = ""
     """Defaults to rendered/<stack>, relative to the project."""
+    load_balancer: SiteLoadBalancer | None = None
+    """The load balancer of the cluster the rendered manifests are for, when the ingress controller's
+    internal address comes from a MetalLB pool; none: its LoadBalancer Service asks for no particular
+    pool (the policy pack refuses it where the environment wants internal load balancers)."""
 
     @model_validator(mode="before")
     @classmethod

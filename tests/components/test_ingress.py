@@ -387,3 +387,15 @@ def test_a_site_of_several_without_a_usable_environment_ca_is_a_config_error(tmp
         load("onprem-dc1", _dc1_issuer(tmp_path, issuer))
     [(path, text)] = raised.value.problems
     assert path == key and message in text, (path, text)
+
+
+def test_a_render_target_asks_for_the_pool_of_the_cluster_its_manifests_are_for():
+    """A render target that declares its cluster's MetalLB pool renders the internal Service that cluster needs;
+    one that declares none asks for no pool, which the pack refuses where internal load balancers are required."""
+    from components.services.ingress import internal_annotations
+    from stacks.model.infrastructure import Render
+
+    declared = Render.model_validate({"kind": "render", "load_balancer": {"provider": "metallb", "address_pool": "dc1-private"}},
+                                     context={"stack": "prod"})
+    assert internal_annotations(declared) == {"metallb.io/address-pool": "dc1-private"}
+    assert internal_annotations(Render.model_validate({"kind": "render"}, context={"stack": "prod"})) == {}

@@ -58,6 +58,13 @@ def _secret_paths(value: object, path: str) -> Iterator[tuple[str, object]]:
 def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
     """The shipped stack's config as `kind: existing`, and the secrets to set for it (config path -> a test value)."""
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    registry = (config["complete-cluster:infrastructure"] or {}).get("registry")
+    if registry:
+        # An AKS stack's images come from its own registry (`infrastructure.registry`); as an existing
+        # cluster, the stack names that registry as its approved one instead.
+        policy = config.setdefault("complete-cluster:policy", {}) or {}
+        policy["allowed_registries"] = [f"{registry['name'].lower()}.azurecr.io", *policy.get("allowed_registries", [])]
+        config["complete-cluster:policy"] = policy
     config["complete-cluster:infrastructure"] = {"kind": "existing"}
     # No chart repository is reachable here: charts off, and the operators' CRDs from the mirror (`apply`).
     config["complete-cluster:charts"] = {"source": "off"}

@@ -20,6 +20,21 @@ class Inventory(list):
 
 
 @pytest.fixture(scope="session")
+def local_without_charts(tmp_path_factory) -> Inventory:
+    """The local stack with `charts.source: off` (the shipped one takes its charts from the chart mirror): what the
+    components register when no chart is installed."""
+    import yaml
+
+    from stacks.loader import STACKS_DIR
+
+    document = yaml.safe_load((STACKS_DIR / "Pulumi.local.yaml").read_text())
+    document["config"]["complete-cluster:charts"] = {"source": "off"}
+    path = tmp_path_factory.mktemp("charts-off") / "Pulumi.local.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return Inventory(evaluate("local", path))
+
+
+@pytest.fixture(scope="session")
 def inventory():
     cache: dict[str, Inventory] = {}
 

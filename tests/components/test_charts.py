@@ -89,7 +89,7 @@ def test_a_missing_chart_directory_takes_its_fallback(mirror_beside):
 
 def test_a_missing_chart_directory_without_a_fallback_is_one_config_problem(mirror_beside):
     project, _ = mirror_beside
-    config = load("local").model_copy(update={"charts": Charts(source="local", directory="../nowhere/charts")})
+    config = load("dev").model_copy(update={"charts": Charts(source="local", directory="../nowhere/charts")})
     newer = ChartRef(name="demo", version="0.2.0", repository="https://charts.example.com")
     assert missing_charts(config, [DEMO, newer]) == [
         (

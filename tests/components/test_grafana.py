@@ -84,9 +84,9 @@ def test_no_monitoring_no_grafana_chart():
     assert part_charts(off, "monitoring") == []
 
 
-def test_charts_off_leave_everything_else_in_place(inventory):
-    resources = grafana(inventory, "local")
-    assert "chart" not in resources  # charts.source is off on the render target
+def test_charts_off_leave_everything_else_in_place(local_without_charts):
+    resources = grafana(lambda stack: local_without_charts, "local")
+    assert "chart" not in resources  # charts.source: off
     assert {"namespace", "allow-data-sources", "dashboard-platform-overview", "dashboard-team-payments", "dashboard-team-search"} <= set(
         resources
     )

@@ -263,8 +263,8 @@ def test_the_issuer_is_the_one_every_api_ingress_names(inventory):
 # --- charts off, and where images come from ----------------------------------------------------------
 
 
-def test_without_charts_the_local_stack_still_registers_namespaces_and_issuers(inventory):
-    registrations = inventory("local")
+def test_without_charts_the_local_stack_still_registers_namespaces_and_issuers(local_without_charts):
+    registrations = local_without_charts
     assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
     issuer = registrations.named("platform-cert-manager-issuer")
     assert issuer.options["depends_on"] == [

@@ -87,8 +87,8 @@ def test_the_chart_is_pinned_at_the_catalogue_version(inventory, stack):
     assert chart_values["crds"] == {"enabled": True, "upgradeJob": {"enabled": False}}
 
 
-def test_a_stack_with_charts_off_still_gets_the_namespace_and_policies_but_no_chart(inventory):
-    resources = metrics(inventory, "local")
+def test_a_stack_with_charts_off_still_gets_the_namespace_and_policies_but_no_chart(local_without_charts):
+    resources = metrics(lambda stack: local_without_charts, "local")
     assert "kube-prometheus-stack" not in resources
     assert {"namespace", "default-deny", "prometheus-scrape", "operator-webhook", "grafana-to-prometheus"} <= set(resources)
 

@@ -200,9 +200,9 @@ def test_monitors_come_after_the_metrics_chart_and_their_service(inventory, stac
         assert f"{CHART}::{chart(inventory, stack, service_charts[service_of(m)]).name}" in depends, m.name
 
 
-def test_on_a_stack_without_charts_the_monitors_still_follow_their_service(inventory):
-    found = monitors(inventory, "local")
-    assert found and chart(inventory, "local", "kube-prometheus-stack") is None
+def test_on_a_stack_without_charts_the_monitors_still_follow_their_service(local_without_charts):
+    found = monitors(lambda stack: local_without_charts, "local")
+    assert found and chart(lambda stack: local_without_charts, "local", "kube-prometheus-stack") is None
     [redis] = [m for m in found if service_of(m) == "redis"]
     assert redis.options["depends_on"] == ["kubernetes:core/v1:Namespace::team-search-namespace"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,12 +19,12 @@ import yaml
 from stacks import catalogue
 from stacks.tools.inventory import evaluate
 from tests.engine.object_store import CREDENTIALS
+from tests.engine.stack_renders import copy_project
 
 pytestmark = pytest.mark.engine
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STATE_BUCKET = "local-stack-state"
-PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "policies"]
 KUBERNETES_VERSION = "1.33.0"  # the minor the catalogue pins for Pod Security
 # Custom resources have no schema in kubernetes-validate; these are the APIs the catalogue pins.
 CUSTOM_RESOURCE_APIS = (
@@ -48,18 +47,6 @@ def _engine_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def engine_env():
     return _engine_env()
-
-
-def copy_project(destination: Path) -> Path:
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(source, destination / name)
-    (destination / ".venv").symlink_to(ROOT / ".venv")
-    return destination
 
 
 class Pulumi:

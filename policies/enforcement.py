@@ -11,6 +11,8 @@ does the same for the scanner and for tests, without the engine.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import re
 from typing import Any, NamedTuple
 from collections.abc import Iterable, Mapping
@@ -27,18 +29,37 @@ class Effective(NamedTuple):
     config: dict
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # generated configs are a few KiB
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not JSON")
+
+
 def load(path: str) -> dict:
+    # A FIFO or a directory would block or fail in read(): refuse what is not a regular file first, and
+    # open without blocking in case one appears in between; bound the size, decode strictly.
     try:
-        with open(path, encoding="utf-8") as handle:
-            content = handle.read()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"{path}: cannot read policy pack config: not a regular file")
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read policy pack config: {error.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: policy pack config is larger than 1 MiB")
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: policy pack config is not UTF-8 text") from None
     if not content.strip():
         return {}
     try:
-        data = json.loads(content)
+        data = json.loads(content, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{path}: invalid JSON: {error if isinstance(error, ValueError) else 'nested too deep'}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: policy pack config must be a JSON object of policy names")
     return parse(data, path)

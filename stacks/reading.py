@@ -1,4 +1,5 @@
-"""The one way the stack tools read a YAML file (stack files, the other sites' stack files, profiles).
+"""The one way the stack tools read a YAML file (stack files, the other sites' stack files, profiles),
+and a JSON file a user names (`cost --base-file`, `review --base-file`).
 
 A stack file is user input, and anything a user can write must end in a clear message, never a
 traceback or a hang. So every read here:
@@ -16,6 +17,7 @@ traceback or a hang. So every read here:
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -173,3 +175,18 @@ def read_yaml(path: Path) -> Any:
         raise UnreadableFile(f"{_where(error)}not valid YAML ({error.problem or error})") from None
     except yaml.YAMLError as error:
         raise UnreadableFile(f"not valid YAML ({error})") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnreadableFile(f"holds `{name}`, which is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in `path`, read with the same bounds as a stack file, or UnreadableFile."""
+    text = _text(_bytes(path))
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise UnreadableFile(f"line {error.lineno}, column {error.colno}: not valid JSON ({error.msg})") from None
+    except RecursionError:
+        raise UnreadableFile("nests too deep to read") from None

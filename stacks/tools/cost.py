@@ -35,6 +35,7 @@ from policies.rules.cost import AGENT_POOL, MANAGED_CLUSTER, cost_facts
 from ..loader import STACKS_DIR
 from ..model import Aks, Rancher, StackConfig
 from ..model.base import quantity_value
+from ..reading import read_json
 
 PRICES_DIR = STACKS_DIR / "prices"
 AZURE_PRICES = PRICES_DIR / "azure.json"
@@ -649,7 +650,7 @@ class Change:
 
 
 def base_from_file(path: str | Path) -> Estimate:
-    return Estimate.from_json(json.loads(Path(path).read_text()))
+    return Estimate.from_json(read_json(Path(path)))
 
 
 def base_from_ref(stack: str, ref: str, root: Path = ROOT) -> tuple[Estimate | None, str]:
@@ -774,7 +775,7 @@ def resolve_base(stack: str, head: Estimate, ref: str | None, file: str | None) 
     if file:
         try:
             return Change(base_from_file(file), head, f"`{file}`")
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # not readable, or not an estimate
             return Change(None, head, f"no base estimate: cannot read `{file}` ({error})")
     return None
 

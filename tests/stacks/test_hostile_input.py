@@ -142,3 +142,28 @@ def test_a_broken_sibling_breaks_no_other_stack(tmp_path, hostile):
     assert ("site.primary", "there is no stack `onprem-dc1`; name the primary site's stack (stacks/Pulumi.<stack>.yaml)") in (
         raised.value.problems
     ), str(raised.value)
+
+
+HOSTILE_JSON = {
+    "fifo": lambda path: os.mkfifo(path),
+    "directory": lambda path: path.mkdir(),
+    "binary": lambda path: path.write_bytes(b"\xff\xfe{\x00"),
+    "deep-nesting": lambda path: path.write_text("[" * 100_000 + "]" * 100_000),
+    "nan": lambda path: path.write_text('{"total": NaN}'),
+}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_JSON)
+def test_the_json_files_a_command_is_given_are_read_as_safely(tmp_path, capsys, hostile):
+    """`review --config` (the policy pack's own reader, as `pulumi preview --policy-pack-config` hands it
+    the file) and `cost --base-file` answer each hostile file at once, without a traceback."""
+    from policies import enforcement
+
+    path = tmp_path / "given.json"
+    HOSTILE_JSON[hostile](path)
+    with pytest.raises(enforcement.ConfigError) as raised:
+        enforcement.load(str(path))
+    assert str(raised.value).startswith(f"{path}: ")
+    code, _ = _run_bounded(["cost", "dev", "--base-file", str(path)])
+    assert code == 0
+    assert f"no base estimate: cannot read `{path}` (" in capsys.readouterr().out

@@ -214,9 +214,11 @@ class CompleteCluster(pulumi.ComponentResource):
         if self.kubernetes is not None:
             on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.kubernetes})
             if config.storage is not None:
-                self._storage_registry_and_backup(name, stack, on_cluster)
+                self._storage_and_backup(name, stack, on_cluster)
             self.teams = self._access(name, config, on_cluster)
             self._shared_services(name, stack, on_cluster)
+            if config.services.registry.enabled:
+                self._registry(name, stack, on_cluster)
             if any(getattr(config.services, part).enabled for part in ("monitoring", "logging", "tracing")):
                 self._observability(name, stack, on_cluster)
         self.register_outputs({"infrastructure": self.infrastructure_kind})
@@ -271,8 +273,8 @@ class CompleteCluster(pulumi.ComponentResource):
                 ), on_cluster)
         return teams
 
-    def _storage_registry_and_backup(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
-        """Object storage, then Harbor and Velero on it (the config requires storage for both)."""
+    def _storage_and_backup(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
+        """Object storage, then Velero on it (the config requires storage for backups and Harbor)."""
         config, standby = stack.config, stack.other_sites.standby
         aks = self.aks
         storage = ObjectStorage(
@@ -283,22 +285,28 @@ class CompleteCluster(pulumi.ComponentResource):
         )
         self.storage = storage
         services = config.services
-        if services.registry.enabled:
-            self.registry = Registry(f"{name}-registry", RegistryArgs(
-                settings=services.registry, identity=self.identity, images=self.images, charts=stack.charts.of("registry"), storage=storage,
-                replicate_from=standby.registry_hostname if standby is not None else None, trusted_ca=config.environment_ca(),
-            ), on_cluster)
-            # Proxy-cache projects and replication between the sites, in Harbor itself.
-            self.harbor = HarborConfiguration(f"{name}-harbor", HarborConfigurationArgs(
-                registry=self.registry, settings=services.registry,
-                mirrors=dict(config.infrastructure.registry_mirrors) if isinstance(config.infrastructure, Rancher) else {},
-                secondaries=list(config.site.secondaries), standby=standby,
-            ), pulumi.ResourceOptions(parent=self))
         if services.backup.enabled:
             self.backup = Backup(f"{name}-backup", BackupArgs(
                 settings=services.backup, identity=self.identity, images=self.images, charts=stack.charts.of("backup"), storage=storage,
                 on_aks=isinstance(config.infrastructure, Aks), standby=standby,
             ), on_cluster)
+
+    def _registry(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
+        """Harbor on the object storage, its token-signing certificate from the internal CA (the config requires
+        storage and cert-manager for it), and its projects and replication in Harbor itself."""
+        config, standby, services = stack.config, stack.other_sites.standby, stack.config.services
+        assert self.storage is not None and self.cert_manager is not None  # the model's rules
+        self.registry = Registry(f"{name}-registry", RegistryArgs(
+            settings=services.registry, identity=self.identity, images=self.images, charts=stack.charts.of("registry"),
+            storage=self.storage, issuer=self.cert_manager.internal_issuer,
+            replicate_from=standby.registry_hostname if standby is not None else None, trusted_ca=config.environment_ca(),
+        ), on_cluster)
+        # Proxy-cache projects and replication between the sites, in Harbor itself.
+        self.harbor = HarborConfiguration(f"{name}-harbor", HarborConfigurationArgs(
+            registry=self.registry, settings=services.registry,
+            mirrors=dict(config.infrastructure.registry_mirrors) if isinstance(config.infrastructure, Rancher) else {},
+            secondaries=list(config.site.secondaries), standby=standby,
+        ), pulumi.ResourceOptions(parent=self))
 
     def _shared_services(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
         """Ingress and certificates, then the data services: each operator, and the instances the

@@ -7,4 +7,6 @@
 - images.py: where the stack pulls each upstream image from (`ImageSource`);
 - placement.py: the database node pool every data-service pod runs on;
 - options.py: resource options for ordering and protection.
+- generated.py: passwords generated once and kept as secrets in state (a Pulumi dynamic resource);
+- certificates.py: certificates from the cluster's internal CA (cert-manager).
 """

@@ -5,7 +5,7 @@ networking with DNS and the API server, plus what Grafana itself needs):
 
 - the admin credentials: on a cluster the program deploys to, a Secret `grafana-admin` holding a
   generated admin password and the key Grafana encrypts its stored secrets with (both
-  `RandomPassword`s, secret in state); a render target writes Secrets in plain text into its
+  `GeneratedPassword`s, secret in state); a render target writes Secrets in plain text into its
   files, so there (as components/services/redis.py does for cache passwords) no password is
   generated and the chart still reads `grafana-admin`, which whoever applies the rendered
   manifests creates first (summary `adminSecret`);
@@ -37,7 +37,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
@@ -45,6 +44,7 @@ from stacks.model.services import Services
 from stacks.model.teams import Team
 
 from ..charts import pinned_chart
+from ..kit.generated import GeneratedPassword
 from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import namespace_selector, tcp
@@ -299,8 +299,8 @@ class Grafana(pulumi.ComponentResource):
         self._network_policies(space, services, exposed=bool(host))
 
         if args.generate_password:
-            password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
-            secret_key = random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=child)
+            password = GeneratedPassword(f"{name}-admin-password", 32, opts=child)
+            secret_key = GeneratedPassword(f"{name}-secret-key", 40, opts=child)
             self.admin_secret = k8s.core.v1.Secret(
                 f"{name}-admin",
                 metadata=space.metadata(ADMIN_SECRET),

@@ -17,6 +17,7 @@ from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES, Endpoin
 from stacks.naming import kafka_topic
 
 from ..charts import pinned_chart
+from ..kit.certificates import internal_certificate
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.network import namespace_selector
@@ -156,24 +157,6 @@ def team_acls(team: Team) -> list[dict[str, Any]]:
     return [*topics, groups]
 
 
-def certificate(
-    name: str, metadata: dict[str, Any], secret: str, spec: dict[str, Any], opts: pulumi.ResourceOptions
-) -> k8s.apiextensions.CustomResource:
-    """A cert-manager Certificate from the cluster's internal CA (catalogue.INTERNAL_ISSUER)."""
-    return k8s.apiextensions.CustomResource(
-        name,
-        api_version=catalogue.CERT_MANAGER_API,
-        kind="Certificate",
-        metadata=metadata,
-        spec={
-            "secretName": secret,
-            **spec,
-            "issuerRef": {"name": catalogue.INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-        },
-        opts=opts,
-    )
-
-
 @dataclass(frozen=True, kw_only=True)
 class KafkaArgs:
     settings: KafkaSettings
@@ -230,7 +213,7 @@ class Kafka(pulumi.ComponentResource):
             f"{name}-chart", catalogue.STRIMZI, args.charts, namespace, operator_values(args.images), after(child, self.namespace)
         )
         on_crds = after(child, self.namespace, self.chart)
-        self.listener_certificate = certificate(
+        self.listener_certificate = internal_certificate(
             f"{name}-listener-certificate",
             space.metadata(LISTENER_CERTIFICATE_SECRET),
             LISTENER_CERTIFICATE_SECRET,
@@ -250,7 +233,7 @@ class Kafka(pulumi.ComponentResource):
         users = [team for team in args.teams if clients_of(team, "kafka", cluster_name)]
         self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
         for team in users:
-            self.client_certificates[team.name] = certificate(
+            self.client_certificates[team.name] = internal_certificate(
                 f"{name}-client-{team.name}",
                 {
                     "name": KAFKA_CLIENT_SECRET,

@@ -7,7 +7,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
@@ -18,6 +17,7 @@ from stacks.shared_services import SHARED_SERVICES, Endpoint
 from stacks.naming import redis_statefulset
 
 from ..charts import pinned_chart
+from ..kit.generated import GeneratedPassword
 from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
 from ..kit.options import after
@@ -113,7 +113,7 @@ class Redis(pulumi.ComponentResource):
         # Only real clusters get a password (generate_password); on every stack only the workloads
         # that declare the cache can reach it (NetworkPolicy).
         if args.generate_password:
-            password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
+            password = GeneratedPassword(f"{name}-password", 32, opts=child)
             secret_name = REDIS.endpoint(team.name, cache.name).secret
             assert secret_name is not None  # the Secret workloads reference (stacks/shared_services.py)
             password_secret = k8s.core.v1.Secret(

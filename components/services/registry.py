@@ -6,9 +6,13 @@ networking that admits the ingress controller and Harbor's own components, DNS a
 - the storage Secret from `ObjectStorage.access_for("harbor", ..., "registry")` with the keys the
   chart's registry storage driver reads (`REGISTRY_STORAGE_S3_ACCESSKEY`/`..._SECRETKEY` for S3,
   `AZURE_STORAGE_ACCESS_KEY` for Azure);
-- every secret Harbor would otherwise generate, generated once by Pulumi (random passwords, the
-  token-signing key and certificate) and kept in Secrets the chart references: a client-side render
-  (helm.v4.Chart) would draw new random values on every preview and rotate them on every `up`;
+- every secret Harbor would otherwise generate, generated once by Pulumi (`GeneratedPassword`s) and
+  kept in Secrets the chart references: a client-side render (helm.v4.Chart) would draw new random
+  values on every preview and rotate them on every `up`;
+- the token-signing certificate core signs registry tokens with (and the registry checks them by),
+  issued by cert-manager from the cluster's internal CA into the Secret the chart references, so its
+  key never passes through Pulumi's state; ten years, renewed a year before it ends (core and the
+  registry read it at start: they pick up a renewal when they restart);
 - the pinned Harbor chart: exposed through an Ingress of class `nginx` at `services.registry.hostname`
   with its certificate from the cert-manager ClusterIssuer, images and charts in the `registry`
   bucket (served through Harbor, no redirects to the storage), restricted security contexts and
@@ -28,8 +32,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
-import pulumi_tls as tls
 
 from stacks import catalogue
 from stacks.chart_sources import PartCharts
@@ -38,6 +40,8 @@ from stacks.model.services import Services
 from stacks.model.teams import Team
 
 from ..charts import pinned_chart
+from ..kit.certificates import internal_certificate
+from ..kit.generated import GeneratedPassword
 from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
 from ..kit.network import allow_egress_outside_the_cluster, namespace_selector
@@ -140,6 +144,8 @@ class RegistryArgs:
     """The registry part's charts (Harbor), resolved by the loader."""
     storage: ObjectStorage
     """The stack's object storage: images and charts go to its `registry` bucket."""
+    issuer: pulumi.Resource
+    """The internal CA's ClusterIssuer (cert-manager), which issues the token-signing certificate."""
     replicate_from: str | None = None
     """On a secondary site, the primary's Harbor (the source a pull replication rule names)."""
     trusted_ca: str | None = None
@@ -165,7 +171,9 @@ class Registry(pulumi.ComponentResource):
     replicate_from: str | None
     """The primary's Harbor on a secondary site (what a pull replication rule would name), else None."""
     secrets: dict[str, k8s.core.v1.Secret]
-    """The Secrets the chart references, by name."""
+    """The Secrets the chart references, by name (the token-signing one is cert-manager's)."""
+    token_certificate: k8s.apiextensions.CustomResource
+    """The cert-manager Certificate whose Secret (`harbor-token-signing`) holds the token-signing key."""
     values: dict[str, Any]
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
@@ -203,10 +211,9 @@ class Registry(pulumi.ComponentResource):
         )
         self.access = storage.access_for("harbor", self.namespace.metadata.name, "registry", aliases=aliases)
 
-        secrets = self._secrets(name, labels, in_namespace)
-        self.secrets = dict(
-            zip((ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET, TOKEN_SECRET), secrets["resources"], strict=True)
-        )
+        secrets = self._secrets(name, labels, in_namespace, args.issuer)
+        self.secrets = dict(zip((ADMIN_SECRET, CORE_SECRET, JOBSERVICE_SECRET, REGISTRY_SECRET), secrets["resources"], strict=True))
+        self.token_certificate = secrets["certificate"]
         self.values = self._values(args, secrets["database"])
         trust: list[pulumi.Resource] = []
         if args.trusted_ca is not None:
@@ -220,23 +227,22 @@ class Registry(pulumi.ComponentResource):
             f"{name}-harbor", catalogue.HARBOR_CHART, args.charts, self.namespace.metadata.name, self.values,
             pulumi.ResourceOptions(
                 parent=self, protect=production,
-                depends_on=[self.namespace, self.access.secret, *secrets["resources"], *trust],
+                depends_on=[self.namespace, self.access.secret, *secrets["resources"], *trust, self.token_certificate],
             ),
         )
         self.register_outputs({"url": self.url, "replicate_from": self.replicate_from})
 
-    def _secrets(self, name: str, labels: dict[str, str], opts: pulumi.ResourceOptions) -> dict[str, Any]:
-        """Random values and the token-signing certificate, generated once and kept in state."""
+    def _secrets(self, name: str, labels: dict[str, str], opts: pulumi.ResourceOptions, issuer: pulumi.Resource) -> dict[str, Any]:
+        """Passwords generated once and kept in state, and the token-signing certificate cert-manager issues."""
         child = pulumi.ResourceOptions(parent=self)
 
-        def password(role: str, length: int) -> random.RandomPassword:
-            return random.RandomPassword(
-                f"{name}-{role}", length=length, special=False, min_upper=1, min_lower=1, min_numeric=1, opts=child
-            )
+        def password(role: str, length: int, with_bcrypt: bool = False) -> GeneratedPassword:
+            # Harbor's admin password policy wants upper- and lower-case letters and a digit.
+            return GeneratedPassword(f"{name}-{role}", length, classes=("upper", "lower", "digit"), with_bcrypt=with_bcrypt, opts=child)
 
         admin = password("admin-password", 24)
         self.admin_password = pulumi.Output.secret(admin.result)
-        registry_password = password("registry-password", 24)
+        registry_password = password("registry-password", 24, with_bcrypt=True)
         generated = {
             "secretKey": password("secret-key", 16),  # Harbor's encryption key: exactly 16 characters
             "core": password("core-secret", 16),
@@ -245,22 +251,25 @@ class Registry(pulumi.ComponentResource):
             "http": password("registry-http-secret", 16),
             "database": password("database-password", 24),
         }
-        key = tls.PrivateKey(f"{name}-token-key", algorithm="RSA", rsa_bits=4096, opts=child)
-        certificate = tls.SelfSignedCert(
-            f"{name}-token-cert",
-            private_key_pem=key.private_key_pem,
-            subject={"common_name": "harbor-token-issuer"},
-            validity_period_hours=10 * 365 * 24,
-            early_renewal_hours=365 * 24,
-            allowed_uses=["digital_signature", "key_encipherment"],
-            opts=child,
+        token_certificate = internal_certificate(
+            f"{name}-token-certificate",
+            {"name": TOKEN_SECRET, "namespace": NAMESPACE, "labels": labels},
+            TOKEN_SECRET,
+            {
+                "commonName": "harbor-token-issuer",
+                "duration": f"{10 * 365 * 24}h",
+                "renewBefore": f"{365 * 24}h",
+                "privateKey": {"algorithm": "RSA", "size": 4096, "rotationPolicy": "Always"},
+                "usages": ["digital signature", "key encipherment"],
+            },
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[issuer])),
         )
 
-        def secret(role: str, secret_name: str, data: dict[str, Any], kind: str = "Opaque") -> k8s.core.v1.Secret:
+        def secret(role: str, secret_name: str, data: dict[str, Any]) -> k8s.core.v1.Secret:
             return k8s.core.v1.Secret(
                 f"{name}-{role}",
                 metadata={"name": secret_name, "namespace": NAMESPACE, "labels": labels},
-                type=kind,
+                type="Opaque",
                 string_data={key: pulumi.Output.secret(value) for key, value in data.items()},
                 opts=opts,
             )
@@ -287,11 +296,8 @@ class Registry(pulumi.ComponentResource):
                     "REGISTRY_HTPASSWD": pulumi.Output.concat(REGISTRY_USER, ":", registry_password.bcrypt_hash),
                 },
             ),
-            secret(
-                "token-signing", TOKEN_SECRET, {"tls.crt": certificate.cert_pem, "tls.key": key.private_key_pem}, kind="kubernetes.io/tls"
-            ),
         ]
-        return {"resources": resources, "database": pulumi.Output.secret(generated["database"].result)}
+        return {"resources": resources, "certificate": token_certificate, "database": pulumi.Output.secret(generated["database"].result)}
 
     def _values(self, args: RegistryArgs, database_password: pulumi.Output[str]) -> dict[str, Any]:
         registry = args.settings

@@ -159,6 +159,9 @@ class StackConfig(Strict):
                     "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it",
                 )
             )
+        if services.registry.enabled and not services.cert_manager.enabled:
+            problems.append(("services.registry.enabled", "Harbor's token-signing certificate is issued by cert-manager's internal CA; "
+                             "enable services.cert_manager"))
         if any(workload.kind == "api" for team in self.teams for workload in team.workloads):
             for service in ("ingress", "cert_manager"):
                 if not getattr(services, service).enabled:

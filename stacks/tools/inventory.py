@@ -335,12 +335,12 @@ class InventoryMocks(mocks.Mocks):
         "rancher2:index/project:Project": lambda state: (f"{state.get('clusterId')}:p-{state.get('name')}", {}),
     }
 
-    # Generated secrets and keys (pulumi-random, pulumi-tls): placeholders of the right shape; the
-    # providers mark them secret, so the inventory shows `[secret]`.
+    # Generated passwords (components/kit/generated.py): placeholders of the right shape; the
+    # resource marks them secret, so the inventory shows `[secret]`.
     _GENERATED: dict[str, Callable[[str], dict[str, str]]] = {
-        "random:index/randomPassword:RandomPassword": lambda name: {"result": f"[password {name}]", "bcryptHash": f"[bcrypt {name}]"},
-        "tls:index/privateKey:PrivateKey": lambda name: {"privateKeyPem": f"[private key {name}]", "publicKeyPem": f"[public key {name}]"},
-        "tls:index/selfSignedCert:SelfSignedCert": lambda name: {"certPem": f"[certificate {name}]"},
+        "pulumi-python:dynamic/platform:GeneratedPassword": lambda name: {
+            "result": f"[password {name}]", "bcrypt_hash": f"[bcrypt {name}]",
+        },
     }
 
     def new_resource(self, args: mocks.MockResourceArgs):

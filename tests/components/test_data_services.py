@@ -504,7 +504,7 @@ def test_prod_redis_failover_runs_sentinels_restricted_on_the_database_pool(inve
 def test_on_a_render_target_redis_has_no_generated_password(inventory):
     registrations = inventory("local")
     assert "auth" not in registrations.named("redis-search-cache-failover").inputs["spec"]
-    assert not registrations.of_type("random:index/randomPassword:RandomPassword")
+    assert not registrations.of_type("pulumi-python:dynamic/platform:GeneratedPassword")
 
 
 # --- RabbitMQ --------------------------------------------------------------------------------------------

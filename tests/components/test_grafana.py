@@ -397,7 +397,7 @@ def test_the_admin_password_is_a_generated_secret(inventory, stack):
     assert secret.inputs["metadata"]["name"] == "grafana-admin" and secret.inputs["metadata"]["namespace"] == "grafana"
     # the generated values make the whole of stringData a secret: nothing of it is readable in state or previews
     assert secret.inputs["stringData"] == "[secret]"
-    assert resources["admin-password"].type == "random:index/randomPassword:RandomPassword"
+    assert resources["admin-password"].type == "pulumi-python:dynamic/platform:GeneratedPassword"
     v = values(inventory, stack)
     assert v["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
     assert v["envValueFrom"] == {"GF_SECURITY_SECRET_KEY": {"secretKeyRef": {"name": "grafana-admin", "key": "secret-key"}}}

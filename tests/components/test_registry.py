@@ -197,23 +197,33 @@ def test_every_secret_harbor_would_generate_is_generated_once_by_pulumi(inventor
     assert harbor["database"]["internal"]["password"] == "[secret]"
 
     resources = registry(inventory, stack)
-    passwords = {name: r.inputs for name, r in resources.items() if r.type == "random:index/randomPassword:RandomPassword"}
+    passwords = {name: r.inputs for name, r in resources.items() if r.type == "pulumi-python:dynamic/platform:GeneratedPassword"}
     assert {name: p["length"] for name, p in passwords.items()} == {
         "admin-password": 24, "registry-password": 24, "secret-key": 16, "core-secret": 16, "xsrf-key": 32,
         "jobservice-secret": 16, "registry-http-secret": 16, "database-password": 24,
     }
-    assert all(p["special"] is False for p in passwords.values())
-    assert resources["token-key"].inputs == {"algorithm": "RSA", "rsaBits": 4096}
-    assert resources["token-cert"].inputs["subject"] == {"commonName": "harbor-token-issuer"}
+    assert all(p["classes"] == ["upper", "lower", "digit"] for p in passwords.values())
+    assert [name for name, p in passwords.items() if p["bcrypt"]] == ["registry-password"]
+    # The token-signing key pair is cert-manager's, from the internal CA: its key never passes through state.
+    certificate = resources["token-certificate"]
+    assert certificate.type == "kubernetes:cert-manager.io/v1:Certificate"
+    assert certificate.inputs["spec"] == {
+        "secretName": "harbor-token-signing", "commonName": "harbor-token-issuer", "duration": "87600h", "renewBefore": "8760h",
+        "privateKey": {"algorithm": "RSA", "size": 4096, "rotationPolicy": "Always"},
+        "usages": ["digital signature", "key encipherment"],
+        "issuerRef": {"name": catalogue.INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+    }
+    assert "kubernetes:cert-manager.io/v1:ClusterIssuer::platform-cert-manager-internal-issuer" in certificate.options["depends_on"]
     secrets = {r.inputs["metadata"]["name"]: r for r in resources.values() if r.type == SECRET}
     assert {name: s.inputs["type"] for name, s in secrets.items()} == {
         "harbor-admin": "Opaque", "harbor-core-secrets": "Opaque", "harbor-jobservice-secrets": "Opaque",
-        "harbor-registry-secrets": "Opaque", "harbor-token-signing": "kubernetes.io/tls",
+        "harbor-registry-secrets": "Opaque",
         "environment-ca": "Opaque",  # the environment CA Harbor trusts (test_site_trust.py)
     }
     assert all(s.inputs["stringData"] == "[secret]" and s.inputs["metadata"]["namespace"] == "harbor" for s in secrets.values())
     chart = resources["harbor"]
     assert {f"{SECRET}::{r.name}" for r in secrets.values()} <= set(chart.options["depends_on"])
+    assert f"{certificate.type}::{certificate.name}" in chart.options["depends_on"]
 
 
 def test_the_secrets_hold_the_keys_the_chart_reads():
@@ -223,6 +233,7 @@ def test_the_secrets_hold_the_keys_the_chart_reads():
 
     def program():
         storage = ObjectStorage("storage", storage_args(config))
+        issuer = pulumi.CustomResource("test:index:ClusterIssuer", "issuer")
         built.append(
             Registry(
                 "registry",
@@ -232,6 +243,7 @@ def test_the_secrets_hold_the_keys_the_chart_reads():
                     images=image_source(config),
                     charts=loaded.charts.of("registry"),
                     storage=storage,
+                    issuer=issuer,
                 ),
             )
         )
@@ -244,7 +256,6 @@ def test_the_secrets_hold_the_keys_the_chart_reads():
         "harbor-core-secrets": ["CSRF_KEY", "secret", "secretKey"],
         "harbor-jobservice-secrets": ["JOBSERVICE_SECRET"],
         "harbor-registry-secrets": ["REGISTRY_HTPASSWD", "REGISTRY_HTTP_SECRET", "REGISTRY_PASSWD"],
-        "harbor-token-signing": ["tls.crt", "tls.key"],
     }
     # htpasswd from the bcrypt hash Pulumi made once (offline: the mock's placeholder)
     assert data["harbor-registry-secrets"]["REGISTRY_HTPASSWD"] == "harbor_registry_user:[bcrypt registry-registry-password]"

@@ -740,6 +740,13 @@ CASES = [
         "KRaft controllers need an odd count for quorum, not 2",
     ),
     (
+        "registry-without-cert-manager",
+        "onprem-dc2",
+        set_in("services", "cert_manager.enabled", False),
+        "services.registry.enabled",
+        "Harbor's token-signing certificate is issued by cert-manager's internal CA; enable services.cert_manager",
+    ),
+    (
         "registry-without-hostname",
         "onprem-dc2",
         set_in("services", "registry.hostname", ""),

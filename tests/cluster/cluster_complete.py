@@ -12,6 +12,7 @@ pods: operators reconcile nothing, and NetworkPolicies are only checked to exist
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -33,12 +34,7 @@ DATABASE_TOLERATION = {"key": "nodeType", "operator": "Equal", "value": "databas
 DATABASE_TOLERATION_TAINT = {"key": "nodeType", "value": "database", "effect": "NoSchedule"}
 TEST_S3 = {"kind": "s3", "endpoint": "https://s3.cluster-tier.example.com"}
 
-# The engine has no `random` provider plugin yet (scripts/engine builds only the kubernetes provider), and on a
-# cluster the program generates passwords with pulumi-random's RandomPassword: Redis auth and Grafana's admin. Until
-# the engine provides it, `up` stops at "no resource plugin 'pulumi-resource-random' found"; so this tier applies
-# the stacks without the two services that generate passwords (and without the Redis caches teams declare), and
-# without logs and traces, which the config only allows with the monitoring stack's Grafana.
-NEEDS_RANDOM_PROVIDER = ("redis", "monitoring", "logging", "tracing")
+GENERATED_PASSWORD = "pulumi-python:dynamic/platform:GeneratedPassword"
 
 
 def _secret_paths(value: object, path: str) -> Iterator[tuple[str, object]]:
@@ -72,14 +68,8 @@ def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
     if storage and storage.get("kind") == "azure_blob":
         credentials = {"access_key_id": {"secure": ""}, "secret_access_key": {"secure": ""}}  # set below, as secrets
         config["complete-cluster:storage"] = {**TEST_S3, "credentials": credentials}
-    services = config.setdefault("complete-cluster:services", {})
-    for name in NEEDS_RANDOM_PROVIDER:
-        services[name] = {**services.get(name, {}), "enabled": False}
     for team in config.get("complete-cluster:teams", []):
-        team.pop("caches", None)
         team.pop("releases", None)  # Fleet is Rancher's; an existing cluster has none (components/access/fleet.py)
-        for workload in team.get("workloads", []):
-            workload["uses"] = [u for u in workload.get("uses", []) if u["service"] not in NEEDS_RANDOM_PROVIDER]
     secrets = {}
     for path, parent in list(_secret_paths(config, "")):
         key = path.rsplit(".", 1)[-1]
@@ -162,6 +152,35 @@ def check_every_object_applied_and_nothing_to_change(applied: Applied) -> int:
     applied.stack("up", "--yes", "--expect-no-changes")
     applied.stack("refresh", "--yes", "--expect-no-changes")
     return len(objects)
+
+
+CIPHERTEXT = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}  # Pulumi's secret signature
+
+
+def check_generated_passwords(applied: Applied) -> int:
+    """The passwords the program generates on a cluster (Redis auth, Grafana's admin password and key: Pulumi's
+    Python dynamic-provider plugin running components/kit/generated.py) are ciphertext in state, appear nowhere in it
+    in plain text, and are what the Kubernetes Secrets built from them hold in the cluster, after the first `up`,
+    a second `up` and a `refresh` (which must neither rotate nor reveal them)."""
+    applied.stack("refresh", "--yes", "--expect-no-changes")
+    exported = applied.stack("stack", "export").stdout
+    state = json.loads(exported)["deployment"]["resources"]
+    shown = {r["urn"]: r for r in json.loads(applied.stack("stack", "export", "--show-secrets").stdout)["deployment"]["resources"]}
+    generated = [r for r in state if r["type"] == GENERATED_PASSWORD]
+    assert generated
+    for r in generated:
+        outputs = r["outputs"]
+        assert CIPHERTEXT.items() <= outputs["result"].items() and "ciphertext" in outputs["result"], r["urn"]
+        value = json.loads(shown[r["urn"]]["outputs"]["result"]["plaintext"])
+        assert re.fullmatch(rf"[A-Za-z0-9]{{{int(outputs['length'])}}}", value), r["urn"]
+        assert value not in exported, f"{r['urn']}: its password is in the state in plain text"
+        readers = [s for s in state if s["type"] == "kubernetes:core/v1:Secret" and r["urn"] in (s.get("dependencies") or [])]
+        assert readers, f"{r['urn']}: no Secret is made from it"
+        for secret in readers:
+            live = applied.plane.get(*located(secret["outputs"]))
+            held = {base64.b64decode(v).decode() for v in live["data"].values()}
+            assert value in held, f"{r['urn']}: Secret {live['metadata']['name']} does not hold the generated password"
+    return len(generated)
 
 
 def quantity(value: str) -> float:

@@ -45,6 +45,11 @@ def test_every_object_is_applied_and_a_second_up_and_a_refresh_find_nothing_to_c
     print(f"\n{applied.name}: pulumi up applied {count} Kubernetes objects in {applied.seconds:.0f}s")
 
 
+def test_generated_passwords_stay_secrets_and_are_what_the_cluster_holds(applied):
+    count = complete.check_generated_passwords(applied)
+    print(f"\n{applied.name}: {count} generated passwords, ciphertext in state, in their Secrets unchanged")
+
+
 def test_every_pod_is_admitted_within_quota_and_runs_on_a_pool_its_tolerations_allow(ran):
     pods = complete.check_pods(ran)
     print(f"\n{ran.name}: {len(pods)} pods on {sorted({p['spec']['nodeName'] for p in pods})}")

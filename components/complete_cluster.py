@@ -301,12 +301,14 @@ class CompleteCluster(pulumi.ComponentResource):
             storage=self.storage, issuer=self.cert_manager.internal_issuer,
             replicate_from=standby.registry_hostname if standby is not None else None, trusted_ca=config.environment_ca(),
         ), on_cluster)
-        # Proxy-cache projects and replication between the sites, in Harbor itself.
-        self.harbor = HarborConfiguration(f"{name}-harbor", HarborConfigurationArgs(
+        # Proxy-cache projects and replication between the sites, in Harbor itself, when there are any.
+        in_harbor = HarborConfigurationArgs(
             registry=self.registry, settings=services.registry,
             mirrors=dict(config.infrastructure.registry_mirrors) if isinstance(config.infrastructure, Rancher) else {},
             secondaries=list(config.site.secondaries), standby=standby,
-        ), pulumi.ResourceOptions(parent=self))
+        )
+        if in_harbor.declares_anything:
+            self.harbor = HarborConfiguration(f"{name}-harbor", in_harbor, pulumi.ResourceOptions(parent=self))
 
     def _shared_services(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:
         """Ingress and certificates, then the data services: each operator, and the instances the

@@ -13,7 +13,8 @@ declared with the Harbor provider (pulumiverse-harbor) against the site's own Ha
   mirrored (an image deleted by mistake at the primary is still at the secondary).
 
 A failover switches the roles, so the new primary grants the robot account and the old one, once it
-is back as a secondary, pulls from it (tests/stacks/test_failover.py).
+is back as a secondary, pulls from it (tests/stacks/test_failover.py). A site with none of these (no
+mirrors, no other site) gets no Harbor provider at all (`HarborConfigurationArgs.declares_anything`).
 
 The provider signs in as Harbor's `admin` with the password the Registry component generated, and
 verifies Harbor's certificate (`insecure: false`; pulumiverse-harbor defaults to `true`, which would
@@ -80,6 +81,20 @@ class HarborConfigurationArgs:
     standby: StandbySource | None = None
     """On a secondary: the primary whose Harbor it replicates from."""
 
+    @property
+    def grants_replication(self) -> bool:
+        return bool(self.secondaries) and self.settings.replication_secret is not None
+
+    @property
+    def replicates(self) -> bool:
+        return self.standby is not None and bool(self.standby.registry_hostname) and self.settings.replication_secret is not None
+
+    @property
+    def declares_anything(self) -> bool:
+        """Whether there is anything to declare in Harbor. A site with no proxy-cache projects and no replication
+        gets no Harbor provider at all: `up` then needs neither its plugin nor Harbor's API reachable."""
+        return bool(self.mirrors) or self.grants_replication or self.replicates
+
 
 class HarborConfiguration(pulumi.ComponentResource):
     """Proxy-cache projects and site replication in the site's Harbor (module docstring)."""
@@ -114,7 +129,7 @@ class HarborConfiguration(pulumi.ComponentResource):
             self.summary["proxyCache"][host] = {"project": project, "adapter": kind, "endpoint": url}
 
         secret = settings.replication_secret
-        if args.secondaries and secret is not None:
+        if args.grants_replication and secret is not None:
             self.robot = harbor.RobotAccount(
                 f"{name}-replication-robot", name=REPLICATION_ROBOT, level="system",
                 description=f"pull replication to {', '.join(args.secondaries)}",
@@ -122,7 +137,7 @@ class HarborConfiguration(pulumi.ComponentResource):
             )
             self.summary["replicationRobot"] = {"name": f"robot${REPLICATION_ROBOT}", "for": list(args.secondaries)}
 
-        if standby is not None and standby.registry_hostname and secret is not None:
+        if args.replicates and standby is not None and secret is not None:
             source = harbor.Registry(
                 f"{name}-primary", name=f"primary-{standby.site}", provider_name="harbor", endpoint_url=f"https://{standby.registry_hostname}",
                 access_id=f"robot${REPLICATION_ROBOT}", access_secret=secret.output(),

@@ -4,10 +4,11 @@ where its tolerations allow, the policy pack agreeing with Pod Security admissio
 promises, and `destroy` leaving nothing.
 
 The stack file is the shipped one with its infrastructure made `kind: existing` (the kubeconfig a Pulumi secret),
-Azure storage made the S3 kind (no cloud here) and every secret of the file set again for the test stack (the
-shipped ciphertexts belong to their own stacks' keys). KWOK plays the kubelet (pods Running, Jobs' pods Succeeded)
-and the ingress controller's status update (`scripts/cluster.d/stages/ingress-address.yaml`). Nothing runs in the
-pods: operators reconcile nothing, and NetworkPolicies are only checked to exist (no CNI enforces them).
+its storage made the S3 kind (no cloud here; added where the stack has none), a Harbor added (TEST_HARBOR), and
+every secret of the file set again for the test stack (the shipped ciphertexts belong to their own stacks' keys).
+KWOK plays the kubelet (pods Running, Jobs' pods Succeeded) and the ingress controller's status update
+(`scripts/cluster.d/stages/ingress-address.yaml`). Nothing runs in the pods: operators reconcile nothing, and
+NetworkPolicies are only checked to exist (no CNI enforces them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
 import yaml
 
 from cluster_engine import ROOT, ExistingStack, engine_environment
@@ -35,6 +37,11 @@ DATABASE_TOLERATION_TAINT = {"key": "nodeType", "value": "database", "effect": "
 TEST_S3 = {"kind": "s3", "endpoint": "https://s3.cluster-tier.example.com"}
 
 GENERATED_PASSWORD = "pulumi-python:dynamic/platform:GeneratedPassword"
+# Harbor ships only in the on-prem sites' stacks, whose proxy-cache projects and replication live in a running
+# Harbor's API (the pulumiverse-harbor provider), which nothing serves here. So each stack gets a Harbor with neither
+# (on the S3 storage above): everything the program declares for it is applied, its generated passwords and bcrypt
+# htpasswd and its token-signing Certificate included, and no Harbor provider is registered.
+TEST_HARBOR = {"enabled": True, "hostname": "harbor.cluster-tier.example.com"}
 
 
 def _secret_paths(value: object, path: str) -> Iterator[tuple[str, object]]:
@@ -65,11 +72,13 @@ def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
     # No chart repository is reachable here: charts off, and the operators' CRDs from the mirror (`apply`).
     config["complete-cluster:charts"] = {"source": "off"}
     storage = config.get("complete-cluster:storage")
-    if storage and storage.get("kind") == "azure_blob":
+    if not storage or storage.get("kind") == "azure_blob":
         credentials = {"access_key_id": {"secure": ""}, "secret_access_key": {"secure": ""}}  # set below, as secrets
         config["complete-cluster:storage"] = {**TEST_S3, "credentials": credentials}
     for team in config.get("complete-cluster:teams", []):
         team.pop("releases", None)  # Fleet is Rancher's; an existing cluster has none (components/access/fleet.py)
+    services = config.setdefault("complete-cluster:services", {})
+    services["registry"] = {**services.get("registry", {}), **TEST_HARBOR}
     secrets = {}
     for path, parent in list(_secret_paths(config, "")):
         key = path.rsplit(".", 1)[-1]
@@ -157,11 +166,16 @@ def check_every_object_applied_and_nothing_to_change(applied: Applied) -> int:
 CIPHERTEXT = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}  # Pulumi's secret signature
 
 
+# Generated passwords that go only into a chart's values, not into a Secret of ours; with charts off nothing reads them.
+INTO_CHART_VALUES_ONLY = {"platform-registry-database-password"}  # Harbor's internal PostgreSQL (database.internal.password)
+
+
 def check_generated_passwords(applied: Applied) -> int:
-    """The passwords the program generates on a cluster (Redis auth, Grafana's admin password and key: Pulumi's
-    Python dynamic-provider plugin running components/kit/generated.py) are ciphertext in state, appear nowhere in it
-    in plain text, and are what the Kubernetes Secrets built from them hold in the cluster, after the first `up`,
-    a second `up` and a `refresh` (which must neither rotate nor reveal them)."""
+    """The passwords the program generates on a cluster (Redis auth, Grafana's admin password and key, Harbor's
+    secrets: Pulumi's Python dynamic-provider plugin running components/kit/generated.py) are ciphertext in state,
+    appear nowhere in it in plain text, and are what the Kubernetes Secrets built from them hold in the cluster, after
+    the first `up`, a second `up` and a `refresh` (which must neither rotate nor reveal them); a bcrypt hash (Harbor's
+    registry htpasswd) is secret too and verifies the password with pyca's bcrypt."""
     applied.stack("refresh", "--yes", "--expect-no-changes")
     exported = applied.stack("stack", "export").stdout
     state = json.loads(exported)["deployment"]["resources"]
@@ -169,17 +183,23 @@ def check_generated_passwords(applied: Applied) -> int:
     generated = [r for r in state if r["type"] == GENERATED_PASSWORD]
     assert generated
     for r in generated:
-        outputs = r["outputs"]
-        assert CIPHERTEXT.items() <= outputs["result"].items() and "ciphertext" in outputs["result"], r["urn"]
-        value = json.loads(shown[r["urn"]]["outputs"]["result"]["plaintext"])
-        assert re.fullmatch(rf"[A-Za-z0-9]{{{int(outputs['length'])}}}", value), r["urn"]
-        assert value not in exported, f"{r['urn']}: its password is in the state in plain text"
+        outputs, name = r["outputs"], r["urn"].rsplit("::", 1)[-1]
+        secret_outputs = ["result", *(["bcrypt_hash"] if outputs["bcrypt"] else [])]
+        plain = {key: json.loads(shown[r["urn"]]["outputs"][key]["plaintext"]) for key in secret_outputs}
+        for key in secret_outputs:
+            assert CIPHERTEXT.items() <= outputs[key].items() and "ciphertext" in outputs[key], (name, key)
+            assert plain[key] not in exported, f"{name}: its {key} is in the state in plain text"
+        value = plain["result"]
+        assert re.fullmatch(rf"[A-Za-z0-9]{{{int(outputs['length'])}}}", value), name
         readers = [s for s in state if s["type"] == "kubernetes:core/v1:Secret" and r["urn"] in (s.get("dependencies") or [])]
-        assert readers, f"{r['urn']}: no Secret is made from it"
+        assert bool(readers) is (name not in INTO_CHART_VALUES_ONLY), f"{name}: read by {[s['urn'] for s in readers]}"
         for secret in readers:
             live = applied.plane.get(*located(secret["outputs"]))
-            held = {base64.b64decode(v).decode() for v in live["data"].values()}
-            assert value in held, f"{r['urn']}: Secret {live['metadata']['name']} does not hold the generated password"
+            held = {key: base64.b64decode(v).decode() for key, v in live["data"].items()}
+            assert value in held.values(), f"{name}: Secret {live['metadata']['name']} does not hold the generated password"
+            if outputs["bcrypt"]:
+                htpasswd = [line for line in held.values() if line.endswith(":" + plain["bcrypt_hash"])]
+                assert htpasswd and bcrypt.checkpw(value.encode(), plain["bcrypt_hash"].encode()), f"{name}: no htpasswd line"
     return len(generated)
 
 

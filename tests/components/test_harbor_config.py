@@ -3,8 +3,11 @@ through, and replication that follows the sites' roles (components/services/harb
 
 from __future__ import annotations
 
-from components.services.harbor_config import REPLICATION_PERMISSIONS, upstream
-from stacks.loader import load
+from typing import cast
+
+from components.services.harbor_config import REPLICATION_PERMISSIONS, HarborConfigurationArgs, upstream
+from components.services.registry import Registry
+from stacks.loader import load, load_stack
 
 PROVIDER = "pulumi:providers:harbor::platform-harbor-provider"
 
@@ -66,3 +69,20 @@ def test_the_primary_grants_a_pull_only_robot_and_the_secondary_pulls_with_it(in
     )
     assert rule["schedule"] == "0 */15 * * * *"  # Harbor's six-field cron
     assert "replication-robot" not in secondary
+
+
+def test_a_harbor_with_no_mirrors_and_no_replication_gets_no_provider():
+    # Such a site (an AKS or `existing` stack with Harbor and no other site) declares nothing in Harbor, so its `up`
+    # needs neither the Harbor provider's plugin nor Harbor's API: the cluster tier applies one (tests/cluster/).
+    primary = load_stack("onprem-dc1")
+    settings, mirrors = primary.config.services.registry, dict(primary.config.infrastructure.registry_mirrors)
+    standby = load_stack("onprem-dc2").other_sites.standby
+    registry = cast(Registry, object())  # not read by the decision
+    alone = HarborConfigurationArgs(registry=registry, settings=settings)
+    assert not alone.declares_anything
+    assert HarborConfigurationArgs(registry=registry, settings=settings, mirrors=mirrors).declares_anything
+    assert HarborConfigurationArgs(registry=registry, settings=settings, secondaries=["onprem-dc2"]).declares_anything
+    assert HarborConfigurationArgs(registry=registry, settings=settings, standby=standby).declares_anything
+    # without the shared replication secret there is neither a robot to grant nor a source to pull from
+    unshared = settings.model_copy(update={"replication_secret": None})
+    assert not HarborConfigurationArgs(registry=registry, settings=unshared, secondaries=["onprem-dc2"], standby=standby).declares_anything

@@ -25,8 +25,8 @@ from tests.crds import crds_for, custom_resource_kinds
 
 SITES = ("onprem-dc1", "onprem-dc2")
 RUNBOOK = ROOT / "docs" / "runbooks" / "disaster-recovery.md"
-# Harbor needs what the engine does not provide yet: pulumi-harbor's provider plugin for its projects and replication,
-# and pulumi-random's for its passwords (as Redis and Grafana do: cluster_complete.NEEDS_RANDOM_PROVIDER).
+# Harbor needs what the engine does not provide: pulumi-harbor's provider plugin for the sites' replication (its
+# passwords need none: components/kit/generated.py). Redis and the monitoring stack are applied.
 NEEDS_OTHER_PROVIDERS = ("registry",)
 
 

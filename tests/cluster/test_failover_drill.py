@@ -4,9 +4,8 @@ change refused by `pulumi preview`), the checks, `pulumi up` on dc2, then dc1 ba
 asserted on what the API servers serve, and the drill ends with neither stack having anything to change.
 
 Not here, and why: the Rancher layer (no Rancher server: the cluster's role label is checked offline in
-tests/stacks/test_failover.py); Harbor, Redis and the monitoring stack, so not the central view nor `SiteDown` (the
-engine has no pulumi-harbor and no pulumi-random provider plugin yet: cluster_sites.NEEDS_OTHER_PROVIDERS,
-cluster_complete.NEEDS_RANDOM_PROVIDER); anything an operator does (no operator runs here: the promotion of a
+tests/stacks/test_failover.py); Harbor (the engine has no pulumi-harbor provider plugin, which the sites' replication
+needs: cluster_sites.NEEDS_OTHER_PROVIDERS); anything an operator does (no operator runs here: the promotion of a
 standby is the postgres-operator's work once the `standby` section is gone), and data moved between the sites.
 """
 

@@ -127,8 +127,8 @@ def test_every_custom_resource_waits_for_its_operator_chart_and_uses_the_api_it_
         assert resource.inputs["apiVersion"] == resource.type.split(":")[1]
 
 
-def test_with_charts_off_the_instances_still_register_after_their_namespaces(inventory):
-    registrations = inventory("local")
+def test_with_charts_off_the_instances_still_register_after_their_namespaces(local_without_charts):
+    registrations = local_without_charts
     assert not registrations.of_type("kubernetes:helm.sh/v4:Chart")
     cluster = registrations.named("postgres-payments-db-cluster")
     # Its data namespace, and the team namespace its owner's credentials Secret lands in.

@@ -64,6 +64,11 @@ def redis_statefulset(cache: str) -> str:
     return f"rfr-{cache}"
 
 
+def rabbitmq_statefulset(queue: str) -> str:
+    """The RabbitMQ cluster operator names a RabbitmqCluster's StatefulSet `<name>-server`."""
+    return f"{queue}-server"
+
+
 def kafka_topic(team: str, topic: str) -> str:
     """The KafkaTopic resource, and so the topic, of a team's topic."""
     return f"{team}.{topic}"
@@ -129,6 +134,9 @@ def derived_name_problems(config: Any) -> list[Problem]:
             add(f"{key}.databases[{d}].name", dns1035_label_problem(cluster, "Zalando cluster name", ZALANDO_CLUSTER_MAX))
         for c, cache in enumerate(team.caches):
             add(f"{key}.caches[{c}].name", dns1123_label_problem(redis_statefulset(cache.name), "Redis StatefulSet name", STATEFULSET_MAX))
+        for q, queue in enumerate(team.queues):
+            add(f"{key}.queues[{q}].name", dns1123_label_problem(rabbitmq_statefulset(queue.name), "RabbitMQ StatefulSet name",
+                                                                 STATEFULSET_MAX))
         for j, topic in enumerate(team.topics):
             name = kafka_topic(team.name, topic.name)
             labels = name.split(".")

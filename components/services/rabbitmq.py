@@ -15,6 +15,7 @@ from stacks.model.services import RabbitMQ as RabbitMQSettings
 from stacks.model.services import Services
 from stacks.model.teams import Queue, Team
 from stacks.shared_services import SHARED_SERVICES, Endpoint
+from stacks.naming import rabbitmq_statefulset
 
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
@@ -236,7 +237,7 @@ def monitor_targets(services: Services, teams: list[Team]) -> list[Target]:
 
 def dashboard_instances(team: Team) -> list[InstanceRow]:
     """The operator names a cluster's StatefulSet `<name>-server`."""
-    return [(f"rabbitmq {queue.name}", team.name, f"{queue.name}-server") for queue in team.queues]
+    return [(f"rabbitmq {queue.name}", team.name, rabbitmq_statefulset(queue.name)) for queue in team.queues]
 
 
 def client_env(settings: ConnectionSettings, prefix: str, endpoint: Endpoint) -> list[dict[str, Any]]:

@@ -1762,6 +1762,14 @@ CASES = [
         "letters, digits and '-', starting and ending with a letter or digit; shorten it",
     ),
     (
+        "rabbitmq-statefulset-too-long",
+        "prod",
+        set_in("teams", "0.queues.0.name", "q" * 46),
+        "teams[0].queues[0].name",
+        f"makes the RabbitMQ StatefulSet name `{'q' * 46}-server` (53 characters), which is not a Kubernetes name: at most 52 "
+        "lower-case letters, digits and '-', starting and ending with a letter or digit; shorten it",
+    ),
+    (
         "kafka-topic-empty-label",
         "prod",
         set_in("teams", "1.topics.0.name", "documents..v2"),

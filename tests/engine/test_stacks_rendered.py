@@ -1,0 +1,352 @@
+"""The Kubernetes layer of every shipped stack, rendered with its charts by the real engine, previewed with the
+policy pack and validated by the real validators.
+
+Each of dev, test, prod, onprem-dc1 and onprem-dc2 is rendered as a render target with its own config
+(`stack_renders.py`), its charts from the offline chart mirror and its generated policy-pack config. A render target
+has no object storage (the model refuses it: the credentials would land in files), so the services kept there
+(Harbor, Velero, Loki with Fluent Bit, Tempo with the OpenTelemetry Collector) are not rendered here. Then:
+
+- the preview with the pack has no mandatory violation;
+- every exemption the pack config grants to an object of the stack is documented with its reason
+  (policies/README.md, one table row per exemption);
+- every container image, of the charts' workloads and of ours, and every image an operator is told to run, comes
+  from the stack's approved registries, pinned, never `latest`;
+- every rendered object is valid: built-in kinds against the Kubernetes OpenAPI schemas (kubernetes-validate, the
+  version the charts are rendered for), and every object, custom resources included, sent to a real API server
+  with server-side dry-run after the CustomResourceDefinitions the stack's charts render are installed there
+  (scripts/cluster). The API server validates a custom resource exactly as it would on a cluster (structural
+  schema, defaults, CEL rules), and a custom resource whose CRD the charts do not install is refused.
+
+Why the API server and not a checker of our own over k8s.io/apiextensions-apiserver: the control plane is already
+built for the cluster tier, its validation is the same library as served, and it validates the built-in kinds,
+admission (Pod Security on the namespaces the program labels) and defaulting at the same time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from fnmatch import fnmatchcase
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.engine.stack_renders import RENDERED_STACKS, ROOT, RenderProject, StackRender
+from tests.cluster.cluster_plane import ControlPlane, cluster
+from tests.tooling import chart_mirror, unavailable
+
+pytestmark = [pytest.mark.engine, pytest.mark.cluster]
+
+KUBERNETES_VERSION = "1.33.0"  # what charts are rendered for without a cluster (scripts/engine, docs/engine.md)
+# Renders at once: each engine run keeps about one core busy, and the machines this runs on have two.
+RENDER_JOBS = int(os.environ.get("RENDER_JOBS", "2"))
+# The exemptions for the objects of services that keep their data in object storage, which no render target runs
+# (module docstring): Velero's namespace and server account, Fluent Bit's account. The cluster tier applies them.
+STORAGE_SERVICE_EXEMPTIONS = {("rbac-least-privilege.platformServiceAccountNamespaces", "velero"),
+                              ("workload-token-automount.exemptServiceAccounts", "velero/platform-backup-velero-server"),
+                              ("workload-token-automount.exemptServiceAccounts", "node-agents/fluent-bit")}
+WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController", "PodTemplate"}
+
+
+@pytest.fixture(scope="module")
+def renders(engine_env, tmp_path_factory) -> dict[str, StackRender | str]:
+    project = RenderProject(tmp_path_factory.mktemp("stacks") / "project", engine_env, chart_mirror())
+
+    def render(stack: str) -> StackRender | str:
+        try:
+            return project.render(stack)
+        except AssertionError as error:  # this stack's tests fail with it; the other stacks' still run
+            return str(error)
+
+    with ThreadPoolExecutor(max_workers=RENDER_JOBS) as pool:
+        done = dict(zip(RENDERED_STACKS, pool.map(render, RENDERED_STACKS), strict=True))
+    for stack, result in done.items():
+        if isinstance(result, StackRender):
+            print(f"{stack}: {len(result.objects)} objects, " + ", ".join(f"{step} {s:.0f}s" for step, s in result.seconds.items()))
+    return done
+
+
+def rendered(renders: dict[str, StackRender | str], stack: str) -> StackRender:
+    result = renders[stack]
+    if isinstance(result, str):
+        pytest.fail(f"{stack} did not render:\n{result}", pytrace=False)
+    return result
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_the_preview_with_the_policy_pack_has_no_mandatory_violation(renders, stack):
+    render = rendered(renders, stack)
+    assert render.policies_run > len(render.objects)  # the pack evaluated every resource
+    mandatory = [str(verdict) for verdict in render.verdicts if verdict.enforcement == "mandatory"]
+    assert mandatory == []
+
+
+# --- images --------------------------------------------------------------------------------------------------------
+
+
+def _walk(value, path=""):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+IMAGE_REFERENCE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
+IMAGE_ARG = re.compile(r"^--[\w-]*image[\w-]*=(.+)$")
+# Any other argument whose value is an image reference with a registry host and a tag or digest, as operators take
+# the images they run (kube-prometheus-stack's `--prometheus-config-reloader=`).
+IMAGE_VALUE_ARG = re.compile(r"^--[\w.-]+=((?:[a-z0-9-]+\.)+[a-z0-9-]+(?::\d+)?/[a-z0-9._/-]+(?::[\w.-]+|@sha256:[0-9a-f]{64})+)$")
+
+
+def images_of(document: dict) -> list[tuple[str, str]]:
+    """(where, image) of every image an object names: a container's `image`, a custom resource's or a chart
+    value's `image`/`*Image` fields, and the images an operator is told to run (`*IMAGE*` environment variables,
+    `--*image*=` arguments and any argument whose value is a registry image reference)."""
+    found = []
+    for path, value in _walk(document):
+        if not isinstance(value, str):
+            continue
+        key = re.sub(r"\[\d+\]$", "", path).rsplit(".", 1)[-1]
+        if key == "image" or key.endswith("Image") or key.endswith("_image"):
+            found.append((path, value))
+        elif key == "value" and "IMAGE" in _env_name(document, path):
+            # One image, or one per line as `<version>=<image>` (Strimzi's STRIMZI_KAFKA_IMAGES and the like).
+            found += [(path, line.split("=", 1)[-1].strip()) for line in value.splitlines() if line.strip()]
+        elif key in ("args", "command") and (match := IMAGE_ARG.match(value) or IMAGE_VALUE_ARG.match(value)):
+            found.append((path, match.group(1)))
+    return found
+
+
+def _env_name(document: dict, value_path: str) -> str:
+    """The `name` beside an `env[i].value`."""
+    node = document
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", value_path.rsplit(".", 1)[0]):
+        node = node[int(part[1:-1])] if part.startswith("[") else node.get(part, {}) if isinstance(node, dict) else {}
+    return str(node.get("name", "")) if isinstance(node, dict) else ""
+
+
+def image_problems(image: str, allowed: list[str]) -> list[str]:
+    if not IMAGE_REFERENCE.match(image):
+        return [f"`{image}` is not a full image reference with its registry host"]
+    problems = []
+    if not any(image.startswith(f"{registry.rstrip('/')}/") for registry in allowed):
+        problems.append(f"`{image}` is not from an approved registry ({', '.join(allowed)})")
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    if "@sha256:" not in image and not tag:
+        problems.append(f"`{image}` is not pinned (no tag or digest)")
+    if tag == "latest":
+        problems.append(f"`{image}` uses the mutable tag `latest`")
+    return problems
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_every_image_comes_from_the_approved_registries_pinned(renders, stack):
+    render = rendered(renders, stack)
+    allowed = render.policy_config["workload-images"]["allowedRegistries"]
+    assert allowed, f"{stack} approves no registry"
+    problems, seen = [], 0
+    for path, document in render.objects:
+        for where, image in images_of(document):
+            seen += 1
+            problems += [f"{path.name} {where}: {problem}" for problem in image_problems(image, allowed)]
+    assert seen >= sum(1 for _, d in render.objects if d["kind"] in WORKLOAD_KINDS)
+    assert problems == []
+
+
+# --- exemptions ----------------------------------------------------------------------------------------------------
+
+
+def documented_exemptions() -> dict[str, str]:
+    """Each exemption documented in policies/README.md, with its reason: the first and last cells of a table row
+    whose first cell names it in backticks."""
+    reasons = {}
+    for line in (ROOT / "policies" / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) >= 2:
+            for name in re.findall(r"`([^`]+)`", cells[0]):
+                reasons[name] = cells[-1]
+    return reasons
+
+
+def granted_exemptions(config: dict, documents: list[dict]) -> list[tuple[str, str]]:
+    """(setting, name) of every exemption of the pack config that applies to one of the documents."""
+    namespaces = {d["metadata"].get("namespace") for d in documents}
+    namespaces |= {d["metadata"]["name"] for d in documents if d["kind"] == "Namespace"}
+    accounts = {f'{d["metadata"].get("namespace")}/{d["metadata"]["name"]}' for d in documents if d["kind"] == "ServiceAccount"}
+    roles = {d["metadata"]["name"] for d in documents if d["kind"] in ("ClusterRole", "Role")}
+    granted = []
+    for policy, entry in config.items():
+        if not isinstance(entry, dict):
+            continue
+        granted += [(f"{policy}.exemptNamespaces", n) for n in entry.get("exemptNamespaces", []) if n in namespaces]
+        granted += [(f"{policy}.exemptServiceAccounts", a) for a in entry.get("exemptServiceAccounts", []) if a in accounts]
+        granted += [(f"{policy}.platformServiceAccountNamespaces", n) for n in entry.get("platformServiceAccountNamespaces", [])
+                    if n in namespaces]
+        for setting in ("exemptRoles", "execRoles"):
+            granted += [(f"{policy}.{setting}", r) for r in entry.get(setting, []) if any(fnmatchcase(x, r) for x in roles)]
+    return granted
+
+
+def operator_made_accounts(documents: list[dict]) -> set[tuple[str, str]]:
+    """The token exemptions for accounts an operator creates at run time, which no render holds: postgres-operator
+    creates the account its OperatorConfiguration names (`kubernetes.pod_service_account_name`) in each namespace
+    with a `postgresql`, for Spilo's pods (policies/README.md explains the exemption)."""
+    names = {d["configuration"]["kubernetes"]["pod_service_account_name"] for d in documents if d["kind"] == "OperatorConfiguration"}
+    return {("workload-token-automount.exemptServiceAccounts", f'{d["metadata"]["namespace"]}/{name}')
+            for d in documents if d["kind"] == "postgresql" for name in names}
+
+
+def exemptions(config: dict) -> list[tuple[str, str]]:
+    """(setting, name) of every exemption the pack config grants."""
+    return [(f"{policy}.{setting}", name) for policy, entry in config.items() if isinstance(entry, dict)
+            for setting in ("exemptNamespaces", "exemptServiceAccounts", "platformServiceAccountNamespaces", "exemptRoles", "execRoles")
+            for name in entry.get(setting, [])]
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_every_exemption_the_stack_uses_is_named_in_the_policy_config_with_its_reason(renders, stack):
+    render = rendered(renders, stack)
+    documented = documented_exemptions()
+    granted = granted_exemptions(render.policy_config, [d for _, d in render.objects])
+    assert granted  # the stack does use exemptions (operators keep their tokens)
+    undocumented = [f"{setting}: {name}" for setting, name in granted if not documented.get(name)]
+    assert undocumented == []
+
+
+def test_every_exemption_for_the_platform_s_own_objects_applies_to_one_of_them(renders):
+    """An exemption that matches no object of any stack (a chart renamed an account, a role went away) is stale:
+    it would silently exempt whatever takes the name next. The system namespaces and roles are for what the
+    distribution runs, which no stack renders."""
+    system = set(re.findall(r"`([^`]+)`", (ROOT / "policies" / "README.md").read_text().split("### System namespaces", 1)[1]
+                            .split("###", 1)[0])) | {"system:*"}
+    for setting, name in STORAGE_SERVICE_EXEMPTIONS:  # kept in the pack config, and not stale there
+        assert any(name in entry.get(setting.split(".", 1)[1], []) for entry in rendered(renders, "prod").policy_config.values()
+                   if isinstance(entry, dict)), f"{setting}: {name} is no longer in the pack config; drop it here"
+    granted, configured = set(), set()
+    for stack in RENDERED_STACKS:
+        render = rendered(renders, stack)
+        documents = [d for _, d in render.objects]
+        granted |= set(granted_exemptions(render.policy_config, documents)) | operator_made_accounts(documents)
+        configured |= {(setting, name) for setting, name in exemptions(render.policy_config) if name not in system}
+    assert sorted(configured - granted - set(STORAGE_SERVICE_EXEMPTIONS)) == []
+
+
+# --- validity ------------------------------------------------------------------------------------------------------
+
+
+def is_custom(document: dict) -> bool:
+    group = document["apiVersion"].rsplit("/", 1)[0] if "/" in document["apiVersion"] else ""
+    return "." in group and not group.endswith(".k8s.io") and group != "apiextensions.k8s.io"
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_built_in_objects_validate_against_the_kubernetes_schemas(renders, stack, monkeypatch):
+    import kubernetes_validate
+    import kubernetes_validate.utils
+
+    # validate() reads and parses the version's schema files (the definitions file is several MB) for every object;
+    # the same files answer for every object, so each is read once (a minute per stack -> seconds, same verdicts).
+    monkeypatch.setattr(kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents))
+    problems = []
+    for path, document in rendered(renders, stack).objects:
+        if is_custom(document):
+            continue
+        try:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            problems.append(f"{path.relative_to(rendered(renders, stack).directory)}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            problems.append(f"{path.relative_to(rendered(renders, stack).directory)}: no schema ({error})")
+    assert problems == []
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_every_custom_resource_has_its_crd_among_the_charts(renders, stack):
+    objects = [d for _, d in rendered(renders, stack).objects]
+    crds = [d for d in objects if d["kind"] == "CustomResourceDefinition"]
+    served = {(crd["spec"]["group"], version["name"], crd["spec"]["names"]["kind"]) for crd in crds for version in crd["spec"]["versions"]
+              if version.get("served")}
+    custom = {(d["apiVersion"].rsplit("/", 1)[0], d["apiVersion"].rsplit("/", 1)[1], d["kind"]) for d in objects if is_custom(d)}
+    assert custom
+    assert sorted(custom - served) == []
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory):
+    built = cluster("build", timeout=3 * 3600)
+    if built.returncode != 0:
+        unavailable(f"scripts/cluster build failed:\n{built.stderr.strip()[-3000:]}")
+    run_dir = tmp_path_factory.mktemp("validating-plane") / "run"
+    started = cluster("start", "--dir", str(run_dir), "--owner-pid", str(os.getpid()), "--json", timeout=600)
+    if started.returncode != 0:
+        cluster("stop", str(run_dir))
+        pytest.fail(f"scripts/cluster start failed:\n{started.stderr.strip()[-3000:]}")
+    info = json.loads(started.stdout)
+    plane = ControlPlane(dir=Path(info["dir"]), server=info["server"], kubeconfig=Path(info["kubeconfig"]), bin=Path(info["bin"]),
+                         nodes=info["nodes"], versions=info["versions"], start_seconds=info["start_seconds"], rss_bytes=info["rss_bytes"])
+    try:
+        yield plane
+    finally:
+        stopped = cluster("stop", str(run_dir))
+        assert stopped.returncode == 0, stopped.stderr
+
+
+def server_dry_run(plane: ControlPlane, documents: list[dict]) -> tuple[list[str], dict[str, list[str]]]:
+    """Every document through the API server with server-side apply, dry-run, one call per namespace so that each
+    warning is known by namespace. Returns the errors and the warnings per namespace (`` for cluster-scoped objects).
+    kubectl checks fields against the schemas the server publishes before it sends anything and then stops the whole
+    call; a namespace whose call stops so is sent again one object at a time, so one invalid object hides no other."""
+    by_namespace: dict[str, list[dict]] = {}
+    for document in documents:
+        by_namespace.setdefault(document["metadata"].get("namespace", ""), []).append(document)
+    errors: list[str] = []
+    warnings: dict[str, list[str]] = {}
+    for namespace, group in sorted(by_namespace.items()):
+        found, warned, stopped = _dry_run(plane, group)
+        if stopped:
+            found, warned = [], []
+            for document in group:
+                one, one_warned, _ = _dry_run(plane, [document])
+                found += [f"{document['kind']} {namespace}/{document['metadata']['name']}: {line}" for line in one]
+                warned += one_warned
+        errors += found
+        warnings[namespace] = warned
+    return errors, warnings
+
+
+def _dry_run(plane: ControlPlane, documents: list[dict]) -> tuple[list[str], list[str], bool]:
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": documents})
+    done = plane.kubectl("apply", "--server-side", "--dry-run=server", "--validate=strict", "--field-manager=render-validation",
+                         "-f", "-", input=body, check=False, timeout=600)
+    lines = done.stderr.splitlines()
+    errors = [line for line in lines if line.lower().startswith("error")]
+    assert done.returncode == 0 or errors, done.stderr
+    return errors, [line for line in lines if line.startswith("Warning")], any("error validating" in line for line in errors)
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_every_object_is_accepted_by_the_api_server_with_the_charts_crds(renders, api_server, stack):
+    objects = [d for _, d in rendered(renders, stack).objects]
+    crds = [d for d in objects if d["kind"] == "CustomResourceDefinition"]
+    namespaces = [d for d in objects if d["kind"] == "Namespace"]
+    # The CRDs and namespaces are created for real (a dry-run object needs its kind served and its namespace there).
+    api_server.apply(*crds, *namespaces)
+    if crds:
+        api_server.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c['metadata']['name']}" for c in crds))
+    errors, warnings = server_dry_run(api_server, [d for d in objects if d["kind"] not in ("CustomResourceDefinition", "Namespace")])
+    assert errors == []
+    # Pod Security admission warns about a workload whose pods it would refuse (and, in a namespace that only warns
+    # at a level, about pods it would admit): in a namespace that enforces `restricted`, a warning is a refusal.
+    enforcing = {d["metadata"]["name"] for d in namespaces
+                 if d["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted"}
+    refused = {namespace: pod_security for namespace, found in warnings.items() if namespace in enforcing
+               and (pod_security := [warning for warning in found if "PodSecurity" in warning])}
+    assert refused == {}

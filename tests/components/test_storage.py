@@ -4,6 +4,7 @@ and the referenced S3 buckets of the on-prem sites, and the credential Secrets e
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -255,3 +256,30 @@ def test_placement_rules():
     assert [path for path, _ in placement_problems(dc1, "render")] == ["storage"]
     assert [path for path, _ in placement_problems(prod, "existing")] == ["storage.kind"]
     assert placement_problems(prod, "rancher") == []  # the Rancher rule names it (storage: needs S3)
+
+
+# --- docs/storage.md against the inventories --------------------------------------------------------
+
+STORAGE_DOC = Path(__file__).resolve().parents[2] / "docs" / "storage.md"
+SHIPPED_STACKS = ("local", "dev", "test", "prod", "onprem-dc1", "onprem-dc2")
+
+
+def test_the_docs_component_table_names_the_stacks_that_register_each_component(inventory):
+    """Each row of docs/storage.md's component table lists, in parentheses, exactly the shipped stacks whose
+    inventory registers that component's type token."""
+    rows = re.findall(r"^\| `\w+`[^|]*\| `([\w:]+)` \|[^|]*\|[^(|]*\(([^)]*)\) \|$", STORAGE_DOC.read_text(), re.MULTILINE)
+    assert len(rows) == 3
+    for type_token, listed in rows:
+        registering = {stack for stack in SHIPPED_STACKS if inventory(stack).of_type(type_token)}
+        assert set(listed.split(", ")) == registering, type_token
+
+
+def test_the_docs_blob_containers_are_the_ones_each_azure_stack_creates(inventory):
+    """docs/storage.md lists one private BlobContainer per purpose; every Azure stack creates exactly those."""
+    listed = re.search(r"one private `BlobContainer` per purpose \(([^;)]*)", STORAGE_DOC.read_text().replace("\n  ", " "))
+    assert listed
+    documented = set(re.findall(r"`(\w+)`", listed.group(1)))
+    for stack in ("dev", "test", "prod"):
+        containers = inventory(stack).of_type("azure-native:storage:BlobContainer")
+        assert {container.inputs["containerName"] for container in containers} == documented, stack
+        assert all(container.inputs["publicAccess"] == "None" for container in containers), stack

@@ -40,7 +40,7 @@ from .services.backup import Backup, BackupArgs
 from .services.cert_manager import CertManager, CertManagerArgs
 from .services.harbor_config import HarborConfiguration, HarborConfigurationArgs
 from .services.ingress import Ingress, IngressArgs, internal_annotations
-from .services.kafka import Kafka, KafkaArgs
+from .services.kafka import Kafka, KafkaArgs, MirrorSource
 from .services.postgres import PostgresOperator, PostgresOperatorArgs
 from .services.rabbitmq import RabbitMQOperator, RabbitMQOperatorArgs
 from .services.redis import RedisOperator, RedisOperatorArgs
@@ -360,8 +360,14 @@ class CompleteCluster(pulumi.ComponentResource):
         if services.kafka.enabled:
             # The config refuses Kafka without cert-manager (stacks/model: clients authenticate with its CA's certificates).
             assert issuer is not None
+            mirrored, standby = services.kafka.at_failover == "mirrored", stack.other_sites.standby
             kafka = KafkaArgs(settings=services.kafka, teams=teams, identity=identity, images=images, charts=charts.of("kafka"),
-                              team_namespaces=namespaces, issuer=issuer)
+                              team_namespaces=namespaces, issuer=issuer,
+                              # The loader resolved the other sites: a mirrored primary's secondaries, a mirrored secondary's primary.
+                              mirror_for=list(stack.other_sites.secondaries.values()) if mirrored else [],
+                              mirror_from=MirrorSource(standby.site, standby.kafka_listener)
+                              if mirrored and standby is not None and standby.kafka_listener else None,
+                              load_balancer_annotations=internal_annotations(config.infrastructure))
             self.kafka = Kafka(f"{name}-kafka", kafka, on_cluster)
 
     def _observability(self, name: str, stack: LoadedStack, on_cluster: pulumi.ResourceOptions) -> None:

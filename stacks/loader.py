@@ -403,6 +403,18 @@ def _other_sites(site: Site, directory: Path) -> tuple[OtherSites, list[tuple[st
     return OtherSites(standby=standby, secondaries=secondaries), problems + more
 
 
+def _mirror_source_problems(config: StackConfig, other_sites: OtherSites) -> list[tuple[str, str]]:
+    """A `mirrored` secondary's MirrorMaker 2 reads the primary's cross-site listener, which only a `mirrored` primary has."""
+    kafka, standby = config.services.kafka, other_sites.standby
+    if not kafka.enabled or kafka.at_failover != "mirrored" or standby is None or standby.kafka_listener is not None:
+        return []
+    return [(
+        "services.kafka.at_failover",
+        f"`mirrored` reads the primary's topics, and `{standby.stack}` has no cross-site Kafka listener: set its "
+        "`services.kafka.at_failover: mirrored` and `services.kafka.site_listener` too, or use `rebuilt_empty` at both sites",
+    )]
+
+
 def validate(
     sections: dict[str, Any], stack: str, file: str, sites: Path = STACKS_DIR, file_problems: list[tuple[str, str]] | None = None
 ) -> LoadedStack:
@@ -422,6 +434,8 @@ def validate(
     if site is not None:  # the other sites are read whenever this site's own section is valid
         other_sites, more = _other_sites(site, sites)
         problems += more
+        if config is not None:
+            problems += _mirror_source_problems(config, other_sites)
     if problems or config is None:
         raise ConfigError(file, problems)
     return LoadedStack(config, other_sites, charts)

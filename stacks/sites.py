@@ -48,13 +48,17 @@ class StandbySource(Strict):
     central_hostname: str | None = None
     """The primary's telemetry endpoint (`services.monitoring.central.hostname`), where the
     secondary remote-writes its metrics and pushes its logs."""
+    kafka_listener: str | None = None
+    """The primary's cross-site Kafka listener (`services.kafka.site_listener.hostname`), which the
+    secondary's MirrorMaker 2 reads from; None unless the primary's Kafka is `mirrored`."""
 
     @classmethod
     def of(cls, stack: str, primary: StackConfig) -> StandbySource:
         """The standby source a secondary reads from its primary `stack`'s validated config."""
         storage = primary.storage
         s3 = storage if isinstance(storage, S3) else None
-        registry = primary.services.registry
+        registry, kafka = primary.services.registry, primary.services.kafka
+        mirrored = kafka.enabled and kafka.at_failover == "mirrored" and kafka.site_listener is not None
         return cls(
             stack=stack,
             site=primary.site.name,
@@ -63,6 +67,7 @@ class StandbySource(Strict):
             buckets=storage.buckets.model_dump() if storage is not None else {},
             registry_hostname=registry.hostname if registry.enabled else None,
             central_hostname=primary.services.monitoring.central.hostname or None,
+            kafka_listener=kafka.site_listener.hostname if mirrored and kafka.site_listener is not None else None,
         )
 
 

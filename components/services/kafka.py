@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -27,6 +27,18 @@ from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources
 from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
 from .instances import clients_of
+from .kafka_mirror import (
+    MIRROR,
+    MIRROR_CLIENT_SECRET,
+    MIRROR_SIZE,
+    SITE_LISTENER_NAME,
+    SITE_LISTENER_PORT,
+    broker_host_template,
+    mirror_spec,
+    mirror_user,
+    source_acls,
+    target_acls,
+)
 
 KAFKA = SHARED_SERVICES["kafka"]
 OPERATOR_SIZE = ("200m", "512Mi")
@@ -170,6 +182,19 @@ class KafkaArgs:
     issuer: pulumi.Resource
     """The internal CA's ClusterIssuer: the listener's and the teams' client certificates (the config
     refuses Kafka without cert-manager)."""
+    mirror_for: list[str] = field(default_factory=list)
+    """At a `mirrored` primary: its secondaries' site names, whose MirrorMaker 2 reads its cross-site listener."""
+    mirror_from: MirrorSource | None = None
+    """At a `mirrored` secondary: the primary it mirrors."""
+    load_balancer_annotations: dict[str, str] = field(default_factory=dict)
+    """What makes the cross-site listener's Services internal (the site's MetalLB pool; ingress.internal_annotations)."""
+
+
+@dataclass(frozen=True)
+class MirrorSource:
+    site: str
+    listener: str
+    """The primary's cross-site listener host name."""
 
 
 class Kafka(pulumi.ComponentResource):
@@ -230,6 +255,10 @@ class Kafka(pulumi.ComponentResource):
                 "brokerCertChainAndKey": {"secretName": LISTENER_CERTIFICATE_SECRET, "certificate": "tls.crt", "key": "tls.key"}
             },
         }
+        listeners = [listener]
+        site_listener = kafka.site_listener
+        if args.mirror_for and site_listener is not None:
+            listeners.append(self._site_listener(name, space, site_listener.hostname, site_listener.peer_ranges, args, issuer, child))
         users = [team for team in args.teams if clients_of(team, "kafka", cluster_name)]
         self.client_certificates: dict[str, k8s.apiextensions.CustomResource] = {}
         for team in users:
@@ -292,7 +321,7 @@ class Kafka(pulumi.ComponentResource):
             spec={
                 "kafka": {
                     "version": catalogue.KAFKA_VERSION,
-                    "listeners": [listener],
+                    "listeners": listeners,
                     "authorization": {"type": "simple"},
                     "config": {
                         "default.replication.factor": replication,
@@ -349,7 +378,93 @@ class Kafka(pulumi.ComponentResource):
                 },
                 opts=after(on_crds, self.cluster),
             )
+        on_cluster = after(on_crds, self.cluster)
+        for secondary in args.mirror_for:
+            user = mirror_user(secondary)
+            self.users[user] = self._user(name, space, user, {"type": "simple", "acls": source_acls(args.teams)}, on_cluster)
+        self.mirror: k8s.apiextensions.CustomResource | None = None
+        if args.mirror_from is not None and site_listener is not None and any(team.topics for team in args.teams):
+            self.mirror = self._mirror(name, space, args, args.mirror_from, site_listener.peer_ranges, issuer, on_cluster)
         self.register_outputs({"cluster": cluster_name, "topics": sorted(self.topics), "users": sorted(self.users)})
+
+    def _user(self, name: str, space: ServiceNamespace, user: str, authorization: dict[str, Any],
+              opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        """A `tls-external` KafkaUser: the certificate is cert-manager's; the User Operator manages the ACLs only."""
+        return k8s.apiextensions.CustomResource(
+            f"{name}-user-{user}",
+            api_version=catalogue.KAFKA_API,
+            kind="KafkaUser",
+            metadata=space.metadata(user, {CLUSTER_LABEL: catalogue.KAFKA_CLUSTER}),
+            spec={"authentication": {"type": "tls-external"}, "authorization": authorization},
+            opts=opts,
+        )
+
+    def _site_listener(self, name: str, space: ServiceNamespace, hostname: str, peer_ranges: list[str], args: KafkaArgs,
+                       issuer: pulumi.Resource, child: pulumi.ResourceOptions) -> dict[str, Any]:
+        """The primary's cross-site listener: behind the site's load balancer, the brokers advertised by host name (its
+        certificate, from the environment CA, names the bootstrap host and every broker's), the same client-certificate
+        authentication as the in-cluster listener, and only the other sites' ranges admitted."""
+        secret = f"{catalogue.KAFKA_CLUSTER}-site-listener-tls"
+        internal_certificate(
+            f"{name}-site-listener-certificate", space.metadata(secret), secret,
+            {"dnsNames": [hostname, f"*.{hostname}"], "usages": ["server auth", "digital signature", "key encipherment"]},
+            after(child, self.namespace, issuer),
+        )
+        brokers = {**KAFKA.endpoint("", catalogue.KAFKA_CLUSTER).pod_labels, "strimzi.io/broker-role": "true"}
+        space.policy("allow-other-sites", {
+            "podSelector": {"matchLabels": brokers},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in peer_ranges],
+                         "ports": [{"protocol": "TCP", "port": SITE_LISTENER_PORT}]}],
+        })
+        # The site's load-balancer pool, where it names one (an existing cluster may not).
+        annotations = dict(args.load_balancer_annotations)
+        pool = {"bootstrap": {"annotations": annotations}, "perBrokerAnnotationsTemplate": annotations} if annotations else {}
+        return {
+            "name": SITE_LISTENER_NAME,
+            "port": SITE_LISTENER_PORT,
+            "type": "loadbalancer",
+            "tls": True,
+            "authentication": LISTENER_AUTHENTICATION,
+            "configuration": {
+                "brokerCertChainAndKey": {"secretName": secret, "certificate": "tls.crt", "key": "tls.key"},
+                "advertisedHostTemplate": broker_host_template(hostname),
+                # Local: the client's own address reaches the brokers, so the policy above and the load balancer's
+                # source ranges see the other site's nodes, not this site's (Kubernetes' Service externalTrafficPolicy).
+                "externalTrafficPolicy": "Local",
+                "loadBalancerSourceRanges": list(peer_ranges),
+                **pool,
+            },
+        }
+
+    def _mirror(self, name: str, space: ServiceNamespace, args: KafkaArgs, source: MirrorSource, peer_ranges: list[str],
+                issuer: pulumi.Resource, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        """At a secondary: the mirror's client certificate, its local KafkaUser, the one egress it needs beyond the
+        namespace (the primary's listener), and the KafkaMirrorMaker2."""
+        site, user = args.identity.site, mirror_user(args.identity.site)
+        certificate = internal_certificate(
+            f"{name}-mirror-certificate", space.metadata(MIRROR_CLIENT_SECRET), MIRROR_CLIENT_SECRET,
+            {"commonName": user, "usages": ["client auth", "digital signature", "key encipherment"]},
+            after(opts, issuer),
+        )
+        self.users[user] = self._user(name, space, user, {"type": "simple", "acls": target_acls(args.teams, source.site)}, opts)
+        space.policy("allow-mirror-to-primary", {
+            "podSelector": {"matchLabels": {"strimzi.io/cluster": MIRROR, "strimzi.io/kind": "KafkaMirrorMaker2"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in peer_ranges],
+                        "ports": [{"protocol": "TCP", "port": SITE_LISTENER_PORT}]}],
+        })
+        return k8s.apiextensions.CustomResource(
+            f"{name}-mirror",
+            api_version=catalogue.KAFKA_API,
+            kind="KafkaMirrorMaker2",
+            metadata=space.metadata(MIRROR),
+            spec=mirror_spec(
+                args.teams, site=site, primary_site=source.site, primary_listener=source.listener,
+                local_bootstrap=KAFKA.endpoint("", catalogue.KAFKA_CLUSTER).address, resources=resources(*MIRROR_SIZE),
+            ),
+            opts=after(opts, certificate, self.users[user]),
+        )
 
 
 # --- what the rest of the platform knows of it (components/kit/parts.py) ---------------------------

@@ -105,6 +105,8 @@ class StackConfig(Strict):
                     "(`pulumi config set --secret --path 'complete-cluster:services.cert_manager.issuer.ca.private_key' < ca.key`)",
                 )
             )
+        if reads("services", "site"):
+            problems += self._mirroring_problems(several_sites)
         registry = self.services.registry if reads("services") else None
         if registry is not None and registry.enabled and several_sites and registry.replication_secret is None:
             problems.append(
@@ -119,6 +121,26 @@ class StackConfig(Strict):
             from ..naming import derived_name_problems  # names for the target systems, derived in one place
 
             problems += derived_name_problems(self)
+        return problems
+
+    def _mirroring_problems(self, several_sites: bool) -> list[tuple[str, str]]:
+        """Kafka `mirrored` needs another site to mirror from or for, and the listener the other site reaches."""
+        kafka = self.services.kafka
+        if not kafka.enabled or kafka.at_failover != "mirrored":
+            return []
+        problems = []
+        if not several_sites:
+            problems.append((
+                "services.kafka.at_failover",
+                "`mirrored` copies the primary's topics to its secondaries, and this site has no peer: list the secondaries in "
+                "`site.secondaries` (or make this site a secondary naming its `site.primary`), or use `rebuilt_empty`",
+            ))
+        if kafka.site_listener is None:
+            problems.append((
+                "services.kafka.site_listener",
+                "`at_failover: mirrored` needs the cross-site listener the other sites' MirrorMaker 2 reaches: set `hostname` "
+                "(e.g. `kafka.dc1.example.com`) and `peer_ranges` (the other sites' node ranges)",
+            ))
         return problems
 
     def environment_ca(self) -> str | None:

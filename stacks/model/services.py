@@ -10,8 +10,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, mod
 
 from .. import catalogue
 
-from .base import Secret, Strict, check, matching
-from .observability import Logging, Monitoring, Tracing
+from .base import Cidr, Secret, Strict, check, matching
+from .observability import Hostname, Logging, Monitoring, Tracing
 from .workloads import Schedule
 
 
@@ -37,6 +37,11 @@ AS_TEXT = BeforeValidator(_text)
 FAILOVER_MODES = ("rebuilt_empty",)
 FailoverMode = Annotated[
     str, AS_TEXT, _one_of(FAILOVER_MODES, "a failover mode the program builds (nothing replicates this service between sites)"),
+]
+# Kafka alone is replicated between the sites: `mirrored` runs MirrorMaker 2 at each secondary (components/services/kafka.py).
+KAFKA_FAILOVER_MODES = ("mirrored", "rebuilt_empty")
+KafkaFailoverMode = Annotated[
+    str, AS_TEXT, _one_of(KAFKA_FAILOVER_MODES, "a failover mode the program builds for Kafka"),
 ]
 PostgresVersion = Annotated[
     str, AS_TEXT,
@@ -210,6 +215,20 @@ class RabbitMQ(Strict):
         return self
 
 
+class KafkaSiteListener(Strict):
+    """The cross-site listener (port 9094, TLS with a client certificate of the environment CA, behind the site's
+    load balancer) the secondaries' MirrorMaker 2 reads the primary's topics through. The site's DNS resolves
+    `hostname` to the bootstrap Service's load-balancer address and `broker-<node id>.<hostname>` to each broker's
+    (docs/services.md, *Kafka between the sites*)."""
+
+    hostname: Hostname
+    """The bootstrap host name, e.g. `kafka.dc1.example.com`; the brokers are advertised as `broker-<node id>.<hostname>`."""
+    peer_ranges: list[Cidr] = Field(min_length=1)
+    """The other sites' addresses on the path between the sites: where their MirrorMaker 2 connects from (their nodes'
+    range, `infrastructure.network.node_cidr` on Rancher) and where their listener's load-balancer addresses lie. Only
+    these reach this site's listener, and this site's MirrorMaker reaches only these."""
+
+
 class Kafka(Strict):
     """Strimzi and one shared KRaft cluster (`events` in namespace `kafka`); teams declare topics."""
 
@@ -227,9 +246,14 @@ class Kafka(Strict):
     """CPU and memory of each broker."""
     controller_size: InstanceSize = "small"
     """CPU and memory of each controller."""
-    at_failover: FailoverMode = "rebuilt_empty"
-    """What the secondary's topics hold when it becomes the primary: `rebuilt_empty`. Each site's cluster is
-    independent until MirrorMaker 2 is built: the topics exist there (from config) without the primary's messages."""
+    at_failover: KafkaFailoverMode = "rebuilt_empty"
+    """What the secondary's topics hold when it becomes the primary. `mirrored`: MirrorMaker 2 at each secondary copies
+    every team topic of the primary, under the same name, with the teams' consumer-group offsets, so the topics hold
+    what the primary had up to the mirror's lag; needs `site_listener` and a site of several. `rebuilt_empty`: each
+    site's cluster is independent, the topics exist there (from config) without the primary's messages."""
+    site_listener: KafkaSiteListener | None = None
+    """The listener the other sites' MirrorMaker 2 reaches this site's brokers by; required with `mirrored` (a
+    secondary uses it once it is promoted)."""
 
     @model_validator(mode="after")
     def _replication_fits(self):

@@ -59,6 +59,13 @@ DEFAULT_ALLOW = (
     "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack].inputs.values.prometheus.prometheusSpec.enableRemoteWriteReceiver",
     "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-metrics-kube-prometheus-stack].inputs.values.prometheus.prometheusSpec.remoteWrite",
     "inventory[kubernetes:helm.sh/v4:Chart::platform-observability-logs-fluent-bit].inputs.values.config.outputs",
+    # Kafka between the sites follows the roles (components/services/kafka_mirror.py): the primary serves its cross-site
+    # listener and a read-only user per secondary; a secondary runs MirrorMaker 2 with its certificate, user and egress.
+    "services.kafka.site_listener",
+    "inventory[kubernetes:kafka.strimzi.io/v1:Kafka::platform-kafka-cluster].inputs.spec.kafka.listeners[site]",
+    "inventory[*::platform-kafka-site-listener-certificate]",
+    "inventory[*::platform-kafka-allow-other-sites]",
+    "inventory[*::platform-kafka-*mirror*]",
     # The environment's Fleet objects in Rancher's management cluster are written by the primary's stack
     # (components/access/fleet.py); every site has its teams' deployer accounts.
     "inventory[*::platform-releases*]",

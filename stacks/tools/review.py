@@ -690,6 +690,9 @@ def _markdown_diagram(review: Review) -> str:
 FAILOVER_MEANING = {
     "rebuilt_empty": "rebuilt empty: nothing replicates it between the sites; the secondary's instances take over without "
                      "the primary's data",
+    "mirrored": "mirrored: MirrorMaker 2 at the secondary copies every team topic under its own name, with the teams' "
+                "consumer-group offsets; what the primary wrote within the mirror's lag is lost, and the promoted site stops "
+                "mirroring",
 }
 
 

@@ -725,6 +725,43 @@ CASES = [
         "`replicate` is not a failover mode the program builds (nothing replicates this service between sites); use one of rebuilt_empty",
     ),
     (
+        "kafka-mirrored-without-a-peer-site",
+        "prod",
+        set_in("services", "kafka.at_failover", "mirrored"),
+        "services.kafka.at_failover",
+        "`mirrored` copies the primary's topics to its secondaries, and this site has no peer: list the secondaries in "
+        "`site.secondaries` (or make this site a secondary naming its `site.primary`), or use `rebuilt_empty`",
+    ),
+    (
+        "kafka-mirrored-without-its-listener",
+        "onprem-dc2",
+        delete_in("services", "kafka.site_listener"),
+        "services.kafka.site_listener",
+        "`at_failover: mirrored` needs the cross-site listener the other sites' MirrorMaker 2 reaches: set `hostname` "
+        "(e.g. `kafka.dc1.example.com`) and `peer_ranges` (the other sites' node ranges)",
+    ),
+    (
+        "kafka-mirror-listener-without-peers",
+        "onprem-dc2",
+        set_in("services", "kafka.site_listener.peer_ranges", []),
+        "services.kafka.site_listener.peer_ranges",
+        "List should have at least 1 item after validation, not 0",
+    ),
+    (
+        "kafka-mirror-listener-host-with-scheme",
+        "onprem-dc2",
+        set_in("services", "kafka.site_listener.hostname", "https://kafka.dc2.example.com"),
+        "services.kafka.site_listener.hostname",
+        "`https://kafka.dc2.example.com` is not a DNS host name such as `grafana.dc1.example.com` (lower-case, no scheme, no port)",
+    ),
+    (
+        "kafka-replicated-some-other-way",
+        "onprem-dc2",
+        set_in("services", "kafka.at_failover", "replicate"),
+        "services.kafka.at_failover",
+        "`replicate` is not a failover mode the program builds for Kafka; use one of mirrored, rebuilt_empty",
+    ),
+    (
         "kafka-without-cert-manager",
         "prod",
         set_in("services", "cert_manager.enabled", False),

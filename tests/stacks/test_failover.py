@@ -78,18 +78,44 @@ class Sites:
         self.path(stack).write_text(yaml.safe_dump(document, sort_keys=False))
 
     def fail_over(self, drill: str) -> None:
-        """Write the stack files as FAILOVER[drill] says (None: the file is removed)."""
+        """Write the stack files as FAILOVER[drill] says (None: the file is removed), with KAFKA_ALONE's change."""
         for stack, site in FAILOVER[drill].items():
             if site is None:
                 self.path(stack).unlink()
             else:
                 self.set_site(stack, site)
+        for stack, mode in KAFKA_ALONE.get(drill, {}).items():
+            document = yaml.safe_load(self.path(stack).read_text())
+            document["config"]["complete-cluster:services"]["kafka"]["at_failover"] = mode
+            self.path(stack).write_text(yaml.safe_dump(document, sort_keys=False))
 
     def evaluate(self, stack: str):
         """(registrations by `type::name`, stack outputs) of `stack`, against these sites."""
         registrations = {f"{r.type}::{r.name}": r for r in evaluate(stack, self.path(stack), sites=self.directory)}
         outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in settings.ROOT.get().outputs.items()}
         return registrations, outputs
+
+
+# Kafka between the sites (components/services/kafka_mirror.py): the primary's cross-site listener and its secondary's
+# mirror user; the secondary's MirrorMaker 2 with its certificate, local user and one egress.
+KAFKA_CLUSTER = "kubernetes:kafka.strimzi.io/v1:Kafka::platform-kafka-cluster"
+KAFKA_PRIMARY = [
+    "kubernetes:cert-manager.io/v1:Certificate::platform-kafka-site-listener-certificate",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy::platform-kafka-allow-other-sites",
+]
+KAFKA_SECONDARY = [
+    "kubernetes:cert-manager.io/v1:Certificate::platform-kafka-mirror-certificate",
+    "kubernetes:kafka.strimzi.io/v1:KafkaMirrorMaker2::platform-kafka-mirror",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy::platform-kafka-allow-mirror-to-primary",
+]
+
+
+def mirror_user(site: str) -> str:
+    return f"kubernetes:kafka.strimzi.io/v1:KafkaUser::platform-kafka-user-mirror-{site}"
+
+
+def site_listeners(registrations: dict) -> list[dict]:
+    return [listener for listener in registrations[KAFKA_CLUSTER].inputs["spec"]["kafka"]["listeners"] if listener["name"] == "site"]
 
 
 def changes(before: dict, after: dict) -> dict:
@@ -114,6 +140,8 @@ FAILOVER = {
     # dc1's data centre is gone for good and its stack file is removed.
     "dc1-absent": {"onprem-dc2": {"name": "dc2", "role": "primary"}, "onprem-dc1": None},
 }
+# With no other site left there is nothing to mirror to: the runbook's step 2 sets Kafka's failover mode with the role.
+KAFKA_ALONE = {"dc1-absent": {"onprem-dc2": "rebuilt_empty"}}
 
 
 def test_the_promoted_site_takes_over_the_same_fleet_objects(tmp_path):
@@ -138,17 +166,25 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
     # dc2 grants the robot account and receives the central view only when it has a secondary; it
     # stops remote-writing and pushing logs to dc1 (the charts' values), and with no other site left
     # it no longer holds the credentials to send with.
+    # dc2 stops mirroring (its MirrorMaker 2 and what only it needs go) and, with dc1 as its secondary, opens the
+    # cross-site listener to dc1's mirror; with no other site, Kafka stays as it is otherwise.
     with_secondary = drill == "dc1-becomes-secondary"
+    kafka_primary = [*KAFKA_PRIMARY, mirror_user("dc1")] if with_secondary else []
     assert changes(before, after) == {
-        "added": sorted([*FLEET, *([REPLICATION_ROBOT, *CENTRAL_VIEW] if with_secondary else [])]),
-        "removed": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS, *([] if with_secondary else [SEND_CREDENTIALS])]),
+        "added": sorted([*FLEET, *([REPLICATION_ROBOT, *CENTRAL_VIEW] if with_secondary else []), *kafka_primary]),
+        "removed": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS, *([] if with_secondary else [SEND_CREDENTIALS]),
+                           *KAFKA_SECONDARY, mirror_user("dc2")]),
         "changed": {
             CLUSTER: ["annotations", "labels"],
             PROMETHEUS: ["values"] if with_secondary else ["values", "options.depends_on"],
             FLUENT_BIT: ["values"],
             DATABASE: ["spec"],
+            **({KAFKA_CLUSTER: ["spec"]} if with_secondary else {}),
         },
     }
+    assert site_listeners(before) == []
+    assert [listener["configuration"]["advertisedHostTemplate"] for listener in site_listeners(after)] == (
+        ["broker-{nodeId}.kafka.dc2.example.com"] if with_secondary else [])
     # The database is promoted: it no longer follows dc1's WAL archive, and keeps archiving its own.
     database_before, database_after = before[DATABASE].inputs["spec"], after[DATABASE].inputs["spec"]
     assert database_before["standby"] == {"s3_wal_path": "s3://dc1-postgres/spilo/payments-db/wal/17"} and "standby" not in database_after
@@ -184,10 +220,17 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
     sites.fail_over("dc1-becomes-secondary")
     after, outputs = sites.evaluate("onprem-dc1")
     assert changes(before, after) == {
-        "added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS]),
-        "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW, *FLEET]),
-        "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"]},
+        "added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS, *KAFKA_SECONDARY, mirror_user("dc1")]),
+        "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW, *FLEET, *KAFKA_PRIMARY, mirror_user("dc2")]),
+        "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"],
+                    KAFKA_CLUSTER: ["spec"]},
     }
+    # It mirrors dc2's topics now, from dc2's cross-site listener, as `mirror-dc1`; it serves no cross-site listener.
+    mirror = after[KAFKA_SECONDARY[1]].inputs["spec"]
+    [source] = [m["source"] for m in mirror["mirrors"]]
+    assert (mirror["target"]["alias"], source["alias"], source["bootstrapServers"]) == ("dc1", "dc2", "kafka.dc2.example.com:9094")
+    assert after[KAFKA_SECONDARY[0]].inputs["spec"]["commonName"] == "mirror-dc1"
+    assert site_listeners(after) == []
     # Dropped from dc1's state only: dc2's stack manages them now (retain_on_delete, components/access/fleet.py).
     assert all(before[key].options["retain_on_delete"] is True for key in FLEET if not key.startswith("platform:"))
     # Its database is rebuilt as a standby of dc2's, from dc2's WAL archive on dc2's endpoint.
@@ -214,6 +257,7 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
                     "traces": "dc2-traces", "etcd_snapshots": "dc2-etcd-snapshots"},
         "registry_hostname": "harbor.dc2.example.com",
         "central_hostname": "telemetry.dc2.example.com",
+        "kafka_listener": "kafka.dc2.example.com",
     }
 
 

@@ -421,7 +421,9 @@ def test_a_sites_review_says_what_each_data_service_holds_at_a_failover():
         ("Harbor", "replicated: the secondary pulls the primary's images"),
         ("Redis", f"{rebuilt} (`services.redis.at_failover`)"),
         ("RabbitMQ", f"{rebuilt} (`services.rabbitmq.at_failover`)"),
-        ("Kafka", f"{rebuilt} (`services.kafka.at_failover`)"),
+        ("Kafka", "mirrored: MirrorMaker 2 at the secondary copies every team topic under its own name, with the teams' "
+                  "consumer-group offsets; what the primary wrote within the mirror's lag is lost, and the promoted site stops "
+                  "mirroring (`services.kafka.at_failover`)"),
     ]
     for stack in ("onprem-dc1", "onprem-dc2"):
         assert rv.failover_rows(load(stack)) == expected

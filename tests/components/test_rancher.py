@@ -311,6 +311,7 @@ def test_dev_teams_are_project_members(tmp_path):
     document["config"]["complete-cluster:environment"] = "dev"
     document["config"]["complete-cluster:site"] = {"name": "dc1"}
     del document["config"]["complete-cluster:services"]["monitoring"]  # dev pages nobody: no receivers
+    document["config"]["complete-cluster:services"]["kafka"]["at_failover"] = "rebuilt_empty"  # one site: nothing to mirror
     path = tmp_path / "Pulumi.lab.yaml"
     path.write_text(yaml.safe_dump(document))
     registrations = evaluate("lab", path)
@@ -401,6 +402,7 @@ def test_the_secondary_exports_what_it_stands_by_for(outputs):
                     "traces": "dc1-traces", "etcd_snapshots": "dc1-etcd-snapshots"},
         "registry_hostname": "harbor.dc1.example.com",
         "central_hostname": "telemetry.dc1.example.com",
+        "kafka_listener": "kafka.dc1.example.com",
     }, False)
 
 

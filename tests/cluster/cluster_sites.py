@@ -73,9 +73,11 @@ class Sites:
                 for other in SITES[1:]:
                     (project / "stacks" / f"Pulumi.{other}.yaml").write_text(
                         yaml.safe_dump({"config": configs[other][0]}, sort_keys=False))
+        # Each plane gets the CRDs of what either site registers, as a real site has its charts' every CRD: a site changes
+        # role in the drill (a secondary's KafkaMirrorMaker2 comes to dc1 when it returns as dc2's secondary).
+        types = {r.type for stack in SITES for r in evaluate(stack, sites.stacks[stack].stack_file, sites=project / "stacks")}
+        crds = crds_for(custom_resource_kinds({token for token in types if token.startswith("kubernetes:")}))
         for stack in SITES:
-            registrations = evaluate(stack, sites.stacks[stack].stack_file, sites=project / "stacks")
-            crds = crds_for(custom_resource_kinds({r.type for r in registrations if r.type.startswith("kubernetes:")}))
             plane = planes[stack]
             for _, crd in crds:
                 plane.kubectl("apply", "--server-side", "--field-manager=chart-mirror-crds", "-f", "-", input=yaml.safe_dump(crd))
@@ -104,6 +106,21 @@ def postgres_clusters(plane: ControlPlane) -> list[dict]:
 
 def backup_locations(plane: ControlPlane) -> dict[str, dict]:
     return {b["metadata"]["name"]: b["spec"] for b in plane.get("backupstoragelocations.velero.io", "-A")["items"]}
+
+
+def kafka_mirroring(plane: ControlPlane) -> dict:
+    """What the API server serves of Kafka between the sites: the cluster's cross-site listeners' advertised hosts,
+    the KafkaMirrorMaker2s' (target alias, source alias, source bootstrap), and the mirror users."""
+    [cluster] = plane.get("kafkas.kafka.strimzi.io", "-n", "kafka")["items"]
+    mirrors = plane.get("kafkamirrormaker2s.kafka.strimzi.io", "-n", "kafka")["items"]
+    users = plane.get("kafkausers.kafka.strimzi.io", "-n", "kafka")["items"]
+    return {
+        "site_listeners": [listener["configuration"]["advertisedHostTemplate"]
+                           for listener in cluster["spec"]["kafka"]["listeners"] if listener["name"] == "site"],
+        "mirrors": [(m["spec"]["target"]["alias"], flow["source"]["alias"], flow["source"]["bootstrapServers"])
+                    for m in mirrors for flow in m["spec"]["mirrors"]],
+        "mirror_users": sorted(u["metadata"]["name"] for u in users if u["metadata"]["name"].startswith("mirror-")),
+    }
 
 
 def environment_of(cluster: dict) -> dict[str, str | None]:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cluster_engine import engine_environment
-from cluster_sites import SITES, Sites, backup_locations, environment_of, postgres_clusters, runbook_commands
+from cluster_sites import SITES, Sites, backup_locations, environment_of, kafka_mirroring, postgres_clusters, runbook_commands
 from conftest import started_together
 
 pytestmark = pytest.mark.sites
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.sites
 DC1, DC2 = SITES
 # What only a secondary of dc1 holds (its standbys' source, its read-only location on dc1's backups); none of it may be
 # left on dc2 once it is the primary.
-FOLLOWS_DC1 = ("s3.dc1.example.com", "dc1-postgres", "dc1-backups", "complete-cluster/standby-for")
+FOLLOWS_DC1 = ("s3.dc1.example.com", "dc1-postgres", "dc1-backups", "complete-cluster/standby-for", "kafka.dc1.example.com")
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +45,13 @@ def sites(tmp_path_factory):
         together.close()
 
 
-def assert_primary(sites: Sites, stack: str, bucket_prefix: str) -> None:
+def assert_primary(sites: Sites, stack: str, bucket_prefix: str, secondary: str) -> None:
     """What a primary runs: PostgreSQL archiving its own WAL and following nobody, Velero writing to its own bucket
-    only, and nothing of a secondary's role."""
+    only, Kafka serving its cross-site listener to the secondary's mirror user and mirroring nothing, and nothing of a
+    secondary's role."""
     plane = sites.planes[stack]
+    assert kafka_mirroring(plane) == {"site_listeners": [f"broker-{{nodeId}}.kafka.{bucket_prefix}.example.com"], "mirrors": [],
+                                      "mirror_users": [f"mirror-{secondary}"]}
     clusters = postgres_clusters(plane)
     assert clusters
     for cluster in clusters:
@@ -66,8 +69,10 @@ def assert_primary(sites: Sites, stack: str, bucket_prefix: str) -> None:
 
 def assert_secondary_of(sites: Sites, stack: str, bucket_prefix: str, primary: str) -> None:
     """What a secondary runs: standbys on the primary's WAL archive at the primary's endpoint, and a read-only location
-    on the primary's backups beside its own writable one."""
+    on the primary's backups beside its own writable one, and Kafka mirroring the primary's listener (MirrorMaker 2)."""
     plane = sites.planes[stack]
+    assert kafka_mirroring(plane) == {"site_listeners": [], "mirrors": [(bucket_prefix, primary, f"kafka.{primary}.example.com:9094")],
+                                      "mirror_users": [f"mirror-{bucket_prefix}"]}
     for cluster in postgres_clusters(plane):
         name, version = cluster["metadata"]["name"], cluster["spec"]["postgresql"]["version"]
         env = environment_of(cluster)
@@ -97,7 +102,7 @@ def confirmed(argv: list[str]) -> list[str]:
 
 def test_dc2_takes_over_from_dc1_and_dc1_returns_as_its_secondary_as_the_runbook_says(sites):
     started = time.monotonic()
-    assert_primary(sites, DC1, "dc1")
+    assert_primary(sites, DC1, "dc1", "dc2")
     assert_secondary_of(sites, DC2, "dc2", "dc1")
     counts = {stack: len(sites.live_objects(stack)) for stack in SITES}
 
@@ -123,14 +128,14 @@ def test_dc2_takes_over_from_dc1_and_dc1_returns_as_its_secondary_as_the_runbook
     for argv in apply_at_dc2:
         sites.run(confirmed(argv))
     failover_seconds = time.monotonic() - failover
-    assert_primary(sites, DC2, "dc2")
+    assert_primary(sites, DC2, "dc2", "dc1")
     left = [f"{o['kind']}/{o['metadata']['name']}: {s}" for o in sites.live_objects(DC2) for s in FOLLOWS_DC1 if s in json.dumps(o)]
     assert not left, left
 
     # Back to two sites, step 2: dc1 survived; its `up` makes it dc2's standby.
     sites.stacks[DC1]("up", "--yes")
     assert_secondary_of(sites, DC1, "dc1", "dc2")
-    assert_primary(sites, DC2, "dc2")
+    assert_primary(sites, DC2, "dc2", "dc1")
     sites.run([".venv/bin/python", "-m", "stacks", "parity", DC1, DC2])  # step 4
 
     for stack in SITES:  # nothing pending at either site, nor drift on either cluster

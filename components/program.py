@@ -33,7 +33,8 @@ def build(stack: LoadedStack) -> CompleteCluster:
     pulumi.export(outputs.SITE_ROLE, config.site.role)
     standby = stack.other_sites.standby
     if standby is not None:
-        pulumi.export(outputs.STANDBY, standby.model_dump())
+        # (the primary's storage CA only when its file names one: a secondary's output is unchanged otherwise)
+        pulumi.export(outputs.STANDBY, standby.model_dump(exclude=set() if standby.storage_ca_certificate else {"storage_ca_certificate"}))
     if cluster.rancher is not None:
         pulumi.export(outputs.CLUSTER_NAME, cluster.rancher.cluster_name)
         pulumi.export(outputs.NODE_POOLS, {

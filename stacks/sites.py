@@ -41,6 +41,8 @@ class StandbySource(Strict):
     storage_endpoint: str | None
     """The primary's S3-compatible endpoint (None when the primary uses Azure Blob storage)."""
     storage_region: str | None
+    storage_ca_certificate: str | None = None
+    """The CA of the primary's endpoint (`storage.ca_certificate`), when its stack file names one."""
     buckets: dict[str, str]
     """The primary's bucket per purpose (`postgres` is its WAL archive, `backups` its Velero backups)."""
     registry_hostname: str | None
@@ -64,6 +66,7 @@ class StandbySource(Strict):
             site=primary.site.name,
             storage_endpoint=str(s3.endpoint).rstrip("/") if s3 is not None else None,
             storage_region=s3.region if s3 is not None else None,
+            storage_ca_certificate=s3.ca_certificate if s3 is not None else None,
             buckets=storage.buckets.model_dump() if storage is not None else {},
             registry_hostname=registry.hostname if registry.enabled else None,
             central_hostname=primary.services.monitoring.central.hostname or None,

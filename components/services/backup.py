@@ -10,6 +10,8 @@ networking with DNS and HTTPS egress to the API server and the object storage):
 - the `BackupStorageLocation` `default` (the `backups` bucket, under the prefix
   `<environment>-<site>`) and the `Schedule` `daily` (cron from config, kept `retention_days`) are
   declared here, after the chart that serves their CRDs (`depends_on`);
+- with `storage.ca_certificate` (an endpoint whose certificate an internal CA issued), that CA as
+  each location's `caCert`, which Velero gives the object-store plugin to verify the endpoint;
 - on a secondary site, the read-only `BackupStorageLocation` `primary-<site>` on the primary's
   backups bucket, so the primary's backups can be restored here (`velero restore create
   --from-backup <name>` after `velero backup get`);
@@ -24,6 +26,7 @@ which Pod Security `restricted` forbids; it is left out (docs/storage.md).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +121,15 @@ def location_config(access: StorageAccess) -> dict[str, Any]:
     }
 
 
+def object_storage(bucket: str, prefix: str, ca_certificate: str | None) -> dict[str, Any]:
+    """A location's `objectStorage`: with the endpoint's CA, when the stack names one, as `caCert` (base64 of the PEM,
+    the CRD's `format: byte`), which Velero hands to the object-store plugin as its trust for that endpoint."""
+    location: dict[str, Any] = {"bucket": bucket, "prefix": prefix}
+    if ca_certificate:
+        location["caCert"] = base64.b64encode(ca_certificate.encode()).decode()
+    return location
+
+
 def chart_values(images: ImageSource, kind: str, access: StorageAccess) -> dict[str, Any]:
     # Images from the stack's approved registry (the site's Harbor proxy cache, or the registry
     # that mirrors docker.io), like every other chart's.
@@ -200,7 +212,7 @@ class Backup(pulumi.ComponentResource):
             metadata={"name": DEFAULT_LOCATION, "namespace": NAMESPACE, "labels": labels},
             spec={
                 "provider": PROVIDERS[storage.kind],
-                "objectStorage": {"bucket": self.access.bucket, "prefix": prefix},
+                "objectStorage": object_storage(self.access.bucket, prefix, self.access.ca_certificate),
                 "config": location_config(self.access),
                 "credential": {"name": self.access.secret_name, "key": CLOUD_CREDENTIALS},
                 "default": True,
@@ -279,7 +291,8 @@ class Backup(pulumi.ComponentResource):
             },
             spec={
                 "provider": PROVIDERS["s3"],
-                "objectStorage": {"bucket": standby.buckets["backups"], "prefix": location_prefix(identity.environment, standby.site)},
+                "objectStorage": object_storage(standby.buckets["backups"], location_prefix(identity.environment, standby.site),
+                                                standby.storage_ca_certificate),
                 "config": {"region": standby.storage_region, "s3ForcePathStyle": "true", "s3Url": standby.storage_endpoint},
                 "credential": {"name": self.access.secret_name, "key": CLOUD_CREDENTIALS},
                 "default": False,

@@ -122,6 +122,8 @@ class StorageAccess:
     endpoint: pulumi.Input[str]
     region: pulumi.Input[str]
     path_style: bool
+    ca_certificate: str | None = None
+    """The PEM CA that issued an S3 endpoint's certificate (`storage.ca_certificate`), if the stack names one."""
     account: pulumi.Input[str] | None = None
     resource_group: pulumi.Input[str] | None = None
 
@@ -335,6 +337,7 @@ class ObjectStorage(pulumi.ComponentResource):
             endpoint=self.endpoint,
             region=self.region,
             path_style=isinstance(self._args.storage, S3) and self._args.storage.path_style,
+            ca_certificate=self._args.storage.ca_certificate if isinstance(self._args.storage, S3) else None,
             account=self.account.name if self.account is not None else None,
             resource_group=self._args.resource_group_name if self.account is not None else None,
         )

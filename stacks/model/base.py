@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import ssl
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -39,6 +40,25 @@ def check(problems: list[tuple[str, str]]) -> None:
     """Raise the collected cross-field problems, if any, all at once."""
     if problems:
         raise Problems(problems)
+
+
+def _ca_certificate(value: str) -> str:
+    """One PEM CA certificate (public, so plain text in the stack file), as OpenSSL reads it: Python's ssl loads it
+    into a trust store, which counts it as a CA only when its basic constraints say so (X509_check_ca)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=value)
+        stats = context.cert_store_stats()
+    except (ssl.SSLError, ValueError):
+        stats = {}
+    if stats.get("x509") != 1 or stats.get("x509_ca") != 1:
+        raise ValueError("is not one PEM CA certificate (`-----BEGIN CERTIFICATE-----` ... `-----END CERTIFICATE-----`, with "
+                         "`basicConstraints CA:TRUE`); give the CA's certificate, e.g. `openssl x509 -in ca.crt`")
+    return value.strip() + "\n"
+
+
+CaCertificate = Annotated[str, AfterValidator(_ca_certificate)]
+"""A CA's certificate, PEM, checked as one CA certificate."""
 
 
 # --- secrets -------------------------------------------------------------------------------------

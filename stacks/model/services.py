@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import ssl
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 
 from .. import catalogue
 
-from .base import Cidr, Secret, Strict, check, matching
+from .base import CaCertificate, Cidr, Secret, Strict, check, matching
 from .observability import Hostname, Logging, Monitoring, Tracing
 from .workloads import Schedule
 
@@ -87,22 +86,6 @@ class AcmeIssuer(Strict):
     """The ACME directory: Let's Encrypt's production one by default."""
 
 
-def _ca_certificate(value: str) -> str:
-    """One PEM CA certificate (the environment CA's; public, so plain text in the stack file), as
-    OpenSSL reads it: Python's ssl loads it into a trust store, which counts it as a CA only when
-    its basic constraints say so (X509_check_ca)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_verify_locations(cadata=value)
-        stats = context.cert_store_stats()
-    except (ssl.SSLError, ValueError):
-        stats = {}
-    if stats.get("x509") != 1 or stats.get("x509_ca") != 1:
-        raise ValueError("is not one PEM CA certificate (`-----BEGIN CERTIFICATE-----` ... `-----END CERTIFICATE-----`, with "
-                         "`basicConstraints CA:TRUE`); give the environment CA's certificate, e.g. `openssl x509 -in ca.crt`")
-    return value.strip() + "\n"
-
-
 class EnvironmentCa(Strict):
     """The CA every site of an environment issues its certificates from (`platform-issuer` and
     `platform-internal-ca`), so each site's clients trust the others' hosts by one certificate:
@@ -111,7 +94,7 @@ class EnvironmentCa(Strict):
     between the sites*). Create it once per environment, outside the clusters, and keep its key offline
     besides this secret; cert-manager does not rotate it (renew before `notAfter` and set both again)."""
 
-    certificate: Annotated[str, AfterValidator(_ca_certificate)]
+    certificate: CaCertificate
     """The CA certificate, PEM (public; e.g. `openssl x509 -in ca.crt`)."""
     private_key: Secret
     """The CA's private key, PEM, as a Pulumi secret

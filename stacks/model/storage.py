@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, ValidationInfo, model_validator
 
-from .base import Secret, Strict, check
+from .base import CaCertificate, Secret, Strict, check
 
 BUCKET_PURPOSES = ("registry", "backups", "postgres", "logs", "traces", "etcd_snapshots")
 
@@ -103,6 +103,10 @@ class S3(Strict):
     """The region clients sign requests for (most S3-compatible stores accept the default)."""
     path_style: bool = True
     """Address buckets as `<endpoint>/<bucket>` rather than `<bucket>.<host>`."""
+    ca_certificate: CaCertificate | None = None
+    """The CA that issued the endpoint's certificate, PEM, when it is not one the clients' images already trust (an
+    internal CA): Velero's backup locations verify the endpoint with it (`objectStorage.caCert`), at this site and, for
+    the read-only location on this site's backups, at its secondaries."""
     credentials: S3Credentials
     """The site's S3 keys, as Pulumi secrets."""
     buckets: Buckets = Buckets()

@@ -4,14 +4,19 @@ location of a secondary site on its primary's backups, and the namespace's guard
 
 from __future__ import annotations
 
+import base64
 import copy
+from pathlib import Path
 
 import pytest
+import yaml
 
 from stacks import catalogue
 from components.services.backup import EXCLUDED_NAMESPACES
 from policies.evaluate import Evaluator
+from stacks.tools.inventory import evaluate
 
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
 BACKUP = "platform:services:Backup::platform-backup"
 CHART = "kubernetes:helm.sh/v4:Chart"
 BSL = "kubernetes:velero.io/v1:BackupStorageLocation"
@@ -199,6 +204,25 @@ def test_the_secondary_restores_the_primarys_backups_read_only(inventory):
         "accessMode": "ReadOnly",
     }
     assert CHART_KEY in location.options["depends_on"]
+
+
+def test_each_location_verifies_its_endpoint_with_the_ca_the_stack_file_names(tmp_path):
+    """`storage.ca_certificate` (here the environment CA, a real CA certificate) becomes `caCert` (base64 of the PEM)
+    of the site's own location and, read from the primary's file, of the secondary's read-only location on it."""
+    files = {stack: yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text()) for stack in ("onprem-dc1", "onprem-dc2")}
+    ca = files["onprem-dc1"]["config"]["complete-cluster:services"]["cert_manager"]["issuer"]["ca"]["certificate"]
+    files["onprem-dc1"]["config"]["complete-cluster:storage"]["ca_certificate"] = ca
+    for stack, document in files.items():
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    encoded = base64.b64encode((ca.strip() + "\n").encode()).decode()
+
+    def locations(stack: str) -> dict[str, dict]:
+        registered = evaluate(stack, tmp_path / f"Pulumi.{stack}.yaml", sites=tmp_path)
+        return {r.inputs["metadata"]["name"]: r.inputs["spec"]["objectStorage"] for r in registered if r.type == BSL}
+
+    assert locations("onprem-dc1") == {"default": {"bucket": "dc1-backups", "prefix": "prod-dc1", "caCert": encoded}}
+    assert locations("onprem-dc2") == {"default": {"bucket": "dc2-backups", "prefix": "prod-dc2"},  # dc2 names no CA
+                                       "primary-dc1": {"bucket": "dc1-backups", "prefix": "prod-dc1", "caCert": encoded}}
 
 
 def test_volumes_are_snapshotted_by_their_csi_driver(inventory):

@@ -563,6 +563,14 @@ CASES = [
         "object storage must be reached over https",
     ),
     (
+        "s3-ca-not-a-certificate",
+        "onprem-dc2",
+        set_in("storage", "ca_certificate", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"),
+        "storage.ca_certificate",
+        "is not one PEM CA certificate (`-----BEGIN CERTIFICATE-----` ... `-----END CERTIFICATE-----`, with `basicConstraints CA:TRUE`); "
+        "give the CA's certificate, e.g. `openssl x509 -in ca.crt`",
+    ),
+    (
         "s3-bucket-invalid",
         "onprem-dc2",
         set_in("storage", "buckets.backups", "DC2_Backups"),

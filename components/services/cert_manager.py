@@ -80,6 +80,10 @@ def chart_values(args: CertManagerArgs) -> dict[str, Any]:
         # A post-install hook Job that only waits for the API; Pulumi orders on the chart instead.
         "startupapicheck": {"enabled": False},
     }
+    if args.settings.webhook_host:
+        # values.yaml webhook.url.host: the webhook configurations call https://<host>/validate and /mutate,
+        # and the webhook's serving certificate also names the host (templates/webhook-deployment.yaml).
+        values["webhook"]["url"] = {"host": args.settings.webhook_host}
     for key, image in IMAGES.items():
         target = values if key == "image" else values.setdefault(key, {})
         target.setdefault("image", {})["repository"] = args.images.mirrored(image)

@@ -103,6 +103,9 @@ def chart_values(args: IngressArgs) -> dict[str, Any]:
             "podSecurityContext": restricted_pod(),
             "containerSecurityContext": {**restricted_container(RUN_AS), "runAsGroup": 82, "readOnlyRootFilesystem": False},
             "admissionWebhooks": {
+                # values.yaml controller.admissionWebhooks.enabled: the ValidatingWebhookConfiguration and the
+                # Jobs that make and patch its certificate (stacks/model/services.py Ingress.admission_webhook).
+                "enabled": ingress.admission_webhook,
                 "port": WEBHOOK_PORT,
                 "patch": {"image": {"registry": registry}, "securityContext": restricted_pod(65532)},
                 "createSecretJob": job,

@@ -73,6 +73,11 @@ class Ingress(Strict):
     internal_load_balancer: bool = True
     """The Service asks for an internal load balancer (the Azure annotation on AKS, the site's
     internal MetalLB pool on premises); off only where the policy allows public ones (dev)."""
+    admission_webhook: bool = True
+    """ingress-nginx's validating admission webhook (the chart's `controller.admissionWebhooks.enabled`):
+    the API server asks the controller to test each Ingress's NGINX configuration before admitting it.
+    Off only on a cluster whose API server cannot reach pods (a control plane outside the pod network,
+    docs/cluster.md): a broken Ingress is then admitted and shows only in the controller's log."""
 
 
 class AcmeIssuer(Strict):
@@ -118,6 +123,10 @@ class InternalCaIssuer(Strict):
     (at most a year) before it ends."""
 
 
+# A host name (RFC 1123 labels) with an optional port: what the chart writes after `https://`.
+_WEBHOOK_HOST = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?$"
+
+
 class CertManager(Strict):
     """cert-manager and the `platform-issuer` ClusterIssuer every Ingress certificate comes from."""
 
@@ -125,6 +134,11 @@ class CertManager(Strict):
     """Run cert-manager; without it Ingresses get no certificates and RabbitMQ listens without TLS."""
     issuer: Annotated[AcmeIssuer | InternalCaIssuer, Field(discriminator="kind")] = InternalCaIssuer(kind="internal_ca")
     """Where `platform-issuer`'s certificates come from: `acme` (public hosts) or `internal_ca`."""
+    webhook_host: Annotated[str, matching(_WEBHOOK_HOST, "a host name with an optional port, such as `localhost:10250`")] | None = None
+    """Where the API server calls cert-manager's webhook (the chart's `webhook.url.host`: it calls
+    `https://<webhook_host>/validate` and `/mutate` instead of the webhook's Service), for a control plane
+    that cannot reach pods (docs/cluster.md runs the webhook beside it); the webhook's serving
+    certificate must name the host (its `--dynamic-serving-dns-names`). None: the Service, as usual."""
 
 
 class Postgres(Strict):

@@ -399,3 +399,43 @@ def test_a_render_target_asks_for_the_pool_of_the_cluster_its_manifests_are_for(
                                      context={"stack": "prod"})
     assert internal_annotations(declared) == {"metallb.io/address-pool": "dc1-private"}
     assert internal_annotations(Render.model_validate({"kind": "render"}, context={"stack": "prod"})) == {}
+
+
+# --- webhooks the API server cannot reach at their Services (docs/services.md) -----------------------
+
+
+def _prod_with_services(tmp_path, **sections) -> Path:
+    """prod's file with each given `services` section updated."""
+    import yaml
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml").read_text())
+    services = document["config"]["complete-cluster:services"]
+    for section, settings in sections.items():
+        services[section] = {**(services.get(section) or {}), **settings}
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_by_default_the_api_server_calls_both_webhooks_at_their_services(inventory):
+    assert "url" not in chart(inventory("prod"), "platform-cert-manager-chart").inputs["values"]["webhook"]
+    assert chart(inventory("prod"), "platform-ingress-chart").inputs["values"]["controller"]["admissionWebhooks"]["enabled"] is True
+
+
+def test_a_cluster_whose_api_server_cannot_reach_pods_calls_cert_managers_webhook_at_its_host_and_has_no_ingress_webhook(tmp_path):
+    from stacks.tools.inventory import evaluate
+
+    path = _prod_with_services(tmp_path, cert_manager={"webhook_host": "localhost:10250"}, ingress={"admission_webhook": False})
+    registrations = {r.name: r for r in evaluate("prod", path)}
+    assert registrations["platform-cert-manager-chart"].inputs["values"]["webhook"]["url"] == {"host": "localhost:10250"}
+    assert registrations["platform-ingress-chart"].inputs["values"]["controller"]["admissionWebhooks"]["enabled"] is False
+
+
+@pytest.mark.parametrize("host", ["https://localhost:10250", "localhost:10250/validate", "Webhook.example.com", ""])
+def test_a_webhook_host_that_is_not_a_host_is_a_config_error_naming_its_key(tmp_path, host):
+    from stacks.loader import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        load("prod", _prod_with_services(tmp_path, cert_manager={"webhook_host": host}))
+    [(key, message)] = [p for p in raised.value.problems if p[0].startswith("services.cert_manager")]
+    assert key == "services.cert_manager.webhook_host" and "is not a host name with an optional port" in message, raised.value.problems

@@ -74,6 +74,15 @@ def kafka_topic(team: str, topic: str) -> str:
     return f"{team}.{topic}"
 
 
+KAFKA_MIRROR_USER_PREFIX = "mirror-"
+
+
+def kafka_mirror_user(site: str) -> str:
+    """A secondary site's MirrorMaker 2 principal at both sites' clusters: its KafkaUser's name and its certificate's
+    common name (`User:CN=mirror-<site>`), beside the teams' users named by team (components/services/kafka_mirror.py)."""
+    return f"{KAFKA_MIRROR_USER_PREFIX}{site}"
+
+
 def dns1123_label_problem(name: str, what: str, limit: int = LABEL_MAX) -> str | None:
     if len(name) > limit or not _DNS1123_LABEL.fullmatch(name):
         return (f"makes the {what} `{name}` ({len(name)} characters), which is not a Kubernetes name: at most {limit} lower-case "
@@ -127,6 +136,11 @@ def derived_name_problems(config: Any) -> list[Problem]:
         elif team.name in data_namespaces and data_namespaces[team.name] != t:
             owner = config.teams[data_namespaces[team.name]].name
             problems.append((f"{key}.name", f"`{team.name}` is the data namespace of team `{owner}`; choose another team name"))
+        kafka = config.services.kafka
+        if kafka.enabled and kafka.at_failover == "mirrored" and team.name.startswith(KAFKA_MIRROR_USER_PREFIX):
+            # A team's Kafka user and certificate are named by the team: this one would be a site's mirror.
+            problems.append((f"{key}.name", f"`{team.name}` is how the sites' MirrorMaker 2 is named in Kafka "
+                                            f"(`{kafka_mirror_user('<site>')}`, its principal at both sites); choose another team name"))
         if team.databases:
             add(f"{key}.name", dns1123_label_problem(postgres_namespace(team.name), "data namespace"))
         for d, database in enumerate(team.databases):

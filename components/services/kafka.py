@@ -14,7 +14,7 @@ from stacks.model.services import Kafka as KafkaSettings
 from stacks.model.services import Services
 from stacks.model.teams import Team
 from stacks.shared_services import KAFKA_CLIENT_SECRET, SHARED_SERVICES, Endpoint
-from stacks.naming import kafka_topic
+from stacks.naming import kafka_mirror_user, kafka_topic
 
 from ..charts import pinned_chart
 from ..kit.certificates import internal_certificate
@@ -35,7 +35,6 @@ from .kafka_mirror import (
     SITE_LISTENER_PORT,
     broker_host_template,
     mirror_spec,
-    mirror_user,
     source_acls,
     target_acls,
 )
@@ -380,7 +379,7 @@ class Kafka(pulumi.ComponentResource):
             )
         on_cluster = after(on_crds, self.cluster)
         for secondary in args.mirror_for:
-            user = mirror_user(secondary)
+            user = kafka_mirror_user(secondary)
             self.users[user] = self._user(name, space, user, {"type": "simple", "acls": source_acls(args.teams)}, on_cluster)
         self.mirror: k8s.apiextensions.CustomResource | None = None
         if args.mirror_from is not None and site_listener is not None and any(team.topics for team in args.teams):
@@ -441,7 +440,7 @@ class Kafka(pulumi.ComponentResource):
                 issuer: pulumi.Resource, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
         """At a secondary: the mirror's client certificate, its local KafkaUser, the one egress it needs beyond the
         namespace (the primary's listener), and the KafkaMirrorMaker2."""
-        site, user = args.identity.site, mirror_user(args.identity.site)
+        site, user = args.identity.site, kafka_mirror_user(args.identity.site)
         certificate = internal_certificate(
             f"{name}-mirror-certificate", space.metadata(MIRROR_CLIENT_SECRET), MIRROR_CLIENT_SECRET,
             {"commonName": user, "usages": ["client auth", "digital signature", "key encipherment"]},

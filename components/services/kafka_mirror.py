@@ -38,9 +38,6 @@ REPLICATION_POLICY = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
 MIRROR_SIZE = ("250m", "1Gi")
 
 
-def mirror_user(secondary_site: str) -> str:
-    """The mirror's principal at both clusters: the KafkaUser name, and the certificate's common name."""
-    return f"{MIRROR}-{secondary_site}"
 
 
 def broker_host_template(hostname: str) -> str:

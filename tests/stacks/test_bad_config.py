@@ -770,6 +770,14 @@ CASES = [
         "`replicate` is not a failover mode the program builds for Kafka; use one of mirrored, rebuilt_empty",
     ),
     (
+        "team-named-like-the-kafka-mirror",
+        "onprem-dc2",
+        set_in("teams", "1.name", "mirror-dc2"),
+        "teams[1].name",
+        "`mirror-dc2` is how the sites' MirrorMaker 2 is named in Kafka (`mirror-<site>`, its principal at both sites); "
+        "choose another team name",
+    ),
+    (
         "kafka-without-cert-manager",
         "prod",
         set_in("services", "cert_manager.enabled", False),

@@ -256,6 +256,7 @@ class Kafka(pulumi.ComponentResource):
         }
         listeners = [listener]
         site_listener = kafka.site_listener
+        self.site_listener_certificate: k8s.apiextensions.CustomResource | None = None
         if args.mirror_for and site_listener is not None:
             listeners.append(self._site_listener(name, space, site_listener.hostname, site_listener.peer_ranges, args, issuer, child))
         users = [team for team in args.teams if clients_of(team, "kafka", cluster_name)]
@@ -341,7 +342,8 @@ class Kafka(pulumi.ComponentResource):
                     "userOperator": {"resources": resources(*ENTITY_OPERATOR_SIZE)},
                 },
             },
-            opts=after(stateful, *self.node_pools.values(), metrics),
+            # The brokers read each listener's certificate Secret.
+            opts=after(stateful, *self.node_pools.values(), metrics, self.site_listener_certificate),
         )
         self.topics = {}
         for team in args.teams:
@@ -404,7 +406,7 @@ class Kafka(pulumi.ComponentResource):
         certificate, from the environment CA, names the bootstrap host and every broker's), the same client-certificate
         authentication as the in-cluster listener, and only the other sites' ranges admitted."""
         secret = f"{catalogue.KAFKA_CLUSTER}-site-listener-tls"
-        internal_certificate(
+        self.site_listener_certificate = internal_certificate(
             f"{name}-site-listener-certificate", space.metadata(secret), secret,
             {"dnsNames": [hostname, f"*.{hostname}"], "usages": ["server auth", "digital signature", "key encipherment"]},
             after(child, self.namespace, issuer),

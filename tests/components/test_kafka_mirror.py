@@ -54,6 +54,8 @@ def test_the_primary_serves_its_brokers_to_the_other_site_only_through_the_cross
         "metallb.io/address-pool": "internal"}
     # Its certificate names the bootstrap host and every advertised broker host.
     certificate = registrations.named("platform-kafka-site-listener-certificate").inputs["spec"]
+    assert "kubernetes:cert-manager.io/v1:Certificate::platform-kafka-site-listener-certificate" in registrations.named(
+        "platform-kafka-cluster").options["depends_on"]  # the brokers read its Secret
     assert certificate["secretName"] == configuration["brokerCertChainAndKey"]["secretName"]
     assert certificate["dnsNames"] == ["kafka.dc1.example.com", "*.kafka.dc1.example.com"]
     policy = registrations.named("platform-kafka-allow-other-sites").inputs["spec"]

@@ -179,7 +179,7 @@ def test_promoting_dc2_changes_exactly_its_cluster_role(tmp_path, drill):
             PROMETHEUS: ["values"] if with_secondary else ["values", "options.depends_on"],
             FLUENT_BIT: ["values"],
             DATABASE: ["spec"],
-            **({KAFKA_CLUSTER: ["spec"]} if with_secondary else {}),
+            **({KAFKA_CLUSTER: ["spec", "options.depends_on"]} if with_secondary else {}),
         },
     }
     assert site_listeners(before) == []
@@ -223,7 +223,7 @@ def test_the_old_primary_comes_back_as_a_standby_of_dc2(tmp_path):
         "added": sorted([*PULL_FROM_PRIMARY, PRIMARY_BACKUPS, *KAFKA_SECONDARY, mirror_user("dc1")]),
         "removed": sorted([REPLICATION_ROBOT, *CENTRAL_VIEW, *FLEET, *KAFKA_PRIMARY, mirror_user("dc2")]),
         "changed": {CLUSTER: ["annotations", "labels"], PROMETHEUS: ["values"], FLUENT_BIT: ["values"], DATABASE: ["spec"],
-                    KAFKA_CLUSTER: ["spec"]},
+                    KAFKA_CLUSTER: ["spec", "options.depends_on"]},
     }
     # It mirrors dc2's topics now, from dc2's cross-site listener, as `mirror-dc1`; it serves no cross-site listener.
     mirror = after[KAFKA_SECONDARY[1]].inputs["spec"]

@@ -1,5 +1,5 @@
-"""What the tiers that build or need a tool share: one rule for a tool or input that cannot be had, and where the
-offline chart mirror is.
+"""What the tiers that build or need a tool share: one rule for a tool or input that cannot be had, where the
+offline chart mirror is, and a Pulumi home for the engine without its automatic log.
 
 A tier that needs a tool (the engine, the control plane, the checkers, the oracle) or the chart mirror fails in CI
 (`CI=true`), where every tier must run, and skips with the reason elsewhere."""
@@ -38,3 +38,17 @@ def chart_mirror() -> Path:
     if mirror is None:
         unavailable("no offline chart mirror (shared/charts beside the repository, or $CHART_MIRROR)")
     return mirror
+
+
+def without_automatic_logs(engine_home: Path, home: Path) -> Path:
+    """A Pulumi home with the engine's plugins in which the CLI cannot keep its automatic log.
+
+    Pulumi 3.259.0 writes every engine operation at debug level, with every resource's properties, to an encrypted,
+    gzip-compressed file under `$PULUMI_HOME/logs` (pkg/logging/encrypted.go, on since pulumi/pulumi#23731, with no
+    switch to turn it off); for a stack with its charts that is half of the CLI's CPU time (bench/engine: a preview of
+    the dev stack 2m35s with it, 24s without). When the directory cannot be made, the CLI logs "automatic logging
+    unavailable" and carries on (pkg/cmd/pulumi/pulumi.go); a file named `logs` is that case."""
+    home.mkdir()
+    (home / "plugins").symlink_to(engine_home / "plugins")
+    (home / "logs").write_text("no automatic logs here: see tests/tooling.py\n")
+    return home

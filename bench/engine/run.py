@@ -68,8 +68,8 @@ sys.path.insert(0, str(ROOT))
 # so the benchmark measures what the tier runs.
 from bench.teams.run import stack_document  # noqa: E402
 from policies.lib.kube_yaml import load_documents  # noqa: E402
-from tests.engine.stack_renders import copy_project, without_automatic_logs  # noqa: E402
-from tests.tooling import find_chart_mirror  # noqa: E402
+from tests.engine.stack_renders import copy_project  # noqa: E402
+from tests.tooling import find_chart_mirror, without_automatic_logs  # noqa: E402
 
 NAMESPACE = "complete-cluster:"
 

@@ -28,6 +28,7 @@ import yaml
 
 from policies.lib.kube_yaml import load_documents
 from stacks.model.infrastructure import ContainerRegistry
+from tests.tooling import without_automatic_logs
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stacks", "policies"]
@@ -39,20 +40,6 @@ RENDERED_STACKS = ("dev", "test", "prod", "onprem-dc1", "onprem-dc2")
 SKIP_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 # Streams the preview's engine events as JSON lines (policy events included, which `--json` alone leaves out).
 STREAM_EVENTS = {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}
-
-
-def without_automatic_logs(engine_home: Path, home: Path) -> Path:
-    """A Pulumi home with the engine's plugins in which the CLI cannot keep its automatic log.
-
-    Pulumi 3.259.0 writes every engine operation at debug level, with every resource's properties, to an encrypted,
-    gzip-compressed file under `$PULUMI_HOME/logs` (pkg/logging/encrypted.go, on since pulumi/pulumi#23731, with no
-    switch to turn it off); for a stack with its charts that is half of the CLI's CPU time (bench/engine: a preview of
-    the dev stack 2m35s with it, 24s without). When the directory cannot be made, the CLI logs "automatic logging
-    unavailable" and carries on (pkg/cmd/pulumi/pulumi.go); a file named `logs` is that case."""
-    home.mkdir()
-    (home / "plugins").symlink_to(engine_home / "plugins")
-    (home / "logs").write_text("no automatic logs here: see tests/engine/stack_renders.py\n")
-    return home
 
 
 def copy_project(destination: Path) -> Path:

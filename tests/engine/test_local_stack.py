@@ -8,7 +8,6 @@ tests never skip: a missing engine is a failure.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -31,22 +30,6 @@ CUSTOM_RESOURCE_APIS = (
     catalogue.CERT_MANAGER_API, catalogue.POSTGRES_API, catalogue.REDIS_API, catalogue.RABBITMQ_API, catalogue.KAFKA_API,
     catalogue.PROMETHEUS_OPERATOR_API,
 )
-
-
-def _engine_env() -> dict[str, str]:
-    build = subprocess.run([str(ROOT / "scripts" / "engine"), "build"], capture_output=True, text=True, timeout=5400)
-    if build.returncode != 0:
-        message = f"scripts/engine build failed:\n{build.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    env = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True, check=True)
-    return json.loads(env.stdout)
-
-
-@pytest.fixture(scope="session")
-def engine_env():
-    return _engine_env()
 
 
 class Pulumi:

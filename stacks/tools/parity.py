@@ -63,6 +63,7 @@ DEFAULT_ALLOW = (
     # listener and a read-only user per secondary; a secondary runs MirrorMaker 2 with its certificate, user and egress.
     "services.kafka.site_listener",
     "inventory[kubernetes:kafka.strimzi.io/v1:Kafka::platform-kafka-cluster].inputs.spec.kafka.listeners[site]",
+    "inventory[kubernetes:kafka.strimzi.io/v1:Kafka::platform-kafka-cluster].options.depends_on",  # on the listener's certificate
     "inventory[*::platform-kafka-site-listener-certificate]",
     "inventory[*::platform-kafka-allow-other-sites]",
     "inventory[*::platform-kafka-*mirror*]",

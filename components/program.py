@@ -44,9 +44,11 @@ def build(stack: LoadedStack) -> CompleteCluster:
         pulumi.export(outputs.NODE_REGISTRATION, cluster.rancher.node_registration)  # a secret
         pulumi.export(outputs.ETCD_SNAPSHOTS, cluster.rancher.etcd_snapshots)
     if cluster.storage is not None:
-        pulumi.export(
-            outputs.OBJECT_STORAGE, {"kind": cluster.storage.kind, "endpoint": cluster.storage.endpoint, "buckets": cluster.storage.buckets}
-        )
+        storage = cluster.storage
+        summary: dict[str, Any] = {"kind": storage.kind, "endpoint": storage.endpoint, "buckets": storage.buckets}
+        if storage.held_secrets:  # a render target's: the Secrets the cluster holds for the manifests (docs/storage.md)
+            summary["credentialSecrets"] = [held.summary() for held in storage.held_secrets]
+        pulumi.export(outputs.OBJECT_STORAGE, summary)
     if cluster.registry is not None:
         pulumi.export(outputs.REGISTRY, {"url": cluster.registry.url, "replicateFrom": cluster.registry.replicate_from})
         pulumi.export(outputs.REGISTRY_ADMIN_PASSWORD, cluster.registry.admin_password)  # a secret

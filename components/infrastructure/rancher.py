@@ -199,6 +199,7 @@ class RancherCluster(pulumi.ComponentResource):
         on_rancher = pulumi.ResourceOptions(parent=self, provider=self.rancher)
 
         endpoint = urlparse(str(storage.endpoint)).netloc  # RKE2 takes the S3 endpoint as host[:port]
+        assert storage.credentials is not None  # the model requires them everywhere but on render targets
         self.credential = rancher2.CloudCredential(
             f"{name}-etcd-s3",
             name=f"{self.cluster_name}-etcd-s3",

@@ -53,8 +53,9 @@ from stacks.model.site import Site
 from ..charts import pinned_chart
 from ..infrastructure.aks import AksCluster
 from ..infrastructure.rancher import AUDIT_POLICY  # noqa: F401  (re-exported: what the audit log records)
-from ..kit.images import ImageSource, split_image
+from ..kit.images import ImageSource
 from ..kit.namespaces import ServiceNamespace
+from ..kit.options import present
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, tcp
 from ..kit.security import RESTRICTED_CONTAINER
 from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
@@ -218,6 +219,17 @@ def loki_storage(access: StorageAccess) -> dict[str, Any]:
     return storage
 
 
+def loki_chart_image(image: str) -> dict[str, str]:
+    """An image as the Loki chart's `loki.baseImage` takes it: the whole reference in `repository`, no `registry`.
+
+    The chart puts `registry` in front of `repository` only when the repository's first segment has no `.`
+    (templates/_helpers.tpl at 7.3.0), taking a dotted first segment for a registry host. A mirror path that keeps
+    the upstream host (`platformacr.azurecr.io/docker.io/grafana/loki`, the approved registry's `<upstream>/...`
+    layout) split into registry and repository would lose its registry and pull from Docker Hub."""
+    repository, _, tag = image.rpartition(":")
+    return {"registry": "", "repository": repository, "tag": tag}
+
+
 def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
     logging = args.logging
     # The ingress controller reaches only pods labelled as its targets. Any site of several may be
@@ -225,13 +237,11 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
     # label at each of them; Loki's own policy admits the controller only where it receives.
     gateway_labels = {INGRESS_TARGET_LABEL: "true"} if args.central.hostname else {}
     store = "s3" if access.kind == "s3" else "azure"
-    registry, repository, tag = split_image(args.images.mirrored(catalogue.LOKI_IMAGE))
-    gateway_registry, gateway_repository, gateway_tag = split_image(args.images.mirrored(catalogue.LOKI_GATEWAY_IMAGE))
     return {
         "fullnameOverride": LOKI_FULLNAME,
         "deploymentMode": "SingleBinary",
         "loki": {
-            "image": {"registry": registry, "repository": repository, "tag": tag},
+            "image": loki_chart_image(args.images.mirrored(catalogue.LOKI_IMAGE)),
             "auth_enabled": False,
             "commonConfig": {"replication_factor": 1},
             "schemaConfig": {
@@ -279,7 +289,7 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
         "gateway": {
             "enabled": True,
             "replicas": 1,
-            "image": {"registry": gateway_registry, "repository": gateway_repository, "tag": gateway_tag},
+            "image": loki_chart_image(args.images.mirrored(catalogue.LOKI_GATEWAY_IMAGE)),
             "resources": GATEWAY_RESOURCES,
             "podLabels": gateway_labels,
             "podSecurityContext": {**RESTRICTED_POD, "runAsUser": 101, "runAsGroup": 101, "fsGroup": 101},
@@ -513,14 +523,16 @@ class Logs(pulumi.ComponentResource):
         self.loki = pinned_chart(
             f"{name}-loki", catalogue.LOKI_CHART, args.charts, self.namespace.namespace.metadata.name,
             loki_values(args, self.loki_access),
-            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.loki_access.secret])),
+            # Loki's StatefulSet claims its volume: in prod it is protected, with the chart (policy stateful-protection).
+            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=present(self.loki_access.secret),
+                                                                              protect=args.identity.production)),
         )
 
         central_host = args.ships_to
         central = args.central
         agents_opts = pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace])
         self.agent_access = storage.access_for("fluent-bit", agents.namespace.metadata.name, "logs")
-        agent_secrets: list[pulumi.Resource] = [self.agent_access.secret]
+        agent_secrets: list[pulumi.Resource] = present(self.agent_access.secret)
         # Every site of a multi-site environment holds the shared password, so the Fluent Bit release
         # differs between the roles only in where it ships (its outputs), as a failover changes it.
         if central.hostname and central.password is not None:

@@ -36,6 +36,7 @@ from ..access.team import Team
 from ..charts import pinned_chart
 from ..kit.images import ImageSource, split_image
 from ..kit.namespaces import ServiceNamespace
+from ..kit.options import present
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, namespace_selector, tcp
 from ..labels import StackIdentity, kubernetes_labels
 from ..storage import ObjectStorage, StorageAccess
@@ -242,9 +243,10 @@ def collector_values(args: TracesArgs) -> dict[str, Any]:
             "metrics": {"enabled": False},
         },
         "config": collector_config(args),
-        # The collector never calls the API: its account (made by the Traces component, not the
-        # chart, whose versions read here have no switch for it) mounts no token.
-        "serviceAccount": {"create": False, "name": COLLECTOR_FULLNAME},
+        # The collector never calls the API: its account (made by the Traces component) mounts no token, and
+        # neither does its pod, which the chart sets from `serviceAccount.automountServiceAccountToken`
+        # (templates/_pod.tpl at 0.170.0; default true, which overrides the account's false).
+        "serviceAccount": {"create": False, "name": COLLECTOR_FULLNAME, "automountServiceAccountToken": False},
     }
 
 
@@ -274,7 +276,9 @@ class Traces(pulumi.ComponentResource):
         self.tempo = pinned_chart(
             f"{name}-tempo", catalogue.TEMPO_CHART, args.charts, self.namespace.namespace.metadata.name,
             tempo_values(args, self.access),
-            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[self.access.secret])),
+            # Tempo's StatefulSet claims its WAL volume: in prod it is protected, with the chart (policy stateful-protection).
+            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=present(self.access.secret),
+                                                                              protect=args.identity.production)),
         )
         self.collector_account = k8s.core.v1.ServiceAccount(
             f"{name}-otel-collector-account", metadata=self.namespace.metadata(COLLECTOR_FULLNAME),

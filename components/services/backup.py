@@ -43,6 +43,7 @@ from stacks.sites import StandbySource
 from ..charts import pinned_chart
 from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
+from ..kit.options import present
 from ..kit.network import KUBE_API_PORTS, allow_egress_outside_the_cluster
 from ..kit.parts import SITE_LABEL, THIS_SITE, Alert, ServicePart, Target
 from ..kit.security import RESTRICTED_CONTAINER
@@ -198,10 +199,10 @@ class Backup(pulumi.ComponentResource):
         self.chart = pinned_chart(
             f"{name}-velero", catalogue.VELERO_CHART, args.charts, self.namespace.metadata.name,
             chart_values(args.images, storage.kind, self.access),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.access.secret]),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *present(self.access.secret)]),
         )
         # The custom resources below need the CRDs the chart installs.
-        crd_sources: list[pulumi.Resource] = [self.namespace, self.access.secret, *([self.chart] if self.chart else [])]
+        crd_sources: list[pulumi.Resource] = [self.namespace, *present(self.access.secret), *present(self.chart)]
         after_chart = pulumi.ResourceOptions(parent=self, depends_on=crd_sources)
 
         prefix = location_prefix(identity.environment, identity.site)

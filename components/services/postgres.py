@@ -463,17 +463,8 @@ class PostgresOperator(pulumi.ComponentResource):
                 "postgres",
                 aliases=LOGICAL_BACKUP_ALIASES if storage.kind == "azure_blob" else None,
             )
-            k8s.core.v1.Secret(
-                f"{name}-{team.name}-logical-backup",
-                metadata={
-                    "name": LOGICAL_BACKUP_SECRET,
-                    "namespace": data.namespace_name,
-                    "labels": {**space.labels, f"{LABEL_PREFIX}/team": team.name},
-                },
-                type="Opaque",
-                string_data=backup.credentials,
-                opts=after(child, data.namespace, backup.secret),
-            )
+            storage.copy_of(f"{name}-{team.name}-logical-backup", backup, LOGICAL_BACKUP_SECRET, data.namespace_name,
+                            {**space.labels, f"{LABEL_PREFIX}/team": team.name}, after(child, data.namespace))
             backups[team.name] = backup
         any_backup = next(iter(backups.values()), None)
         self.chart = pinned_chart(

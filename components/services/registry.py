@@ -44,6 +44,7 @@ from ..kit.certificates import internal_certificate
 from ..kit.generated import GeneratedPassword
 from ..kit.images import ImageSource
 from ..kit.namespaces import HardenedNamespace
+from ..kit.options import present
 from ..kit.network import allow_egress_outside_the_cluster, namespace_selector
 from ..kit.parts import Alert, ServicePart, Target
 from ..labels import StackIdentity, kubernetes_labels
@@ -227,7 +228,7 @@ class Registry(pulumi.ComponentResource):
             f"{name}-harbor", catalogue.HARBOR_CHART, args.charts, self.namespace.metadata.name, self.values,
             pulumi.ResourceOptions(
                 parent=self, protect=production,
-                depends_on=[self.namespace, self.access.secret, *secrets["resources"], *trust, self.token_certificate],
+                depends_on=[self.namespace, *present(self.access.secret), *secrets["resources"], *trust, self.token_certificate],
             ),
         )
         self.register_outputs({"url": self.url, "replicate_from": self.replicate_from})

@@ -32,8 +32,14 @@ The Secret's keys (every value a Pulumi secret: never plain text in state or out
 
 Azure's `cloud` holds `AZURE_STORAGE_ACCOUNT_ACCESS_KEY=...` and `AZURE_CLOUD_NAME=AzurePublicCloud`.
 
+On a render target (stacks/model/storage.py) the program has no credentials to give: an S3 endpoint without
+`credentials`, or an existing Azure account whose key it never reads. There `access_for` writes no Secret
+(`StorageAccess.secret` is None) and records what the cluster must hold instead (`held_secrets`: namespace,
+name and keys of each), which the program exports beside the buckets (`objectStorage.credentialSecrets`).
+The manifests name those Secrets exactly as on a cluster the program deploys to.
+
 `StorageAccess` carries the rest, none of it secret: `kind`, `secret_name`, `secret` (the resource,
-to depend on), `bucket`, `endpoint` (the S3 endpoint URL or `https://<account>.blob.core.windows.net`),
+to depend on; None where the cluster holds it), `bucket`, `endpoint` (the S3 endpoint URL or `https://<account>.blob.core.windows.net`),
 `region` (S3 region or Azure location), `path_style`, and for Azure `account` and `resource_group`.
 
 Shared-key access stays enabled on the storage account: Harbor's registry storage driver and the
@@ -108,19 +114,34 @@ def log_archive_rule(logs_container: str, prefix: str, days: int) -> dict[str, A
 
 
 @dataclass(frozen=True)
+class HeldSecret:
+    """A credentials Secret the manifests name and the cluster holds (a render target's: module docstring)."""
+
+    namespace: pulumi.Input[str]
+    name: str
+    keys: tuple[str, ...]
+
+    def summary(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "name": self.name, "keys": list(self.keys)}
+
+
+@dataclass(frozen=True)
 class StorageAccess:
     """What a consumer needs to reach one bucket: the Secret in its namespace and where to go."""
 
     kind: Literal["s3", "azure_blob"]
     secret_name: str
-    secret: k8s.core.v1.Secret
+    secret: k8s.core.v1.Secret | None
+    """The Secret the program wrote; None where the cluster holds it (a render target)."""
     credentials: Mapping[str, pulumi.Input[str]]
-    """The Secret's keys and values as the program gives them: a copy of the Secret elsewhere takes these, never the
-    Secret's `string_data` output, which the provider does not return (it stores `data`), so a copy built from it
-    differs from its state after a refresh and `pulumi preview --refresh` proposes replacing it."""
+    """The Secret's keys and values as the program gives them (empty where the cluster holds the Secret): a copy of the
+    Secret elsewhere takes these, never the Secret's `string_data` output, which the provider does not return (it
+    stores `data`), so a copy built from it differs from its state after a refresh and `pulumi preview --refresh`
+    proposes replacing it."""
     bucket: str
     endpoint: pulumi.Input[str]
-    region: pulumi.Input[str]
+    region: pulumi.Input[str] | None
+    """The S3 region, or the created Azure account's location (None for an existing Azure account: no consumer reads it)."""
     path_style: bool
     ca_certificate: str | None = None
     """The PEM CA that issued an S3 endpoint's certificate (`storage.ca_certificate`), if the stack names one."""
@@ -155,8 +176,13 @@ class ObjectStorage(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     endpoint_port: int
     """The TCP port consumers reach the storage on (for their egress network policies)."""
-    region: pulumi.Input[str]
+    region: pulumi.Input[str] | None
     account: azure_storage.StorageAccount | None = None
+    """The account the program created (None on S3 and for an existing account)."""
+    account_name: pulumi.Input[str] | None = None
+    """The Azure account's name, created or existing (None on S3)."""
+    held_secrets: list[HeldSecret]
+    """The credentials Secrets the cluster holds, where the program writes none (module docstring)."""
     blob_service: azure_storage.BlobServiceProperties | None = None
     containers: dict[str, azure_storage.BlobContainer]
     accesses: dict[tuple[str, str], StorageAccess]
@@ -170,7 +196,14 @@ class ObjectStorage(pulumi.ComponentResource):
         self.buckets = config.buckets.model_dump()
         self.containers = {}
         self.accesses = {}
-        if isinstance(config, AzureBlob):
+        self.held_secrets = []
+        if isinstance(config, AzureBlob) and config.account is not None:
+            # An existing account (a render target's): named, never created or read (stacks/model/storage.py).
+            self.account_name = config.account
+            self.endpoint = pulumi.Output.from_input(f"https://{config.account}.blob.core.windows.net")
+            self.endpoint_port = 443
+            self.region = None
+        elif isinstance(config, AzureBlob):
             self._azure(name, args, config)
         else:
             # Referenced, not created: the endpoint's administrators own the buckets (docs/storage.md).
@@ -210,6 +243,7 @@ class ObjectStorage(pulumi.ComponentResource):
             opts=stateful,
         )
         account_name = self.account.name
+        self.account_name = account_name
         self.blob_service = azure_storage.BlobServiceProperties(
             f"{name}-blob-service",
             account_name=account_name,
@@ -285,10 +319,22 @@ class ObjectStorage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    @property
+    def writes_credentials(self) -> bool:
+        """Whether the program has the credentials to write into the consumers' Secrets (module docstring)."""
+        config = self._args.storage
+        return config.credentials is not None if isinstance(config, S3) else config.account is None
+
+    def _credential_keys(self) -> tuple[str, ...]:
+        if self.kind == "s3":
+            return (S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, CLOUD_CREDENTIALS)
+        return (AZURE_ACCOUNT_NAME, AZURE_ACCOUNT_KEY, CLOUD_CREDENTIALS)
+
     def _credentials(self) -> dict[str, pulumi.Output[str]]:
         """The canonical Secret keys, each a Pulumi secret."""
         config = self._args.storage
         if isinstance(config, S3):
+            assert config.credentials is not None  # writes_credentials
             key_id = config.credentials.access_key_id.output()
             secret_key = config.credentials.secret_access_key.output()
             return {
@@ -314,20 +360,26 @@ class ObjectStorage(pulumi.ComponentResource):
             raise ValueError(f"unknown bucket purpose `{purpose}`; one of {', '.join(BUCKET_PURPOSES)}")
         if (consumer, purpose) in self.accesses:
             return self.accesses[(consumer, purpose)]
-        credentials = self._credentials()
-        data = dict(credentials)
+        keys = self._credential_keys()
         for alias, canonical in (aliases or {}).items():
-            if canonical not in credentials:
-                raise ValueError(f"alias `{alias}` names `{canonical}`, not a key of {self.kind} credentials ({', '.join(credentials)})")
-            data[alias] = credentials[canonical]
+            if canonical not in keys:
+                raise ValueError(f"alias `{alias}` names `{canonical}`, not a key of {self.kind} credentials ({', '.join(keys)})")
         secret_name = f"{consumer}-{purpose.replace('_', '-')}-storage"
-        secret = k8s.core.v1.Secret(
-            f"{self._name}-{consumer}-{purpose.replace('_', '-')}",
-            metadata={"name": secret_name, "namespace": namespace, "labels": {**self._args.labels, f"{LABEL_PREFIX}/consumer": consumer}},
-            type="Opaque",
-            string_data=data,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        data: dict[str, pulumi.Input[str]] = {}
+        secret = None
+        if self.writes_credentials:
+            credentials = self._credentials()
+            data = {**credentials, **{alias: credentials[canonical] for alias, canonical in (aliases or {}).items()}}
+            secret = k8s.core.v1.Secret(
+                f"{self._name}-{consumer}-{purpose.replace('_', '-')}",
+                metadata={"name": secret_name, "namespace": namespace,
+                          "labels": {**self._args.labels, f"{LABEL_PREFIX}/consumer": consumer}},
+                type="Opaque",
+                string_data=data,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        else:
+            self.held_secrets.append(HeldSecret(namespace, secret_name, (*keys, *(aliases or {}))))
         access = StorageAccess(
             kind=self.kind,  # type: ignore[arg-type]
             secret_name=secret_name,
@@ -338,8 +390,30 @@ class ObjectStorage(pulumi.ComponentResource):
             region=self.region,
             path_style=isinstance(self._args.storage, S3) and self._args.storage.path_style,
             ca_certificate=self._args.storage.ca_certificate if isinstance(self._args.storage, S3) else None,
-            account=self.account.name if self.account is not None else None,
-            resource_group=self._args.resource_group_name if self.account is not None else None,
+            account=self.account_name,
+            resource_group=self._resource_group(),
         )
         self.accesses[(consumer, purpose)] = access
         return access
+
+    def _resource_group(self) -> pulumi.Input[str] | None:
+        config = self._args.storage
+        if isinstance(config, AzureBlob):
+            return config.resource_group if config.account is not None else self._args.resource_group_name
+        return None
+
+    def copy_of(self, name: str, access: StorageAccess, secret_name: str, namespace: pulumi.Input[str], labels: dict[str, str],
+                opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret | None:
+        """A copy of `access`'s credentials under another name in `namespace`, for a consumer that reads a fixed
+        name; where the cluster holds the credentials (module docstring), it holds the copy too (None)."""
+        if access.secret is None:
+            self.held_secrets.append(HeldSecret(namespace, secret_name, tuple(self._credential_keys_of(access))))
+            return None
+        return k8s.core.v1.Secret(
+            name, metadata={"name": secret_name, "namespace": namespace, "labels": labels}, type="Opaque",
+            string_data=access.credentials, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[access.secret])),
+        )
+
+    def _credential_keys_of(self, access: StorageAccess) -> tuple[str, ...]:
+        """The keys of the Secret `access` names (the canonical keys and its aliases)."""
+        return next(held.keys for held in self.held_secrets if held.name == access.secret_name)

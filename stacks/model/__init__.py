@@ -208,7 +208,7 @@ class StackConfig(Strict):
                     "(docs/services.md); enable services.cert_manager or disable Kafka",
                 )
             )
-        # (a render target has no storage by design: it writes Secrets to files)
+        # (a render target renders what it is given: its storage, when it names one, has no credentials)
         if (
             self.environment == "prod"
             and services.postgres.enabled

@@ -376,19 +376,25 @@ def _pod(kind: str, name: str, namespace: str, pod_context: dict, containers: li
     }
 
 
+def _loki_image(image: dict) -> str:
+    """The chart's `loki.baseImage` (templates/_helpers.tpl at 7.3.0): the registry goes in front of the repository
+    only when the repository's first segment has no `.`."""
+    first = image["repository"].split("/", 1)[0]
+    prefix = f"{image['registry']}/" if image["registry"] and "." not in first else ""
+    return f"{prefix}{image['repository']}:{image['tag']}"
+
+
 def _loki_pods(loki: dict) -> list[tuple[str, dict]]:
     """The single binary and the gateway as the chart renders them from these values (templates/
     single-binary/statefulset.yaml and gateway/deployment-gateway.yaml: the pod and container
     security contexts, the image, the resources, a PVC and emptyDir volumes)."""
-    image = loki["loki"]["image"]
-    gateway_image = loki["gateway"]["image"]
     return [
         ("kubernetes:apps/v1:StatefulSet", _pod("StatefulSet", "loki", "logging", loki["loki"]["podSecurityContext"], [{
-            "name": "loki", "image": f"{image['registry']}/{image['repository']}:{image['tag']}",
+            "name": "loki", "image": _loki_image(loki["loki"]["image"]),
             "securityContext": loki["loki"]["containerSecurityContext"], "resources": loki["singleBinary"]["resources"],
         }], [{"name": "tmp", "emptyDir": {}}, {"name": "config", "configMap": {"name": "loki"}}])),
         ("kubernetes:apps/v1:Deployment", _pod("Deployment", "loki-gateway", "logging", loki["gateway"]["podSecurityContext"], [{
-            "name": "nginx", "image": f"{gateway_image['registry']}/{gateway_image['repository']}:{gateway_image['tag']}",
+            "name": "nginx", "image": _loki_image(loki["gateway"]["image"]),
             "securityContext": loki["gateway"]["containerSecurityContext"], "resources": loki["gateway"]["resources"],
         }], [{"name": "tmp", "emptyDir": {}}])),
     ]

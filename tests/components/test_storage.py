@@ -18,11 +18,13 @@ from components.storage import (
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
     ObjectStorage,
+    ObjectStorageArgs,
     storage_account_name,
 )
 from policies.evaluate import Evaluator
 from stacks.tools.inventory import run_program
 from stacks.loader import load
+from stacks.model import S3, AzureBlob
 from stacks.model.storage import placement_problems
 
 STORAGE = "platform:storage:ObjectStorage::platform-storage"
@@ -251,11 +253,57 @@ def test_unknown_purposes_and_aliases_are_refused():
 
 def test_placement_rules():
     prod, dc1 = load("prod").storage, load("onprem-dc1").storage
+    assert isinstance(prod, AzureBlob) and isinstance(dc1, S3)
+    dc1_named = dc1.model_copy(update={"credentials": None})
+    prod_existing = AzureBlob.model_validate({"kind": "azure_blob", "account": "ccprodcin0a1b2c3d", "resource_group": "platform-storage"})
     assert placement_problems(None, "render") == []
     assert placement_problems(prod, "aks") == placement_problems(dc1, "rancher") == placement_problems(dc1, "existing") == []
-    assert [path for path, _ in placement_problems(dc1, "render")] == ["storage"]
+    # A render target: S3 without its credentials and an existing Azure account only (stacks/model/storage.py).
+    assert placement_problems(dc1_named, "render") == placement_problems(prod_existing, "render") == []
+    assert [path for path, _ in placement_problems(dc1, "render")] == ["storage.credentials"]
+    assert [path for path, _ in placement_problems(prod, "render")] == ["storage.account"]
+    # Everywhere else the credentials are given and the program creates the Azure account.
+    assert [path for path, _ in placement_problems(dc1_named, "rancher")] == ["storage.credentials"]
+    assert [path for path, _ in placement_problems(prod_existing, "aks")] == ["storage.account"]
     assert [path for path, _ in placement_problems(prod, "existing")] == ["storage.kind"]
     assert placement_problems(prod, "rancher") == []  # the Rancher rule names it (storage: needs S3)
+
+
+def test_a_render_target_names_the_credential_secrets_the_cluster_holds():
+    """No credentials on a render target: each consumer's Secret, and a copy under another name, is named and
+    recorded for the cluster to hold; nothing is written, nothing is created in Azure, and the Azure consumers
+    get the existing account and its resource group."""
+    configs = (S3.model_validate({"kind": "s3", "endpoint": "https://s3.dc1.example.com", "buckets": {"backups": "dc1-backups"}}),
+               AzureBlob.model_validate({"kind": "azure_blob", "account": "ccprodcin0a1b2c3d", "resource_group": "platform-storage"}))
+    calls: list = []
+
+    def program():
+        for config in configs:
+            storage = ObjectStorage(f"storage-{config.kind}", ObjectStorageArgs(storage=config, environment="prod", site="dc1", tags={},
+                                                                                labels={}))
+            velero = storage.access_for("velero", "velero", "backups")
+            aliases = {"LOGICAL_BACKUP_KEY": AZURE_ACCOUNT_KEY} if config.kind == "azure_blob" else None
+            postgres = storage.access_for("postgres-payments", "payments-data", "postgres", aliases=aliases)
+            copy = storage.copy_of("copy", postgres, "logical-backup", "payments-data", {}, pulumi.ResourceOptions())
+            calls.append((storage, velero, copy))
+
+    registered = run_program(program, "onprem-dc1")
+    assert [r for r in registered if r.type == SECRET or r.type.startswith("azure-native:")] == []
+    (s3, s3_velero, s3_copy), (azure, azure_velero, azure_copy) = calls
+    assert s3_copy is None and azure_copy is None and s3_velero.secret is None and s3_velero.credentials == {}
+    assert [held.summary() for held in s3.held_secrets] == [
+        {"namespace": "velero", "name": "velero-backups-storage", "keys": [S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, CLOUD_CREDENTIALS]},
+        {"namespace": "payments-data", "name": "postgres-payments-postgres-storage",
+         "keys": [S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, CLOUD_CREDENTIALS]},
+        {"namespace": "payments-data", "name": "logical-backup", "keys": [S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, CLOUD_CREDENTIALS]},
+    ]
+    azure_keys = [AZURE_ACCOUNT_NAME, AZURE_ACCOUNT_KEY, CLOUD_CREDENTIALS]
+    assert [held.summary()["keys"] for held in azure.held_secrets] == [azure_keys, [*azure_keys, "LOGICAL_BACKUP_KEY"],
+                                                                       [*azure_keys, "LOGICAL_BACKUP_KEY"]]
+    assert (s3_velero.bucket, s3_velero.region, _resolve(pulumi.Output.from_input(s3_velero.endpoint))[0]) == (
+        "dc1-backups", "us-east-1", "https://s3.dc1.example.com")
+    assert (azure_velero.account, azure_velero.resource_group, azure_velero.bucket) == ("ccprodcin0a1b2c3d", "platform-storage", "backups")
+    assert _resolve(pulumi.Output.from_input(azure_velero.endpoint))[0] == "https://ccprodcin0a1b2c3d.blob.core.windows.net"
 
 
 # --- docs/storage.md against the inventories --------------------------------------------------------

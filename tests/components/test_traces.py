@@ -280,6 +280,8 @@ def test_the_collector_runs_as_its_own_account_without_an_api_token(inventory):
     assert account.inputs["metadata"]["name"] == "otel-collector" and account.inputs["metadata"]["namespace"] == "tracing"
     assert account.inputs["automountServiceAccountToken"] is False
     collector = values(inventory, "prod", "otel-collector")
-    assert collector["serviceAccount"] == {"create": False, "name": "otel-collector"}
+    # The pod's own automountServiceAccountToken comes from this value (chart 0.170.0 templates/_pod.tpl) and would
+    # override the account's; the render tier sees the rendered Deployment (tests/engine/test_stacks_rendered.py).
+    assert collector["serviceAccount"] == {"create": False, "name": "otel-collector", "automountServiceAccountToken": False}
     chart = next(r for r in inventory("prod") if r.name.endswith("-otel-collector") and r.type == "kubernetes:helm.sh/v4:Chart")
     assert "kubernetes:core/v1:ServiceAccount::platform-observability-traces-otel-collector-account" in chart.options["depends_on"]

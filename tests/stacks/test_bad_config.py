@@ -624,9 +624,56 @@ CASES = [
                 "credentials": {"access_key_id": secure("A"), "secret_access_key": secure("B")},
             },
         ),
-        "storage",
+        "storage.credentials",
         "a render target writes Kubernetes Secrets to files in plain text, which would expose the object storage credentials; "
-        "remove `storage` (and the services that need it) or deploy to a cluster (`infrastructure.kind: existing`)",
+        "remove `credentials` (the manifests name the consumers' credential Secrets, which the cluster holds: docs/storage.md) "
+        "or deploy to a cluster (`infrastructure.kind: existing`)",
+    ),
+    (
+        "azure-storage-created-by-a-render-target",
+        "local",
+        set_section("storage", {"kind": "azure_blob"}),
+        "storage.account",
+        "a render target creates nothing in Azure; name the existing storage account with its containers (`account` and "
+        "`resource_group`) or deploy to AKS (`infrastructure.kind: aks`)",
+    ),
+    (
+        "existing-azure-account-without-its-group",
+        "local",
+        set_section("storage", {"kind": "azure_blob", "account": "ccdevsea0a1b2c3d"}),
+        "storage.resource_group",
+        "an existing storage account is named by `account` and `resource_group` together; set both",
+    ),
+    (
+        "existing-azure-account-with-settings-of-its-own",
+        "local",
+        set_section("storage", {"kind": "azure_blob", "account": "ccdevsea0a1b2c3d", "resource_group": "storage",
+                                "replication": "Standard_GRS"}),
+        "storage.replication",
+        "is the existing account `ccdevsea0a1b2c3d`'s own setting, which the program does not manage; remove it",
+    ),
+    (
+        "existing-azure-account-name-invalid",
+        "local",
+        set_section("storage", {"kind": "azure_blob", "account": "Platform-Storage", "resource_group": "storage"}),
+        "storage.account",
+        "`Platform-Storage` is not a storage account name (3-24 lower-case letters and digits)",
+    ),
+    (
+        "existing-azure-account-on-aks",
+        "prod",
+        set_section("storage", {"kind": "azure_blob", "account": "ccprodcin0a1b2c3d", "resource_group": "storage"}),
+        "storage.account",
+        "with `infrastructure.kind: aks` the program creates the storage account itself; remove `account` and `resource_group` "
+        "(an existing account is for render targets)",
+    ),
+    (
+        "s3-without-credentials-on-a-cluster",
+        "onprem-dc2",
+        delete_in("storage", "credentials"),
+        "storage.credentials",
+        "the consumers get the site's S3 keys; set them as Pulumi secrets with `pulumi config set --secret --path "
+        "'complete-cluster:storage.credentials.access_key_id' <key>` (and `secret_access_key`)",
     ),
     (
         "azure-storage-without-aks",

@@ -43,7 +43,7 @@ def test_the_shipped_config_exempts_exactly_the_operators(environment):
     config = shipped(environment)
     assert config["workload-token-automount"]["exemptServiceAccounts"] == OPERATOR_ACCOUNTS
     assert config["pod-security"]["exemptNamespaces"][-1] == "node-agents"  # node-exporter and Fluent Bit read the node
-    assert config["rbac-least-privilege"]["exemptRoles"] == ["system:*", "monitoring-operator"]
+    assert config["rbac-least-privilege"]["exemptRoles"] == ["system:*", "monitoring-operator", "platform-backup-velero-server"]
     assert config["rbac-least-privilege"]["platformServiceAccountNamespaces"] == ["kube-system", "velero"]
     assert config["rbac-least-privilege"]["privilegedRoles"] == ["cluster-admin"]
 

@@ -146,10 +146,9 @@ def chart_values(images: ImageSource, kind: str, access: StorageAccess) -> dict[
             "resources": PLUGIN_RESOURCES,
         }],
         "podSecurityContext": RESTRICTED_POD,
+        # A read-only root file system: the chart then mounts an emptyDir at /tmp itself, for the plugins' sockets
+        # (`tmpdir`, templates/deployment.yaml at 10.1.1); a second mount there is refused by the API server.
         "containerSecurityContext": RESTRICTED_CONTAINER,
-        # A read-only root file system, with a writable /tmp for the plugins' sockets.
-        "extraVolumes": [{"name": "tmp", "emptyDir": {}}],
-        "extraVolumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "resources": VELERO_RESOURCES,
         # Pulumi applies the pinned chart's CRDs itself; the chart's CRD-upgrade Job (a kubectl
         # image run as a Helm hook) is not needed.

@@ -80,10 +80,8 @@ def test_the_pinned_chart_with_the_plugin_for_the_storage_kind_and_restricted_po
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert values["containerSecurityContext"] == RESTRICTED
-    assert (values["extraVolumes"], values["extraVolumeMounts"]) == (
-        [{"name": "tmp", "emptyDir": {}}],
-        [{"name": "tmp", "mountPath": "/tmp"}],
-    )
+    # The chart mounts /tmp itself for a read-only root file system; a second mount there is refused (render tier).
+    assert "extraVolumes" not in values and "extraVolumeMounts" not in values
     assert values["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
     # The credentials come from the object storage's Secret; the chart writes none of its own.
     assert values["credentials"] == {"useSecret": True, "existingSecret": "velero-backups-storage"}
@@ -104,7 +102,7 @@ def test_the_pinned_chart_with_the_plugin_for_the_storage_kind_and_restricted_po
 def _velero_deployment(values: dict) -> dict:
     """The Deployment the chart renders from these values, as far as Pod Security and resources go
     (templates/deployment.yaml: the pod and container security contexts, the init containers as
-    given, emptyDir plugins and scratch volumes, the credentials Secret)."""
+    given, emptyDir plugins, scratch and (read-only root) tmpdir volumes, the credentials Secret)."""
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "velero", "namespace": "velero"},
@@ -115,7 +113,7 @@ def _velero_deployment(values: dict) -> dict:
                 "name": "velero", "image": f"{values['image']['repository']}:{values['image']['tag']}",
                 "securityContext": values["containerSecurityContext"], "resources": values["resources"],
             }],
-            "volumes": [{"name": "plugins", "emptyDir": {}}, {"name": "scratch", "emptyDir": {}}, *values["extraVolumes"],
+            "volumes": [{"name": "plugins", "emptyDir": {}}, {"name": "scratch", "emptyDir": {}}, {"name": "tmpdir", "emptyDir": {}},
                         {"name": "cloud-credentials", "secret": {"secretName": values["credentials"]["existingSecret"]}}],
         }}},
     }

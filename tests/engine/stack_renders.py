@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from policies.lib.kube_yaml import load_documents
+from components.storage.object_storage import storage_account_name
 from stacks.model.infrastructure import ContainerRegistry
 from tests.tooling import without_automatic_logs
 
@@ -79,11 +80,22 @@ def without_secrets(value: Any) -> Any:
     return value
 
 
-# Services whose data lives in object storage (stacks/model `_NEEDS_STORAGE`): a render target has no storage, so
-# the variants leave them out.
 # The load balancer a render variant of an AKS stack names for its ingress Service (render_variant).
 RENDER_LOAD_BALANCER = {"provider": "metallb", "address_pool": "internal"}
-STORAGE_SERVICES = ("registry", "backup", "logging", "tracing")
+# Harbor is applied by the cluster tier (tests/cluster), not rendered here.
+UNRENDERED_SERVICES = ("registry",)
+# The resource group a render variant of an AKS stack names for its pre-created storage account (render_variant).
+RENDER_STORAGE_GROUP = "platform-storage"
+
+
+def render_storage(storage: dict[str, Any], environment: str, site: str) -> dict[str, Any]:
+    """A stack's object storage as its render target keeps it (stacks/model/storage.py): an S3 endpoint and its buckets
+    without the credentials; for Azure the account the stack would create (its name is derived from the environment
+    and site) as an existing one in the resource group `platform-storage`, with the same containers."""
+    if storage["kind"] == "s3":
+        return {key: value for key, value in storage.items() if key != "credentials"}
+    return {"kind": "azure_blob", "account": storage_account_name(environment, site), "resource_group": RENDER_STORAGE_GROUP,
+            **({"buckets": storage["buckets"]} if "buckets" in storage else {})}
 
 
 def render_variant(document: dict[str, Any], charts_directory: str) -> tuple[dict[str, Any], list[str]]:
@@ -97,17 +109,20 @@ def render_variant(document: dict[str, Any], charts_directory: str) -> tuple[dic
       them elsewhere);
     - an AKS stack's container registry (`infrastructure.registry`), its first approved registry, stays first in
       `policy.allowed_registries`;
-    - no object storage: a render target writes Kubernetes Secrets to files, so the model refuses `storage` on one
-      (stacks/model/storage.py `placement_problems`), and with it the services whose data lives there (Harbor,
-      Velero, logs, traces), which the variant turns off; the cluster tier applies them (tests/cluster);
-    - with Harbor off, its hostname joins `policy.allowed_registries`, so the stack's approved registries are the
-      same as the stack file's.
+    - the object storage is kept as a render target holds it (`render_storage`): no credentials, which the render
+      target would write to files, and no Azure resources to create; Velero, Loki with Fluent Bit, Tempo with the
+      Collector and the databases' WAL archive render on it, naming the credential Secrets the cluster holds;
+    - Harbor is off (the cluster tier applies it), and its hostname joins `policy.allowed_registries`, so the
+      stack's approved registries are the same as the stack file's.
     """
     config = document["config"]
-    variant = {key: without_secrets(value) for key, value in config.items() if key != f"{NAMESPACE}storage"}
+    variant = {key: without_secrets(value) for key, value in config.items()}
     infrastructure = config[f"{NAMESPACE}infrastructure"]
     variant[f"{NAMESPACE}infrastructure"] = {"kind": "render", "load_balancer": infrastructure.get("load_balancer", RENDER_LOAD_BALANCER)}
     variant[f"{NAMESPACE}charts"] = {"source": "local", "directory": charts_directory}
+    if f"{NAMESPACE}storage" in config:
+        variant[f"{NAMESPACE}storage"] = render_storage(config[f"{NAMESPACE}storage"], config[f"{NAMESPACE}environment"],
+                                                        config[f"{NAMESPACE}site"]["name"])
     policy = variant.setdefault(f"{NAMESPACE}policy", {})
     if "registry" in infrastructure:  # an AKS cluster's container registry is its first approved registry
         acr = ContainerRegistry.model_validate(infrastructure["registry"]).login_server
@@ -119,9 +134,9 @@ def render_variant(document: dict[str, Any], charts_directory: str) -> tuple[dic
     registry = services.get("registry") or {}
     if registry.get("enabled"):
         policy["allowed_registries"] = [*policy.get("allowed_registries", []), registry["hostname"]]
-    for service in STORAGE_SERVICES:
+    for service in UNRENDERED_SERVICES:
         services[service] = {"enabled": False}
-    dropped = (f"{NAMESPACE}storage", *(f"{NAMESPACE}services.{service}" for service in STORAGE_SERVICES))
+    dropped = (f"{NAMESPACE}storage.credentials", *(f"{NAMESPACE}services.{service}" for service in UNRENDERED_SERVICES))
     secrets = [f"{key}.{path}" for key, value in config.items() for path in secret_paths(value)
                if not f"{key}.{path}".startswith(dropped)]
     return {"config": variant}, secrets
@@ -165,6 +180,8 @@ class StackRender:
     """How many (resource, policy) evaluations the pack reported passing or failing (the pack really ran)."""
     directory: Path
     objects: list[tuple[Path, dict]]
+    outputs: dict[str, Any]
+    """The stack's outputs after the render (`pulumi stack output --json`; secrets shown as `[secret]`)."""
     seconds: dict[str, float]
 
 
@@ -238,9 +255,12 @@ class RenderProject:
         up = self.pulumi("up", "--yes", "--skip-preview", "--stack", stack, extra_env=SKIP_CHECKPOINTS)
         seconds["up (render)"] = up.seconds
         assert up.returncode == 0, up.failure()
+        outputs = self.pulumi("stack", "output", "--json", "--stack", stack)
+        assert outputs.returncode == 0, outputs.failure()
         directory = self.directory / "rendered" / stack
         objects = rendered_documents(directory)
-        return StackRender(stack, json.loads(config_file.read_text()), verdicts, evaluated, directory, objects, seconds)
+        return StackRender(stack, json.loads(config_file.read_text()), verdicts, evaluated, directory, objects, json.loads(outputs.stdout),
+                           seconds)
 
 
 def rendered_documents(directory: Path) -> list[tuple[Path, dict]]:

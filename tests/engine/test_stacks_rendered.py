@@ -3,8 +3,13 @@ policy pack and validated by the real validators.
 
 Each of dev, test, prod, onprem-dc1 and onprem-dc2 is rendered as a render target with its own config
 (`stack_renders.py`), its charts from the offline chart mirror and its generated policy-pack config. A render target
-has no object storage (the model refuses it: the credentials would land in files), so the services kept there
-(Harbor, Velero, Loki with Fluent Bit, Tempo with the OpenTelemetry Collector) are not rendered here. Then:
+keeps the stack's object storage without its credentials (an S3 endpoint and buckets, an existing Azure account and
+containers: docs/storage.md), so Velero, Loki with Fluent Bit, Tempo with the OpenTelemetry Collector and the
+databases' WAL archive are rendered on it wherever the stack runs them; Harbor is the cluster tier's. Then:
+
+- every object-storage service the stack runs is rendered, on the stack's buckets, and every credentials Secret a
+  rendered object reads is either rendered or one the cluster holds (`objectStorage.credentialSecrets`), with the
+  key it reads;
 
 - the preview with the pack has no mandatory violation;
 - every exemption the pack config grants to an object of the stack is documented with its reason
@@ -31,9 +36,11 @@ import re
 from fnmatch import fnmatchcase
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from stacks.loader import load
 from tests.engine.stack_renders import RENDERED_STACKS, ROOT, RenderProject, StackRender
 from tests.cluster.cluster_plane import ControlPlane, cluster
 from tests.tooling import chart_mirror, unavailable
@@ -43,11 +50,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.cluster]
 KUBERNETES_VERSION = "1.33.0"  # what charts are rendered for without a cluster (scripts/engine, docs/engine.md)
 # Renders at once: each engine run keeps about one core busy, and the machines this runs on have two.
 RENDER_JOBS = int(os.environ.get("RENDER_JOBS", "2"))
-# The exemptions for the objects of services that keep their data in object storage, which no render target runs
-# (module docstring): Velero's namespace and server account, Fluent Bit's account. The cluster tier applies them.
-STORAGE_SERVICE_EXEMPTIONS = {("rbac-least-privilege.platformServiceAccountNamespaces", "velero"),
-                              ("workload-token-automount.exemptServiceAccounts", "velero/platform-backup-velero-server"),
-                              ("workload-token-automount.exemptServiceAccounts", "node-agents/fluent-bit")}
 WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController", "PodTemplate"}
 
 
@@ -82,6 +84,87 @@ def test_the_preview_with_the_policy_pack_has_no_mandatory_violation(renders, st
     assert render.policies_run > len(render.objects)  # the pack evaluated every resource
     mandatory = [str(verdict) for verdict in render.verdicts if verdict.enforcement == "mandatory"]
     assert mandatory == []
+
+
+# --- object storage ------------------------------------------------------------------------------------------------
+
+# What each object-storage service renders (kind, namespace, name), and the bucket purpose it uses.
+STORAGE_SERVICE_OBJECTS = {
+    "backup": [("BackupStorageLocation", "velero", "default"), ("Deployment", "velero", "platform-backup-velero")],
+    "logging": [("StatefulSet", "logging", "loki"), ("DaemonSet", "node-agents", "fluent-bit")],
+    "tracing": [("StatefulSet", "tracing", "tempo"), ("Deployment", "tracing", "otel-collector")],
+}
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_every_object_storage_service_of_the_stack_is_rendered_on_its_buckets(renders, stack):
+    config = load(stack)  # the shipped stack file, not the variant: the variant must run what the stack runs
+    assert config.storage is not None
+    render = rendered(renders, stack)
+    present = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for _, d in render.objects}
+    expected = [found for service, objects in STORAGE_SERVICE_OBJECTS.items() if getattr(config.services, service).enabled
+                for found in objects]
+    assert expected
+    assert [found for found in expected if found not in present] == []
+    assert render.outputs["objectStorage"]["buckets"] == config.storage.buckets.model_dump()
+    if config.services.backup.enabled:
+        location = present[("BackupStorageLocation", "velero", "default")]["spec"]
+        assert location["objectStorage"]["bucket"] == config.storage.buckets.backups
+        assert location["provider"] == {"s3": "aws", "azure_blob": "azure"}[config.storage.kind]
+
+
+def secret_reads(document: dict) -> list[tuple[str, str | None]]:
+    """(Secret name, key or None for all of it) of every Secret an object reads: environment variables
+    (`secretKeyRef`, `envFrom[].secretRef`), volumes (`secret`, with their `items`) and Velero's backup
+    locations (`spec.credential`)."""
+    reads: list[tuple[str, str | None]] = []
+
+    def visit(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            if key in ("secretKeyRef", "credential") and isinstance(value.get("name"), str):
+                reads.append((value["name"], value.get("key")))
+            elif key == "secretRef" and isinstance(value.get("name"), str):
+                reads.append((value["name"], None))
+            elif key == "secret" and isinstance(value.get("secretName"), str):
+                keys = [item["key"] for item in value.get("items") or []] or [None]
+                reads.extend((value["secretName"], item) for item in keys)
+            for child_key, child in value.items():
+                visit(child, child_key)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, key)
+
+    visit(document)
+    return reads
+
+
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_every_storage_credentials_secret_an_object_reads_is_held_by_the_cluster_with_its_keys(renders, stack):
+    """No credential is written on a render target; the manifests name the Secrets the cluster holds (docs/storage.md).
+    Every Secret an object reads that is neither rendered nor held would be missing on the cluster (a pod that never
+    starts), and a key it reads that the held Secret has not would be too; every held Secret is read by something."""
+    render = rendered(renders, stack)
+    held = {(entry["namespace"], entry["name"]): set(entry["keys"]) for entry in render.outputs["objectStorage"]["credentialSecrets"]}
+    assert held
+    written = {(d["metadata"].get("namespace"), d["metadata"]["name"]) for _, d in render.objects if d["kind"] == "Secret"}
+    assert sorted(written & set(held)) == []  # no credentials in the files
+    problems, read = [], set()
+    for path, document in render.objects:
+        namespace = document["metadata"].get("namespace")
+        for name, key in secret_reads(document):
+            if (namespace, name) in held:
+                read.add((namespace, name))
+                keys = held[(namespace, name)]
+                if key is not None and key not in keys:
+                    problems.append(f"{path.name}: reads key `{key}` of `{namespace}/{name}`, which holds {sorted(keys)}")
+            elif name.endswith("-storage") and (namespace, name) not in written:
+                problems.append(f"{path.name}: reads `{namespace}/{name}`, which is neither rendered nor held by the cluster")
+    # A Secret named in a chart's or operator's configuration rather than read by a pod (postgres-operator's logical
+    # backup Secret) counts as read when a rendered object names it.
+    named = {(namespace, name) for namespace, name in set(held) - read
+             if any(name in json.dumps(document) for _, document in render.objects)}
+    assert problems == []
+    assert sorted(set(held) - read - named) == []
 
 
 # --- images --------------------------------------------------------------------------------------------------------
@@ -227,16 +310,13 @@ def test_every_exemption_for_the_platform_s_own_objects_applies_to_one_of_them(r
     distribution runs, which no stack renders."""
     system = set(re.findall(r"`([^`]+)`", (ROOT / "policies" / "README.md").read_text().split("### System namespaces", 1)[1]
                             .split("###", 1)[0])) | {"system:*"}
-    for setting, name in STORAGE_SERVICE_EXEMPTIONS:  # kept in the pack config, and not stale there
-        assert any(name in entry.get(setting.split(".", 1)[1], []) for entry in rendered(renders, "prod").policy_config.values()
-                   if isinstance(entry, dict)), f"{setting}: {name} is no longer in the pack config; drop it here"
     granted, configured = set(), set()
     for stack in RENDERED_STACKS:
         render = rendered(renders, stack)
         documents = [d for _, d in render.objects]
         granted |= set(granted_exemptions(render.policy_config, documents)) | operator_made_accounts(documents)
         configured |= {(setting, name) for setting, name in exemptions(render.policy_config) if name not in system}
-    assert sorted(configured - granted - set(STORAGE_SERVICE_EXEMPTIONS)) == []
+    assert sorted(configured - granted) == []
 
 
 # --- validity ------------------------------------------------------------------------------------------------------

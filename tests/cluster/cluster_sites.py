@@ -30,9 +30,12 @@ RUNBOOK = ROOT / "docs" / "runbooks" / "disaster-recovery.md"
 NEEDS_OTHER_PROVIDERS = ("registry",)
 
 
-def site_config(stack: str) -> tuple[dict, dict[str, str]]:
-    """The shipped site's config as `kind: existing`, without the services the engine cannot apply yet."""
+def site_config(stack: str, storage_ca: str | None = None) -> tuple[dict, dict[str, str]]:
+    """The shipped site's config as `kind: existing`, without the services the engine cannot apply yet; with
+    `storage_ca`, that CA as the issuer of its S3 endpoint's certificate (`storage.ca_certificate`)."""
     config, secrets = config_as_existing(stack)
+    if storage_ca is not None:
+        config["complete-cluster:storage"]["ca_certificate"] = storage_ca
     services = config["complete-cluster:services"]
     for name in NEEDS_OTHER_PROVIDERS:
         services[name] = {**services.get(name, {}), "enabled": False}
@@ -60,11 +63,12 @@ class Sites:
     stacks: dict[str, ExistingStack] = field(default_factory=dict)
 
     @classmethod
-    def deployed(cls, project: Path, planes: dict[str, ControlPlane], engine_env: dict[str, str]) -> Sites:
+    def deployed(cls, project: Path, planes: dict[str, ControlPlane], engine_env: dict[str, str],
+                 storage_ca: str | None = None) -> Sites:
         """Both stack files written first (each site's load reads the other's), then each stack initialised with its
         plane's kubeconfig and its secrets, and the operators' CRDs installed on each plane (charts are off)."""
         sites = cls(project, planes)
-        configs = {stack: site_config(stack) for stack in SITES}
+        configs = {stack: site_config(stack, storage_ca) for stack in SITES}
         for i, stack in enumerate(SITES):
             config, secrets = configs[stack]
             sites.stacks[stack] = ExistingStack(project, engine_env, stack, config, planes[stack].kubeconfig, secrets,

@@ -6,20 +6,34 @@ asserted on what the API servers serve, and the drill ends with neither stack ha
 Not here, and why: the Rancher layer (no Rancher server: the cluster's role label is checked offline in
 tests/stacks/test_failover.py); Harbor (the engine has no pulumi-harbor provider plugin, which the sites' replication
 needs: cluster_sites.NEEDS_OTHER_PROVIDERS); anything an operator does (no operator runs here: the promotion of a
-standby is the postgres-operator's work once the `standby` section is gone), and data moved between the sites.
+standby is the postgres-operator's work once the `standby` section is gone), and data moved between the sites other
+than by Velero.
+
+Before the drill, the backups are restored (issue 19 item 2): Velero's server runs outside each plane against the sites'
+S3 endpoints on loopback (TLS from a CA made for the run, which the stack files name as `storage.ca_certificate`, so the
+locations verify it by `caCert`); dc1 backs up with its Schedule's template, loses its team namespaces and gets them
+back unchanged; then, dc1 lost, dc2 restores from dc1's backups through its read-only location, as the runbook's
+failover step 4 says. Not covered: volume data (no CSI driver, no volumes: no snapshots are taken) and file-system
+backups (no node agent; the program runs none, docs/storage.md).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 
 from cluster_engine import engine_environment
-from cluster_sites import SITES, Sites, backup_locations, environment_of, kafka_mirroring, postgres_clusters, runbook_commands
+from cluster_sites import (SITES, Sites, backup_locations, environment_of, kafka_mirroring, postgres_clusters, runbook_commands,
+                           site_config)
+from cluster_velero import SCHEDULE, Velero, built, comparable, gone, serving
 from conftest import started_together
+from tests.engine.object_store import HostProxy, ObjectStore, SiteTls, started
 
 pytestmark = pytest.mark.sites
 
@@ -29,14 +43,41 @@ DC1, DC2 = SITES
 FOLLOWS_DC1 = ("s3.dc1.example.com", "dc1-postgres", "dc1-backups", "complete-cluster/standby-for", "kafka.dc1.example.com")
 
 
+@dataclass(frozen=True)
+class SiteStorage:
+    """Both sites' S3 endpoints as one moto server over TLS, reached by their host names through `proxy`."""
+
+    store: ObjectStore
+    proxy: HostProxy
+
+
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory):
+def storage(tmp_path_factory):
+    """The storage administrators' part: the endpoints the stack files name, with their backups buckets."""
+    configs = [site_config(stack)[0]["complete-cluster:storage"] for stack in SITES]
+    hosts = tuple(str(urlsplit(c["endpoint"]).hostname) for c in configs)
+    directory = tmp_path_factory.mktemp("storage")
+    serving_store = started(directory / "moto.log", tls=SiteTls.made(directory, hosts))
+    store = next(serving_store)
+    proxy = HostProxy(hosts, ("127.0.0.1", int(str(urlsplit(store.endpoint).port))))
+    try:
+        for config in configs:
+            store.client().create_bucket(Bucket=config["buckets"]["backups"])
+        yield SiteStorage(store, proxy)
+    finally:
+        proxy.close()
+        serving_store.close()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory, storage):
     together = started_together(tmp_path_factory, list(SITES))
     planes = next(together)
     try:
         started = time.monotonic()
+        assert storage.store.tls is not None
         deployed = Sites.deployed(tmp_path_factory.mktemp("sites") / "project", dict(zip(SITES, planes, strict=True)),
-                                  engine_environment())
+                                  engine_environment(), storage.store.tls.ca_certificate.read_text())
         with ThreadPoolExecutor(len(SITES)) as pool:  # two data centres, deployed side by side
             list(pool.map(lambda stack: deployed.stacks[stack]("up", "--yes"), SITES))
         print(f"\nboth sites deployed in {time.monotonic() - started:.0f}s (copy, CRDs, two parallel `pulumi up`)")
@@ -98,6 +139,104 @@ def split_by_stack(commands: list[list[str]]) -> dict[str, list[list[str]]]:
 def confirmed(argv: list[str]) -> list[str]:
     """An `up` from the runbook as an operator confirms it after reading its preview."""
     return [*argv, "--yes", "--non-interactive"] if argv[:2] == ["pulumi", "up"] else [*argv, "--non-interactive"]
+
+
+def team_namespaces(sites: Sites, stack: str) -> list[str]:
+    """The namespaces of the stack's teams (`<team>`, and `<team>-...` such as its data namespace), from its state."""
+    teams = [team["name"] for team in site_config(stack)[0]["complete-cluster:teams"]]
+    return sorted(o["metadata"]["name"] for o in sites.live_objects(stack) if o["kind"] == "Namespace"
+                  and any(o["metadata"]["name"] == t or o["metadata"]["name"].startswith(f"{t}-") for t in teams))
+
+
+def ours_in(sites: Sites, stack: str, namespaces: list[str]) -> dict[tuple[str, str, str], dict]:
+    """Every object of the stack's state in `namespaces` (and those namespaces), as the API server serves it now."""
+    def key(o: dict) -> tuple[str, str, str]:
+        return o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]
+    return {key(o): comparable(o) for o in sites.live_objects(stack)
+            if o["metadata"].get("namespace", o["metadata"]["name"] if o["kind"] == "Namespace" else None) in namespaces}
+
+
+def problems_logged(store: ObjectStore, bucket: str, key: str) -> list[str]:
+    """The errors and warnings of a backup's or restore's log, which Velero keeps gzipped beside it in the bucket; printed
+    in full (with -s), as an assertion's message is cut short."""
+    lines = gzip.decompress(store.read(bucket, key)).decode().splitlines()
+    problems = [line[:600] for line in lines if '"level":"error"' in line or '"level":"warning"' in line][:40]
+    print(f"{key}:", *problems, sep="\n  ")
+    return problems
+
+
+def backed_up(velero: Velero, store: ObjectStore, bucket: str, prefix: str, name: str) -> dict:
+    """A backup taken from the Schedule's template (`velero backup create --from-schedule`), once it is complete."""
+    started = time.monotonic()
+    velero.cli("backup", "create", name, "--from-schedule", SCHEDULE, "--wait")
+    status = velero.finished("backups", name)
+    if (status["phase"], status.get("errors", 0)) != ("Completed", 0):
+        raise AssertionError((status, problems_logged(store, bucket, f"{prefix}/backups/{name}/{name}-logs.gz")))
+    print(f"backup {name}: {status['progress']['itemsBackedUp']} items in {time.monotonic() - started:.1f}s, "
+          f"{status.get('warnings', 0)} warnings")
+    return status
+
+
+def restored(velero: Velero, store: ObjectStore, bucket: str, prefix: str, backup: str, name: str, namespaces: list[str]) -> dict:
+    """`velero restore create` of `namespaces` from `backup`, once complete; its warnings (Velero's results file) printed."""
+    started = time.monotonic()
+    velero.cli("restore", "create", name, "--from-backup", backup, "--include-namespaces", ",".join(namespaces), "--wait")
+    status = velero.finished("restores", name)
+    kept = f"{prefix}/restores/{name}/"
+    if (status["phase"], status.get("errors", 0)) != ("Completed", 0):
+        raise AssertionError((status, problems_logged(store, bucket, f"{kept}restore-{name}-logs.gz")))
+    results = json.loads(gzip.decompress(store.read(bucket, f"{kept}restore-{name}-results.gz")))
+    print(f"restore {name}: {status['progress']['itemsRestored']} items in {time.monotonic() - started:.1f}s, "
+          f"{status.get('warnings', 0)} warnings: {results['warnings']}")
+    return status
+
+
+def test_the_sites_backups_restore_at_the_site_and_at_the_other_after_its_loss(sites, storage, tmp_path):
+    """dc1's team namespaces backed up from its Schedule, deleted, restored: every object of ours back unchanged and
+    nothing for `pulumi up` to do. Then dc1 is lost: dc2 sees dc1's backup through `primary-dc1` and restores from it
+    what it lacks (an object a team made at dc1 only), leaving its own objects as they were."""
+    started = time.monotonic()
+    build = built()
+    print(f"\nvelero built or reused in {time.monotonic() - started:.1f}s")
+    dc1, dc2 = sites.planes[DC1], sites.planes[DC2]
+    namespaces = team_namespaces(sites, DC1)
+    assert namespaces and namespaces == team_namespaces(sites, DC2)
+    teams_own = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settlement-rules", "namespace": namespaces[0]},
+                 "data": {"cutoff": "17:00"}}  # what a team's own release made at dc1 (not in any stack's state)
+    dc1.apply(teams_own)
+    before = ours_in(sites, DC1, namespaces)
+
+    with serving(dc1, build, tmp_path / "dc1", storage.proxy.url) as velero:
+        velero.available("default")
+        backup = f"{SCHEDULE}-before-the-drill"
+        backed_up(velero, storage.store, "dc1-backups", "prod-dc1", backup)
+        assert storage.store.keys("dc1-backups", f"prod-dc1/backups/{backup}/"), "nothing in dc1-backups"
+        dc1.kubectl("delete", "namespace", *namespaces, "--wait=false")
+        gone(dc1, namespaces)
+        restored(velero, storage.store, "dc1-backups", "prod-dc1", backup, f"{backup}-at-dc1", namespaces)
+    after = ours_in(sites, DC1, namespaces)
+    assert after == before
+    assert dc1.get("configmap", "settlement-rules", "-n", namespaces[0])["data"] == teams_own["data"]
+    sites.stacks[DC1]("preview", "--refresh", "--expect-no-changes")
+
+    # dc1 is lost; before dc2's failover `up` removes `primary-dc1`, dc2 restores what it lacks from dc1's last backup.
+    assert not dc2.kubectl("get", "configmap", "settlement-rules", "-n", namespaces[0], check=False).stdout
+    dc2_before = ours_in(sites, DC2, namespaces)
+    with serving(dc2, build, tmp_path / "dc2", storage.proxy.url) as velero:
+        velero.available("default")
+        velero.available(f"primary-{DC1.rsplit('-', 1)[1]}")
+        synced = dc2.wait_until(f"{backup} synced from dc1's location into dc2 (server log: {velero.log})",
+                                lambda: dc2.kubectl("get", "backups.velero.io", backup, "-n", "velero", check=False).returncode == 0,
+                                timeout=150)  # the backup sync controller looks once a minute
+        assert synced and velero.get("backups", backup)["spec"]["storageLocation"] == "primary-dc1"
+        # Velero keeps a restore's log and results beside its backup, so even through the read-only location dc2 writes
+        # into dc1's bucket: dc2's credentials need write access there (`restores/` only), or the restore fails.
+        restored(velero, storage.store, "dc1-backups", "prod-dc1", backup, f"{backup}-at-dc2", namespaces)
+        assert storage.store.keys("dc1-backups", f"prod-dc1/restores/{backup}-at-dc2/")
+    assert ours_in(sites, DC2, namespaces) == dc2_before
+    assert dc2.get("configmap", "settlement-rules", "-n", namespaces[0])["data"] == teams_own["data"]
+    print(f"backups and restores: {len(before)} objects of ours in {namespaces}; {time.monotonic() - started:.0f}s in all; "
+          f"{storage.proxy.tunnels} TLS tunnels to the endpoints")
 
 
 def test_dc2_takes_over_from_dc1_and_dc1_returns_as_its_secondary_as_the_runbook_says(sites):

@@ -278,8 +278,10 @@ class Backup(pulumi.ComponentResource):
 
     def _primary_location(self, name: str, standby: StandbySource, identity: StackIdentity, labels: dict[str, str],
                           opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        """Read-only: this site restores the primary's backups and never writes or prunes them. The
-        site's own credentials must be allowed to read the primary's backups bucket (docs/storage.md)."""
+        """Read-only: this site restores the primary's backups and never writes, syncs away or prunes
+        them; but Velero puts each restore's log and results beside its backup, so the site's own
+        credentials must be allowed to read the primary's backups bucket and to write under its
+        `<prefix>/restores/` (docs/storage.md; tests/cluster/test_failover_drill.py)."""
         return k8s.apiextensions.CustomResource(
             f"{name}-primary-location",
             api_version=VELERO_API,

@@ -25,12 +25,13 @@ import bcrypt
 import yaml
 
 from cluster_engine import ROOT, ExistingStack, engine_environment
-from cluster_plane import ControlPlane
+from cluster_plane import ControlPlane, cluster
 from cluster_pod_security import MUTATIONS, Pack, admissions, mutated, refusal, workloads
 from stacks.loader import load_stack
 from stacks.tools.inventory import Registration, evaluate
 from stacks.tools.policy_config import pack_config
 from tests.crds import crds_for, custom_resource_kinds
+from tests.tooling import chart_mirror, unavailable
 
 DATABASE_TOLERATION = {"key": "nodeType", "operator": "Equal", "value": "database", "effect": "NoSchedule"}
 DATABASE_TOLERATION_TAINT = {"key": "nodeType", "value": "database", "effect": "NoSchedule"}
@@ -58,8 +59,18 @@ def _secret_paths(value: object, path: str) -> Iterator[tuple[str, object]]:
             yield from _secret_paths(item, f"{path}[{i}]")
 
 
-def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
-    """The shipped stack's config as `kind: existing`, and the secrets to set for it (config path -> a test value)."""
+def config_as_existing(stack: str, cert_manager_webhook: str | None = None) -> tuple[dict, dict[str, str]]:
+    """The shipped stack's config as `kind: existing`, and the secrets to set for it (config path -> a test value).
+
+    With `cert_manager_webhook` (the host `scripts/cluster cert-manager` serves the webhook on) every chart comes from
+    the offline chart mirror, and the two webhooks the API server would call in pods are answered otherwise, through
+    stack config a site whose API server cannot reach pods would set too (docs/services.md): cert-manager's webhook
+    on the host (`services.cert_manager.webhook_host`), and ingress-nginx's admission webhook off
+    (`services.ingress.admission_webhook`: it tests each Ingress's NGINX configuration inside the controller, whose
+    nginx nothing here runs). The Prometheus operator's webhook stays on with its `failurePolicy: Ignore`
+    (components/observability/metrics.py): its calls fail here and the rules are admitted unchecked, as they are
+    in a cluster while the operator starts. Without it, charts off, and the operators' CRDs from the mirror
+    (`apply`)."""
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
     registry = (config["complete-cluster:infrastructure"] or {}).get("registry")
     if registry:
@@ -69,7 +80,6 @@ def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
         policy["allowed_registries"] = [f"{registry['name'].lower()}.azurecr.io", *policy.get("allowed_registries", [])]
         config["complete-cluster:policy"] = policy
     config["complete-cluster:infrastructure"] = {"kind": "existing"}
-    # No chart repository is reachable here: charts off, and the operators' CRDs from the mirror (`apply`).
     config["complete-cluster:charts"] = {"source": "off"}
     storage = config.get("complete-cluster:storage")
     if not storage or storage.get("kind") == "azure_blob":
@@ -79,6 +89,10 @@ def config_as_existing(stack: str) -> tuple[dict, dict[str, str]]:
         team.pop("releases", None)  # Fleet is Rancher's; an existing cluster has none (components/access/fleet.py)
     services = config.setdefault("complete-cluster:services", {})
     services["registry"] = {**services.get("registry", {}), **TEST_HARBOR}
+    if cert_manager_webhook:
+        config["complete-cluster:charts"] = {"source": "local", "directory": str(chart_mirror())}
+        services["cert_manager"] = {**services.get("cert_manager", {}), "webhook_host": cert_manager_webhook}
+        services["ingress"] = {**services.get("ingress", {}), "admission_webhook": False}
     secrets = {}
     for path, parent in list(_secret_paths(config, "")):
         key = path.rsplit(".", 1)[-1]
@@ -123,22 +137,43 @@ def located(outputs: dict) -> list[str]:
 
 def apply(plane: ControlPlane, directory: Path, name: str, config: dict, secrets: dict[str, str]) -> Iterator[Applied]:
     """`pulumi up` of `config` as stack `name` (the operators' CRDs first, from the chart mirror, when the stack does
-    not install its charts); yields it, then destroys it and removes those CRDs."""
+    not install its charts); yields it, then destroys it and removes those CRDs (and any the charts keep)."""
     stack = ExistingStack(directory, engine_environment(), name, config, plane.kubeconfig, secrets)
     registrations = [r for r in evaluate(name, stack.stack_file) if r.type.startswith("kubernetes:")]
-    crds = crds_for(custom_resource_kinds({r.type for r in registrations}))
+    charts_off = config["complete-cluster:charts"]["source"] == "off"
+    crds = crds_for(custom_resource_kinds({r.type for r in registrations})) if charts_off else []
     for _, crd in crds:
         plane.kubectl("apply", "--server-side", "--field-manager=chart-mirror-crds", "-f", "-", input=yaml.safe_dump(crd))
-    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{crd['metadata']['name']}" for _, crd in crds))
+    if crds:
+        plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{crd['metadata']['name']}" for _, crd in crds))
     started = time.monotonic()
     stack("up", "--yes")
     try:
         yield Applied(name, plane, stack, config, registrations, time.monotonic() - started)
     finally:
+        kept = [located(r["outputs"]) for r in stack.resources() if r.get("retainOnDelete") and "kind" in (r.get("outputs") or {})]
         stack("state", "unprotect", "--all", "--yes", check=False)
         stack("destroy", "--yes", check=False)
         for _, crd in crds:
             plane.kubectl("delete", "crd", crd["metadata"]["name"], "--ignore-not-found", check=False)
+        for where in kept:  # what a chart keeps on uninstall (cert-manager's CRDs), so the next stack starts clean
+            plane.kubectl("delete", *where, "--ignore-not-found", check=False)
+
+
+# The cert-manager chart's release name (components/services/cert_manager.py: the component's name and `-chart`),
+# which prefixes its ServiceAccounts and the webhook's CA Secret.
+CERT_MANAGER_RELEASE = "platform-cert-manager-chart"
+
+
+def serve_cert_manager(plane: ControlPlane) -> str:
+    """cert-manager's webhook and CA injector on the host beside `plane` (`scripts/cluster cert-manager`, built at
+    the chart's appVersion), as the chart's ServiceAccounts; returns the host for `services.cert_manager.webhook_host`.
+    With CI=true a build that fails is a failure, as for the control plane."""
+    served = cluster("cert-manager", str(plane.dir), "--release", CERT_MANAGER_RELEASE, timeout=3 * 3600)
+    if served.returncode != 0 and "cert-manager build" in served.stderr:
+        unavailable(f"scripts/cluster cert-manager could not build:\n{served.stderr.strip()[-3000:]}")
+    assert served.returncode == 0, served.stderr
+    return served.stdout.strip()
 
 
 def run_scheduled_jobs(applied: Applied) -> None:
@@ -244,8 +279,12 @@ def check_pods(applied: Applied) -> list[dict]:
             assert node["metadata"]["labels"].get(key) == value, f"{where}: node {node['metadata']['name']} lacks {key}={value}"
         if DATABASE_TOLERATION in (p["spec"].get("tolerations") or []) and p["spec"].get("nodeSelector"):
             assert any(t["key"] == "nodeType" for t in node["spec"].get("taints") or []), f"{where} is off the database pool"
+    # A chart's objects are applied together, not in Helm's kind order: a ReplicaSet may try its first pod before the
+    # chart's ServiceAccount exists, which the ServiceAccount admission plugin refuses until it does (the pods above
+    # are there). Every other refusal (Pod Security, quota, LimitRange) fails the check.
     refusals = [e["message"] for ns in applied.namespaces()
-                for e in applied.plane.get("events", "-n", ns, "--field-selector", "reason=FailedCreate")["items"]]
+                for e in applied.plane.get("events", "-n", ns, "--field-selector", "reason=FailedCreate")["items"]
+                if not re.search(r'error looking up service account \S+: serviceaccount "[^"]+" not found', e["message"])]
     assert not refusals, refusals
     for ns in applied.namespaces():
         for quota in applied.plane.get("resourcequotas", "-n", ns)["items"]:
@@ -407,7 +446,13 @@ def check_destroy(applied: Applied) -> None:
     """`destroy` leaves nothing; in prod it first refuses, naming the stateful resources the program protects, until
     an operator unprotects them (`pulumi state unprotect`), as decommissioning a production site requires."""
     objects = applied.objects()
-    protected = [r["urn"] for r in applied.stack.resources() if r.get("protect")]
+    resources = applied.stack.resources()
+    protected = [r["urn"] for r in resources if r.get("protect")]
+    # What a chart marks `helm.sh/resource-policy: keep` (cert-manager's CRDs: its `crds.keep`) the Kubernetes provider
+    # retains on delete, as Helm does on uninstall: it must outlive destroy, and nothing else may.
+    kept = [r["outputs"] for r in resources if r.get("retainOnDelete") and "kind" in (r.get("outputs") or {})]
+    for outputs in kept:
+        assert (outputs["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep", located(outputs)
     assert bool(protected) == (applied.environment == "prod"), protected
     if protected:
         refused = applied.stack("destroy", "--yes", check=False)
@@ -417,4 +462,4 @@ def check_destroy(applied: Applied) -> None:
         applied.stack("state", "unprotect", "--all", "--yes")
     applied.stack("destroy", "--yes")
     left = [" ".join(located(o)) for o in objects if applied.plane.kubectl("get", *located(o), check=False).returncode == 0]
-    assert not left, left
+    assert sorted(left) == sorted(" ".join(located(o)) for o in kept), left

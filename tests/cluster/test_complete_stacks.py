@@ -6,6 +6,7 @@ and what each check asks is in `cluster_complete.py`.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 import pytest
@@ -16,15 +17,22 @@ from conftest import started
 
 pytestmark = pytest.mark.cluster
 
-# Each stack, and the stack whose node pools its fake nodes mirror (local renders, so it has none: dev's).
-STACKS = {"local": "dev", "prod": "prod"}
+# Each stack: the stack whose node pools its fake nodes mirror (local renders, so it has none: dev's), and whether it
+# installs every chart from the offline chart mirror (cert-manager's webhook answering from the host,
+# `complete.serve_cert_manager`), or keeps its charts off with the operators' CRDs applied by hand, as for a cluster
+# whose operators are managed elsewhere. Both run charts off for now: `local` with every chart applies (471
+# resources, every chart pod admitted, scheduled and Running), but its second `up` updates Strimzi 1.2.0's Kafka CRD
+# again (its schema's empty `properties: {}` at status.clusterSecurity, which the API server does not store), so
+# `--expect-no-changes` fails until the program applies that CRD as the API server stores it (docs/cluster.md).
+# CLUSTER_TIER_CHARTS=local runs local with its charts.
+STACKS = {"local": ("dev", os.environ.get("CLUSTER_TIER_CHARTS") == "local"), "prod": ("prod", False)}
 
 
 @pytest.fixture(scope="module", params=list(STACKS))
 def applied(request, tmp_path_factory):
-    stack, pools = request.param, STACKS[request.param]
+    stack, (pools, charts) = request.param, STACKS[request.param]
     with contextmanager(started)(tmp_path_factory, pools) if pools != POOLS_STACK else _session(request) as plane:
-        config, secrets = complete.config_as_existing(stack)
+        config, secrets = complete.config_as_existing(stack, complete.serve_cert_manager(plane) if charts else None)
         directory = tmp_path_factory.mktemp(stack) / "project"
         yield from complete.apply(plane, directory, f"cluster-{stack}", config, secrets)
 

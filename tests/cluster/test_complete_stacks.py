@@ -20,10 +20,10 @@ pytestmark = pytest.mark.cluster
 # Each stack: the stack whose node pools its fake nodes mirror (local renders, so it has none: dev's), and whether it
 # installs every chart from the offline chart mirror (cert-manager's webhook answering from the host,
 # `complete.serve_cert_manager`), or keeps its charts off with the operators' CRDs applied by hand, as for a cluster
-# whose operators are managed elsewhere. Both run charts off for now: `local` with every chart applies (471
-# resources, every chart pod admitted, scheduled and Running), but its second `up` updates Strimzi 1.2.0's Kafka CRD
-# again (its schema's empty `properties: {}` at status.clusterSecurity, which the API server does not store), so
-# `--expect-no-changes` fails until the program applies that CRD as the API server stores it (docs/cluster.md).
+# whose operators are managed elsewhere. Both run charts off for now: `local` with every chart applied (471 resources
+# in state), but its second `up` updates Strimzi 1.2.0's Kafka CRD again (its schema's empty `properties: {}` at
+# status.clusterSecurity, which the API server does not store), and on a quiet machine the ClusterIssuers can reach
+# the host's webhook before it has its serving certificate (docs/cluster.md, both unfixed).
 # CLUSTER_TIER_CHARTS=local runs local with its charts.
 STACKS = {"local": ("dev", os.environ.get("CLUSTER_TIER_CHARTS") == "local"), "prod": ("prod", False)}
 

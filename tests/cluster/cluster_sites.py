@@ -115,9 +115,10 @@ def backup_locations(plane: ControlPlane) -> dict[str, dict]:
 def kafka_mirroring(plane: ControlPlane) -> dict:
     """What the API server serves of Kafka between the sites: the cluster's cross-site listeners' advertised hosts,
     the KafkaMirrorMaker2s' (target alias, source alias, source bootstrap), and the mirror users."""
-    [cluster] = plane.get("kafkas.kafka.strimzi.io", "-n", "kafka")["items"]
-    mirrors = plane.get("kafkamirrormaker2s.kafka.strimzi.io", "-n", "kafka")["items"]
-    users = plane.get("kafkausers.kafka.strimzi.io", "-n", "kafka")["items"]
+    served = plane.get("kafkas.kafka.strimzi.io,kafkamirrormaker2s.kafka.strimzi.io,kafkausers.kafka.strimzi.io", "-n", "kafka")["items"]
+    [cluster] = [item for item in served if item["kind"] == "Kafka"]
+    mirrors = [item for item in served if item["kind"] == "KafkaMirrorMaker2"]
+    users = [item for item in served if item["kind"] == "KafkaUser"]
     return {
         "site_listeners": [listener["configuration"]["advertisedHostTemplate"]
                            for listener in cluster["spec"]["kafka"]["listeners"] if listener["name"] == "site"],

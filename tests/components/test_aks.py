@@ -532,9 +532,11 @@ def _image_references(value, key: str = "") -> list[str]:
     """Every value of an `image`, `repository`, `registry` or `defaultImageRegistry` key, nested anywhere."""
     if isinstance(value, dict):
         if isinstance(value.get("registry"), str) and isinstance(value.get("repository"), str):
-            # a chart's image split in two (registry: <host>, repository: <path>)
+            # a chart's image split in two (registry: <host>, repository: <path>); an empty registry means the
+            # repository is the whole reference, as the charts compose it (Loki's: components/observability/logs.py)
             rest = {k: v for k, v in value.items() if k not in ("registry", "repository")}
-            return [f"{value['registry']}/{value['repository']}", *_image_references(rest, key)]
+            reference = f"{value['registry']}/{value['repository']}" if value["registry"] else value["repository"]
+            return [reference, *_image_references(rest, key)]
         return [found for k, v in value.items() for found in _image_references(v, k)]
     if isinstance(value, list):
         return [found for v in value for found in _image_references(v, key)]

@@ -128,6 +128,23 @@ def kafka_mirroring(plane: ControlPlane) -> dict:
     }
 
 
+def central_view(plane: ControlPlane) -> dict:
+    """What the API server serves of the central view (docs/observability.md): the sites the SiteDown alerts watch
+    (PrometheusRule `platform-sites`, the `site` label each alert's expression asks for) and the receiving Ingresses
+    (`central-*`: remote write, log push) with their hosts."""
+    rules = plane.get("prometheusrules.monitoring.coreos.com", "-n", "monitoring")["items"]
+    watched = sorted(
+        match
+        for rule in rules if rule["metadata"]["name"] == "platform-sites"
+        for group in rule["spec"]["groups"] for alert in group["rules"] if alert.get("alert") == "SiteDown"
+        for match in re.findall(r'site="([^"]+)"', alert["expr"])
+    )
+    ingresses = plane.get("ingresses.networking.k8s.io", "-A")["items"]
+    receivers = sorted((item["metadata"]["name"], rule["host"]) for item in ingresses
+                       if item["metadata"]["name"].startswith("central-") for rule in item["spec"]["rules"])
+    return {"site_down_watches": watched, "receivers": receivers}
+
+
 def environment_of(cluster: dict) -> dict[str, str | None]:
     return {e["name"]: e.get("value") for e in cluster["spec"].get("env", [])}
 

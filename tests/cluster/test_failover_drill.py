@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from cluster_engine import engine_environment
-from cluster_sites import (SITES, Sites, backup_locations, environment_of, kafka_mirroring, postgres_clusters, runbook_commands,
-                           site_config)
+from cluster_sites import (SITES, Sites, backup_locations, central_view, environment_of, kafka_mirroring, postgres_clusters,
+                           runbook_commands, site_config)
 from cluster_velero import SCHEDULE, Velero, built, comparable, gone, serving
 from conftest import started_together
 from tests.engine.object_store import HostProxy, ObjectStore, SiteTls, started
@@ -88,8 +88,8 @@ def sites(tmp_path_factory, storage):
 
 def assert_primary(sites: Sites, stack: str, bucket_prefix: str, secondary: str) -> None:
     """What a primary runs: PostgreSQL archiving its own WAL and following nobody, Velero writing to its own bucket
-    only, Kafka serving its cross-site listener to the secondary's mirror user and mirroring nothing, and nothing of a
-    secondary's role."""
+    only, Kafka serving its cross-site listener to the secondary's mirror user and mirroring nothing, the central view's
+    receiving side with SiteDown watching the secondary, and nothing of a secondary's role."""
     plane = sites.planes[stack]
     assert kafka_mirroring(plane) == {"site_listeners": [f"broker-{{nodeId}}.kafka.{bucket_prefix}.example.com"], "mirrors": [],
                                       "mirror_users": [f"mirror-{secondary}"]}
@@ -106,6 +106,12 @@ def assert_primary(sites: Sites, stack: str, bucket_prefix: str, secondary: str)
     assert (own["accessMode"], own["objectStorage"]["bucket"]) == ("ReadWrite", f"{bucket_prefix}-backups")
     [schedule] = plane.get("schedules.velero.io", "-A")["items"]
     assert schedule["spec"]["template"]["storageLocation"] == "default"
+    # The central view receives here: the secondaries' metrics and logs arrive at this site's telemetry host, and
+    # SiteDown watches each secondary.
+    view = central_view(plane)
+    assert view["site_down_watches"] == [secondary], view
+    assert view["receivers"] and {host for _, host in view["receivers"]} == {f"telemetry.{bucket_prefix}.example.com"}, view
+    assert "central-remote-write" in {name for name, _ in view["receivers"]}, view
 
 
 def assert_secondary_of(sites: Sites, stack: str, bucket_prefix: str, primary: str) -> None:
@@ -127,6 +133,8 @@ def assert_secondary_of(sites: Sites, stack: str, bucket_prefix: str, primary: s
     read_only = locations[f"primary-{primary}"]
     assert (read_only["accessMode"], read_only["objectStorage"]["bucket"], read_only["config"]["s3Url"]) == (
         "ReadOnly", f"{primary}-backups", f"https://s3.{primary}.example.com")
+    # Nothing of the central view's receiving side, and no SiteDown: a secondary sends, the primary watches.
+    assert central_view(plane) == {"site_down_watches": [], "receivers": []}
 
 
 def split_by_stack(commands: list[list[str]]) -> dict[str, list[list[str]]]:

@@ -1,7 +1,7 @@
 """The Kubernetes layer of every shipped stack, rendered with its charts by the real engine, previewed with the
 policy pack and validated by the real validators.
 
-Each of dev, test, prod, onprem-dc1 and onprem-dc2 is rendered as a render target with its own config
+Each of local, dev, test, prod, onprem-dc1 and onprem-dc2 is rendered as a render target with its own config
 (`stack_renders.py`), its charts from the offline chart mirror and its generated policy-pack config. A render target
 keeps the stack's object storage without its credentials (an S3 endpoint and buckets, an existing Azure account and
 containers: docs/storage.md), so Velero, Loki with Fluent Bit, Tempo with the OpenTelemetry Collector and the

@@ -54,7 +54,7 @@ class Api(WorkloadComponent):
                 ),
             },
             # The autoscaler owns the replica count once it runs.
-            opts=pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])),
+            opts=pulumi.ResourceOptions.merge(self.with_account, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])),
         )
         k8s.core.v1.Service(
             f"{name}-service",

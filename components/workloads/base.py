@@ -53,6 +53,9 @@ class WorkloadComponent(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=self.child,
         )
+        # What makes pods waits for their ServiceAccount: a controller whose first pod comes before it is refused
+        # (`serviceaccount "<name>" not found`) and retries with backoff (seen on the cluster tier's API server).
+        self.with_account = pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(depends_on=[self.service_account]))
         self.connections = connection_env(args.connections, args.team, workload.uses) if workload.uses else None
         if workload.uses:
             self._egress(name, args)

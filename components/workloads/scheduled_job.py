@@ -45,6 +45,6 @@ class ScheduledJob(WorkloadComponent):
                     },
                 },
             },
-            opts=self.child,
+            opts=self.with_account,
         )
         self.register_outputs({})

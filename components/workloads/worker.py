@@ -38,6 +38,6 @@ class Worker(WorkloadComponent):
                     ports=[{"name": "health", "containerPort": worker.health_port, "protocol": "TCP"}], probes=probes,
                 ),
             },
-            opts=self.child,
+            opts=self.with_account,
         )
         self.register_outputs({})

@@ -7,10 +7,15 @@ controller's answer, and fails when the behaviour is absent (no admission plugin
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
+
 import pytest
 
 from cluster_pools import stack_pools
-from cluster_plane import POOLS_STACK, ControlPlane
+from cluster_plane import POOLS_STACK, ControlPlane, cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -57,8 +62,6 @@ def events(plane: ControlPlane, ns: str, kind: str, reason: str) -> list[str]:
 
 
 def test_the_api_server_is_the_pinned_version_ready_with_the_stacks_pools_as_ready_nodes(control_plane):
-    import json
-
     version = json.loads(control_plane.kubectl("version", "-o", "json").stdout)
     assert version["serverVersion"]["gitVersion"] == "v1.37.2"
     assert version["clientVersion"]["gitVersion"] == "v1.37.2"
@@ -186,3 +189,59 @@ def check_rbac_answers(control_plane: ControlPlane, team_a: str, team_b: str) ->
     refused = control_plane.apply({**config_map, "metadata": {"name": "settings", "namespace": team_b}}, identity=member, check=False)
     assert refused.returncode != 0
     assert 'User "alice" cannot patch resource "configmaps" in API group "" in the namespace "rbac-team-b"' in refused.stderr
+
+
+def test_a_cert_manager_webhook_pod_is_ready_only_once_the_webhook_on_the_host_answers(control_plane):
+    """KWOK would make any pod Ready at once; cert-manager's webhook pod waits for the webhook `scripts/cluster
+    cert-manager` runs on the host (scripts/cluster.d/stages/cert-manager-webhook.yaml), as the chart's readiness
+    probe holds it in a cluster, so that Pulumi's await on the chart's Deployment holds what needs the webhook. Here
+    the host webhook starts before the chart's Role that lets it keep its CA exists, as in a first `up`: it has no
+    serving certificate and its pod stays not Ready until the Role is there and the webhook answers."""
+    ns, release = namespace(control_plane, "webhook-readiness"), "readiness-cert-manager"
+    labels = {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/component": "webhook",
+              "app.kubernetes.io/instance": release}
+
+    def webhook_pod(name: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "spec": pod_spec()}
+
+    def status(name: str) -> tuple[str, str]:
+        found = control_plane.get("pod", name, "-n", ns)["status"]
+        return found.get("phase", ""), next((c["status"] for c in found.get("conditions", []) if c["type"] == "Ready"), "")
+
+    control_plane.apply(webhook_pod("webhook-0"))
+    control_plane.wait_until("the webhook pod Running", lambda: status("webhook-0")[0] == "Running")
+    assert status("webhook-0") == ("Running", "False")
+
+    served = cluster("cert-manager", str(control_plane.dir), "--release", release, "--namespace", ns, timeout=3 * 3600)
+    assert served.returncode == 0, served.stderr
+    state = json.loads((control_plane.dir / "state.json").read_text())
+    [healthz] = [p["health"] for p in state["processes"] if p["name"] == f"cert-manager-webhook:{release}"]
+    for _ in range(6):  # three seconds of a running webhook without its certificate
+        assert not answers(healthz) and status("webhook-0") == ("Running", "False")
+        time.sleep(0.5)
+
+    # The chart's Role for the webhook's CA Secret (templates/webhook-rbac.yaml, `webhook:dynamic-serving`).
+    secrets = {"apiGroups": [""], "resources": ["secrets"]}
+    control_plane.apply(
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "dynamic-serving", "namespace": ns},
+         "rules": [{**secrets, "resourceNames": [f"{release}-webhook-ca"], "verbs": ["get", "list", "watch", "update"]},
+                   {**secrets, "verbs": ["create"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "dynamic-serving", "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "dynamic-serving"},
+         "subjects": [{"kind": "ServiceAccount", "name": f"{release}-webhook", "namespace": ns}]})
+    control_plane.wait_until("the webhook pod Ready", lambda: status("webhook-0") == ("Running", "True"), timeout=90)
+    assert answers(healthz)
+    # A pod that comes later (a rollout) is marked too.
+    control_plane.apply(webhook_pod("webhook-1"))
+    control_plane.wait_until("the later webhook pod Ready", lambda: status("webhook-1") == ("Running", "True"))
+    annotations = [control_plane.get("pod", name, "-n", ns)["metadata"]["annotations"] for name in ("webhook-0", "webhook-1")]
+    assert annotations == [{"complete-cluster.test/served-on-host": "true"}] * 2
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

@@ -10,6 +10,7 @@ tiers check the same schemas with an OpenAPI 3.0 validator (`schema_problems`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,38 @@ def custom_resource_kinds(type_tokens: set[str]) -> set[tuple[str, str]]:
     return kinds
 
 
-def crds_for(kinds: set[tuple[str, str]]) -> list[tuple[Path, dict]]:
-    """The mirror's CRD for each (group, kind), with the file it came from; the first file in path order wins."""
+class _CrdLoader(yaml.CSafeLoader):
+    """YAML 1.1 as the CRDs are written, but a bare `=` (an enum member of the Prometheus operator's CRDs, e.g.
+    a relabelling's `action`) read as the string it is to a Kubernetes API server, not as YAML 1.1's value tag."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def every_mirror_crd(wanted: Callable[[str], bool] = lambda text: True) -> Iterator[tuple[Path, dict]]:
+    """Every CRD of the mirror's charts (in path order) from the files whose text `wanted` accepts, with its file."""
     mirror = chart_mirror()
-    found: dict[tuple[str, str], tuple[Path, dict]] = {}
     for path in sorted(mirror.rglob("*.yaml")):
         if "crd" not in str(path.relative_to(mirror)).lower():
             continue  # charts keep CRDs in crds/ or crd-*.yaml templates; parsing every template takes long
         text = path.read_text(errors="replace")
-        if "kind: CustomResourceDefinition" not in text or not any(
-                f"group: {group}" in text and f"kind: {kind}" in text for group, kind in kinds):
+        if "kind: CustomResourceDefinition" not in text or not wanted(text):
             continue
         text = "\n".join(line for line in text.splitlines() if not HELM_ACTION_LINE.match(line))
-        for doc in yaml.load_all(text, Loader=yaml.CSafeLoader):
+        for doc in yaml.load_all(text, Loader=_CrdLoader):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                key = (doc["spec"]["group"], doc["spec"]["names"]["kind"])
-                if key in kinds:
-                    found.setdefault(key, (path, doc))
+                yield path, doc
+
+
+def crds_for(kinds: set[tuple[str, str]]) -> list[tuple[Path, dict]]:
+    """The mirror's CRD for each (group, kind), with the file it came from; the first file in path order wins."""
+    found: dict[tuple[str, str], tuple[Path, dict]] = {}
+    for path, doc in every_mirror_crd(lambda text: any(f"group: {g}" in text and f"kind: {k}" in text for g, k in kinds)):
+        key = (doc["spec"]["group"], doc["spec"]["names"]["kind"])
+        if key in kinds:
+            found.setdefault(key, (path, doc))
     missing = sorted(kinds - set(found))
-    assert not missing, f"the chart mirror {mirror} has no CRD for {missing}"
+    assert not missing, f"the chart mirror {chart_mirror()} has no CRD for {missing}"
     return [found[k] for k in sorted(kinds)]
 
 

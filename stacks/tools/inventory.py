@@ -19,6 +19,7 @@ from collections.abc import Callable
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.proto import callback_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -95,6 +96,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 "depends_on": sorted(filter(None, (_resource_key(urn) for urn in request.dependencies))),
                 "provider": _resource_key("::".join(provider)) if request.provider else None,
                 "ignore_changes": list(request.ignoreChanges),
+                "transforms": [callback.token for callback in request.transforms],
             }
             self.registrations.append(
                 Registration(
@@ -107,6 +109,16 @@ class RecordingMonitor(mocks.MockMonitor):
                 )
             )
         return super().RegisterResource(request)
+
+
+class RecordedTransforms:
+    """Stands in for the SDK's callback server, which the mock runtime has none of: a transform a resource names
+    (`ResourceOptions.transforms`) is recorded in its options by the function's name, not run. The program's
+    transforms act on the objects a chart renders, which only the engine's Kubernetes provider makes (the engine and
+    cluster tiers run them)."""
+
+    def register_transform(self, transform: Callable[..., Any]) -> callback_pb2.Callback:
+        return callback_pb2.Callback(token=f"{transform.__module__}.{transform.__qualname__}", target="inventory")
 
 
 class InventoryMocks(mocks.Mocks):
@@ -407,6 +419,7 @@ def run_program(
     monitor = recorder(InventoryMocks(), into if into is not None else [])
     settings.ROOT.set(None)  # a fresh root stack resource for each evaluation
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    settings.SETTINGS.callbacks = RecordedTransforms()
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     _sync_await(run_pulumi_func(program))

@@ -7,7 +7,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.charts import pinned_chart
+from components.charts import crd_schemas_as_stored, pinned_chart
 from stacks import chart_sources as charts_module
 from stacks.catalogue import ChartRef
 from stacks.chart_sources import PartCharts, UndeclaredChart, chart_source, missing_charts
@@ -135,6 +135,41 @@ def test_a_chart_registers_as_helm_v4_chart_with_its_source(chart_dir):
     [provider, chart] = run_program(program, "charts")
     assert chart.type == "kubernetes:helm.sh/v4:Chart"
     assert (chart.inputs["chart"], chart.inputs["namespace"], chart.inputs["values"]) == ("charts/demo", "payments", {"greeting": "hi"})
+    assert chart.options["transforms"] == ["components.charts.crd_schemas_as_stored"]
+
+
+def crd_args(schema: dict, kind: str = "CustomResourceDefinition") -> pulumi.ResourceTransformArgs:
+    props = {"apiVersion": "apiextensions.k8s.io/v1", "kind": kind, "metadata": {"name": "widgets.example.com"},
+             "spec": {"group": "example.com", "versions": [{"name": "v1", "served": True, "storage": True,
+                                                             "schema": {"openAPIV3Schema": schema}}]}}
+    return pulumi.ResourceTransformArgs(custom=True, type_=f"kubernetes:apiextensions.k8s.io/v1:{kind}", name="crd",
+                                        props=props, opts=pulumi.ResourceOptions())
+
+
+def test_a_crd_schema_loses_what_the_api_server_does_not_store_and_keeps_json_values():
+    """(The API server's own answer for every CRD of the mirror: tests/cluster/test_crd_schemas.py.)"""
+    schema = {"type": "object", "description": "", "nullable": False, "required": [], "properties": {
+        "status": {"type": "object", "properties": {"clusterSecurity": {"type": "object", "properties": {}}}},
+        "mode": {"type": "string", "enum": ["", "a"], "default": ""},
+        "extra": {"type": "object", "default": {}, "x-kubernetes-preserve-unknown-fields": False, "example": {"properties": {}}},
+        "list": {"type": "array", "items": {"type": "object", "properties": {}, "title": None}},
+        "either": {"anyOf": [{"type": "integer", "properties": {}}, {"type": "string"}], "x-kubernetes-int-or-string": True},
+    }}
+    result = crd_schemas_as_stored(crd_args(schema))
+    assert result is not None
+    [version] = result.props["spec"]["versions"]
+    assert version["schema"]["openAPIV3Schema"] == {"type": "object", "properties": {
+        "status": {"type": "object", "properties": {"clusterSecurity": {"type": "object"}}},
+        "mode": {"type": "string", "enum": ["", "a"], "default": ""},
+        "extra": {"type": "object", "default": {}, "x-kubernetes-preserve-unknown-fields": False, "example": {"properties": {}}},
+        "list": {"type": "array", "items": {"type": "object"}},
+        "either": {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True},
+    }}
+    assert schema["properties"]["status"]["properties"]["clusterSecurity"] == {"type": "object", "properties": {}}  # not changed
+
+
+def test_every_other_object_a_chart_renders_is_left_as_rendered():
+    assert crd_schemas_as_stored(crd_args({"type": "object", "properties": {}}, kind="Widget")) is None
 
 
 def test_charts_off_registers_nothing():

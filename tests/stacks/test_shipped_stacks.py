@@ -129,7 +129,8 @@ def test_cli_inventory_json_has_exactly_the_documented_keys():
     assert result.returncode == 0, result.stderr
     resources = json.loads(result.stdout)
     assert resources and all(set(item) == {"type", "name", "parent", "inputs", "options"} for item in resources)
-    assert set(resources[0]["options"]) == {"protect", "retain_on_delete", "depends_on", "provider", "ignore_changes"}
+    assert set(resources[0]["options"]) == {"protect", "retain_on_delete", "depends_on", "provider", "ignore_changes",
+                                            "transforms"}
 
 
 def test_cli_validate_all_shipped_stacks():

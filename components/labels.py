@@ -10,6 +10,9 @@ LABEL_PREFIX = "complete-cluster"
 # Pods that serve traffic from the ingress controller carry this label (set by the Api component);
 # each team namespace's allow-ingress-controller NetworkPolicy selects on it.
 INGRESS_TARGET_LABEL = f"{LABEL_PREFIX}/ingress"
+# A team's namespaces (its own and its data namespace) carry this label, valued with the team's name;
+# admission policies for team namespaces select on it (components/services/ingress_certificates.py).
+TEAM_LABEL = f"{LABEL_PREFIX}/team"
 
 
 @dataclass(frozen=True)

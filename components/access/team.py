@@ -16,7 +16,7 @@ from ..infrastructure.rancher import PROJECT_ANNOTATION
 from ..kit.namespaces import HardenedNamespace
 from ..kit.parts import ConnectionSettings
 from ..kit.network import namespace_selector
-from ..labels import INGRESS_TARGET_LABEL, LABEL_PREFIX, StackIdentity, kubernetes_labels
+from ..labels import INGRESS_TARGET_LABEL, TEAM_LABEL, StackIdentity, kubernetes_labels
 from ..workloads.api import Api
 from ..workloads.base import WorkloadArgs
 from ..workloads.scheduled_job import ScheduledJob
@@ -50,7 +50,7 @@ class Team(pulumi.ComponentResource):
     def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:access:Team", name, None, opts)
         team, identity = args.team, args.identity
-        labels = {**kubernetes_labels(identity, "team"), f"{LABEL_PREFIX}/team": team.name}
+        labels = {**kubernetes_labels(identity, "team"), TEAM_LABEL: team.name}
         # On Rancher stacks the namespace joins the team's project (an Output: once Rancher has made it).
         annotations = {PROJECT_ANNOTATION: args.project_id} if args.project_id is not None else None
         space = HardenedNamespace(name, team.name, labels, pulumi.ResourceOptions(parent=self), annotations=annotations)

@@ -24,6 +24,7 @@ from ..kit.network import ANYWHERE, tcp
 from ..kit.options import after
 from ..kit.parts import Alert, ServicePart, Target
 from ..kit.security import resources, restricted_container, restricted_pod
+from . import ingress_certificates
 
 CONTROLLER_SIZE = ("100m", "256Mi")
 HELPER_SIZE = ("50m", "128Mi")
@@ -53,10 +54,13 @@ def chart_values(args: CertManagerArgs) -> dict[str, Any]:
     pod, container = restricted_pod(), {**restricted_container(), "readOnlyRootFilesystem": True}
     values: dict[str, Any] = {
         "crds": {"enabled": True, "keep": True},
-        "global": {"leaderElection": {"namespace": catalogue.CERT_MANAGER_NAMESPACE}},
+        # Not aggregated into the built-in `edit` and `admin` roles: whoever holds those (Rancher's project-member
+        # inherits `edit`) would create Certificates and Issuers with any subject from any ClusterIssuer
+        # (templates/rbac.yaml `-edit`: certificates, certificaterequests, issuers; components/services/ingress_certificates.py).
+        "global": {"leaderElection": {"namespace": catalogue.CERT_MANAGER_NAMESPACE}, "rbac": {"aggregateClusterRoles": False}},
         "replicaCount": replicas,
-        # Default TLS: an Ingress with a `tls` section and no issuer annotation still gets its
-        # certificate from the platform issuer.
+        # The issuer of an Ingress that asks for a certificate without naming one (`kubernetes.io/tls-acme: "true"`;
+        # an Ingress with neither that nor an issuer annotation gets none: v1.20.2 certificate-shim sync.go hasShimAnnotation).
         "ingressShim": {
             "defaultIssuerName": catalogue.CLUSTER_ISSUER,
             "defaultIssuerKind": "ClusterIssuer",
@@ -119,12 +123,15 @@ class CertManager(pulumi.ComponentResource):
     with it) exists on every stack: in-cluster services (RabbitMQ's TLS listener) need certificates
     for `.svc` names, which no ACME CA issues. With the environment CA (`issuer.ca`, the sites of
     an environment) the root is that CA's key pair in a Secret instead of a self-signed Certificate,
-    so every site's certificates verify with the one CA certificate the other sites' clients hold."""
+    so every site's certificates verify with the one CA certificate the other sites' clients hold.
+    And the ValidatingAdmissionPolicy `platform-ingress-certificates` with its binding: in team namespaces an
+    Ingress names no issuer but `platform-issuer` and sets no certificate identity (ingress_certificates)."""
 
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart | None
     issuer: k8s.apiextensions.CustomResource
     internal_issuer: k8s.apiextensions.CustomResource
+    ingress_policy: k8s.admissionregistration.v1.ValidatingAdmissionPolicy
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:services:CertManager", name, None, opts)
@@ -197,6 +204,14 @@ class CertManager(pulumi.ComponentResource):
             metadata=meta(catalogue.CLUSTER_ISSUER),
             spec=acme_issuer(issuer) if isinstance(issuer, AcmeIssuer) else ca,
             opts=on_crds if isinstance(issuer, AcmeIssuer) else after(on_crds, root),
+        )
+        # What cert-manager may issue for an Ingress in a team namespace (ingress_certificates), enforced by the API server.
+        self.ingress_policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-ingress-policy", metadata=meta(ingress_certificates.POLICY_NAME), spec=ingress_certificates.policy_spec(), opts=child,
+        )
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-ingress-policy-binding", metadata=meta(ingress_certificates.POLICY_NAME), spec=ingress_certificates.binding_spec(),
+            opts=after(child, self.ingress_policy),
         )
         self.register_outputs({"issuer": catalogue.CLUSTER_ISSUER, "internalIssuer": catalogue.INTERNAL_ISSUER})
 

@@ -26,7 +26,7 @@ from ..kit.options import after
 from ..kit.parts import INSTANCE_LABEL, SITE_LABEL, Alert, ConnectionSettings, InstanceRow, ServicePart, Target, login_env
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container
-from ..labels import LABEL_PREFIX, StackIdentity, kubernetes_labels
+from ..labels import LABEL_PREFIX, TEAM_LABEL, StackIdentity, kubernetes_labels
 from ..storage import ObjectStorage, StorageAccess
 from .instances import clients_of, instance_network_policy
 
@@ -383,7 +383,7 @@ class DataNamespace(HardenedNamespace):
     def __init__(
         self, name: str, team: Team, settings: PostgresSettings, identity: StackIdentity, backups: bool, opts: pulumi.ResourceOptions
     ):
-        labels = {**kubernetes_labels(identity, "database"), f"{LABEL_PREFIX}/team": team.name}
+        labels = {**kubernetes_labels(identity, "database"), TEAM_LABEL: team.name}
         super().__init__(name, postgres_namespace(team.name), labels, opts, enforce="baseline",
                          annotations={f"{LABEL_PREFIX}/pod-security-exemption": POD_SECURITY_EXEMPTION})
         k8s.core.v1.ResourceQuota(

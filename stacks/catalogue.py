@@ -11,6 +11,10 @@ from dataclasses import dataclass
 # loosening the standard; raise it together with the clusters' Kubernetes version.
 POD_SECURITY_LEVEL = "restricted"
 POD_SECURITY_VERSION = "v1.33"
+# The oldest Kubernetes minor a cluster may run: the platform's admission policy on team Ingresses is an
+# admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy, GA and served by default from 1.30
+# (components/services/ingress_certificates.py); an older API server would not enforce it.
+MIN_KUBERNETES_MINOR = 30
 
 # Ingress: the IngressClass the platform's ingress-nginx serves, and the cert-manager
 # ClusterIssuer that signs every Ingress certificate.

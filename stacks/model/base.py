@@ -290,3 +290,15 @@ def matching(pattern: str, what: str) -> AfterValidator:
         return value
 
     return AfterValidator(_match)
+
+
+def kubernetes_at_least(minor: int, why: str) -> AfterValidator:
+    """A Kubernetes version already in its form (`1.33`, `1.33.2`, `v1.33.5+rke2r1`) must be 1.`minor` or later."""
+
+    def _check(value: str) -> str:
+        found = int(value.removeprefix("v").split(".")[1].split("+")[0])
+        if found < minor:
+            raise ValueError(f"`{value}` is older than Kubernetes 1.{minor}, the oldest the platform runs on: {why}")
+        return value
+
+    return AfterValidator(_check)

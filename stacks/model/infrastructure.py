@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, HttpUrl, ValidationInfo, model_valid
 
 from .. import catalogue
 from .workloads import Schedule
-from .base import Cidr, IpAddress, KubernetesLabels, Secret, Strict, check, matching, overlapping_ranges
+from .base import Cidr, IpAddress, KubernetesLabels, Secret, Strict, check, kubernetes_at_least, matching, overlapping_ranges
 
 _TAINT = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?=[-A-Za-z0-9_.]*:(NoSchedule|PreferNoSchedule|NoExecute)$")
 
@@ -279,13 +279,21 @@ class ContainerRegistry(Strict):
         return self
 
 
+# Its admission policy on team Ingresses (catalogue.MIN_KUBERNETES_MINOR).
+SERVES_THE_PLATFORM = kubernetes_at_least(
+    catalogue.MIN_KUBERNETES_MINOR, "choose a later version (the platform's admission policies need admissionregistration.k8s.io/v1)"
+)
+
+
 class Aks(Strict):
     """A hardened AKS cluster in one Azure region."""
 
     kind: Literal["aks"]
     region: str
     """The Azure region. Forces replacement of every Azure resource of the stack (their `location`)."""
-    kubernetes_version: Annotated[str, matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`")]
+    kubernetes_version: Annotated[
+        str, matching(r"^1\.[0-9]+(\.[0-9]+)?$", "an AKS Kubernetes version such as `1.33` or `1.33.2`"), SERVES_THE_PLATFORM
+    ]
     """Of the control plane and every node pool; `1.33` takes AKS's latest patch of it."""
     sku_tier: Literal["Free", "Standard", "Premium"] = "Free"
     """The AKS pricing tier; prod needs `Standard` (the API server's uptime SLA)."""
@@ -484,7 +492,9 @@ class Rancher(Strict):
     data_centre: str = Field(min_length=1)
     """The data centre the site is in; the cluster is named `<environment>-<data_centre>` in Rancher.
     Forces replacement of the RKE2 cluster (a ClusterV2's name is create-only)."""
-    kubernetes_version: Annotated[str, matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`")]
+    kubernetes_version: Annotated[
+        str, matching(r"^v1\.[0-9]+\.[0-9]+\+rke2r[0-9]+$", "an RKE2 version such as `v1.33.5+rke2r1`"), SERVES_THE_PLATFORM
+    ]
     """The RKE2 release the cluster runs; Rancher upgrades the nodes when it changes."""
     cni: Literal["canal", "calico", "cilium"] = "canal"
     """The RKE2 CNI; each of these enforces NetworkPolicies (flannel alone would not)."""

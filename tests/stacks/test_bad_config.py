@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from stacks.tools.inventory import evaluate
-from stacks.loader import ConfigError
+from stacks.loader import ConfigError, load
+from stacks.model.infrastructure import Aks, Rancher
 
 STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"
 BASE = {stack: yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()) for stack in ("prod", "dev", "onprem-dc2", "local")}
@@ -301,6 +302,14 @@ CASES = [
         "`latest` is not an AKS Kubernetes version such as `1.33` or `1.33.2`",
     ),
     (
+        "aks-version-too-old",
+        "prod",
+        set_in("infrastructure", "kubernetes_version", "1.29"),
+        "infrastructure.kubernetes_version",
+        "`1.29` is older than Kubernetes 1.30, the oldest the platform runs on: choose a later version (the platform's "
+        "admission policies need admissionregistration.k8s.io/v1)",
+    ),
+    (
         "prod-public-api-without-ranges",
         "prod",
         set_in("infrastructure", "api_server", {"public": True}),
@@ -418,6 +427,14 @@ CASES = [
         set_in("infrastructure", "kubernetes_version", "1.33"),
         "infrastructure.kubernetes_version",
         "`1.33` is not an RKE2 version such as `v1.33.5+rke2r1`",
+    ),
+    (
+        "rancher-version-too-old",
+        "onprem-dc2",
+        set_in("infrastructure", "kubernetes_version", "v1.29.15+rke2r1"),
+        "infrastructure.kubernetes_version",
+        "`v1.29.15+rke2r1` is older than Kubernetes 1.30, the oldest the platform runs on: choose a later version (the "
+        "platform's admission policies need admissionregistration.k8s.io/v1)",
     ),
     # Issue 8: the sites of an environment, checked against the other stack files.
     (
@@ -2035,3 +2052,13 @@ def test_values_the_target_systems_accept_are_accepted(tmp_path):
     registrations = evaluate("prod", stack_file)
     deployments = [r for r in registrations if r.type == "kubernetes:apps/v1:Deployment" and "settlement-worker" in r.name]
     assert [d.inputs["spec"]["template"]["spec"]["containers"][0]["image"] for d in deployments] == [workloads[1]["image"]]
+
+
+@pytest.mark.parametrize("stack, version", [("prod", "1.30"), ("prod", "1.100.1"), ("onprem-dc2", "v1.30.0+rke2r1")])
+def test_kubernetes_versions_from_1_30_on_are_accepted(tmp_path, stack, version):
+    document = copy.deepcopy(BASE[stack])
+    set_in("infrastructure", "kubernetes_version", version)(document)
+    stack_file = tmp_path / f"Pulumi.{stack}.yaml"
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    infrastructure = load(stack, stack_file).infrastructure
+    assert isinstance(infrastructure, (Aks, Rancher)) and infrastructure.kubernetes_version == version

@@ -14,7 +14,7 @@ import pytest
 
 from cluster_plane import ControlPlane
 from stacks import catalogue
-from stacks.tools import inventory
+from stacks.tools.inventory import Registration
 
 pytestmark = pytest.mark.cluster
 
@@ -23,15 +23,14 @@ POLICY_TYPES = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 PLATFORM_NAMESPACE = catalogue.CERT_MANAGER_NAMESPACE
 
 
-def _manifest(registration: inventory.Registration) -> dict:
+def _manifest(registration: Registration) -> dict:
     return {key: registration.inputs[key] for key in ("apiVersion", "kind", "metadata", "spec", "rules", "roleRef", "subjects")
             if key in registration.inputs}
 
 
-def _program_objects() -> tuple[list[dict], list[dict], str, str]:
+def _program_objects(registrations: list[Registration]) -> tuple[list[dict], list[dict], str, str]:
     """From the dev stack's registrations: the policy objects, the first team's Namespace, Role and RoleBinding (and the
     platform namespace), the team's namespace and its first group."""
-    registrations = inventory.evaluate(STACK)
     team = next(r for r in registrations if r.type == "platform:access:Team")
     children = [r for r in registrations if r.parent == f"{team.type}::{team.name}"]
     namespace = next(r for r in children if r.type == "kubernetes:core/v1:Namespace")
@@ -47,10 +46,10 @@ def _program_objects() -> tuple[list[dict], list[dict], str, str]:
 
 
 @pytest.fixture(scope="module")
-def applied(control_plane: ControlPlane) -> Iterator[tuple[ControlPlane, str, Path]]:
+def applied(control_plane: ControlPlane, inventory) -> Iterator[tuple[ControlPlane, str, Path]]:
     """The program's objects applied (a namespace of an earlier test's stack still terminating is waited for); all
     removed again, since later tests apply whole stacks with the same names."""
-    policy, space, team_namespace, group = _program_objects()
+    policy, space, team_namespace, group = _program_objects(inventory(STACK))
     for name in (team_namespace, PLATFORM_NAMESPACE):
         control_plane.wait_until(f"namespace {name} not terminating", lambda name=name: "Terminating" not in control_plane.kubectl(
             "get", "namespace", name, "-o", "jsonpath={.status.phase}", check=False).stdout, timeout=120)

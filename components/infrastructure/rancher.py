@@ -234,6 +234,9 @@ class RancherCluster(pulumi.ComponentResource):
                     "region": storage.region,
                     "retention": snapshots.retention,
                     "cloud_credential_name": self.credential.id,
+                    # The PEM of an internal CA that issued the endpoint's certificate: Rancher hands it to RKE2
+                    # (`etcd-s3-endpoint-ca`), which verifies the endpoint with it (pulumi-rancher2 ClusterV2 `endpoint_ca`).
+                    **({"endpoint_ca": storage.ca_certificate} if storage.ca_certificate else {}),
                 },
             },
             "upgrade_strategy": {

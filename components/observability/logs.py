@@ -8,6 +8,8 @@
   Chunks and the TSDB index go to the `logs` bucket (S3 or Azure Blob) with the credentials of
   `ObjectStorage.access_for("loki", "logging", "logs")`, read from that Secret into environment
   variables and expanded by Loki (`-config.expand-env=true`): no key is written into the values.
+  An S3 endpoint's CA (`storage.ca_certificate`) is the Secret `loki-storage-ca` (`ObjectStorage.ca_for`), mounted
+  for `http_config.ca_file` (Fluent Bit's archive output: `fluent-bit-storage-ca`, for `tls.ca_file`).
   The compactor deletes what is older than `retention_days`; the volume (`volume_gi`) holds the
   write-ahead log and the index cache only;
 - Fluent Bit (pinned fluent/fluent-bit chart) as a DaemonSet in the node agents' namespace,
@@ -59,7 +61,7 @@ from ..kit.options import present
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, tcp
 from ..kit.security import RESTRICTED_CONTAINER
 from ..labels import INGRESS_TARGET_LABEL, StackIdentity, kubernetes_labels
-from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, ObjectStorage, StorageAccess
+from ..storage import AZURE_ACCOUNT_KEY, AZURE_ACCOUNT_NAME, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, ObjectStorage, StorageAccess, StorageCa
 # AKS: the API server's audit log without reads, sent by a diagnostic setting into the storage
 # account, where Azure writes it to this container.
 from ..storage.object_storage import AKS_AUDIT_CATEGORY, AKS_AUDIT_CONTAINER, log_archive_rule
@@ -193,9 +195,11 @@ def storage_env(access: StorageAccess) -> list[dict[str, Any]]:
 # --- Loki ----------------------------------------------------------------------------------------
 
 
-def loki_storage(access: StorageAccess) -> dict[str, Any]:
+def loki_storage(access: StorageAccess, ca: StorageCa | None = None) -> dict[str, Any]:
     """`loki.storage` of the chart: the `logs` bucket, credentials as `${VAR}` references Loki
-    expands from its environment."""
+    expands from its environment; with `ca`, the endpoint verified with the mounted CA file (`http_config.ca_file`, Loki
+    3.6 pkg/storage/chunk/client/aws/s3_storage_client.go "Path to the trusted CA file that signed the SSL certificate
+    of the S3 endpoint"; chart 7.3.0 templates/_helpers.tpl `loki.lokiStorageConfig.s3` writes `http_config` as given)."""
     storage: dict[str, Any] = {
         "type": "s3" if access.kind == "s3" else "azure",
         "bucketNames": {"chunks": access.bucket, "ruler": access.bucket, "admin": access.bucket},
@@ -209,6 +213,8 @@ def loki_storage(access: StorageAccess) -> dict[str, Any]:
             "accessKeyId": f"${{{S3_ACCESS_KEY_ID}}}",
             "secretAccessKey": f"${{{S3_SECRET_ACCESS_KEY}}}",
         }
+        if ca is not None:
+            storage["s3"]["http_config"] = {"ca_file": ca.file()}
     else:
         storage["azure"] = {
             "accountName": f"${{{AZURE_ACCOUNT_NAME}}}",
@@ -230,7 +236,7 @@ def loki_chart_image(image: str) -> dict[str, str]:
     return {"registry": "", "repository": repository, "tag": tag}
 
 
-def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
+def loki_values(args: LogsArgs, access: StorageAccess, ca: StorageCa | None = None) -> dict[str, Any]:
     logging = args.logging
     # The ingress controller reaches only pods labelled as its targets. Any site of several may be
     # (or become) the primary that receives its secondaries' pushes, so the gateway carries the
@@ -255,7 +261,7 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
                     }
                 ]
             },
-            "storage": loki_storage(access),
+            "storage": loki_storage(access, ca),
             # Retention is the compactor's: it deletes chunks and index entries past the period.
             "compactor": {
                 "working_directory": "/var/loki/compactor",
@@ -280,6 +286,8 @@ def loki_values(args: LogsArgs, access: StorageAccess) -> dict[str, Any]:
             # ${VAR} references in the config are filled from the credentials Secret.
             "extraArgs": ["-config.expand-env=true"],
             "extraEnv": storage_env(access),
+            "extraVolumes": [ca.volume()] if ca is not None else [],
+            "extraVolumeMounts": [ca.mount()] if ca is not None else [],
         },
         # Neither Loki nor its gateway talks to the API server (the rules sidecar is off).
         "serviceAccount": {"create": True, "automountServiceAccountToken": False},
@@ -315,7 +323,7 @@ def _section(kind: str, settings: Sequence[tuple[str, str | int]]) -> str:
     return "\n".join([f"[{kind}]", *(f"    {key.ljust(width)} {value}" for key, value in settings)])
 
 
-def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str | None) -> dict[str, str]:
+def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str | None, ca: StorageCa | None = None) -> dict[str, str]:
     """The chart's `config` sections (Fluent Bit's classic format)."""
     environment, site = args.identity.environment, args.identity.site
     prefix = archive_prefix(args.identity)
@@ -403,7 +411,7 @@ def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str |
         outputs.append(loki("kube.*", kube_labels, central_host, 443, central))
         if collects_audit_log(args):
             outputs.append(loki("audit.*", audit_labels, central_host, 443, central))
-    outputs.append(archive_output(args.s3, access, prefix))
+    outputs.append(archive_output(args.s3, access, prefix, ca))
     return {
         "service": service,
         "inputs": "\n\n".join(inputs),
@@ -412,11 +420,14 @@ def fluent_bit_config(args: LogsArgs, access: StorageAccess, central_host: str |
     }
 
 
-def archive_output(s3: S3 | None, access: StorageAccess, prefix: str) -> str:
+def archive_output(s3: S3 | None, access: StorageAccess, prefix: str, ca: StorageCa | None = None) -> str:
     """The archive: gzip-compressed objects of newline-delimited JSON under `<prefix>/` in the `logs`
     bucket, one object per tag kind and up to 10 minutes or 50 MB of lines. The credentials are the
-    environment's (the AWS variables for S3, `${VAR}` references for Azure)."""
+    environment's (the AWS variables for S3, `${VAR}` references for Azure). With `ca`, the S3 output verifies the
+    endpoint with the mounted CA file: Fluent Bit 5.1.1 plugins/out_s3/s3.c builds its client TLS from the output's
+    `tls.verify` and `tls.ca_file` (the plugin is FLB_IO_TLS, so it takes the `tls.*` properties)."""
     if s3 is not None:
+        tls = [("tls.verify", "On"), ("tls.ca_file", ca.file())] if ca is not None else []
         return _section("OUTPUT", [
             ("Name", "s3"),
             ("Match", "*"),
@@ -429,6 +440,7 @@ def archive_output(s3: S3 | None, access: StorageAccess, prefix: str) -> str:
             ("total_file_size", "50M"),
             ("upload_timeout", "10m"),
             ("store_dir", f"{NODE_STATE}/s3"),
+            *tls,
             ("Retry_Limit", 10),
         ])
     return _section("OUTPUT", [
@@ -446,9 +458,11 @@ def archive_output(s3: S3 | None, access: StorageAccess, prefix: str) -> str:
     ])
 
 
-def fluent_bit_values(args: LogsArgs, access: StorageAccess, central_host: str | None, with_password: bool = False) -> dict[str, Any]:
+def fluent_bit_values(args: LogsArgs, access: StorageAccess, central_host: str | None, with_password: bool = False,
+                      ca: StorageCa | None = None) -> dict[str, Any]:
     """The chart's values; `central_host`: the primary's telemetry host a secondary ships to;
-    `with_password`: the central password is in the environment (every site of several)."""
+    `with_password`: the central password is in the environment (every site of several); `ca`: the S3 endpoint's CA,
+    mounted for the archive's output."""
     repository, _, tag = args.images.mirrored(catalogue.FLUENT_BIT_IMAGE).rpartition(":")
     volumes = [
         {"name": "varlog", "hostPath": {"path": NODE_LOGS, "type": "Directory"}},
@@ -462,6 +476,9 @@ def fluent_bit_values(args: LogsArgs, access: StorageAccess, central_host: str |
         # Only control-plane nodes hold the file; elsewhere the directory stays empty.
         volumes.append({"name": "audit", "hostPath": {"path": RKE2_AUDIT_DIRECTORY, "type": "DirectoryOrCreate"}})
         mounts.append({"name": "audit", "mountPath": RKE2_AUDIT_DIRECTORY, "readOnly": True})
+    if ca is not None:
+        volumes.append(ca.volume())
+        mounts.append(ca.mount())
     env = storage_env(access)
     if with_password or central_host:
         env += _env_from_secret(CENTRAL_PASSWORD_SECRET, ("CENTRAL_PASSWORD", "password"))
@@ -485,7 +502,7 @@ def fluent_bit_values(args: LogsArgs, access: StorageAccess, central_host: str |
         "env": env,
         "daemonSetVolumes": volumes,
         "daemonSetVolumeMounts": mounts,
-        "config": fluent_bit_config(args, access, central_host),
+        "config": fluent_bit_config(args, access, central_host, ca),
     }
 
 
@@ -520,19 +537,21 @@ class Logs(pulumi.ComponentResource):
         )
         in_namespace = self.namespace.opts
         self.loki_access = storage.access_for("loki", self.namespace.namespace.metadata.name, "logs")
+        loki_ca = storage.ca_for("loki", self.namespace.namespace.metadata.name)
         self.loki = pinned_chart(
             f"{name}-loki", catalogue.LOKI_CHART, args.charts, self.namespace.namespace.metadata.name,
-            loki_values(args, self.loki_access),
+            loki_values(args, self.loki_access, loki_ca),
             # Loki's StatefulSet claims its volume: in prod it is protected, with the chart (policy stateful-protection).
-            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=present(self.loki_access.secret),
-                                                                              protect=args.identity.production)),
+            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
+                depends_on=present(self.loki_access.secret, loki_ca.secret if loki_ca else None), protect=args.identity.production)),
         )
 
         central_host = args.ships_to
         central = args.central
         agents_opts = pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace])
         self.agent_access = storage.access_for("fluent-bit", agents.namespace.metadata.name, "logs")
-        agent_secrets: list[pulumi.Resource] = present(self.agent_access.secret)
+        agent_ca = storage.ca_for("fluent-bit", agents.namespace.metadata.name)
+        agent_secrets: list[pulumi.Resource] = present(self.agent_access.secret, agent_ca.secret if agent_ca else None)
         # Every site of a multi-site environment holds the shared password, so the Fluent Bit release
         # differs between the roles only in where it ships (its outputs), as a failover changes it.
         if central.hostname and central.password is not None:
@@ -549,7 +568,7 @@ class Logs(pulumi.ComponentResource):
             central_host = None
         self.fluent_bit = pinned_chart(
             f"{name}-fluent-bit", catalogue.FLUENT_BIT_CHART, args.charts, agents.namespace.metadata.name,
-            fluent_bit_values(args, self.agent_access, central_host, with_password=self.central_password is not None),
+            fluent_bit_values(args, self.agent_access, central_host, with_password=self.central_password is not None, ca=agent_ca),
             pulumi.ResourceOptions(parent=self, depends_on=[agents.namespace, *agent_secrets]),
         )
 

@@ -7,7 +7,8 @@ restricted, default-deny, pods of the namespace may talk to each other):
   `tempo:3200`, OTLP gRPC `tempo:4317`, common.TEMPO_URL) storing traces in the `traces` bucket
   with the credentials of `ObjectStorage.access_for("tempo", "tracing", "traces")` (environment
   variables from that Secret, expanded by Tempo with `-config.expand-env=true`), keeping them
-  `retention_days`; its volume holds the write-ahead log;
+  `retention_days`; its volume holds the write-ahead log; an S3 endpoint's CA (`storage.ca_certificate`) is the
+  Secret `tempo-storage-ca` (`ObjectStorage.ca_for`), mounted for `tls_ca_path`;
 - the OpenTelemetry Collector (pinned open-telemetry/opentelemetry-collector chart, deployment mode,
   `fullnameOverride: otel-collector`) with OTLP receivers on gRPC 4317 and HTTP 4318
   (common.OTEL_COLLECTOR_HOST), `memory_limiter`, head sampling by trace ID at `sampling_percent`
@@ -39,7 +40,7 @@ from ..kit.namespaces import ServiceNamespace
 from ..kit.options import present
 from ..kit.network import ANYWHERE, KUBE_API_PORTS, from_namespace, namespace_selector, tcp
 from ..labels import StackIdentity, kubernetes_labels
-from ..storage import ObjectStorage, StorageAccess
+from ..storage import ObjectStorage, StorageAccess, StorageCa
 from .common import (
     GRAFANA_NAMESPACE,
     LOGGING_NAMESPACE,
@@ -86,8 +87,10 @@ def restricted_pod(uid: int) -> dict[str, Any]:
     return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def tempo_storage(access: StorageAccess) -> dict[str, Any]:
-    """`tempo.storage.trace` of the chart: the `traces` bucket, credentials as `${VAR}` references."""
+def tempo_storage(access: StorageAccess, ca: StorageCa | None = None) -> dict[str, Any]:
+    """`tempo.storage.trace` of the chart: the `traces` bucket, credentials as `${VAR}` references; with `ca`, the
+    endpoint verified with the mounted CA file: Tempo 2.9.0 tempodb/backend/s3/config.go inlines dskit's TLS client
+    config (`tls_ca_path`), which s3.go sets as the minio transport's TLSClientConfig."""
     if access.kind == "s3":
         backend: dict[str, Any] = {"backend": "s3", "s3": {
             "bucket": access.bucket,
@@ -97,6 +100,7 @@ def tempo_storage(access: StorageAccess) -> dict[str, Any]:
             "forcepathstyle": access.path_style,
             "access_key": "${AWS_ACCESS_KEY_ID}",
             "secret_key": "${AWS_SECRET_ACCESS_KEY}",
+            **({"tls_ca_path": ca.file()} if ca is not None else {}),
         }}
     else:
         backend = {"backend": "azure", "azure": {
@@ -124,7 +128,7 @@ class TracesArgs:
     """The Team components by team name; their pods may send to the collector."""
 
 
-def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
+def tempo_values(args: TracesArgs, access: StorageAccess, ca: StorageCa | None = None) -> dict[str, Any]:
     tracing = args.tracing
     registry, repository, tag = split_image(args.images.mirrored(catalogue.TEMPO_IMAGE))
     return {
@@ -136,7 +140,7 @@ def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
             "tag": tag,
             "reportingEnabled": False,
             "retention": f"{tracing.retention_days * 24}h",
-            "storage": {"trace": tempo_storage(access)},
+            "storage": {"trace": tempo_storage(access, ca)},
             # OTLP from the collector is what other pods can reach. Chart 1.24.4 cannot switch Jaeger off: its
             # templates/_ports.tpl reads `tempo.receivers.jaeger.protocols.*` without a guard (a null `jaeger` stops the
             # render: "nil pointer evaluating interface {}.protocols"), and Tempo's Jaeger receiver refuses a config
@@ -156,9 +160,11 @@ def tempo_values(args: TracesArgs, access: StorageAccess) -> dict[str, Any]:
             "securityContext": RESTRICTED_CONTAINER,
             "extraArgs": {"config.expand-env": "true"},
             "extraEnv": storage_env(access),
+            **({"extraVolumeMounts": [ca.mount()]} if ca is not None else {}),
             **(metrics_generator(args.identity.site) if args.metrics_to_prometheus else {}),
         },
         "securityContext": restricted_pod(TEMPO_ID),
+        **({"extraVolumes": [ca.volume()]} if ca is not None else {}),
         "persistence": {"enabled": True, "size": "10Gi"},
         "tempoQuery": {"enabled": False},
         "serviceAccount": {"create": True, "automountServiceAccountToken": False},
@@ -273,12 +279,13 @@ class Traces(pulumi.ComponentResource):
         )
         in_namespace = self.namespace.opts
         self.access = storage.access_for("tempo", self.namespace.namespace.metadata.name, "traces")
+        ca = storage.ca_for("tempo", self.namespace.namespace.metadata.name)
         self.tempo = pinned_chart(
             f"{name}-tempo", catalogue.TEMPO_CHART, args.charts, self.namespace.namespace.metadata.name,
-            tempo_values(args, self.access),
+            tempo_values(args, self.access, ca),
             # Tempo's StatefulSet claims its WAL volume: in prod it is protected, with the chart (policy stateful-protection).
-            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=present(self.access.secret),
-                                                                              protect=args.identity.production)),
+            pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
+                depends_on=present(self.access.secret, ca.secret if ca else None), protect=args.identity.production)),
         )
         self.collector_account = k8s.core.v1.ServiceAccount(
             f"{name}-otel-collector-account", metadata=self.namespace.metadata(COLLECTOR_FULLNAME),

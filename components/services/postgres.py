@@ -27,7 +27,7 @@ from ..kit.parts import INSTANCE_LABEL, SITE_LABEL, Alert, ConnectionSettings, I
 from ..kit.placement import database_node_affinity, database_tolerations
 from ..kit.security import resources, restricted_container
 from ..labels import LABEL_PREFIX, TEAM_LABEL, StackIdentity, kubernetes_labels
-from ..storage import ObjectStorage, StorageAccess
+from ..storage import STORAGE_CA_KEY, STORAGE_CA_PRIMARY_KEY, ObjectStorage, StorageAccess, StorageCa
 from .instances import clients_of, instance_network_policy
 
 POSTGRES = SHARED_SERVICES["postgres"]
@@ -195,6 +195,28 @@ def wal_archive_env(backup: StorageAccess, cluster: str, version: str, kept: int
     ]
 
 
+def storage_ca_env(ca: StorageCa | None) -> list[dict[str, Any]]:
+    """WAL-G's CA file for each archive Spilo reads or writes (its own: archive and clones; the primary's: a standby),
+    from the mounted Secret (`storage_ca_volumes`). Spilo 4 configure_spilo.py `write_wale_environment` passes
+    `WALG_S3_CA_CERT_FILE`, with the `CLONE_` and `STANDBY_` prefixes for those archives, into WAL-G's environment."""
+    if ca is None:
+        return []
+    env = []
+    if STORAGE_CA_KEY in ca.keys:
+        env += [{"name": f"{prefix}WALG_S3_CA_CERT_FILE", "value": ca.file(STORAGE_CA_KEY)} for prefix in ("", "CLONE_")]
+    if STORAGE_CA_PRIMARY_KEY in ca.keys:
+        env.append({"name": "STANDBY_WALG_S3_CA_CERT_FILE", "value": ca.file(STORAGE_CA_PRIMARY_KEY)})
+    return env
+
+
+def storage_ca_volumes(ca: StorageCa) -> list[dict[str, Any]]:
+    """The `postgresql` resource's `additionalVolumes` (operator 2.0.1 CRD: name, mountPath, targetContainers,
+    volumeSource) that mount the CA Secret into the Spilo container, where WAL-G reads it."""
+    volume = ca.volume()
+    return [{"name": volume["name"], "mountPath": ca.mount()["mountPath"], "targetContainers": ["postgres"],
+             "volumeSource": {"secret": volume["secret"]}}]
+
+
 def wal_archive_path(bucket: str, cluster: str, version: str) -> str:
     """Where Spilo archives a cluster's WAL in an S3 bucket: `WAL_S3_BUCKET` set in the cluster's
     own env (wal_archive_env) leaves the operator's bucket scope suffix (the cluster's UID) out, so
@@ -234,6 +256,9 @@ class PostgresArgs:
     or None: no WAL archiving and no logical backups (stacks without object storage)."""
     standby: StandbySource | None = None
     """On a secondary site, the primary it follows: the cluster runs as a standby of the primary's."""
+    storage_ca: StorageCa | None = None
+    """The CA Secret in the data namespace of the S3 endpoints whose certificates an internal CA issued (this site's
+    and, on a secondary, the primary's): WAL-G verifies them with it."""
 
 
 class Postgres(pulumi.ComponentResource):
@@ -282,13 +307,17 @@ class Postgres(pulumi.ComponentResource):
             if args.standby is not None and args.standby.storage_endpoint and "postgres" in args.standby.buckets:
                 spec["standby"], standby_env = standby_spec(args.standby, args.backup, self.cluster_name, version)
                 spec["env"] = [*spec["env"], *standby_env]
+            if args.storage_ca is not None:
+                spec["env"] = [*spec["env"], *storage_ca_env(args.storage_ca)]
+                spec["additionalVolumes"] = storage_ca_volumes(args.storage_ca)
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=catalogue.POSTGRES_API,
             kind="postgresql",
             metadata={"name": self.cluster_name, "namespace": postgres_namespace(team.name), "labels": labels},
             spec=spec,
-            opts=after(child, args.backup.secret if args.backup is not None else None, protected=args.identity.production),
+            opts=after(child, args.backup.secret if args.backup is not None else None,
+                       args.storage_ca.secret if args.storage_ca is not None else None, protected=args.identity.production),
         )
         instance_network_policy(
             f"{name}-network",
@@ -453,6 +482,9 @@ class PostgresOperator(pulumi.ComponentResource):
         # Each data namespace gets the `postgres` bucket's credentials, and a copy under the one
         # name the logical backup jobs read.
         backups: dict[str, StorageAccess] = {}
+        cas: dict[str, StorageCa | None] = {}
+        # A standby reads the primary's archive at the primary's endpoint, verified with the CA its stack file names.
+        primary_ca = args.standby.storage_ca_certificate if args.standby is not None and args.standby.storage_endpoint else None
         for team in args.teams:
             data = self.data_namespaces.get(team.name)
             if storage is None or data is None:
@@ -466,6 +498,7 @@ class PostgresOperator(pulumi.ComponentResource):
             storage.copy_of(f"{name}-{team.name}-logical-backup", backup, LOGICAL_BACKUP_SECRET, data.namespace_name,
                             {**space.labels, f"{LABEL_PREFIX}/team": team.name}, after(child, data.namespace))
             backups[team.name] = backup
+            cas[team.name] = storage.ca_for(f"postgres-{team.name}", data.namespace.metadata.name, primary_ca)
         any_backup = next(iter(backups.values()), None)
         self.chart = pinned_chart(
             f"{name}-chart",
@@ -487,6 +520,7 @@ class PostgresOperator(pulumi.ComponentResource):
                         identity=args.identity,
                         backup=backups.get(team.name),
                         standby=args.standby,
+                        storage_ca=cas.get(team.name),
                     ),
                     # The operator writes the owner's Secret into the team namespace (owner_role).
                     after(child, self.chart, self.data_namespaces[team.name].namespace, args.team_namespaces.get(team.name)),

@@ -5,7 +5,8 @@ networking that admits the ingress controller and Harbor's own components, DNS a
 
 - the storage Secret from `ObjectStorage.access_for("harbor", ..., "registry")` with the keys the
   chart's registry storage driver reads (`REGISTRY_STORAGE_S3_ACCESSKEY`/`..._SECRETKEY` for S3,
-  `AZURE_STORAGE_ACCESS_KEY` for Azure);
+  `AZURE_STORAGE_ACCESS_KEY` for Azure), and with an S3 endpoint's CA (`storage.ca_certificate`) the Secret
+  `harbor-storage-ca` the registry trusts (`persistence.imageChartStorage.caBundleSecretName`);
 - every secret Harbor would otherwise generate, generated once by Pulumi (`GeneratedPassword`s) and
   kept in Secrets the chart references: a client-side render (helm.v4.Chart) would draw new random
   values on every preview and rotate them on every `up`;
@@ -223,6 +224,13 @@ class Registry(pulumi.ComponentResource):
                 type="Opaque", string_data={"ca.crt": args.trusted_ca}, opts=in_namespace,
             ))
             self.values["caBundleSecretName"] = CA_BUNDLE_SECRET
+        # An S3 endpoint whose certificate an internal CA issued (`storage.ca_certificate`): chart 1.18.3 mounts the
+        # Secret's `ca.crt` into the registry and registryctl containers at /harbor_cust_cert/custom-ca-bundle.crt
+        # (templates/registry/registry-dpl.yaml), which the images add to their trust store at start.
+        storage_ca = storage.ca_for("harbor", self.namespace.metadata.name)
+        if storage_ca is not None:
+            trust.append(storage_ca.secret)
+            self.values["persistence"]["imageChartStorage"]["caBundleSecretName"] = storage_ca.secret_name
         production = args.identity.production
         self.chart = pinned_chart(
             f"{name}-harbor", catalogue.HARBOR_CHART, args.charts, self.namespace.metadata.name, self.values,

@@ -6,13 +6,16 @@ from .object_storage import (
     CLOUD_CREDENTIALS,
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
+    STORAGE_CA_KEY,
+    STORAGE_CA_PRIMARY_KEY,
     ObjectStorage,
     ObjectStorageArgs,
     StorageAccess,
+    StorageCa,
     storage_account_name,
 )
 
 __all__ = [
-    "AZURE_ACCOUNT_KEY", "AZURE_ACCOUNT_NAME", "CLOUD_CREDENTIALS", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-    "ObjectStorage", "ObjectStorageArgs", "StorageAccess", "storage_account_name",
+    "AZURE_ACCOUNT_KEY", "AZURE_ACCOUNT_NAME", "CLOUD_CREDENTIALS", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "STORAGE_CA_KEY",
+    "STORAGE_CA_PRIMARY_KEY", "ObjectStorage", "ObjectStorageArgs", "StorageAccess", "StorageCa", "storage_account_name",
 ]

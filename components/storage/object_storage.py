@@ -77,6 +77,16 @@ CLOUD_CREDENTIALS = "cloud"
 
 AZURE_CLOUD = "AzurePublicCloud"
 
+# The CA of an S3 endpoint's certificate (`storage.ca_certificate`) as each client gets it: a Secret
+# `<consumer>-storage-ca` in its namespace (Harbor's chart takes only a Secret, `caBundleSecretName`, with the key
+# `ca.crt`; one shape for every client), mounted read-only in STORAGE_CA_DIRECTORY, where the client's own setting
+# names the file (`StorageCa`). The PEM is public: not a Pulumi secret.
+STORAGE_CA_KEY = "ca.crt"
+STORAGE_CA_PRIMARY_KEY = "primary-ca.crt"
+"""The CA of the primary site's endpoint, beside this site's, for a client that also reads the primary's bucket."""
+STORAGE_CA_VOLUME = "storage-ca"
+STORAGE_CA_DIRECTORY = "/etc/storage-ca"
+
 
 def storage_account_name(environment: str, site: str) -> str:
     """A storage account name (3-24 lower-case letters and digits, unique in Azure) that stays the
@@ -123,6 +133,26 @@ class HeldSecret:
 
     def summary(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "name": self.name, "keys": list(self.keys)}
+
+
+@dataclass(frozen=True)
+class StorageCa:
+    """The Secret holding the CA(s) an S3 client verifies the endpoint with, and where the client mounts it."""
+
+    secret_name: str
+    secret: k8s.core.v1.Secret
+    keys: tuple[str, ...]
+    """STORAGE_CA_KEY, and STORAGE_CA_PRIMARY_KEY where the primary's endpoint has a CA of its own."""
+
+    def volume(self) -> dict[str, Any]:
+        return {"name": STORAGE_CA_VOLUME, "secret": {"secretName": self.secret_name}}
+
+    def mount(self) -> dict[str, Any]:
+        return {"name": STORAGE_CA_VOLUME, "mountPath": STORAGE_CA_DIRECTORY, "readOnly": True}
+
+    def file(self, key: str = STORAGE_CA_KEY) -> str:
+        """The mounted path of one of the Secret's keys, which the client's config names."""
+        return f"{STORAGE_CA_DIRECTORY}/{key}"
 
 
 @dataclass(frozen=True)
@@ -395,6 +425,25 @@ class ObjectStorage(pulumi.ComponentResource):
         )
         self.accesses[(consumer, purpose)] = access
         return access
+
+    def ca_for(self, consumer: str, namespace: pulumi.Input[str], primary_ca: str | None = None) -> StorageCa | None:
+        """The Secret `<consumer>-storage-ca` in `namespace` with the endpoint's CA (`storage.ca_certificate`) under
+        STORAGE_CA_KEY and, given `primary_ca` (the primary site's endpoint's CA, for a client that reads its bucket
+        too), that under STORAGE_CA_PRIMARY_KEY; None when neither is named (the clients' images trust the endpoint)."""
+        config = self._args.storage
+        own = config.ca_certificate if isinstance(config, S3) else None
+        data = {key: pem for key, pem in ((STORAGE_CA_KEY, own), (STORAGE_CA_PRIMARY_KEY, primary_ca)) if pem is not None}
+        if not data:
+            return None
+        name = f"{consumer}-storage-ca"
+        secret = k8s.core.v1.Secret(
+            f"{self._name}-{consumer}-ca",
+            metadata={"name": name, "namespace": namespace, "labels": {**self._args.labels, f"{LABEL_PREFIX}/consumer": consumer}},
+            type="Opaque",
+            string_data=data,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return StorageCa(name, secret, tuple(data))
 
     def _resource_group(self) -> pulumi.Input[str] | None:
         config = self._args.storage

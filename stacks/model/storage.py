@@ -137,8 +137,12 @@ class S3(Strict):
     """Address buckets as `<endpoint>/<bucket>` rather than `<bucket>.<host>`."""
     ca_certificate: CaCertificate | None = None
     """The CA that issued the endpoint's certificate, PEM, when it is not one the clients' images already trust (an
-    internal CA): Velero's backup locations verify the endpoint with it (`objectStorage.caCert`), at this site and, for
-    the read-only location on this site's backups, at its secondaries."""
+    internal CA). Every client verifies the endpoint with it: Velero's backup locations (`objectStorage.caCert`; for
+    the read-only location on this site's backups, at its secondaries too), and from a Secret `<client>-storage-ca`
+    mounted in their pods Loki (`http_config.ca_file`), Fluent Bit's archive (`tls.ca_file`), Tempo (`tls_ca_path`),
+    PostgreSQL's WAL-G (`WALG_S3_CA_CERT_FILE`; a secondary's standby with the primary's CA) and Harbor's registry
+    (`caBundleSecretName`); Rancher's etcd snapshots (`endpoint_ca`). Not the PostgreSQL operator's logical backup
+    jobs, which mount nothing (docs/storage.md)."""
     credentials: S3Credentials | None = None
     """The site's S3 keys, as Pulumi secrets; required except on a render target, which writes no credentials."""
     buckets: Buckets = Buckets()

@@ -44,3 +44,31 @@ def inventory():
         return cache[stack]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def sites_with_storage_cas(tmp_path_factory):
+    """onprem-dc1 and onprem-dc2 whose S3 endpoints' certificates internal CAs issued, each site its own CA made for the
+    session (`storage.ca_certificate`, real PEMs from openssl): `(cas, inventory)`, `cas` the PEM per stack and
+    `inventory(stack)` what the program registers for that site, each evaluated once."""
+    import yaml
+
+    from stacks.loader import STACKS_DIR
+    from tests.engine.object_store import SiteTls
+
+    directory = tmp_path_factory.mktemp("storage-cas")
+    stacks = ("onprem-dc1", "onprem-dc2")
+    cas = {stack: SiteTls.made(directory / stack, (f"s3.{stack.removeprefix('onprem-')}.example.com",)).ca_certificate.read_text()
+           for stack in stacks}
+    for stack in stacks:
+        document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
+        document["config"]["complete-cluster:storage"]["ca_certificate"] = cas[stack]
+        (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    cache: dict[str, Inventory] = {}
+
+    def get(stack: str) -> Inventory:
+        if stack not in cache:
+            cache[stack] = Inventory(evaluate(stack, directory / f"Pulumi.{stack}.yaml", sites=directory))
+        return cache[stack]
+
+    return cas, get

@@ -756,3 +756,28 @@ def test_kafka_clients_trust_the_listener_through_the_internal_ca(inventory):
         assert (client.inputs["spec"]["secretName"], client.inputs["spec"]["commonName"]) == ("kafka-client-tls", team)
         assert client.inputs["spec"]["issuerRef"]["name"] == catalogue.INTERNAL_ISSUER
         assert f"kubernetes:core/v1:Namespace::team-{team}-namespace" in client.options["depends_on"]
+
+
+def test_wal_g_verifies_each_archive_it_reads_with_its_endpoints_ca(inventory, sites_with_storage_cas):
+    """`storage.ca_certificate`: Spilo mounts a Secret with the site's CA (and a secondary's standby the primary's, from
+    the primary's stack file) and WAL-G reads each through `WALG_S3_CA_CERT_FILE` with Spilo's prefixes (none: the
+    archive, `CLONE_`: a clone, `STANDBY_`: the primary's archive a standby follows). A site without one mounts none."""
+    _, with_ca = sites_with_storage_cas
+    volumes = [{"name": "storage-ca", "mountPath": "/etc/storage-ca", "targetContainers": ["postgres"],
+                "volumeSource": {"secret": {"secretName": "postgres-payments-storage-ca"}}}]
+    expected = {
+        "onprem-dc1": {"WALG_S3_CA_CERT_FILE": "/etc/storage-ca/ca.crt", "CLONE_WALG_S3_CA_CERT_FILE": "/etc/storage-ca/ca.crt"},
+        "onprem-dc2": {"WALG_S3_CA_CERT_FILE": "/etc/storage-ca/ca.crt", "CLONE_WALG_S3_CA_CERT_FILE": "/etc/storage-ca/ca.crt",
+                       "STANDBY_WALG_S3_CA_CERT_FILE": "/etc/storage-ca/primary-ca.crt"},
+    }
+    for stack, env in expected.items():
+        registered = with_ca(stack)
+        spec = registered.named("postgres-payments-db-cluster").inputs["spec"]
+        assert {e["name"]: e["value"] for e in spec["env"] if e["name"].endswith("WALG_S3_CA_CERT_FILE")} == env
+        assert spec["additionalVolumes"] == volumes
+        secret = registered.named("platform-storage-postgres-payments-ca")
+        assert secret.inputs["metadata"]["namespace"] == "payments-data"  # its data (a Pulumi secret here): the render tier
+        assert "kubernetes:core/v1:Secret::platform-storage-postgres-payments-ca" in (
+            registered.named("postgres-payments-db-cluster").options["depends_on"])
+    shipped = inventory("onprem-dc2").named("postgres-payments-db-cluster").inputs["spec"]
+    assert "additionalVolumes" not in shipped and not [e for e in shipped["env"] if "CA_CERT" in e["name"]]

@@ -461,3 +461,28 @@ def test_the_summary_states_charts_retention_archive_and_its_lifecycle(monkeypat
         "source": "diagnostic setting kube-audit-admin",
         "to": "storage account container insights-logs-kube-audit-admin",
     }
+
+
+def test_loki_and_the_archive_verify_an_s3_endpoint_with_the_ca_the_stack_file_names(inventory, sites_with_storage_cas):
+    """`storage.ca_certificate`: Loki and Fluent Bit each mount a Secret holding it and name the mounted file where their
+    S3 client reads a CA (Loki `http_config.ca_file`, the archive output's `tls.ca_file`); without it, neither does."""
+    _, with_ca = sites_with_storage_cas
+    found = logs(with_ca, "onprem-dc1")
+    volume = {"name": "storage-ca", "secret": {"secretName": "loki-storage-ca"}}
+    mount = {"name": "storage-ca", "mountPath": "/etc/storage-ca", "readOnly": True}
+    loki = found["loki"].inputs["values"]
+    assert loki["loki"]["storage"]["s3"]["http_config"] == {"ca_file": "/etc/storage-ca/ca.crt"}
+    assert (loki["singleBinary"]["extraVolumes"], loki["singleBinary"]["extraVolumeMounts"]) == ([volume], [mount])
+    agent = found["fluent-bit"].inputs["values"]
+    archive = section(agent["config"]["outputs"], "OUTPUT", "*", Name="s3")
+    assert (archive["tls.verify"], archive["tls.ca_file"]) == ("On", "/etc/storage-ca/ca.crt")
+    assert {"name": "storage-ca", "secret": {"secretName": "fluent-bit-storage-ca"}} in agent["daemonSetVolumes"]
+    assert mount in agent["daemonSetVolumeMounts"]
+    # The Secrets' data is a Pulumi secret here (the Kubernetes SDK marks every Secret's): the render tier reads the PEM.
+    for chart, namespace in (("loki", "logging"), ("fluent-bit", "node-agents")):
+        secret = with_ca("onprem-dc1").named(f"platform-storage-{chart}-ca").inputs["metadata"]
+        assert (secret["name"], secret["namespace"]) == (f"{chart}-storage-ca", namespace)
+        assert f"{SECRET}::platform-storage-{chart}-ca" in found[chart].options["depends_on"]
+    shipped = values(inventory, "onprem-dc1", "loki")
+    assert "http_config" not in shipped["loki"]["storage"]["s3"] and shipped["singleBinary"]["extraVolumes"] == []
+    assert "tls.ca_file" not in section(values(inventory, "onprem-dc1", "fluent-bit")["config"]["outputs"], "OUTPUT", "*", Name="s3")

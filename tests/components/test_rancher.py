@@ -493,3 +493,10 @@ def test_bootstrap_is_a_yes_or_no(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load("onprem-dc1", path)
     assert [path for path, _ in raised.value.problems] == ["infrastructure.bootstrap"]
+
+
+def test_rke2_verifies_the_snapshot_endpoint_with_the_ca_the_stack_file_names(inventory, sites_with_storage_cas):
+    """`storage.ca_certificate` is the etcd snapshots' `endpointCa` (the PEM; Rancher hands it to RKE2); without it, none."""
+    cas, with_ca = sites_with_storage_cas
+    assert cluster(with_ca("onprem-dc2")).inputs["rkeConfig"]["etcd"]["s3Config"]["endpointCa"] == cas["onprem-dc2"]
+    assert "endpointCa" not in cluster(inventory("onprem-dc2")).inputs["rkeConfig"]["etcd"]["s3Config"]

@@ -337,3 +337,16 @@ def test_a_local_chart_directory_without_harbor_is_a_config_error(tmp_path, monk
         "charts/ has no harbor 1.18.3 (`harbor-1.18.3.tgz` or `harbor/`); fetch it on a connected machine with "
         "`helm pull harbor --repo https://helm.goharbor.io --version 1.18.3`, or set `charts.source` to remote, oci or off",
     )]
+
+
+def test_harbors_registry_trusts_the_ca_of_its_storage_endpoint(inventory, sites_with_storage_cas):
+    """`storage.ca_certificate`: the chart's `persistence.imageChartStorage.caBundleSecretName` names a Secret holding it
+    (key `ca.crt`, which chart 1.18.3 mounts into the registry's trust store); a site without one names none."""
+    _, with_ca = sites_with_storage_cas
+    storage = values(with_ca, "onprem-dc1")["persistence"]["imageChartStorage"]
+    assert storage["caBundleSecretName"] == "harbor-storage-ca"
+    secret = with_ca("onprem-dc1").named("platform-storage-harbor-ca").inputs
+    # Every Secret's data is a Pulumi secret (the Kubernetes SDK marks it): the render tier reads the PEM in it.
+    assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("harbor-storage-ca", "harbor")
+    assert "kubernetes:core/v1:Secret::platform-storage-harbor-ca" in registry(with_ca, "onprem-dc1")["harbor"].options["depends_on"]
+    assert "caBundleSecretName" not in values(inventory, "onprem-dc1")["persistence"]["imageChartStorage"]

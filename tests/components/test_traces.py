@@ -285,3 +285,17 @@ def test_the_collector_runs_as_its_own_account_without_an_api_token(inventory):
     assert collector["serviceAccount"] == {"create": False, "name": "otel-collector", "automountServiceAccountToken": False}
     chart = next(r for r in inventory("prod") if r.name.endswith("-otel-collector") and r.type == "kubernetes:helm.sh/v4:Chart")
     assert "kubernetes:core/v1:ServiceAccount::platform-observability-traces-otel-collector-account" in chart.options["depends_on"]
+
+
+def test_tempo_verifies_an_s3_endpoint_with_the_ca_the_stack_file_names(inventory, sites_with_storage_cas):
+    """`storage.ca_certificate`: Tempo mounts a Secret holding it and names the file as its S3 client's `tls_ca_path`."""
+    _, with_ca = sites_with_storage_cas
+    tempo = values(with_ca, "onprem-dc1", "tempo")
+    assert tempo["tempo"]["storage"]["trace"]["s3"]["tls_ca_path"] == "/etc/storage-ca/ca.crt"
+    assert tempo["extraVolumes"] == [{"name": "storage-ca", "secret": {"secretName": "tempo-storage-ca"}}]
+    assert tempo["tempo"]["extraVolumeMounts"] == [{"name": "storage-ca", "mountPath": "/etc/storage-ca", "readOnly": True}]
+    secret = next(r.inputs for r in with_ca("onprem-dc1").of_type(SECRET) if r.inputs["metadata"]["name"] == "tempo-storage-ca")
+    assert secret["metadata"]["namespace"] == "tracing"  # its data, a Pulumi secret here, is read in the render tier
+    assert "kubernetes:core/v1:Secret::platform-storage-tempo-ca" in traces(with_ca, "onprem-dc1")["tempo"].options["depends_on"]
+    shipped = values(inventory, "onprem-dc1", "tempo")
+    assert "tls_ca_path" not in shipped["tempo"]["storage"]["trace"]["s3"] and "extraVolumes" not in shipped

@@ -41,6 +41,17 @@ def charts_of(inventory, stack: str) -> list[tuple[str, str, str, dict[str, Any]
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_values_key_is_one_the_chart_reads(inventory, stack):
+    assert_every_values_key_is_read(inventory, stack)
+
+
+def test_the_values_that_give_clients_a_storage_ca_are_keys_the_charts_read(sites_with_storage_cas):
+    """A site whose S3 endpoint has an internal CA's certificate (`storage.ca_certificate`) sets more values: Harbor's
+    `caBundleSecretName`, Loki's and Tempo's CA file and volumes, Fluent Bit's volumes (tests/components/test_*.py)."""
+    _, with_ca = sites_with_storage_cas
+    assert_every_values_key_is_read(with_ca, "onprem-dc1")
+
+
+def assert_every_values_key_is_read(inventory, stack: str) -> None:
     charts = charts_of(inventory, stack)
     assert charts, f"{stack} installs no chart"
     dead = {

@@ -191,12 +191,13 @@ def check_rbac_answers(control_plane: ControlPlane, team_a: str, team_b: str) ->
     assert 'User "alice" cannot patch resource "configmaps" in API group "" in the namespace "rbac-team-b"' in refused.stderr
 
 
-def test_a_cert_manager_webhook_pod_is_ready_only_once_the_webhook_on_the_host_answers(control_plane):
-    """KWOK would make any pod Ready at once; cert-manager's webhook pod waits for the webhook `scripts/cluster
-    cert-manager` runs on the host (scripts/cluster.d/stages/cert-manager-webhook.yaml), as the chart's readiness
-    probe holds it in a cluster, so that Pulumi's await on the chart's Deployment holds what needs the webhook. Here
-    the host webhook starts before the chart's Role that lets it keep its CA exists, as in a first `up`: it has no
-    serving certificate and its pod stays not Ready until the Role is there and the webhook answers."""
+def test_a_cert_manager_webhook_pod_is_ready_only_once_the_api_server_can_call_the_webhook_on_the_host(control_plane):
+    """KWOK would make any pod Ready at once; cert-manager's webhook pod waits until the API server can call the
+    webhook `scripts/cluster cert-manager` runs on the host for it (scripts/cluster.d/stages/cert-manager-webhook.yaml),
+    so that Pulumi's await on the chart's Deployment holds what needs the webhook. As in a first `up`, the host webhook
+    starts before the chart's Role that lets it keep its CA exists: it has no serving certificate, and its pod stays
+    Running and not Ready; with the Role it answers, but the pod stays not Ready until the webhook configuration
+    carries its CA (the CA injector's work, done here by the test, which starts none)."""
     ns, release = namespace(control_plane, "webhook-readiness"), "readiness-cert-manager"
     labels = {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/component": "webhook",
               "app.kubernetes.io/instance": release}
@@ -209,34 +210,53 @@ def test_a_cert_manager_webhook_pod_is_ready_only_once_the_webhook_on_the_host_a
         found = control_plane.get("pod", name, "-n", ns)["status"]
         return found.get("phase", ""), next((c["status"] for c in found.get("conditions", []) if c["type"] == "Ready"), "")
 
+    def stays_not_ready(why: str, healthy: bool) -> None:
+        for _ in range(4):  # two seconds
+            assert answers(healthz) is healthy and status("webhook-0") == ("Running", "False"), why
+            time.sleep(0.5)
+
     control_plane.apply(webhook_pod("webhook-0"))
     control_plane.wait_until("the webhook pod Running", lambda: status("webhook-0")[0] == "Running")
     assert status("webhook-0") == ("Running", "False")
 
-    served = cluster("cert-manager", str(control_plane.dir), "--release", release, "--namespace", ns, timeout=3 * 3600)
+    served = cluster("cert-manager", str(control_plane.dir), "--release", release, "--namespace", ns, "--without-ca-injector",
+                     timeout=3 * 3600)
     assert served.returncode == 0, served.stderr
     state = json.loads((control_plane.dir / "state.json").read_text())
     [healthz] = [p["health"] for p in state["processes"] if p["name"] == f"cert-manager-webhook:{release}"]
-    for _ in range(6):  # three seconds of a running webhook without its certificate
-        assert not answers(healthz) and status("webhook-0") == ("Running", "False")
-        time.sleep(0.5)
-
-    # The chart's Role for the webhook's CA Secret (templates/webhook-rbac.yaml, `webhook:dynamic-serving`).
-    secrets = {"apiGroups": [""], "resources": ["secrets"]}
-    control_plane.apply(
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "dynamic-serving", "namespace": ns},
-         "rules": [{**secrets, "resourceNames": [f"{release}-webhook-ca"], "verbs": ["get", "list", "watch", "update"]},
-                   {**secrets, "verbs": ["create"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "dynamic-serving", "namespace": ns},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "dynamic-serving"},
-         "subjects": [{"kind": "ServiceAccount", "name": f"{release}-webhook", "namespace": ns}]})
-    control_plane.wait_until("the webhook pod Ready", lambda: status("webhook-0") == ("Running", "True"), timeout=90)
-    assert answers(healthz)
-    # A pod that comes later (a rollout) is marked too.
-    control_plane.apply(webhook_pod("webhook-1"))
-    control_plane.wait_until("the later webhook pod Ready", lambda: status("webhook-1") == ("Running", "True"))
-    annotations = [control_plane.get("pod", name, "-n", ns)["metadata"]["annotations"] for name in ("webhook-0", "webhook-1")]
-    assert annotations == [{"complete-cluster.test/served-on-host": "true"}] * 2
+    # The chart's webhook configuration, calling the host; it matches no resource, so it admits nothing else.
+    configuration = f"{release}-webhook"
+    control_plane.apply({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": configuration, "labels": labels},
+        "webhooks": [{"name": "webhook.cert-manager.io", "clientConfig": {"url": f"https://{served.stdout.strip()}/validate"},
+                      "rules": [{"apiGroups": ["readiness.example.com"], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                 "resources": ["nothings"]}],
+                      "failurePolicy": "Ignore", "sideEffects": "None", "admissionReviewVersions": ["v1"]}]})
+    try:
+        stays_not_ready("the host webhook has no serving certificate", healthy=False)
+        # The chart's Role for the webhook's CA Secret (templates/webhook-rbac.yaml, `webhook:dynamic-serving`).
+        secrets = {"apiGroups": [""], "resources": ["secrets"]}
+        control_plane.apply(
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "dynamic-serving", "namespace": ns},
+             "rules": [{**secrets, "resourceNames": [f"{release}-webhook-ca"], "verbs": ["get", "list", "watch", "update"]},
+                       {**secrets, "verbs": ["create"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "dynamic-serving", "namespace": ns},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "dynamic-serving"},
+             "subjects": [{"kind": "ServiceAccount", "name": f"{release}-webhook", "namespace": ns}]})
+        control_plane.wait_until("the host webhook answering", lambda: answers(healthz), timeout=90)
+        stays_not_ready("the webhook configuration does not hold the webhook's CA yet", healthy=True)
+        ca = control_plane.get("secret", f"{release}-webhook-ca", "-n", ns)["data"]["ca.crt"]
+        control_plane.kubectl("patch", "validatingwebhookconfiguration", configuration, "--type=json",
+                              "-p", json.dumps([{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": ca}]))
+        control_plane.wait_until("the webhook pod Ready", lambda: status("webhook-0") == ("Running", "True"))
+        # A pod that comes later (a rollout) is marked too.
+        control_plane.apply(webhook_pod("webhook-1"))
+        control_plane.wait_until("the later webhook pod Ready", lambda: status("webhook-1") == ("Running", "True"))
+        annotations = [control_plane.get("pod", name, "-n", ns)["metadata"]["annotations"] for name in ("webhook-0", "webhook-1")]
+        assert annotations == [{"complete-cluster.test/served-on-host": "true"}] * 2
+    finally:  # cluster-scoped: later tests apply whole stacks
+        control_plane.kubectl("delete", "validatingwebhookconfiguration", configuration, check=False)
 
 
 def answers(url: str) -> bool:

@@ -6,7 +6,9 @@ file says, the way `python -m stacks parity` holds two sites to the same teams, 
 of the six stacks live together in one copy of the project under their own names, so what the loader resolves
 between sites (a secondary's primary, a primary's secondaries) is resolved between the variants. The stack files'
 secrets are encrypted with the reference sites' passphrase, which is not ours: each variant stack sets a test value
-for each of them with `pulumi config set --secret`, so they stay Pulumi secrets.
+for each of them with `pulumi config set --secret`, so they stay Pulumi secrets. The variants of STACKS_WITH_STORAGE_CA
+also name a CA of their S3 endpoint (`storage.ca_certificate`), made by openssl for the run, as a site with an internal
+CA's certificate on its endpoint does.
 
 Each variant is previewed with the policy pack and its generated pack config (`python -m stacks policy-config`),
 as a merge request does, and then rendered with `pulumi up`. The preview's engine events (streamed as JSON) carry
@@ -29,6 +31,7 @@ import yaml
 from policies.lib.kube_yaml import load_documents
 from components.storage.object_storage import storage_account_name
 from stacks.model.infrastructure import ContainerRegistry
+from tests.engine.object_store import SiteTls
 from tests.tooling import without_automatic_logs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +90,10 @@ RENDER_LOAD_BALANCER = {"provider": "metallb", "address_pool": "internal"}
 UNRENDERED_SERVICES = ("registry",)
 # The resource group a render variant of an AKS stack names for its pre-created storage account (render_variant).
 RENDER_STORAGE_GROUP = "platform-storage"
+# The render variants whose S3 endpoint's certificate an internal CA issued (`storage.ca_certificate`), a CA made by
+# openssl for the run (RenderProject): the primary, so its clients verify their own endpoint with it and the
+# secondary's clients that read its buckets (a standby database, Velero's read-only location) verify it too.
+STACKS_WITH_STORAGE_CA = ("onprem-dc1",)
 
 
 def render_storage(storage: dict[str, Any], environment: str, site: str) -> dict[str, Any]:
@@ -186,6 +193,8 @@ class StackRender:
     outputs: dict[str, Any]
     """The stack's outputs after the render (`pulumi stack output --json`; secrets shown as `[secret]`)."""
     seconds: dict[str, float]
+    storage_cas: dict[str, str]
+    """The PEM of each rendered stack's S3 endpoint CA that names one (STACKS_WITH_STORAGE_CA), by stack."""
 
 
 def preview_verdicts(events: str) -> tuple[list[PolicyVerdict], int]:
@@ -221,9 +230,13 @@ class RenderProject:
         copy_project(directory)
         (directory / ".state").mkdir()
         self.secrets: dict[str, list[str]] = {}
+        self.storage_cas = {stack: SiteTls.made(directory.parent / f"storage-ca-{stack}", (f"s3.{stack}.example.com",))
+                            .ca_certificate.read_text() for stack in STACKS_WITH_STORAGE_CA if stack in stacks}
         for stack in stacks:
             path = directory / "stacks" / f"Pulumi.{stack}.yaml"
             variant, self.secrets[stack] = render_variant(yaml.safe_load(path.read_text()), str(chart_mirror))
+            if stack in self.storage_cas:
+                variant["config"][f"{NAMESPACE}storage"]["ca_certificate"] = self.storage_cas[stack]
             path.write_text(yaml.safe_dump(variant, sort_keys=False))
 
     def pulumi(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 1800) -> Run:
@@ -263,7 +276,7 @@ class RenderProject:
         directory = self.directory / "rendered" / stack
         objects = rendered_documents(directory)
         return StackRender(stack, json.loads(config_file.read_text()), verdicts, evaluated, directory, objects, json.loads(outputs.stdout),
-                           seconds)
+                           seconds, self.storage_cas)
 
 
 def rendered_documents(directory: Path) -> list[tuple[Path, dict]]:

@@ -9,7 +9,9 @@ databases' WAL archive are rendered on it wherever the stack runs them; Harbor i
 
 - every object-storage service the stack runs is rendered, on the stack's buckets, and every credentials Secret a
   rendered object reads is either rendered or one the cluster holds (`objectStorage.credentialSecrets`), with the
-  key it reads;
+  key it reads; onprem-dc1's variant names a CA for its S3 endpoint (`storage.ca_certificate`, made for the run), and
+  every object that reads the storage credentials there, and at onprem-dc2 what reads dc1's buckets, verifies the
+  endpoint with it: the CA mounted and named in its config, or a backup location's `caCert`;
 
 - the preview with the pack has no mandatory violation;
 - every exemption the pack config grants to an object of the stack is documented with its reason
@@ -29,6 +31,7 @@ admission (Pod Security on the namespaces the program labels) and defaulting at 
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -172,6 +175,96 @@ def test_every_storage_credentials_secret_an_object_reads_is_held_by_the_cluster
              if any(name in json.dumps(document) for _, document in render.objects)}
     assert problems == []
     assert sorted(set(held) - read - named) == []
+
+
+def storage_ca_mounts(document: dict) -> list[tuple[str, str]]:
+    """(Secret name, directory) of every `<client>-storage-ca` Secret the object mounts: a pod's volume and its
+    volumeMounts, or a `postgresql` resource's `additionalVolumes` entry (its volume and mount in one)."""
+    volumes: dict[str, str] = {}
+    mounts: list[tuple[str, str]] = []
+    for value in _dicts(document):
+        source = value.get("volumeSource", value)
+        secret = source.get("secret") if isinstance(source, dict) else None
+        if isinstance(secret, dict) and str(secret.get("secretName", "")).endswith("-storage-ca") and "name" in value:
+            volumes[value["name"]] = secret["secretName"]
+        if isinstance(value.get("mountPath"), str) and "name" in value:
+            mounts.append((value["name"], value["mountPath"]))
+    return sorted({(volumes[name], path) for name, path in mounts if name in volumes})
+
+
+def _dicts(value: Any):
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _dicts(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _dicts(child)
+
+
+def configuration(document: dict, objects: dict[tuple[str, str | None, str], dict]) -> list[dict]:
+    """What configures an object: itself, and every rendered ConfigMap and Secret of its namespace it mounts."""
+    namespace = document["metadata"].get("namespace")
+    mounted = [("ConfigMap", v["configMap"].get("name")) for v in _dicts(document) if isinstance(v.get("configMap"), dict)]
+    mounted += [("Secret", v["secret"].get("secretName")) for v in _dicts(document) if isinstance(v.get("secret"), dict)]
+    return [document, *(objects[(kind, namespace, name)] for kind, name in mounted if (kind, namespace, name) in objects)]
+
+
+def secret_data(document: dict) -> dict[str, str]:
+    """A rendered Secret's keys and values, from `stringData` or (base64) `data`."""
+    return {**{k: base64.b64decode(v).decode() for k, v in (document.get("data") or {}).items()}, **(document.get("stringData") or {})}
+
+
+@pytest.mark.parametrize("stack", ["onprem-dc1", "onprem-dc2"])
+def test_every_client_of_an_endpoint_with_an_internal_ca_verifies_it_with_that_ca(renders, stack):
+    """`storage.ca_certificate` (onprem-dc1's render variant names a CA made for the run; docs/storage.md): every object
+    that reads the object storage's credentials verifies the endpoint with it. A workload or `postgresql` resource
+    mounts a `<client>-storage-ca` Secret holding the CA and names the mounted file in its configuration (its own
+    spec, or a ConfigMap or Secret it mounts); a BackupStorageLocation carries it as `caCert`, which Velero gives the
+    plugin (so Velero's own pods mount none). At onprem-dc2, whose endpoint names no CA, only what reads the primary's
+    buckets verifies with the primary's CA (its key `primary-ca.crt`): its standby databases and Velero's read-only
+    location on the primary's backups. The PostgreSQL operator's logical backup jobs cannot take a CA (docs/storage.md)."""
+    render = rendered(renders, stack)
+    own_ca = render.storage_cas.get(stack)
+    primary_ca = render.storage_cas.get("onprem-dc1") if stack != "onprem-dc1" else None
+    assert own_ca or primary_ca
+    expected = {key: pem for key, pem in (("ca.crt", own_ca), ("primary-ca.crt", primary_ca)) if pem}
+    held = {(entry["namespace"], entry["name"]) for entry in render.outputs["objectStorage"]["credentialSecrets"]}
+    by_name = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for _, d in render.objects}
+    endpoint_cas = {"https://s3.dc1.example.com": render.storage_cas.get("onprem-dc1")}
+    location_namespaces = {ns for kind, ns, _ in by_name if kind == "BackupStorageLocation"}
+    clients, problems = [], []
+    for _, document in render.objects:
+        namespace, name, kind = document["metadata"].get("namespace"), document["metadata"]["name"], document["kind"]
+        if not any((namespace, secret) in held for secret, _ in secret_reads(document)) or kind == "Secret":
+            continue
+        clients.append(f"{kind} {namespace}/{name}")
+        if kind == "BackupStorageLocation":
+            ca = endpoint_cas.get(document["spec"]["config"]["s3Url"])
+            found = document["spec"]["objectStorage"].get("caCert")
+            if (base64.b64decode(found).decode() if found else None) != ca:
+                problems.append(f"{kind} {namespace}/{name}: caCert is not the CA of {document['spec']['config']['s3Url']}")
+            continue
+        if namespace in location_namespaces:
+            continue  # Velero: its locations carry the CA (above)
+        mounts = storage_ca_mounts(document)
+        if not mounts:
+            if own_ca:
+                problems.append(f"{kind} {namespace}/{name} reads the storage credentials but mounts no storage CA")
+            continue
+        configs = [json.dumps(config) for config in configuration(document, by_name)]
+        for secret, directory in mounts:
+            data = secret_data(by_name[("Secret", namespace, secret)]) if ("Secret", namespace, secret) in by_name else {}
+            if data != expected:
+                problems.append(f"{kind} {namespace}/{name}: Secret {secret} holds {sorted(data)}, not the CAs {sorted(expected)}")
+            for key in data:
+                if not any(f"{directory}/{key}" in config for config in configs):
+                    problems.append(f"{kind} {namespace}/{name}: mounts {secret} at {directory} but no config names {directory}/{key}")
+    assert clients
+    assert problems == []
+    if own_ca:  # each client the site runs on its object storage is among those checked
+        assert {"StatefulSet logging/loki", "DaemonSet node-agents/fluent-bit", "StatefulSet tracing/tempo",
+                "postgresql payments-data/payments-db"} <= set(clients), clients
 
 
 # --- images --------------------------------------------------------------------------------------------------------

@@ -38,6 +38,11 @@ On a render target (stacks/model/storage.py) the program has no credentials to g
 name and keys of each), which the program exports beside the buckets (`objectStorage.credentialSecrets`).
 The manifests name those Secrets exactly as on a cluster the program deploys to.
 
+An S3 endpoint whose certificate an internal CA issued (`storage.ca_certificate`): `ca_for(consumer, namespace,
+primary_ca=None) -> StorageCa | None` writes that CA (and a secondary's reader of the primary's buckets the primary's)
+into a Secret `<consumer>-storage-ca` (key `ca.crt`, `primary-ca.crt`) in the consumer's namespace; the consumer mounts
+it (`StorageCa.volume`, `.mount`) and names the file (`.file`) where its client reads a CA (docs/storage.md).
+
 `StorageAccess` carries the rest, none of it secret: `kind`, `secret_name`, `secret` (the resource,
 to depend on; None where the cluster holds it), `bucket`, `endpoint` (the S3 endpoint URL or `https://<account>.blob.core.windows.net`),
 `region` (S3 region or Azure location), `path_style`, and for Azure `account` and `resource_group`.

@@ -697,7 +697,14 @@ def test_the_postgres_component_archives_to_whatever_storage_access_it_is_given(
         )
         Postgres("pg", args, pulumi.ResourceOptions())
 
-    [component, cluster, policy, backup_egress, backup_ingress] = run_program(program, "postgres")
+    # By type and name: the SDK registers children as their inputs resolve, so their order is not fixed.
+    registered = run_program(program, "postgres")
+    assert len(registered) == 5, [(r.type, r.name) for r in registered]
+    [component] = [r for r in registered if r.type == "platform:services:Postgres"]
+    [cluster] = [r for r in registered if r.type == "kubernetes:acid.zalan.do/v1:postgresql"]
+    policies = {r.inputs["metadata"]["name"]: r for r in registered if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+    backup_egress, backup_ingress = policies.pop("payments-db-logical-backup"), policies.pop("payments-db-from-logical-backup")
+    [policy] = policies.values()
     env = {item["name"]: item.get("value", item.get("valueFrom")) for item in cluster.inputs["spec"]["env"]}
     assert env["AWS_SECRET_ACCESS_KEY"] == {"secretKeyRef": {"name": "db-storage", "key": "AWS_SECRET_ACCESS_KEY"}}
     assert (env["WAL_S3_BUCKET"], env["AWS_REGION"], env["USE_WALG_BACKUP"]) == ("dc1-postgres", "us-east-1", "true")

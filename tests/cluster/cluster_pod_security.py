@@ -30,6 +30,11 @@ VIOLATES = re.compile(r'violates PodSecurity "([^"]+)": (.*)$')
 # Admission plugins run in a fixed order (kube-apiserver's AllOrderedPlugins): ResourceQuota after PodSecurity. A
 # pod that quota refuses has therefore been admitted by Pod Security.
 AFTER_POD_SECURITY = ("exceeded quota",)
+# ServiceAccount admission runs before PodSecurity (kube-apiserver's AllOrderedPlugins, pkg/kubeapiserver/options/
+# plugins.go): a chart's objects are applied together, not in Helm's kind order, so a ReplicaSet may try its first pod
+# before the chart's ServiceAccount exists, which this plugin refuses until it does. Such a pod never reached Pod
+# Security; the controller's next try does.
+SERVICE_ACCOUNT_NOT_YET = re.compile(r'error looking up service account \S+: serviceaccount "[^"]+" not found')
 # Controllers whose pods are made from a template, and the owner kinds a template's object can be (a CronJob's Jobs
 # by its controller or by `kubectl create job --from`).
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"}
@@ -138,7 +143,7 @@ def admissions(plane: ControlPlane, namespaces: Iterable[str]) -> dict[tuple[str
             admission.refused = [*(admission.refused or []), psa]
         elif any(text in event["message"] for text in AFTER_POD_SECURITY):
             admission.admitted += 1
-        else:
+        elif not SERVICE_ACCOUNT_NOT_YET.search(event["message"]):
             admission.other_refusals = [*(admission.other_refusals or []), event["message"]]
     return found
 
@@ -230,4 +235,18 @@ def mutated(workload: Workload, mutation: Mutation) -> tuple[dict, dict]:
     meta, spec = kube.pod_template(workload.type, props) or ({}, {})
     mutation(spec)
     pod_meta = {"namespace": workload.namespace, **{k: meta[k] for k in ("labels", "annotations") if meta.get(k)}}
-    return props, {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
+    return props, {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": with_claim_volumes(workload, spec)}
+
+
+def with_claim_volumes(workload: Workload, spec: dict) -> dict:
+    """A StatefulSet's pod spec with the volume the controller adds for each volumeClaimTemplate, which its containers
+    mount (pkg/controller/statefulset/stateful_set_utils.go updateStorage: a PersistentVolumeClaim named
+    <claim>-<set>-<ordinal>, in place of a template volume of the same name). Without it the API server refuses the
+    pod as invalid before Pod Security sees it."""
+    claims = (workload.props.get("spec") or {}).get("volumeClaimTemplates") or []
+    if workload.kind != "StatefulSet" or not claims:
+        return spec
+    names = {c["metadata"]["name"] for c in claims}
+    claimed = [{"name": name, "persistentVolumeClaim": {"claimName": f"{name}-{workload.name}-0"}}
+               for name in sorted(names)]
+    return {**spec, "volumes": [*claimed, *(v for v in spec.get("volumes") or [] if v.get("name") not in names)]}

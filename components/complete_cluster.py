@@ -316,15 +316,16 @@ class CompleteCluster(pulumi.ComponentResource):
         config, charts = stack.config, stack.charts
         services, teams, identity, images = config.services, list(config.teams), self.identity, self.images
         namespaces = {team_name: team.namespace for team_name, team in self.teams.items()}
-        if services.ingress.enabled:
-            ingress = IngressArgs(settings=services.ingress, identity=identity, images=images, charts=charts.of("ingress"),
-                                  internal_annotations=internal_annotations(config.infrastructure))
-            self.ingress = Ingress(f"{name}-ingress", ingress, on_cluster)
         if services.cert_manager.enabled:
             certificates = CertManagerArgs(
                 settings=services.cert_manager, identity=identity, images=images, charts=charts.of("cert_manager")
             )
             self.cert_manager = CertManager(f"{name}-cert-manager", certificates, on_cluster)
+        if services.ingress.enabled:
+            ingress = IngressArgs(settings=services.ingress, identity=identity, images=images, charts=charts.of("ingress"),
+                                  internal_annotations=internal_annotations(config.infrastructure),
+                                  certificates=self.cert_manager.chart if self.cert_manager is not None else None)
+            self.ingress = Ingress(f"{name}-ingress", ingress, on_cluster)
         # The internal CA's issuer signs the in-cluster services' certificates (RabbitMQ, Kafka).
         issuer = self.cert_manager.internal_issuer if self.cert_manager is not None else None
         if services.postgres.enabled:

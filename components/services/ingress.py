@@ -30,7 +30,6 @@ HTTP_PORT = 8080
 HTTPS_PORT = 8443
 WEBHOOK_PORT = 9443
 CONTROLLER_SIZE = ("500m", "512Mi")
-JOB_SIZE = ("100m", "128Mi")
 RUN_AS = 101  # the `www-data` user of the controller image
 
 AZURE_INTERNAL = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
@@ -56,6 +55,9 @@ class IngressArgs:
     """The ingress part's charts (ingress-nginx), resolved by the loader."""
     internal_annotations: dict[str, str]
     """What makes the Service internal on this infrastructure (`internal_annotations`)."""
+    certificates: pulumi.Resource | None = None
+    """cert-manager's chart, which issues the admission webhook's certificate: the chart's Issuers and Certificates
+    wait for its CRDs and webhook (the config requires cert-manager when the webhook is on)."""
 
 
 def load_balancer_annotations(args: IngressArgs) -> dict[str, str]:
@@ -69,7 +71,6 @@ def load_balancer_annotations(args: IngressArgs) -> dict[str, str]:
 def chart_values(args: IngressArgs) -> dict[str, Any]:
     ingress = args.settings
     registry = args.images.registry_for("registry.k8s.io")
-    job = {"resources": resources(*JOB_SIZE), "securityContext": {**restricted_container(), "readOnlyRootFilesystem": True}}
     return {
         "controller": {
             "replicaCount": ingress.replicas,
@@ -103,13 +104,17 @@ def chart_values(args: IngressArgs) -> dict[str, Any]:
             "podSecurityContext": restricted_pod(),
             "containerSecurityContext": {**restricted_container(RUN_AS), "runAsGroup": 82, "readOnlyRootFilesystem": False},
             "admissionWebhooks": {
-                # values.yaml controller.admissionWebhooks.enabled: the ValidatingWebhookConfiguration and the
-                # Jobs that make and patch its certificate (stacks/model/services.py Ingress.admission_webhook).
+                # values.yaml controller.admissionWebhooks.enabled: the ValidatingWebhookConfiguration
+                # (stacks/model/services.py Ingress.admission_webhook). Its serving certificate comes from cert-manager
+                # (`certManager.enabled`: the chart's self-signed Issuer, a CA Certificate and the webhook's Certificate
+                # in the Secret the controller mounts, the CA put into the configuration's caBundle by cert-manager's CA
+                # injector), not from the chart's `patch` Jobs: those are Helm hooks, and helm.v4.Chart renders no
+                # hooks (pulumi-kubernetes 4.25.0 helm/v4/chart.go sets DisableHooks), so the Secret would never exist,
+                # the controller's pods could not start, and the webhook, with no caBundle and `failurePolicy: Fail`,
+                # would refuse every Ingress.
                 "enabled": ingress.admission_webhook,
                 "port": WEBHOOK_PORT,
-                "patch": {"image": {"registry": registry}, "securityContext": restricted_pod(65532)},
-                "createSecretJob": job,
-                "patchWebhookJob": job,
+                "certManager": {"enabled": ingress.admission_webhook},
             },
             "topologySpreadConstraints": [],
             # Prometheus metrics on 10254 (`metrics`), scraped by the PodMonitor of
@@ -155,7 +160,7 @@ class Ingress(pulumi.ComponentResource):
             args.charts,
             catalogue.INGRESS_NAMESPACE,
             chart_values(args),
-            after(child, self.namespace),
+            after(child, self.namespace, args.certificates if args.settings.admission_webhook else None),
         )
         self.register_outputs({"namespace": catalogue.INGRESS_NAMESPACE})
 

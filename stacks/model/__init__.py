@@ -181,6 +181,10 @@ class StackConfig(Strict):
                     "services.ingress.internal_load_balancer is true; use `internal_ca`, or a public ingress where the policy allows it",
                 )
             )
+        if services.ingress.enabled and services.ingress.admission_webhook and not services.cert_manager.enabled:
+            problems.append(("services.ingress.admission_webhook", "the admission webhook's serving certificate is issued by "
+                             "cert-manager (the chart's own certificate Jobs are Helm hooks, which the program does not run); "
+                             "enable services.cert_manager, or set admission_webhook: false"))
         if services.registry.enabled and not services.cert_manager.enabled:
             problems.append(("services.registry.enabled", "Harbor's token-signing certificate is issued by cert-manager's internal CA; "
                              "enable services.cert_manager"))

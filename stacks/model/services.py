@@ -77,7 +77,8 @@ class Ingress(Strict):
     """ingress-nginx's validating admission webhook (the chart's `controller.admissionWebhooks.enabled`):
     the API server asks the controller to test each Ingress's NGINX configuration before admitting it.
     Off only on a cluster whose API server cannot reach pods (a control plane outside the pod network,
-    docs/cluster.md): a broken Ingress is then admitted and shows only in the controller's log."""
+    docs/cluster.md): a broken Ingress is then admitted and shows only in the controller's log. Its serving
+    certificate comes from cert-manager (`services.cert_manager` must be enabled; docs/services.md)."""
 
 
 class AcmeIssuer(Strict):

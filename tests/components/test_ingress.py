@@ -44,7 +44,9 @@ def test_prod_installs_the_pinned_ingress_nginx_chart_into_its_namespace(invento
         "ingress-nginx", "4.14.1", {"repo": "https://kubernetes.github.io/ingress-nginx"},
     )
     assert release.inputs["namespace"] == "ingress-nginx"
-    assert release.options["depends_on"] == ["kubernetes:core/v1:Namespace::platform-ingress-namespace"]
+    # After cert-manager's chart, which issues the admission webhook's certificate.
+    assert release.options["depends_on"] == ["kubernetes:core/v1:Namespace::platform-ingress-namespace",
+                                             "kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart"]
     assert release.parent == "platform:services:Ingress::platform-ingress"
 
 
@@ -74,9 +76,10 @@ def test_the_controller_runs_restricted_with_requests_equal_to_limits(inventory)
     assert controller["containerPort"] == {"http": 8080, "https": 8443}
     assert controller["extraArgs"] == {"http-port": "8080", "https-port": "8443"}
     assert controller["resources"]["requests"] == controller["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
-    for job in ("createSecretJob", "patchWebhookJob"):
-        assert controller["admissionWebhooks"][job]["resources"]["requests"] == controller["admissionWebhooks"][job]["resources"]["limits"]
-        assert controller["admissionWebhooks"][job]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    # The webhook's certificate comes from cert-manager, not the chart's `patch` Jobs (Helm hooks, never rendered):
+    # the render tier checks the rendered webhook (test_every_webhook_the_api_server_calls_presents_a_certificate_...).
+    assert controller["admissionWebhooks"]["certManager"] == {"enabled": True}
+    assert "patch" not in controller["admissionWebhooks"]
 
 
 @pytest.mark.parametrize(
@@ -429,6 +432,7 @@ def test_a_cluster_whose_api_server_cannot_reach_pods_calls_cert_managers_webhoo
     registrations = {r.name: r for r in evaluate("prod", path)}
     assert registrations["platform-cert-manager-chart"].inputs["values"]["webhook"]["url"] == {"host": "localhost:10250"}
     assert registrations["platform-ingress-chart"].inputs["values"]["controller"]["admissionWebhooks"]["enabled"] is False
+    assert registrations["platform-ingress-chart"].inputs["values"]["controller"]["admissionWebhooks"]["certManager"] == {"enabled": False}
 
 
 @pytest.mark.parametrize("host", ["https://localhost:10250", "localhost:10250/validate", "Webhook.example.com", ""])

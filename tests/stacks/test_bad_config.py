@@ -850,6 +850,14 @@ CASES = [
         "enable services.cert_manager or disable Kafka",
     ),
     (
+        "ingress-webhook-without-cert-manager",
+        "prod",
+        set_in("services", "cert_manager.enabled", False),
+        "services.ingress.admission_webhook",
+        "the admission webhook's serving certificate is issued by cert-manager (the chart's own certificate Jobs are Helm hooks, "
+        "which the program does not run); enable services.cert_manager, or set admission_webhook: false",
+    ),
+    (
         "kafka-even-controllers",
         "prod",
         set_in("services", "kafka.controllers", 2),

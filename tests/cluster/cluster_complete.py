@@ -213,13 +213,18 @@ def run_scheduled_jobs(applied: Applied) -> None:
 # --- the checks --------------------------------------------------------------------------------------------------------
 
 
-def check_every_object_applied_and_nothing_to_change(applied: Applied) -> int:
+def settle(applied: Applied) -> None:
+    """A second `up` and a `refresh`, each failing if it finds anything to change (once per stack: the checks after
+    it read the stack as they leave it)."""
+    applied.stack("up", "--yes", "--expect-no-changes")
+    applied.stack("refresh", "--yes", "--expect-no-changes")
+
+
+def check_every_object_applied(applied: Applied) -> int:
     objects = applied.objects()
     assert len(objects) >= len(applied.registrations)
     there = held(applied.plane, objects)
     assert there == described(objects), sorted(set(described(objects)) - set(there))
-    applied.stack("up", "--yes", "--expect-no-changes")
-    applied.stack("refresh", "--yes", "--expect-no-changes")
     return len(objects)
 
 
@@ -235,8 +240,7 @@ def check_generated_passwords(applied: Applied) -> int:
     secrets: Pulumi's Python dynamic-provider plugin running components/kit/generated.py) are ciphertext in state,
     appear nowhere in it in plain text, and are what the Kubernetes Secrets built from them hold in the cluster, after
     the first `up`, a second `up` and a `refresh` (which must neither rotate nor reveal them); a bcrypt hash (Harbor's
-    registry htpasswd) is secret too and verifies the password with pyca's bcrypt."""
-    applied.stack("refresh", "--yes", "--expect-no-changes")
+    registry htpasswd) is secret too and verifies the password with pyca's bcrypt. `applied` has been settled."""
     exported = applied.stack("stack", "export").stdout
     state = json.loads(exported)["deployment"]["resources"]
     shown = {r["urn"]: r for r in json.loads(applied.stack("stack", "export", "--show-secrets").stdout)["deployment"]["resources"]}

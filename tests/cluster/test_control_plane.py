@@ -222,8 +222,12 @@ def test_a_cert_manager_webhook_pod_is_ready_only_once_the_api_server_can_call_t
     served = cluster("cert-manager", str(control_plane.dir), "--release", release, "--namespace", ns, "--without-ca-injector",
                      timeout=3 * 3600)
     assert served.returncode == 0, served.stderr
-    state = json.loads((control_plane.dir / "state.json").read_text())
-    [healthz] = [p["health"] for p in state["processes"] if p["name"] == f"cert-manager-webhook:{release}"]
+
+    def started() -> list[str]:  # once the pod is scheduled, as a kubelet would start its container
+        state = json.loads((control_plane.dir / "state.json").read_text())
+        return [p["health"] for p in state["processes"] if p["name"] == f"cert-manager-webhook:{release}"]
+
+    [healthz] = control_plane.wait_until("the host webhook started", started)
     # The chart's webhook configuration, calling the host; it matches no resource, so it admits nothing else.
     configuration = f"{release}-webhook"
     control_plane.apply({

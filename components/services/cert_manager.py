@@ -30,6 +30,7 @@ CONTROLLER_SIZE = ("100m", "256Mi")
 HELPER_SIZE = ("50m", "128Mi")
 WEBHOOK_PORT = 10250
 ROOT_SECRET = "platform-root-ca"
+HOOK_ANNOTATIONS = ("helm.sh/hook", "helm.sh/hook-weight", "helm.sh/hook-delete-policy")
 SELF_SIGNED = "platform-selfsigned"
 IMAGES = {
     "image": "quay.io/jetstack/cert-manager-controller",
@@ -81,8 +82,23 @@ def chart_values(args: CertManagerArgs) -> dict[str, Any]:
             "securityContext": pod,
             "containerSecurityContext": container,
         },
-        # A post-install hook Job that only waits for the API; Pulumi orders on the chart instead.
-        "startupapicheck": {"enabled": False},
+        # The chart's startupapicheck (`cmctl check api`: a dry-run Certificate through the webhook, retried until
+        # the webhook admits it) as a plain Job, which Pulumi waits for before the ClusterIssuers (they depend on the
+        # chart): the webhook's Deployment is ready once it serves, which can be before the CA injector has put its
+        # CA into the webhook configurations, and an issuer created then is refused (`x509: certificate signed by
+        # unknown authority`; the cluster tier met it). The chart makes it a Helm hook, and helm.v4.Chart renders no
+        # hooks (pulumi-kubernetes 4.25.0 helm/v4/chart.go DisableHooks), so its hook annotations are removed (a
+        # null value deletes a chart default; values.yaml startupapicheck.jobAnnotations, .rbac.annotations,
+        # .serviceAccount.annotations).
+        "startupapicheck": {
+            "enabled": True,
+            "resources": resources(*HELPER_SIZE),
+            "securityContext": pod,
+            "containerSecurityContext": container,
+            "jobAnnotations": dict.fromkeys(HOOK_ANNOTATIONS),
+            "rbac": {"annotations": dict.fromkeys(HOOK_ANNOTATIONS)},
+            "serviceAccount": {"annotations": dict.fromkeys(HOOK_ANNOTATIONS)},
+        },
     }
     if args.settings.webhook_host:
         # values.yaml webhook.url.host: the webhook configurations call https://<host>/validate and /mutate,

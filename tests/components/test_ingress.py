@@ -443,3 +443,16 @@ def test_a_webhook_host_that_is_not_a_host_is_a_config_error_naming_its_key(tmp_
         load("prod", _prod_with_services(tmp_path, cert_manager={"webhook_host": host}))
     [(key, message)] = [p for p in raised.value.problems if p[0].startswith("services.cert_manager")]
     assert key == "services.cert_manager.webhook_host" and "is not a host name with an optional port" in message, raised.value.problems
+
+
+def test_cert_managers_api_check_is_a_plain_job_the_issuers_wait_for(inventory):
+    """The chart's startupapicheck is a Helm hook, which helm.v4.Chart does not render: its hook annotations are
+    deleted (null) so it is a Job of the chart, which the ClusterIssuers depend on. The render tier shows the chart
+    renders it without them (test_cert_managers_api_check_is_rendered_as_a_plain_job)."""
+    registrations = inventory("prod")
+    check = chart(registrations, "platform-cert-manager-chart").inputs["values"]["startupapicheck"]
+    hooks = {"helm.sh/hook": None, "helm.sh/hook-weight": None, "helm.sh/hook-delete-policy": None}
+    assert check["enabled"] is True
+    assert check["jobAnnotations"] == check["rbac"]["annotations"] == check["serviceAccount"]["annotations"] == hooks
+    issuers = [r for r in registrations if r.inputs.get("kind") == "ClusterIssuer"]
+    assert issuers and all("kubernetes:helm.sh/v4:Chart::platform-cert-manager-chart" in r.options["depends_on"] for r in issuers)

@@ -536,6 +536,16 @@ def test_every_webhook_the_api_server_calls_presents_a_certificate_it_can_verify
     assert webhook_trust_problems(documents) == []
 
 
+@pytest.mark.parametrize("stack", RENDERED_STACKS)
+def test_cert_managers_api_check_is_rendered_as_a_plain_job(renders, stack):
+    """cert-manager's startupapicheck Job, its ServiceAccount, Role and RoleBinding reach the manifest without the
+    chart's hook annotations (a hook would not be rendered at all), so Pulumi waits for the check before the issuers."""
+    documents = [d for _, d in rendered(renders, stack).objects]
+    check = [d for d in documents if "-startupapicheck" in d["metadata"]["name"]]  # the Role is `...-startupapicheck:create-cert`
+    assert sorted(d["kind"] for d in check) == ["Job", "Role", "RoleBinding", "ServiceAccount"]
+    assert [d["kind"] for d in check if any(a.startswith("helm.sh/hook") for a in d["metadata"].get("annotations") or {})] == []
+
+
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory):
     built = cluster("build", timeout=3 * 3600)

@@ -20,6 +20,7 @@ OPERATOR_ACCOUNTS = [
     "cert-manager/platform-cert-manager-chart",
     "cert-manager/platform-cert-manager-chart-cainjector",
     "cert-manager/platform-cert-manager-chart-webhook",
+    "cert-manager/platform-cert-manager-chart-startupapicheck",
     "ingress-nginx/platform-ingress-chart-ingress-nginx",
     "kafka/strimzi-cluster-operator",
     "postgres-operator/postgres-operator",
@@ -75,11 +76,13 @@ def fullname(release: str, chart: str, values: dict) -> str:
 def chart_accounts(release: str, chart: str, values: dict) -> list[str]:
     """The operator/controller service accounts of a chart, as its templates name them."""
     base = fullname(release, chart, values)
-    if chart == "cert-manager":  # _helpers.tpl: cert-manager.fullname, webhook.fullname, cainjector.fullname
+    if chart == "cert-manager":  # _helpers.tpl: cert-manager.fullname, webhook.fullname, cainjector.fullname, startupapicheck.fullname
+        check = values.get("startupapicheck", {})
         return [
             values.get("serviceAccount", {}).get("name") or base,
             values.get("cainjector", {}).get("serviceAccount", {}).get("name") or f"{base[:52].rstrip('-')}-cainjector",
             values.get("webhook", {}).get("serviceAccount", {}).get("name") or f"{base[:55].rstrip('-')}-webhook",
+            *([check.get("serviceAccount", {}).get("name") or f"{base[:52].rstrip('-')}-startupapicheck"] if check.get("enabled") else []),
         ]
     if chart == "rabbitmq-cluster-operator":  # rmqco.clusterOperator.serviceAccountName
         return [values.get("clusterOperator", {}).get("serviceAccount", {}).get("name") or base]

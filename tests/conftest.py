@@ -7,6 +7,20 @@ import pytest
 from stacks.tools.inventory import Registration, evaluate
 
 
+# The real tiers' files take minutes each, the others seconds. scripts/test runs whole files on two workers
+# (pytest-xdist `--dist loadfile --no-loadscope-reorder`), which take files in collection order: the long files
+# first, then the short ones fill in, so neither worker ends the run alone on a long file.
+TIERS_LONGEST_FIRST = ("sites", "cluster", "engine", "checkers")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def tier(item: pytest.Item) -> int:
+        return next((rank for rank, marker in enumerate(TIERS_LONGEST_FIRST) if item.get_closest_marker(marker)),
+                    len(TIERS_LONGEST_FIRST))
+
+    items.sort(key=tier)  # stable: a file's tests keep their order
+
+
 class Inventory(list):
     """A stack's registrations with small lookups for assertions."""
 
